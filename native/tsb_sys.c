@@ -1,0 +1,59 @@
+// tsb_sys: the few syscalls Node does not expose and tsbridge needs.
+//   setns(fd, nstype)  -> undefined, throws Error with .errno on failure
+//   flock(fd, op)      -> 0 on success, errno on failure (EWOULDBLOCK is the caller's to handle)
+// It is kept tiny on purpose: no threads, no state, plain N-API so one build runs on any Node >= 18.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/file.h>
+#include <node_api.h>
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  char msg[128];
+  napi_value code, message, error, errnum;
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
+  napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, code, message, &error);
+  napi_create_int32(env, err, &errnum);
+  napi_set_named_property(env, error, "errno", errnum);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static int get_int_args(napi_env env, napi_callback_info info, int32_t *a, int32_t *b) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2) return -1;
+  if (napi_get_value_int32(env, argv[0], a) != napi_ok) return -1;
+  if (napi_get_value_int32(env, argv[1], b) != napi_ok) return -1;
+  return 0;
+}
+
+static napi_value js_setns(napi_env env, napi_callback_info info) {
+  int32_t fd, nstype;
+  if (get_int_args(env, info, &fd, &nstype) != 0) return throw_errno(env, "setns", EINVAL);
+  if (setns(fd, nstype) != 0) return throw_errno(env, "setns", errno);
+  return NULL;
+}
+
+static napi_value js_flock(napi_env env, napi_callback_info info) {
+  int32_t fd, op;
+  napi_value out;
+  if (get_int_args(env, info, &fd, &op) != 0) return throw_errno(env, "flock", EINVAL);
+  int rc;
+  do { rc = flock(fd, op); } while (rc != 0 && errno == EINTR);
+  napi_create_int32(env, rc == 0 ? 0 : errno, &out);
+  return out;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "setns", NAPI_AUTO_LENGTH, js_setns, NULL, &fn);
+  napi_set_named_property(env, exports, "setns", fn);
+  napi_create_function(env, "flock", NAPI_AUTO_LENGTH, js_flock, NULL, &fn);
+  napi_set_named_property(env, exports, "flock", fn);
+  return exports;
+}

@@ -1,0 +1,39 @@
+// flock(2) with a bounded wait, compatible with Go's host-local (which flocks `<dir>/lock`):
+// two plugins locking the same file exclude each other. We poll with LOCK_NB instead of blocking,
+// so a stuck holder turns into CNI error 11 ("try again later") before the runtime's timeout.
+import * as fs from 'node:fs';
+import { CniError, ErrCode } from '../cni/errors';
+import { sys } from './native';
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+const EWOULDBLOCK = 11;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+export function sleepMs(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
+
+export function withFileLock<T>(lockPath: string, fn: () => T, timeoutMs = 10_000): T {
+  const fd = fs.openSync(lockPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644);
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (let wait = 1; ; wait = Math.min(wait * 2, 20)) {
+      const err = sys().flock(fd, LOCK_EX | LOCK_NB);
+      if (err === 0) break;
+      if (err !== EWOULDBLOCK) throw new CniError(ErrCode.IOFailure, `cannot lock ${lockPath}: errno ${err}`);
+      if (Date.now() >= deadline) {
+        throw new CniError(ErrCode.TryAgainLater, `${lockPath} is held by another process for over ${timeoutMs} ms`);
+      }
+      sleepMs(wait);
+    }
+    try {
+      return fn();
+    } finally {
+      sys().flock(fd, LOCK_UN);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+}

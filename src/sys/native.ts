@@ -1,0 +1,138 @@
+// Loads tsbridge's native pieces (.node files): our tiny syscall addon and the `netlink` package's
+// prebuilt binding. In the single executable they travel as SEA assets and are written once to a
+// root-owned 0700 cache directory, named by content hash; every load re-verifies the file through
+// an fd opened with O_NOFOLLOW and dlopens that very fd (/proc/self/fd/N), so nothing swapped in
+// between the check and the load can be loaded. Outside the SEA (unit tests on the compiled JS)
+// they are loaded straight from the build tree.
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export type NativeName = 'tsb_sys' | 'netlink';
+
+export interface SysBinding {
+  setns(fd: number, nstype: number): void;
+  /** 0 on success, else the errno (EWOULDBLOCK when LOCK_NB and held elsewhere). */
+  flock(fd: number, op: number): number;
+}
+
+export const DEFAULT_CACHE_DIR = '/run/tsbridge/native';
+const loaded = new Map<NativeName, unknown>();
+
+export function loadNative(name: NativeName): unknown {
+  let mod = loaded.get(name);
+  if (mod === undefined) {
+    mod = isSea() ? loadFromAsset(name, cacheDir()) : loadFromBuildTree(name);
+    loaded.set(name, mod);
+  }
+  return mod;
+}
+
+export function sys(): SysBinding {
+  return loadNative('tsb_sys') as SysBinding;
+}
+
+function isSea(): boolean {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require('node:sea') as { isSea(): boolean }).isSea();
+  } catch {
+    return false;
+  }
+}
+
+/** The cache may be moved (tests, read-only /run); the same ownership checks apply wherever it is. */
+function cacheDir(): string {
+  return process.env.TSBRIDGE_CACHE_DIR || DEFAULT_CACHE_DIR;
+}
+
+function loadFromBuildTree(name: NativeName): unknown {
+  const file = name === 'netlink'
+    ? path.join(path.dirname(require.resolve('netlink/package.json')), 'prebuilds', `linux-${process.arch}`, 'node.napi.node')
+    : path.resolve(__dirname, '../../../native/tsb_sys.node'); // build/js/src/sys -> build/native
+  const m = { exports: {} as unknown };
+  process.dlopen(m, file);
+  return m.exports;
+}
+
+function loadFromAsset(name: NativeName, dir: string): unknown {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const sea = require('node:sea') as { getRawAsset(key: string): ArrayBuffer };
+  const bytes = Buffer.from(sea.getRawAsset(`${name}.node`));
+  return loadVerified(name, bytes, dir);
+}
+
+/** Exported for tests: the whole cache protocol, given the expected bytes. */
+export function loadVerified(name: string, bytes: Buffer, dir: string): unknown {
+  const digest = sha256(bytes);
+  ensureSafeDir(path.dirname(dir), true);
+  ensureSafeDir(dir, false);
+  const file = path.join(dir, `${name}-${digest.slice(0, 32)}.node`);
+  let fd = openVerified(file, digest);
+  if (fd < 0) {
+    writeAtomically(file, bytes);
+    fd = openVerified(file, digest);
+    if (fd < 0) throw new Error(`native cache: ${file} does not verify after writing it`);
+  }
+  try {
+    const m = { exports: {} as unknown };
+    process.dlopen(m, `/proc/self/fd/${fd}`);
+    return m.exports;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function sha256(b: Buffer): string {
+  return crypto.createHash('sha256').update(b).digest('hex');
+}
+
+/**
+ * Create the directory if missing (0700), then insist it is a real directory owned by us and
+ * not writable by group or others. `parentOk` relaxes the mode for the parent (it may be 0755).
+ */
+function ensureSafeDir(dir: string, parentOk: boolean): void {
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  const st = fs.lstatSync(dir);
+  const uid = process.geteuid ? process.geteuid() : 0;
+  if (!st.isDirectory()) throw new Error(`native cache: ${dir} is not a directory (symlink or file planted?)`);
+  if (st.uid !== uid) throw new Error(`native cache: ${dir} is owned by uid ${st.uid}, not ${uid}`);
+  const forbidden = parentOk ? 0o022 : 0o077;
+  if (st.mode & forbidden) throw new Error(`native cache: ${dir} has mode ${(st.mode & 0o777).toString(8)}, too open`);
+}
+
+/** An fd on the cached file if it is ours and holds exactly the expected bytes; -1 if it must be (re)written. */
+function openVerified(file: string, digest: string): number {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return -1;
+    if (code === 'ELOOP') { fs.unlinkSync(file); return -1; } // a planted symlink: never followed, replaced
+    throw e;
+  }
+  const st = fs.fstatSync(fd);
+  const uid = process.geteuid ? process.geteuid() : 0;
+  const ok = st.isFile() && st.uid === uid && (st.mode & 0o022) === 0 && sha256(fs.readFileSync(fd)) === digest;
+  if (ok) return fd;
+  fs.closeSync(fd);
+  fs.unlinkSync(file); // planted or damaged: refuse it and write our own
+  return -1;
+}
+
+function writeAtomically(file: string, bytes: Buffer): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o500);
+  try {
+    fs.writeSync(fd, bytes);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
