@@ -1,0 +1,51 @@
+// Picks the netfilter backend. Users of the reference bridge expect iptables (its only backend
+// until v1.6, and still its default): `ipMasqBackend` set = that backend, no probing; unset =
+//   1. iptables, if iptables-save and iptables-restore exist and `iptables -t nat -S POSTROUTING`
+//      works (this also rejects an iptables-nft facing a nat table it calls "incompatible");
+//   2. else nftables, if `nft list tables` works;
+//   3. else iptables anyway: ADD then fails naming the missing tool, while DEL still succeeds
+//      (there can be no rules where no tool exists).
+// This is the reference's rule ("iptables unless iptables is unusable and nftables usable").
+import { runTool, which } from './exec';
+import { IptablesBackend } from './iptables';
+import { NftablesBackend } from './nftables';
+import type { FirewallBackend } from './types';
+
+export type { Family, FirewallBackend, MasqIp, MasqTarget } from './types';
+export { IptablesBackend } from './iptables';
+export { NftablesBackend } from './nftables';
+
+export type BackendName = FirewallBackend['name'];
+
+export function selectBackend(pref?: BackendName): FirewallBackend {
+  if (pref === 'iptables') return new IptablesBackend();
+  if (pref === 'nftables') return new NftablesBackend();
+  if (iptablesUsable()) return new IptablesBackend();
+  if (nftUsable()) return new NftablesBackend();
+  return new IptablesBackend();
+}
+
+/**
+ * Removes an attachment's masquerade from both backends. The attachment may have been added by a
+ * run with another `ipMasqBackend` (or another auto-detection result); the reference's DEL does
+ * the same. Each backend's DEL is a no-op where its tool is missing or holds nothing of ours.
+ */
+export function delMasqueradeEverywhere(network: string, containerId: string, ifname: string): void {
+  new IptablesBackend().delMasquerade(network, containerId, ifname);
+  new NftablesBackend().delMasquerade(network, containerId, ifname);
+}
+
+/** Container IDs of `network` with masquerade state in either backend (for GC). */
+export function listMasqueradedContainers(network: string): string[] {
+  const ids = new Set([...new IptablesBackend().listContainers(network), ...new NftablesBackend().listContainers(network)]);
+  return [...ids];
+}
+
+function iptablesUsable(): boolean {
+  if (!which('iptables') || !which('iptables-save') || !which('iptables-restore')) return false;
+  return runTool('iptables', ['-w', '5', '-t', 'nat', '-S', 'POSTROUTING']).status === 0;
+}
+
+function nftUsable(): boolean {
+  return which('nft') !== null && runTool('nft', ['list', 'tables']).status === 0;
+}
