@@ -12,7 +12,7 @@ import { CniError, ErrCode } from '../cni/errors';
 import { withFileLock } from '../sys/flock';
 import { validateNetworkName } from './config';
 import { ipToString, tryParseIP } from './ip';
-import { checkAttachment, matchesAttachment, Reservation, selectForRelease, Store } from './store';
+import { ATTACHMENT_PART, checkAttachment, matchesAttachment, Reservation, selectForRelease, Store } from './store';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const LAST_IP_PREFIX = 'last_reserved_ip.';
@@ -53,13 +53,15 @@ function isCanonicalIP(name: string): boolean {
   return ip !== undefined && ipToString(ip) === name;
 }
 
-/** Reads `<id>\r\n<ifname>` or the old `<id>` (whitespace-trimmed, as the reference compares); other content is foreign. */
+/**
+ * Reads `<id>\r\n<ifname>` or the old `<id>`, whitespace-trimmed first as the reference compares
+ * (so "c1\r\n" is the old form of c1). Anything else is foreign and never released or GC'd by us.
+ */
 export function parseRecord(ip: string, content: string): Reservation | undefined {
   const text = content.trim();
   const at = text.indexOf(LINE_BREAK);
   const [containerId, ifname] = at < 0 ? [text, ''] : [text.slice(0, at), text.slice(at + LINE_BREAK.length)];
-  if (containerId === '' || /[\r\n]/.test(containerId) || /[\r\n]/.test(ifname)) return undefined;
-  if (at >= 0 && ifname === '') return undefined;
+  if (!ATTACHMENT_PART.test(containerId) || (at >= 0 && !ATTACHMENT_PART.test(ifname))) return undefined;
   return { ip, containerId, ifname };
 }
 
@@ -81,8 +83,9 @@ class DiskStore implements Store {
 
   private listing(): Set<string> {
     if (!this.names) {
+      const dir = this.file('');
       try {
-        this.names = new Set(fs.readdirSync(this.file('')));
+        this.names = new Set(fs.readdirSync(dir));
       } catch (e) {
         throw ioError(`cannot list ${this.dir}`, e);
       }

@@ -25,12 +25,18 @@ export interface Store {
   isReserved(ip: string): boolean;
 }
 
-/** The record's text is `<id>\r\n<ifname>`, so neither may carry a line break or be empty. */
+/**
+ * What a container ID or interface name may look like in a record: the record is `<id>\r\n<ifname>`,
+ * and neither valid container IDs (spec) nor Linux interface names contain whitespace or controls.
+ */
+export const ATTACHMENT_PART = /^[^\s\x00-\x1f\x7f]+$/;
+
+/** Refuses what could not be read back as the same attachment. */
 export function checkAttachment(containerId: string, ifname: string): void {
-  if (containerId.trim() === '' || /[\r\n]/.test(containerId)) {
+  if (!ATTACHMENT_PART.test(containerId.trim())) {
     throw new CniError(ErrCode.InvalidEnv, `invalid CNI_CONTAINERID ${JSON.stringify(containerId)}`);
   }
-  if (ifname === '' || /[\r\n]/.test(ifname)) {
+  if (!ATTACHMENT_PART.test(ifname)) {
     throw new CniError(ErrCode.InvalidEnv, `invalid CNI_IFNAME ${JSON.stringify(ifname)}`);
   }
 }
