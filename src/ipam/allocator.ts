@@ -2,7 +2,7 @@
 // the set's last reservation so a crash-looping container does not get its old IP straight back.
 import { CniError, ErrCode } from '../cni/errors';
 import { IpRange, ParsedRange, RangeSet, toParsedRange } from './config';
-import { compareIP, contains, Family, IP, ipEqual, ipToString, lastOf, networkOf, parseIP } from './ip';
+import { canonicalIP, compareIP, contains, Family, IP, ipEqual, ipToString, lastOf, networkOf, parseIP } from './ip';
 import { Store } from './store';
 
 export interface Allocation {
@@ -60,7 +60,7 @@ function allocation(r: ParsedRange, ip: IP, rangeSetIndex: number): Allocation {
   };
 }
 
-/** One address from range set `index` for the attachment: `requested` if given (it must lie in the set), else the next free one. */
+/** One address from range set `index` for the attachment: `requested` ("ip" or "ip/prefix", in the set) if given, else the next free one. */
 export function allocateInSet(
   store: Store, index: number, set: RangeSet, containerId: string, ifname: string, requested?: string,
 ): Allocation {
@@ -75,7 +75,7 @@ export function allocateInSet(
   }
 
   if (requested !== undefined) {
-    const ip = parseIP(requested, 'requested IP');
+    const ip = parseIP(canonicalIP(requested.trim(), 'requested IP'));
     const r = ranges.find((x) => inRange(x, ip));
     if (!r) throw new CniError(ErrCode.InvalidConfig, `${requested} not in range set ${setText}`);
     if (r.gateway && ipEqual(ip, r.gateway)) {
@@ -121,7 +121,7 @@ export function allocateAll(
   store: Store, sets: RangeSet[], containerId: string, ifname: string, requested: string[],
 ): Allocation[] {
   const parsedSets = sets.map((set) => set.map(toParsedRange));
-  const pending = [...new Set(requested.map((s) => ipToString(parseIP(s, 'requested IP'))))];
+  const pending = [...new Set(requested.map((s) => canonicalIP(s.trim(), 'requested IP')))];
   const perSet = parsedSets.map((ranges) => {
     const at = pending.findIndex((s) => setContains(ranges, parseIP(s)));
     return at < 0 ? undefined : pending.splice(at, 1)[0];
