@@ -46,7 +46,9 @@ export function runTool(cmd: string, args: string[], input = ''): ToolResult {
   const exe = which(cmd);
   if (!exe) throw new CniError(ErrCode.FirewallFailure, `${cmd} not found (looked in PATH and ${FALLBACK_DIRS.join(':')})`);
   const r = spawnSync(exe, args, { input, encoding: 'utf8', timeout: TIMEOUT_MS, maxBuffer: MAX_BUFFER });
-  if (r.error) {
+  // EPIPE: the tool exited without reading all of stdin (it failed early); its status and
+  // stderr are what matter then.
+  if (r.error && !((r.error as NodeJS.ErrnoException).code === 'EPIPE' && r.status !== null)) {
     const e = r.error as NodeJS.ErrnoException;
     if (e.code === 'ETIMEDOUT') {
       throw new CniError(ErrCode.TryAgainLater, `${describe(cmd, args)} timed out after ${TIMEOUT_MS / 1000}s`);
