@@ -1,0 +1,140 @@
+// The reference host-local (Go, /usr/lib/cni) and our allocate() share one data directory:
+// no address is given twice, each releases the other's records, and their locks exclude each other.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CniError, ErrCode } from '../../src/cni/errors';
+import { HostLocalConfig, parseHostLocalConfig } from '../../src/ipam/config';
+import * as hostLocal from '../../src/ipam/host-local';
+
+const REF = '/usr/lib/cni/host-local';
+const NET = 'interop';
+
+interface Env { tmp: string; dir: string; cfg: HostLocalConfig; stdin: string }
+
+function withEnv(ranges: unknown[][], fn: (e: Env) => void): void {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsb-interop-'));
+  try {
+    const ipam = { type: 'host-local', dataDir: tmp, ranges };
+    const stdin = JSON.stringify({ cniVersion: '1.0.0', name: NET, ipam });
+    fn({ tmp, dir: path.join(tmp, NET), cfg: parseHostLocalConfig(ipam, NET), stdin });
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+function refEnv(command: string, containerId: string, ifname: string, args = ''): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: '/proc/self/ns/net',
+    CNI_IFNAME: ifname, CNI_PATH: '/usr/lib/cni', ...(args ? { CNI_ARGS: args } : {}),
+  };
+}
+
+interface RefOut { ips?: { address: string }[]; msg?: string }
+
+/** Runs the reference; its parsed stdout (result or error JSON) and exit status. */
+function ref(e: Env, command: string, containerId: string, ifname = 'eth0', args = ''): { status: number | null; out: RefOut } {
+  const r = spawnSync(REF, [], { input: e.stdin, env: refEnv(command, containerId, ifname, args), encoding: 'utf8', timeout: 20_000 });
+  return { status: r.status, out: r.stdout.trim() ? JSON.parse(r.stdout) as RefOut : {} };
+}
+
+function refAdd(e: Env, containerId: string, ifname = 'eth0', args = ''): string[] {
+  const r = ref(e, 'ADD', containerId, ifname, args);
+  assert.is(r.status, 0, JSON.stringify(r.out));
+  return (r.out.ips ?? []).map((ip) => ip.address);
+}
+
+const ours = (e: Env, containerId: string, ifname = 'eth0', requested: string[] = []): string[] =>
+  hostLocal.allocate(e.cfg, NET, containerId, ifname, requested).ips.map((ip) => ip.address);
+
+const ipFiles = (dir: string): string[] => fs.readdirSync(dir).filter((n) => !n.startsWith('last_') && n !== 'lock').sort();
+
+test('alternating allocations continue one round-robin, never repeat, and both see the range as full', () => {
+  withEnv([[{ subnet: '10.99.0.0/29' }]], (e) => {
+    const got = [refAdd(e, 'c0'), ours(e, 'c1'), refAdd(e, 'c2'), ours(e, 'c3'), refAdd(e, 'c4')].flat();
+    assert.equal(got, ['10.99.0.2/29', '10.99.0.3/29', '10.99.0.4/29', '10.99.0.5/29', '10.99.0.6/29']);
+    assert.is(fs.readFileSync(path.join(e.dir, '10.99.0.3'), 'utf8'), 'c1\r\neth0');
+    assert.is(fs.readFileSync(path.join(e.dir, 'last_reserved_ip.0'), 'utf8'), '10.99.0.6');
+    const full = ref(e, 'ADD', 'c5');
+    assert.is.not(full.status, 0);
+    assert.match(full.out.msg ?? '', /no IP addresses available in range set: 10\.99\.0\.1-10\.99\.0\.6/);
+    assert.throws(() => ours(e, 'c5'), (err: CniError) => err.code === ErrCode.RangeExhausted);
+  });
+});
+
+test('each side releases the other\'s records; allocation then wraps around for both', () => {
+  withEnv([[{ subnet: '10.99.0.0/29' }]], (e) => {
+    refAdd(e, 'c0');
+    ours(e, 'c1');
+    assert.equal(hostLocal.release(e.cfg, NET, 'c0', 'eth0'), ['10.99.0.2']);
+    assert.is(ref(e, 'DEL', 'c1').status, 0);
+    assert.equal(ipFiles(e.dir), []);
+    // DEL of something already gone succeeds on both sides
+    assert.is(ref(e, 'DEL', 'c1').status, 0);
+    assert.equal(hostLocal.release(e.cfg, NET, 'c0', 'eth0'), []);
+    assert.equal([ours(e, 'c2'), refAdd(e, 'c3')].flat(), ['10.99.0.4/29', '10.99.0.5/29']);
+  });
+});
+
+test('the reference finds our record (CHECK) and we find its records; an interface is its own attachment', () => {
+  withEnv([[{ subnet: '10.99.0.0/29' }]], (e) => {
+    ours(e, 'c1', 'eth0');
+    refAdd(e, 'c1', 'eth1');
+    assert.is(ref(e, 'CHECK', 'c1', 'eth0').status, 0);
+    assert.equal(hostLocal.findByAttachment(e.cfg, NET, 'c1', 'eth1'), ['10.99.0.3']);
+    assert.is(ref(e, 'DEL', 'c1', 'eth0').status, 0); // frees only eth0's address
+    assert.equal(ipFiles(e.dir), ['10.99.0.3']);
+  });
+});
+
+test('dual stack: IPv6 file names agree, requested IPs conflict across implementations', () => {
+  withEnv([[{ subnet: '10.99.0.0/29' }], [{ subnet: 'fd00:99::/120' }]], (e) => {
+    assert.equal(refAdd(e, 'c0'), ['10.99.0.2/29', 'fd00:99::2/120']);
+    assert.equal(ours(e, 'c1'), ['10.99.0.3/29', 'fd00:99::3/120']);
+    assert.equal(ipFiles(e.dir), ['10.99.0.2', '10.99.0.3', 'fd00:99::2', 'fd00:99::3']);
+    assert.throws(() => ours(e, 'c2', 'eth0', ['fd00:99::2']), (err: CniError) => err.code === ErrCode.AddressInUse);
+    assert.is.not(ref(e, 'ADD', 'c2', 'eth0', 'IP=10.99.0.3').status, 0);
+    assert.equal(ours(e, 'c2', 'eth0', ['10.99.0.6']), ['10.99.0.6/29', 'fd00:99::4/120']);
+    assert.equal(hostLocal.release(e.cfg, NET, 'c0', 'eth0').sort(), ['10.99.0.2', 'fd00:99::2']);
+    assert.is(ref(e, 'DEL', 'c1').status, 0);
+    assert.equal(ipFiles(e.dir), ['10.99.0.6', 'fd00:99::4']);
+  });
+});
+
+test('concurrent reference ADDs and our ADDs: the shared lock keeps every address unique', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsb-interop-'));
+  try {
+    const ipam = { type: 'host-local', dataDir: tmp, ranges: [[{ subnet: '10.98.0.0/27' }]] };
+    const stdin = JSON.stringify({ cniVersion: '1.0.0', name: NET, ipam });
+    const cfg = parseHostLocalConfig(ipam, NET);
+    const children = Array.from({ length: 8 }, (_, i) => new Promise<number | null>((resolve) => {
+      const p = spawn(REF, [], { env: refEnv('ADD', `ref${i}`, 'eth0'), stdio: ['pipe', 'ignore', 'ignore'] });
+      p.on('close', resolve);
+      p.stdin.end(stdin);
+    }));
+    const mine = Array.from({ length: 8 }, (_, i) => hostLocal.allocate(cfg, NET, `ours${i}`, 'eth0', []).ips[0].address);
+    assert.equal(await Promise.all(children), Array(8).fill(0));
+    const files = ipFiles(path.join(tmp, NET));
+    assert.is(files.length, 16);
+    assert.is(new Set(mine).size, 8);
+    const owners = hostLocal.listAttachments(cfg, NET).map((a) => a.containerId).sort();
+    assert.equal(owners, [...Array.from({ length: 8 }, (_, i) => `ours${i}`), ...Array.from({ length: 8 }, (_, i) => `ref${i}`)].sort());
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+test('our gc releases stale records the reference wrote', () => {
+  withEnv([[{ subnet: '10.99.0.0/29' }]], (e) => {
+    refAdd(e, 'c0');
+    refAdd(e, 'c1');
+    assert.equal(hostLocal.gc(e.cfg, NET, [{ containerId: 'c1', ifname: 'eth0' }]), ['10.99.0.2']);
+    assert.is(ref(e, 'CHECK', 'c0').status, 1);
+    assert.is(ref(e, 'CHECK', 'c1').status, 0);
+  });
+});
+
+test.run();
