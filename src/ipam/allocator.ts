@@ -1,8 +1,8 @@
 // host-local's allocation strategy over any Store: one address per range set, round-robin from
 // the set's last reservation so a crash-looping container does not get its old IP straight back.
 import { CniError, ErrCode } from '../cni/errors';
-import { IpRange, ParsedRange, RangeSet, toParsedRange } from './config';
-import { canonicalIP, compareIP, contains, Family, IP, ipEqual, ipToString, lastOf, networkOf, parseIP } from './ip';
+import { inRange, IpRange, ParsedRange, RangeSet, toParsedRange } from './config';
+import { canonicalIP, Family, IP, ipEqual, ipToString, lastOf, networkOf, parseIP } from './ip';
 import { Store } from './store';
 
 export interface Allocation {
@@ -13,9 +13,6 @@ export interface Allocation {
   family: Family;
   rangeSetIndex: number;
 }
-
-const inRange = (r: ParsedRange, ip: IP): boolean =>
-  contains(r.subnet, ip) && compareIP(ip, r.start) >= 0 && compareIP(ip, r.end) <= 0;
 
 /** "start-end,start-end", as the reference names a range set in its errors. */
 export const rangeSetText = (set: IpRange[]): string => set.map((r) => `${r.rangeStart}-${r.rangeEnd}`).join(',');

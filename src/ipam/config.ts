@@ -56,7 +56,8 @@ export function toParsedRange(r: IpRange): ParsedRange {
   };
 }
 
-const inRange = (r: ParsedRange, ip: IP): boolean =>
+/** Is ip between the range's start and end (inclusive) and in its subnet? */
+export const inRange = (r: ParsedRange, ip: IP): boolean =>
   contains(r.subnet, ip) && compareIP(ip, r.start) >= 0 && compareIP(ip, r.end) <= 0;
 
 /** Two ranges of one family overlap when either holds an end of the other (the reference's test). */
