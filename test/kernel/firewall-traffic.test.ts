@@ -1,0 +1,156 @@
+// Real packets: container ns --veth-- node ns --veth-- outside ns, all created here. A TCP server
+// in "outside" answers with the peer address it sees: the container's own address without
+// masquerade, the node's address with it. Traffic only flows between these namespaces.
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { IptablesBackend, MasqTarget, NftablesBackend } from '../../src/firewall';
+import type { FirewallBackend } from '../../src/firewall';
+import { withNetns } from '../../src/sys/netns';
+
+const RUN = crypto.randomBytes(3).toString('hex');
+const NODE = `tsbt-fw-${RUN}-node`;
+const CTR = `tsbt-fw-${RUN}-ctr`;
+const OUT = `tsbt-fw-${RUN}-out`;
+const PORT = 18080;
+
+const target: MasqTarget = {
+  network: 'tsbt-traffic',
+  containerId: `traffic-${RUN}`,
+  ifname: 'eth0',
+  ips: [
+    { ip: '10.253.0.2', subnet: '10.253.0.0/24', family: 4 },
+    { ip: 'fd00:253::2', subnet: 'fd00:253::/64', family: 6 },
+  ],
+};
+const NODE_OUT_V4 = '172.31.253.1';
+const NODE_OUT_V6 = 'fd00:254::1';
+
+function sh(...args: string[]): string {
+  return execFileSync(args[0], args.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+const inNs = (ns: string, ...args: string[]) => sh('ip', 'netns', 'exec', ns, ...args);
+
+function buildTopology(): void {
+  for (const ns of [NODE, CTR, OUT]) {
+    sh('ip', 'netns', 'add', ns);
+    sh('ip', '-n', ns, 'link', 'set', 'lo', 'up');
+  }
+  sh('ip', '-n', NODE, 'link', 'add', 'to-ctr', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', CTR);
+  sh('ip', '-n', NODE, 'link', 'add', 'to-out', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', OUT);
+  const addr = (ns: string, dev: string, ...cidrs: string[]) => {
+    for (const c of cidrs) sh('ip', '-n', ns, 'addr', 'add', c, 'dev', dev, ...(c.includes(':') ? ['nodad'] : []));
+    sh('ip', '-n', ns, 'link', 'set', dev, 'up');
+  };
+  addr(NODE, 'to-ctr', '10.253.0.1/24', 'fd00:253::1/64');
+  addr(NODE, 'to-out', `${NODE_OUT_V4}/24`, `${NODE_OUT_V6}/64`);
+  addr(CTR, 'eth0', '10.253.0.2/24', 'fd00:253::2/64');
+  addr(OUT, 'eth0', '172.31.253.2/24', 'fd00:254::2/64');
+  sh('ip', '-n', CTR, 'route', 'add', 'default', 'via', '10.253.0.1');
+  sh('ip', '-n', CTR, '-6', 'route', 'add', 'default', 'via', 'fd00:253::1');
+  // Outside can route back to the container network, so un-masqueraded connections work too
+  // and the test shows which source address arrives, not merely whether replies come back.
+  sh('ip', '-n', OUT, 'route', 'add', '10.253.0.0/24', 'via', NODE_OUT_V4);
+  sh('ip', '-n', OUT, '-6', 'route', 'add', 'fd00:253::/64', 'via', NODE_OUT_V6);
+  inNs(NODE, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
+  inNs(NODE, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1');
+}
+
+function tearDown(): void {
+  for (const ns of [CTR, OUT, NODE]) {
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    } catch {
+      // not created or already gone
+    }
+  }
+}
+
+const SERVER = `require('net').createServer((s) => s.end(s.remoteAddress.replace(/^::ffff:/, '') + '\\n'))
+  .listen(${PORT}, '::', () => console.log('ready'));`;
+const CLIENT = `const s = require('net').connect(${PORT}, process.argv[1]); let d = '';
+  s.setTimeout(5000, () => { console.error('timeout'); process.exit(2); });
+  s.on('data', (b) => (d += b)); s.on('end', () => process.stdout.write(d.trim()));
+  s.on('error', (e) => { console.error(e.message); process.exit(1); });`;
+
+let server: ChildProcess | null = null;
+
+function startServer(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server = spawn('ip', ['netns', 'exec', OUT, process.execPath, '-e', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+    server.on('error', reject);
+    server.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    server.stdout!.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
+  });
+}
+
+/** The address the outside server saw for a connection from the container to `dst`. */
+function seenFrom(dst: string): string {
+  return inNs(CTR, process.execPath, '-e', CLIENT, dst);
+}
+
+const backends: [string, () => FirewallBackend][] = [
+  ['iptables', () => new IptablesBackend()],
+  ['nftables', () => new NftablesBackend()],
+];
+
+if (process.getuid?.() === 0) {
+  test.before(async () => {
+    buildTopology();
+    await startServer();
+  });
+
+  test('without masquerade the outside host sees the container address', () => {
+    assert.is(seenFrom('172.31.253.2'), '10.253.0.2');
+    assert.is(seenFrom('fd00:254::2'), 'fd00:253::2');
+  });
+
+  for (const [label, make] of backends) {
+    test(`${label}: with masquerade it sees the node address; after del the container's again`, () => {
+      const fw = make();
+      withNetns(`/run/netns/${NODE}`, () => fw.addMasquerade(target));
+      try {
+        assert.is(seenFrom('172.31.253.2'), NODE_OUT_V4);
+        assert.is(seenFrom('fd00:254::2'), NODE_OUT_V6);
+      } finally {
+        withNetns(`/run/netns/${NODE}`, () => fw.delMasquerade(target.network, target.containerId, target.ifname));
+      }
+      assert.is(seenFrom('172.31.253.2'), '10.253.0.2');
+      assert.is(seenFrom('fd00:254::2'), 'fd00:253::2');
+    });
+  }
+
+  test('destinations inside the attachment subnet are not masqueraded (the ACCEPT rule)', () => {
+    // Pretend the outside hosts are on the container's own subnet: their traffic must keep its source.
+    const wide: MasqTarget = {
+      ...target,
+      ips: [
+        { ip: '10.253.0.2', subnet: '172.31.253.0/24', family: 4 },
+        { ip: 'fd00:253::2', subnet: 'fd00:254::/64', family: 6 },
+      ],
+    };
+    for (const [, make] of backends) {
+      const fw = make();
+      withNetns(`/run/netns/${NODE}`, () => fw.addMasquerade(wide));
+      try {
+        assert.is(seenFrom('172.31.253.2'), '10.253.0.2');
+        assert.is(seenFrom('fd00:254::2'), 'fd00:253::2');
+      } finally {
+        withNetns(`/run/netns/${NODE}`, () => fw.delMasquerade(wide.network, wide.containerId, wide.ifname));
+      }
+    }
+  });
+
+  test.after(() => {
+    if (server) {
+      server.removeAllListeners('exit');
+      server.kill();
+    }
+    tearDown();
+  });
+} else {
+  test('kernel traffic test needs root (skipped)', () => undefined);
+}
+
+test.run();
