@@ -8,7 +8,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { IptablesBackend, MasqTarget, NftablesBackend, selectBackend } from '../../src/firewall';
+import {
+  IptablesBackend, MasqTarget, NftablesBackend, delMasqueradeEverywhere, listMasqueradedContainers, selectBackend,
+} from '../../src/firewall';
 import { masqChainName } from '../../src/firewall/tag';
 import { withNetns } from '../../src/sys/netns';
 import type { FirewallBackend } from '../../src/firewall';
@@ -187,6 +189,21 @@ if (isRoot) {
         assert.is(selectBackend('nftables').name, 'nftables');
         assert.is(selectBackend('iptables').name, 'iptables');
         assert.is(selectBackend().name, 'iptables');
+      });
+    });
+  });
+
+  test('delMasqueradeEverywhere removes an attachment whichever backend made it; GC listing sees both', () => {
+    inFreshNs('both', (ns) => {
+      const viaNft = { ...target, containerId: 'made-by-nft' };
+      withNetns(nsPath(ns), () => {
+        new IptablesBackend().addMasquerade(target);
+        new NftablesBackend().addMasquerade(viaNft);
+        assert.equal(listMasqueradedContainers(target.network).sort(), [target.containerId, 'made-by-nft'].sort());
+        delMasqueradeEverywhere(target.network, 'made-by-nft', 'eth0');
+        delMasqueradeEverywhere(target.network, target.containerId, 'eth0');
+        delMasqueradeEverywhere(target.network, target.containerId, 'eth0');
+        assert.equal(listMasqueradedContainers(target.network), []);
       });
     });
   });
