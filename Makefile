@@ -1,0 +1,31 @@
+# tsbridge: `make build` gives build/bin/tsbridge (one self-contained executable),
+# `make test` runs every test and ends with "N passed, M failed", `make demo` shows it working.
+.PHONY: all deps build compile test test-unit test-kernel demo clean
+
+all: build
+
+# Debian packages and npm modules a fresh machine lacks (skipped when present)
+deps:
+	bash build/deps.sh
+
+build: deps
+	node build/build.mjs
+
+# type-check everything (strict) and emit JS for the tests into build/js
+compile: deps
+	npx tsc -p .
+
+test: build compile
+	node test/run.mjs
+
+test-unit: compile
+	node test/run.mjs unit
+
+test-kernel: build compile
+	node test/run.mjs kernel
+
+demo: build
+	bash build/demo.sh
+
+clean:
+	rm -rf build/bin build/bundle build/js build/native

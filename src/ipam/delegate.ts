@@ -1,0 +1,50 @@
+// IPAM types other than host-local (dhcp, static, whereabouts, ...) are exec'd from CNI_PATH as the
+// spec says: same environment, the whole network config on stdin, the result on stdout.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CniError, ErrCode } from '../cni/errors';
+import { JsonObject } from '../cni/json';
+import { parsePrevResult, Result } from '../cni/result';
+
+export function findPlugin(type: string, cniPath: string[]): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.\-]*$/.test(type)) throw new CniError(ErrCode.InvalidConfig, `invalid ipam type "${type}"`);
+  if (!cniPath.length) throw new CniError(ErrCode.InvalidEnv, `required env variables [CNI_PATH] missing (needed to run IPAM plugin "${type}")`);
+  for (const dir of cniPath) {
+    const p = path.join(dir, type);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch { /* next dir */ }
+  }
+  throw new CniError(ErrCode.InvalidConfig, `failed to find plugin "${type}" in path [${cniPath.join(' ')}]`);
+}
+
+/** Run the IPAM plugin for `command`; returns its parsed result for ADD, undefined otherwise. */
+export function execIpam(command: string, type: string, cniPath: string[], stdin: JsonObject, cniVersion: string): Result | undefined {
+  const bin = findPlugin(type, cniPath);
+  const r = spawnSync(bin, [], {
+    input: JSON.stringify(stdin),
+    env: { ...process.env, CNI_COMMAND: command },
+    maxBuffer: 1 << 20,
+    timeout: 60_000,
+  });
+  const out = r.stdout?.toString() ?? '';
+  if (r.error) throw new CniError(ErrCode.DelegateFailure, `IPAM plugin ${type} ${command}: ${r.error.message}`);
+  if (r.status !== 0) {
+    let code: number = ErrCode.DelegateFailure;
+    let msg = (r.stderr?.toString() ?? '').trim() || `exit status ${r.status}`;
+    try {
+      const e = JSON.parse(out) as { code?: number; msg?: string; details?: string };
+      if (typeof e.code === 'number') code = e.code;
+      if (e.msg) msg = e.msg + (e.details ? `: ${e.details}` : '');
+    } catch { /* not JSON: keep stderr */ }
+    throw new CniError(code, `IPAM plugin ${type} ${command} failed: ${msg}`);
+  }
+  if (command !== 'ADD') return undefined;
+  try {
+    return parsePrevResult(JSON.parse(out), cniVersion);
+  } catch (e) {
+    throw new CniError(ErrCode.DelegateFailure, `IPAM plugin ${type} returned an unreadable result: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,56 @@
+// tsbridge entry point. With CNI_COMMAND set it is a CNI plugin (runtimes exec it from
+// /opt/cni/bin); without, a small CLI.
+import { spawnSync } from 'node:child_process';
+import { configureLog } from './log';
+
+/**
+ * NODE_* variables from the runtime's environment must not change what this root process does.
+ * The SEA ignores NODE_OPTIONS itself (execArgvExtension "none"); the rest of the family
+ * (NODE_V8_COVERAGE, NODE_COMPILE_CACHE, NODE_REDIRECT_WARNINGS, NODE_ICU_DATA, ...) acts at start-up,
+ * so when any is present we run ourselves again without them. NODE_EXTRA_CA_CERTS is only read
+ * lazily by Node 24 and is simply dropped.
+ */
+function scrubNodeEnv(): void {
+  delete process.env.NODE_EXTRA_CA_CERTS;
+  delete process.env.NODE_OPTIONS;
+  const hostile = Object.keys(process.env).filter((k) => k.startsWith('NODE_'));
+  if (!hostile.length) return;
+  if (process.env.TSBRIDGE_REEXECED) {
+    // we already ran ourselves without them: someone put them back, refuse rather than loop
+    process.stderr.write(`tsbridge: refusing to run with ${hostile.join(', ')} set\n`);
+    process.exit(1);
+  }
+  // Node re-adds NODE_V8_COVERAGE to a child's env from process.env: remove them there first.
+  for (const k of hostile) delete process.env[k];
+  try { (require('node:v8') as { stopCoverage(): void }).stopCoverage(); } catch { /* not collecting */ }
+  const env = { ...process.env, TSBRIDGE_REEXECED: '1' };
+  const r = spawnSync(process.execPath, process.argv.slice(isSeaBinary() ? 2 : 1), { env, stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
+
+function isSeaBinary(): boolean {
+  try {
+    return (require('node:sea') as { isSea(): boolean }).isSea();
+  } catch {
+    return false;
+  }
+}
+
+async function main(): Promise<number> {
+  scrubNodeEnv();
+  configureLog(process.env);
+  if (process.env.CNI_COMMAND) {
+    const { runPlugin } = await import('./plugin/dispatch');
+    return runPlugin(process.env);
+  }
+  const { runCli } = await import('./cli');
+  return runCli(process.argv.slice(2));
+}
+
+main().then(
+  (code) => { process.exitCode = code; },
+  (e) => {
+    process.stderr.write(`tsbridge: ${(e as Error).stack ?? e}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,103 @@
+// ADD: IPAM -> bridge -> veth pair -> container addresses/routes -> forwarding -> MASQUERADE.
+// Each step that makes something pushes its undo; a failure part-way runs them in reverse, so a
+// failed ADD leaves no veth, IP reservation or rule behind.
+import { CniEnv } from '../cni/env';
+import { CniError, ErrCode } from '../cni/errors';
+import { Interface, Result } from '../cni/result';
+import { selectBackend } from '../firewall';
+import * as link from '../netlink/link';
+import { Rtnl } from '../netlink/socket';
+import { writeSysctl } from '../sys/sysctl';
+import { BridgeConfig } from './config';
+import { configureContainer, containerRoutes } from './container-side';
+import { attachToBridge, createVethPair, ensureBridge, ensureGatewayAddrs } from './host-side';
+import { openIpam } from './ipam';
+import { hostVethName } from './names';
+import { masqTarget } from './masq';
+import { log } from '../log';
+
+type Undo = () => unknown;
+
+export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
+  const undo: Undo[] = [];
+  const host = Rtnl.open();
+  let cont: Rtnl | undefined;
+  try {
+    const ipam = openIpam(cfg.net, env);
+    const alloc = ipam.add(cfg.requestedIps);
+    undo.push(() => ipam.del());
+    const ips = alloc.ips ?? [];
+
+    const br = await ensureBridge(host, cfg);
+    if (cfg.isGateway) {
+      const gws = ips.filter((ip) => ip.gateway).map((ip) => `${ip.gateway}/${ip.address.split('/')[1]}`);
+      await ensureGatewayAddrs(host, br, gws, cfg.forceAddress);
+    }
+
+    const hostName = hostVethName(env.containerId, env.ifname);
+    let hostVeth = await createVethPair(host, hostName, env.ifname, env.netns, cfg);
+    undo.push(() => link.deleteLink(host, hostVeth.index));
+    hostVeth = await attachToBridge(host, hostVeth, br, cfg);
+
+    cont = Rtnl.open(env.netns);
+    const routes = containerRoutes(alloc, cfg);
+    const cIface = await configureContainer(cont, env.ifname, alloc, routes, cfg);
+
+    if (cfg.isGateway) enableForwarding(ips.map((ip) => ip.address));
+
+    if (cfg.ipMasq) {
+      const fw = selectBackend(cfg.ipMasqBackend);
+      const target = masqTarget(cfg, env, ips.map((ip) => ip.address));
+      undo.push(() => fw.delMasquerade(cfg.net.name, env.containerId, env.ifname));
+      fw.addMasquerade(target);
+    }
+
+    const brNow = (await link.getLinkByIndex(host, br.index)) ?? br;
+    const interfaces: Interface[] = [
+      { name: brNow.name, mac: brNow.mac },
+      { name: hostVeth.name, mac: hostVeth.mac },
+      { name: cIface.name, mac: cIface.mac, sandbox: env.netns },
+    ];
+    return {
+      cniVersion: cfg.net.cniVersion,
+      interfaces,
+      ips: ips.map((ip) => ({ address: ip.address, gateway: ip.gateway, interface: 2 })),
+      routes,
+      dns: mergeDns(alloc, cfg),
+    };
+  } catch (e) {
+    for (const u of undo.reverse()) {
+      try {
+        await u();
+      } catch (ue) {
+        log.warn(`rollback step failed: ${(ue as Error).message}`);
+      }
+    }
+    throw asCniError(e);
+  } finally {
+    host.close();
+    cont?.close();
+  }
+}
+
+/** ip_forward (and IPv6 forwarding when the container has an IPv6 address) so the bridge routes. */
+function enableForwarding(addresses: string[]): void {
+  if (addresses.some((a) => !a.includes(':'))) writeSysctl('net.ipv4.ip_forward', '1');
+  if (addresses.some((a) => a.includes(':'))) writeSysctl('net.ipv6.conf.all.forwarding', '1');
+}
+
+/** The config's `dns` wins over IPAM's (as the reference bridge does when IPAM returned none). */
+function mergeDns(alloc: Result, cfg: BridgeConfig): Result['dns'] {
+  const fromIpam = alloc.dns ?? {};
+  if (Object.values(fromIpam).some((v) => v !== undefined && (!Array.isArray(v) || v.length))) return fromIpam;
+  const d = cfg.net.dns;
+  if (!d) return {};
+  return d as Result['dns'];
+}
+
+export function asCniError(e: unknown): CniError {
+  if (e instanceof CniError) return e;
+  const err = e as Error & { errno?: number };
+  return new CniError(err.errno !== undefined ? ErrCode.NetlinkFailure : ErrCode.Internal, err.message ?? String(e));
+}
+

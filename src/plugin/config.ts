@@ -1,0 +1,97 @@
+// The bridge plugin's own keys (the reference `bridge` plugin's, so a conflist only changes
+// "type"), read case-insensitively, with the reference defaults. Every key is either
+// implemented or refused with a clear error: nothing is silently ignored.
+import { CniArgs } from '../cni/args';
+import { CniError, ErrCode } from '../cni/errors';
+import { getKey, isObject, JsonObject, optBool, optInt, optString } from '../cni/json';
+import { NetConf } from '../cni/netconf';
+
+export interface BridgeConfig {
+  net: NetConf;
+  bridge: string;
+  isGateway: boolean;
+  isDefaultGateway: boolean;
+  forceAddress: boolean;
+  ipMasq: boolean;
+  ipMasqBackend?: 'iptables' | 'nftables';
+  mtu?: number;
+  hairpinMode: boolean;
+  promiscMode: boolean;
+  enableDad: boolean;
+  disableContainerInterface: boolean;
+  portIsolation: boolean;
+  /** MAC for the container interface (runtimeConfig.mac, else CNI_ARGS MAC=) */
+  mac?: string;
+  /** requested IPs (runtimeConfig.ips, else CNI_ARGS IP=), without prefix length */
+  requestedIps: string[];
+}
+
+const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
+
+function unsupported(key: string, value: unknown, why: string): CniError {
+  return new CniError(ErrCode.UnsupportedField, `unsupported field "${key}": ${JSON.stringify(value)}: ${why}`);
+}
+
+export function parseBridgeConfig(net: NetConf, args: CniArgs): BridgeConfig {
+  const raw = net.raw;
+  const bridge = optString(raw, 'bridge') || 'cni0';
+  if (Buffer.byteLength(bridge) > 15 || /[/:\s]/.test(bridge) || bridge === '.' || bridge === '..') {
+    throw new CniError(ErrCode.InvalidConfig, `invalid bridge name "${bridge}"`);
+  }
+  const isDefaultGateway = optBool(raw, 'isDefaultGateway') ?? false;
+  const backend = optString(raw, 'ipMasqBackend');
+  if (backend !== undefined && backend !== 'iptables' && backend !== 'nftables') {
+    throw new CniError(ErrCode.InvalidConfig, `invalid ipMasqBackend "${backend}": want "iptables" or "nftables"`);
+  }
+  refuseUnimplemented(raw);
+
+  const rtMac = optString(net.runtimeConfig, 'mac', 'runtimeConfig.');
+  const mac = rtMac ?? args.mac;
+  if (mac !== undefined && !MAC_RE.test(mac)) throw new CniError(ErrCode.InvalidConfig, `invalid MAC address "${mac}"`);
+
+  return {
+    net,
+    bridge,
+    isDefaultGateway,
+    // the reference turns isGateway on when isDefaultGateway is set
+    isGateway: (optBool(raw, 'isGateway') ?? false) || isDefaultGateway,
+    forceAddress: optBool(raw, 'forceAddress') ?? false,
+    ipMasq: optBool(raw, 'ipMasq') ?? false,
+    ipMasqBackend: backend as BridgeConfig['ipMasqBackend'],
+    mtu: optInt(raw, 'mtu', '', 0, 65535) || undefined,
+    hairpinMode: optBool(raw, 'hairpinMode') ?? false,
+    promiscMode: optBool(raw, 'promiscMode') ?? false,
+    enableDad: optBool(raw, 'enabledad') ?? false,
+    disableContainerInterface: optBool(raw, 'disableContainerInterface') ?? false,
+    portIsolation: optBool(raw, 'portIsolation') ?? false,
+    mac,
+    requestedIps: requestedIps(net.runtimeConfig, args),
+  };
+}
+
+/** Keys of the reference bridge that tsbridge does not implement yet: refuse them when they ask for something. */
+function refuseUnimplemented(raw: JsonObject): void {
+  const vlan = optInt(raw, 'vlan', '', 0, 4094);
+  if (vlan) throw unsupported('vlan', vlan, 'VLAN filtering is not implemented by tsbridge yet');
+  const trunk = getKey(raw, 'vlanTrunk');
+  if (Array.isArray(trunk) ? trunk.length > 0 : trunk !== undefined && trunk !== null) {
+    throw unsupported('vlanTrunk', trunk, 'VLAN trunks are not implemented by tsbridge yet');
+  }
+  // preserveDefaultVlan only has meaning together with vlan/vlanTrunk, which are refused above.
+  optBool(raw, 'preserveDefaultVlan');
+  if (optBool(raw, 'macspoofchk')) throw unsupported('macspoofchk', true, 'MAC spoof checking is not implemented by tsbridge yet');
+}
+
+function requestedIps(rc: JsonObject, args: CniArgs): string[] {
+  const ips = getKey(rc, 'ips');
+  if (ips === undefined || ips === null) return args.ips;
+  if (!Array.isArray(ips) || !ips.every((x) => typeof x === 'string')) {
+    throw new CniError(ErrCode.InvalidConfig, `invalid runtimeConfig.ips: want a list of strings, got ${JSON.stringify(ips)}`);
+  }
+  // runtimeConfig.ips carry a prefix length ("10.0.0.5/24"); the allocator wants the address.
+  return (ips as string[]).map((s) => s.split('/')[0]);
+}
+
+export function hasIpam(net: NetConf): net is NetConf & { ipam: JsonObject } {
+  return isObject(net.ipam) && typeof getKey(net.ipam, 'type') === 'string';
+}

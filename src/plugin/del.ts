@@ -1,0 +1,60 @@
+// DEL: best effort and idempotent. Everything is found from what ADD left behind, not from the
+// container: firewall rules by their tag, the host veth by its deterministic name, IPs by the IPAM
+// store. So DEL works with an empty or vanished CNI_NETNS (containerd's ctr always sends an empty
+// one), where the reference leaks its MASQUERADE rules (plugins#810).
+import { CniEnv } from '../cni/env';
+import { selectBackend } from '../firewall';
+import * as link from '../netlink/link';
+import { ENODEV, NetlinkError, Rtnl } from '../netlink/socket';
+import { log } from '../log';
+import { BridgeConfig } from './config';
+import { openIpam } from './ipam';
+import { hostVethName } from './names';
+import { asCniError } from './add';
+
+export async function cmdDel(cfg: BridgeConfig, env: CniEnv): Promise<void> {
+  try {
+    if (cfg.ipMasq) selectBackend(cfg.ipMasqBackend).delMasquerade(cfg.net.name, env.containerId, env.ifname);
+    await deleteContainerIface(env);
+    await deleteHostVeth(hostVethName(env.containerId, env.ifname));
+    openIpam(cfg.net, env).del();
+  } catch (e) {
+    throw asCniError(e);
+  }
+}
+
+/** The container end, when the namespace still exists (covers pairs whose host end was named by another plugin). */
+async function deleteContainerIface(env: CniEnv): Promise<void> {
+  if (!env.netns) return;
+  let nl: Rtnl;
+  try {
+    nl = Rtnl.open(env.netns);
+  } catch (e) {
+    log.info(`DEL: netns ${env.netns} is gone (${(e as Error).message}); nothing to delete inside it`);
+    return;
+  }
+  try {
+    const iface = await link.getLink(nl, env.ifname);
+    if (iface) await ignoreGone(link.deleteLink(nl, iface.index));
+  } finally {
+    nl.close();
+  }
+}
+
+export async function deleteHostVeth(name: string): Promise<void> {
+  const nl = Rtnl.open();
+  try {
+    const veth = await link.getLink(nl, name);
+    if (veth && veth.kind === 'veth') await ignoreGone(link.deleteLink(nl, veth.index));
+  } finally {
+    nl.close();
+  }
+}
+
+async function ignoreGone(p: Promise<void>): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (!(e instanceof NetlinkError && e.errno === ENODEV)) throw e;
+  }
+}

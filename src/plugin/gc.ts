@@ -1,0 +1,61 @@
+// GC (spec 1.1): release everything of this network whose attachment is not in
+// cni.dev/valid-attachments (the legacy key cni.dev/attachments is read too, as libcni sends
+// both): IPAM reservations, firewall rules and host veths. Errors are collected, not fatal.
+import { CniEnv } from '../cni/env';
+import { CniError, ErrCode } from '../cni/errors';
+import { getKey, isObject } from '../cni/json';
+import { selectBackend } from '../firewall';
+import * as hostLocal from '../ipam/host-local';
+import { log } from '../log';
+import { BridgeConfig } from './config';
+import { deleteHostVeth } from './del';
+import { openIpam } from './ipam';
+import { hostVethName } from './names';
+
+export interface Attachment { containerId: string; ifname: string }
+
+export function validAttachments(raw: Record<string, unknown>): Attachment[] {
+  const list = getKey(raw, 'cni.dev/valid-attachments') ?? getKey(raw, 'cni.dev/attachments') ?? [];
+  if (!Array.isArray(list)) throw new CniError(ErrCode.InvalidConfig, 'cni.dev/valid-attachments must be a list');
+  return list.map((a) => {
+    if (!isObject(a) || typeof getKey(a, 'containerID') !== 'string' || typeof getKey(a, 'ifname') !== 'string') {
+      throw new CniError(ErrCode.InvalidConfig, `invalid entry in cni.dev/valid-attachments: ${JSON.stringify(a)}`);
+    }
+    return { containerId: getKey(a, 'containerID') as string, ifname: getKey(a, 'ifname') as string };
+  });
+}
+
+export async function cmdGc(cfg: BridgeConfig, env: CniEnv): Promise<void> {
+  const valid = validAttachments(cfg.net.raw);
+  const isValid = (cid: string, ifname?: string): boolean =>
+    valid.some((v) => v.containerId === cid && (ifname === undefined || v.ifname === ifname));
+  const errors: string[] = [];
+  const attempt = async (what: string, fn: () => unknown): Promise<void> => {
+    try {
+      await fn();
+    } catch (e) {
+      errors.push(`${what}: ${(e as Error).message}`);
+    }
+  };
+
+  const ipam = openIpam(cfg.net, env);
+  if (ipam.local) {
+    const local = ipam.local;
+    const stale = hostLocal.listAttachments(local, cfg.net.name).filter((a) => !isValid(a.containerId, a.ifname));
+    for (const a of stale) await attempt(`delete host veth of ${a.containerId}/${a.ifname}`, () => deleteHostVeth(hostVethName(a.containerId, a.ifname)));
+    await attempt('release IPAM reservations', () => {
+      const freed = hostLocal.gc(local, cfg.net.name, valid);
+      if (freed.length) log.info(`GC released ${freed.join(', ')}`);
+    });
+  }
+  if (cfg.ipMasq) {
+    await attempt('remove firewall rules', () => {
+      const fw = selectBackend(cfg.ipMasqBackend);
+      // rules are keyed by (network, container ID), like the reference's chain names
+      for (const cid of fw.listContainers(cfg.net.name)) {
+        if (!isValid(cid)) fw.delMasquerade(cfg.net.name, cid, '');
+      }
+    });
+  }
+  if (errors.length) throw new CniError(ErrCode.IOFailure, `GC finished with errors: ${errors.join('; ')}`);
+}

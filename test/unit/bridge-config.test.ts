@@ -1,0 +1,64 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseCniArgs } from '../../src/cni/args';
+import { CniError } from '../../src/cni/errors';
+import { parseNetConf } from '../../src/cni/netconf';
+import { parseBridgeConfig } from '../../src/plugin/config';
+import { hostVethName } from '../../src/plugin/names';
+
+const conf = (extra: object, args = '') =>
+  parseBridgeConfig(parseNetConf(JSON.stringify({ cniVersion: '1.0.0', name: 'n1', type: 'tsbridge', ...extra })), parseCniArgs(args));
+const code = (fn: () => unknown): number => {
+  try { fn(); } catch (e) { return (e as CniError).code; }
+  throw new Error('expected an error');
+};
+
+test('defaults are the reference bridge defaults', () => {
+  const c = conf({});
+  assert.is(c.bridge, 'cni0');
+  assert.is(c.isGateway, false);
+  assert.is(c.ipMasq, false);
+  assert.is(c.mtu, undefined);
+  assert.is(c.hairpinMode, false);
+  assert.is(c.enableDad, false);
+});
+
+test('isDefaultGateway implies isGateway; keys are case-insensitive', () => {
+  const c = conf({ Bridge: 'br9', ISDEFAULTGATEWAY: true, ipmasq: true, MTU: 1400, HairpinMode: true, promiscMode: true, portIsolation: true });
+  assert.is(c.bridge, 'br9');
+  assert.ok(c.isGateway && c.isDefaultGateway && c.ipMasq && c.hairpinMode && c.promiscMode && c.portIsolation);
+  assert.is(c.mtu, 1400);
+});
+
+test('mac and requested IPs: runtimeConfig wins over CNI_ARGS', () => {
+  assert.is(conf({}, 'MAC=0a:00:00:00:00:01').mac, '0a:00:00:00:00:01');
+  assert.is(conf({ runtimeConfig: { mac: '0a:00:00:00:00:02' } }, 'MAC=0a:00:00:00:00:01').mac, '0a:00:00:00:00:02');
+  assert.equal(conf({}, 'IP=10.0.0.9').requestedIps, ['10.0.0.9']);
+  assert.equal(conf({ runtimeConfig: { ips: ['10.0.0.7/24'] } }, 'IP=10.0.0.9').requestedIps, ['10.0.0.7']);
+  assert.is(code(() => conf({ runtimeConfig: { mac: 'zz' } })), 7);
+});
+
+test('unimplemented reference keys are refused with code 2, never ignored', () => {
+  assert.is(code(() => conf({ vlan: 100 })), 2);
+  assert.is(code(() => conf({ vlanTrunk: [{ id: 5 }] })), 2);
+  assert.is(code(() => conf({ macspoofchk: true })), 2);
+  conf({ vlan: 0, macspoofchk: false, preserveDefaultVlan: true }); // asking for nothing is fine
+});
+
+test('bad values are code 7', () => {
+  assert.is(code(() => conf({ bridge: 'a-bridge-name-too-long' })), 7);
+  assert.is(code(() => conf({ bridge: 'a/b' })), 7);
+  assert.is(code(() => conf({ ipMasqBackend: 'pf' })), 7);
+  assert.is(code(() => conf({ mtu: -1 })), 7);
+  assert.is(code(() => conf({ isGateway: 'yes' })), 7);
+});
+
+test('host veth names are stable, distinct per (container, ifname), 12 chars', () => {
+  const a = hostVethName('c1', 'eth0');
+  assert.is(a, hostVethName('c1', 'eth0'));
+  assert.is.not(a, hostVethName('c1', 'eth1'));
+  assert.is.not(a, hostVethName('c2', 'eth0'));
+  assert.match(a, /^veth[0-9a-f]{8}$/);
+});
+
+test.run();
