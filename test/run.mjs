@@ -2,11 +2,9 @@
 // compiled JS in build/js/test, and prints the closing line CI reads: "N passed, M failed".
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { createRequire } from 'node:module';
 
-const require = createRequire(import.meta.url);
-const uvu = path.join(path.dirname(require.resolve('uvu/package.json')), 'bin.js');
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const uvu = path.join(root, 'node_modules', 'uvu', 'bin.js');
 const suites = process.argv.length > 2 ? process.argv.slice(2) : ['unit', 'kernel'];
 
 let passed = 0;

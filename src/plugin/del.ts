@@ -3,7 +3,7 @@
 // store. So DEL works with an empty or vanished CNI_NETNS (containerd's ctr always sends an empty
 // one), where the reference leaks its MASQUERADE rules (plugins#810).
 import { CniEnv } from '../cni/env';
-import { selectBackend } from '../firewall';
+import { delMasqueradeEverywhere } from '../firewall';
 import * as link from '../netlink/link';
 import { ENODEV, NetlinkError, Rtnl } from '../netlink/socket';
 import { log } from '../log';
@@ -14,7 +14,9 @@ import { asCniError } from './add';
 
 export async function cmdDel(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   try {
-    if (cfg.ipMasq) selectBackend(cfg.ipMasqBackend).delMasquerade(cfg.net.name, env.containerId, env.ifname);
+    // both backends: ipMasqBackend (or the auto-detected one) may have changed since ADD.
+    // With ipMasq off we skip the cost; GC removes rules of a config that changed under us.
+    if (cfg.ipMasq) delMasqueradeEverywhere(cfg.net.name, env.containerId, env.ifname);
     await deleteContainerIface(env);
     await deleteHostVeth(hostVethName(env.containerId, env.ifname));
     openIpam(cfg.net, env).del();

@@ -4,7 +4,7 @@
 import { CniEnv } from '../cni/env';
 import { CniError, ErrCode } from '../cni/errors';
 import { getKey, isObject } from '../cni/json';
-import { selectBackend } from '../firewall';
+import { delMasqueradeEverywhere, listMasqueradedContainers } from '../firewall';
 import * as hostLocal from '../ipam/host-local';
 import { log } from '../log';
 import { BridgeConfig } from './config';
@@ -41,21 +41,19 @@ export async function cmdGc(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   const ipam = openIpam(cfg.net, env);
   if (ipam.local) {
     const local = ipam.local;
-    const stale = hostLocal.listAttachments(local, cfg.net.name).filter((a) => !isValid(a.containerId, a.ifname));
+    // old-format records (container ID only, ifname '') name no veth we could have made
+    const stale = hostLocal.listAttachments(local, cfg.net.name).filter((a) => a.ifname && !isValid(a.containerId, a.ifname));
     for (const a of stale) await attempt(`delete host veth of ${a.containerId}/${a.ifname}`, () => deleteHostVeth(hostVethName(a.containerId, a.ifname)));
     await attempt('release IPAM reservations', () => {
       const freed = hostLocal.gc(local, cfg.net.name, valid);
       if (freed.length) log.info(`GC released ${freed.join(', ')}`);
     });
   }
-  if (cfg.ipMasq) {
-    await attempt('remove firewall rules', () => {
-      const fw = selectBackend(cfg.ipMasqBackend);
-      // rules are keyed by (network, container ID), like the reference's chain names
-      for (const cid of fw.listContainers(cfg.net.name)) {
-        if (!isValid(cid)) fw.delMasquerade(cfg.net.name, cid, '');
-      }
-    });
-  }
+  await attempt('remove firewall rules', () => {
+    // rules are keyed by (network, container ID), like the reference's chain names
+    for (const cid of listMasqueradedContainers(cfg.net.name)) {
+      if (!isValid(cid)) delMasqueradeEverywhere(cfg.net.name, cid, '');
+    }
+  });
   if (errors.length) throw new CniError(ErrCode.IOFailure, `GC finished with errors: ${errors.join('; ')}`);
 }
