@@ -34,3 +34,8 @@ export const log = {
   info: (m: string): void => write('info', m),
   debug: (m: string): void => write('debug', m),
 };
+
+/** Debug-level step timing since process start: where did this invocation spend its time? */
+export function trace(step: string): void {
+  if (threshold >= LEVELS.debug) write('debug', `+${performance.now().toFixed(1)}ms ${step}`);
+}

@@ -14,17 +14,20 @@ import { attachToBridge, createVethPair, ensureBridge, ensureGatewayAddrs } from
 import { openIpam } from './ipam';
 import { hostVethName } from './names';
 import { masqTarget } from './masq';
-import { log } from '../log';
+import { log, trace } from '../log';
 
 type Undo = () => unknown;
 
 export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
   const undo: Undo[] = [];
+  trace('opening host netlink');
   const host = Rtnl.open();
   let cont: Rtnl | undefined;
   try {
     const ipam = openIpam(cfg.net, env);
+    trace('ADD start');
     const alloc = ipam.add(cfg.requestedIps);
+    trace('ipam allocated');
     undo.push(() => ipam.del());
     const ips = alloc.ips ?? [];
 
@@ -34,15 +37,18 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
       await ensureGatewayAddrs(host, br, gws, cfg.forceAddress);
     }
 
+    trace('bridge ready');
     const hostName = hostVethName(env.containerId, env.ifname);
     let hostVeth = await createVethPair(host, hostName, env.ifname, env.netns, cfg);
     undo.push(() => link.deleteLink(host, hostVeth.index));
     hostVeth = await attachToBridge(host, hostVeth, br, cfg);
 
+    trace('veth attached');
     cont = Rtnl.open(env.netns);
     const routes = containerRoutes(alloc, cfg);
     const cIface = await configureContainer(cont, env.ifname, alloc, routes, cfg);
 
+    trace('container configured');
     if (cfg.isGateway) enableForwarding(ips.map((ip) => ip.address));
 
     if (cfg.ipMasq) {
@@ -50,6 +56,7 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
       const target = masqTarget(cfg, env, ips.map((ip) => ip.address));
       undo.push(() => fw.delMasquerade(cfg.net.name, env.containerId, env.ifname));
       fw.addMasquerade(target);
+      trace(`masquerade added (${fw.name})`);
     }
 
     const brNow = (await link.getLinkByIndex(host, br.index)) ?? br;

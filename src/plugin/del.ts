@@ -6,7 +6,7 @@ import { CniEnv } from '../cni/env';
 import { delMasqueradeEverywhere } from '../firewall';
 import * as link from '../netlink/link';
 import { ENODEV, NetlinkError, Rtnl } from '../netlink/socket';
-import { log } from '../log';
+import { log, trace } from '../log';
 import { BridgeConfig } from './config';
 import { openIpam } from './ipam';
 import { hostVethName } from './names';
@@ -16,9 +16,12 @@ export async function cmdDel(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   try {
     // both backends: ipMasqBackend (or the auto-detected one) may have changed since ADD.
     // With ipMasq off we skip the cost; GC removes rules of a config that changed under us.
+    trace('DEL start');
     if (cfg.ipMasq) delMasqueradeEverywhere(cfg.net.name, env.containerId, env.ifname);
+    trace('rules removed');
     await deleteContainerIface(env);
     await deleteHostVeth(hostVethName(env.containerId, env.ifname));
+    trace('links removed');
     openIpam(cfg.net, env).del();
   } catch (e) {
     throw asCniError(e);

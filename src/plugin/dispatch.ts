@@ -8,11 +8,12 @@ import { isObject } from '../cni/json';
 import { parseNetConf } from '../cni/netconf';
 import { toVersion } from '../cni/result';
 import { hasCheck, hasGcAndStatus, LATEST_VERSION, SUPPORTED_VERSIONS } from '../cni/version';
-import { log } from '../log';
+import { log, trace } from '../log';
 
 export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
   let version = LATEST_VERSION;
   try {
+    trace('dispatch');
     const command = parseCommand(env.CNI_COMMAND);
     const stdin = readStdin();
     if (command === 'VERSION') {
@@ -35,7 +36,9 @@ export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
     const cfg = parseBridgeConfig(net, parseCniArgs(cniEnv.args));
     switch (command) {
       case 'ADD': {
+        trace('config parsed');
         const { cmdAdd } = await import('./add');
+        trace('add loaded');
         print(toVersion(await cmdAdd(cfg, cniEnv), version));
         break;
       }
