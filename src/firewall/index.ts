@@ -11,7 +11,11 @@ import { IptablesBackend } from './iptables';
 import { NftablesBackend } from './nftables';
 import type { FirewallBackend } from './types';
 
-export type { Family, FirewallBackend, MasqIp, MasqTarget } from './types';
+export type {
+  AttachmentRules, Family, FirewallBackend, MasqIp, MasqTarget, PortConflict, PortMapping, PortProtocol,
+} from './types';
+export { parsePortMappings, requiredSysctls } from './portmap';
+export type { Sysctl } from './portmap';
 export { IptablesBackend } from './iptables';
 export { NftablesBackend } from './nftables';
 
@@ -35,11 +39,23 @@ export function delMasqueradeEverywhere(network: string, containerId: string, if
   new NftablesBackend().delMasquerade(network, containerId, ifname);
 }
 
-/** Container IDs of `network` with masquerade state in either backend (for GC). */
+/**
+ * Removes everything of an attachment (masquerade and port mappings) from both backends, for the
+ * same reason as delMasqueradeEverywhere. Idempotent; needs no IPs and no container netns.
+ */
+export function removeAttachmentEverywhere(network: string, containerId: string): void {
+  new IptablesBackend().removeAttachment(network, containerId);
+  new NftablesBackend().removeAttachment(network, containerId);
+}
+
+/** Container IDs of `network` with masquerade or port-mapping state in either backend (for GC). */
 export function listMasqueradedContainers(network: string): string[] {
   const ids = new Set([...new IptablesBackend().listContainers(network), ...new NftablesBackend().listContainers(network)]);
   return [...ids];
 }
+
+/** The same as listMasqueradedContainers, under a name that says it covers port mappings too. */
+export const listFirewallContainers = listMasqueradedContainers;
 
 function iptablesUsable(): boolean {
   if (!which('iptables') || !which('iptables-save') || !which('iptables-restore')) return false;

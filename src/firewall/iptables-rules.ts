@@ -1,7 +1,7 @@
 // Pure iptables rule generation and iptables-save parsing for the nat table. Every change of one
 // plugin call goes into one RestoreBatch, fed to `iptables-restore --noflush` as a single atomic
 // transaction (instead of the reference's many `iptables` execs, each taking the xtables lock).
-// Masquerade fills the batch today; port-mapping DNAT chains can be added to the same batch.
+// Masquerade rules come from here, port-mapping rules from iptables-portmap.ts, into the same batch.
 import { hostCidr, multicastNet, normSavedCidr, normSubnet } from './addr';
 import { iptablesComment, masqChainName, parseIptablesComment } from './tag';
 import type { Family, MasqTarget } from './types';
@@ -50,7 +50,7 @@ export function tokenize(line: string): string[] {
 
 /** Quotes an argument for iptables-restore when it needs it (the inverse of tokenize). */
 export function quoteArg(arg: string): string {
-  if (/^[A-Za-z0-9_.:/!+=,@-]+$/.test(arg)) return arg;
+  if (/^[A-Za-z0-9_.:/!+=,@[\]-]+$/.test(arg)) return arg;
   return '"' + arg.replace(/["\\]/g, (c) => '\\' + c) + '"';
 }
 
@@ -105,6 +105,11 @@ export class RestoreBatch {
   /** Creates the chain, or empties it if it exists (with --noflush only declared chains are flushed). */
   declareChain(chain: string): this {
     this.decls.push(`:${chain} - [0:0]`);
+    return this;
+  }
+  /** `-N`: creates a chain and fails the whole batch if it exists, so two racing batches cannot both create (and flush) it. */
+  newChain(chain: string): this {
+    this.ops.push(`-N ${chain}`);
     return this;
   }
   append(chain: string, args: string[]): this {

@@ -1,11 +1,16 @@
-// Masquerade through iptables (whichever variant, legacy or nft, `iptables` on PATH is): read the
-// nat table with iptables-save, apply one iptables-restore --noflush batch per family.
+// Masquerade and port mappings through iptables (whichever variant, legacy or nft, `iptables` on
+// PATH is): read the nat table with iptables-save, apply one iptables-restore --noflush batch per family.
 import { ErrCode } from '../cni/errors';
 import { runTool, toolError, which } from './exec';
 import {
   RestoreBatch, SavedTable, addMasqueradeOps, delMasqueradeOps, masqueradeContainers, masqueradeProblems, parseSave,
 } from './iptables-rules';
-import type { Family, FirewallBackend, MasqTarget } from './types';
+import {
+  addPortmapOps, delPortmapOps, heldPorts, portmapContainers, portmapProblems, udpHostPorts,
+} from './iptables-portmap';
+import { dnatEntries, findConflicts, flushUdpConntrack, portInUseError } from './portmap';
+import { dnatChainName } from './tag';
+import type { AttachmentRules, Family, FirewallBackend, MasqTarget } from './types';
 
 export type IptablesTools = Record<Family, { save: string; restore: string }>;
 
@@ -56,11 +61,67 @@ export class IptablesBackend implements FirewallBackend {
     return problems;
   }
 
+  applyAttachment(r: AttachmentRules): void {
+    const families = ([4, 6] as const).filter((f) => r.ips.some((i) => i.family === f));
+    const own = dnatChainName(r.network, r.containerId);
+    const build = (family: Family) => (cur: SavedTable, batch: RestoreBatch) => {
+      const conflicts = findConflicts(heldPorts(cur, family), dnatEntries(r, family), own);
+      if (conflicts.length) throw portInUseError(conflicts);
+      if (r.masquerade) addMasqueradeOps(batch, r, family, cur);
+      else delMasqueradeOps(batch, cur, r.network, r.containerId);
+      addPortmapOps(batch, r, family, cur);
+    };
+    // Every family is read and checked for conflicts before the first batch is written, so a
+    // port taken in IPv6 does not leave IPv4 rules behind. These reads are the batches' reads.
+    const first = new Map<Family, SavedTable>();
+    for (const family of families) {
+      const cur = this.read(family, false)!;
+      build(family)(cur, new RestoreBatch());
+      first.set(family, cur);
+    }
+    for (const family of families) this.apply(family, build(family), false, first.get(family));
+    flushUdpConntrack(families.flatMap((f) => dnatEntries(r, f)).filter((e) => e.protocol === 'udp'));
+  }
+
+  removeAttachment(network: string, containerId: string): void {
+    const udp: { family: Family; hostPort: number }[] = [];
+    for (const family of [4, 6] as const) {
+      let ports: number[] = [];
+      this.apply(family, (cur, batch) => {
+        ports = udpHostPorts(cur, network, containerId, family);
+        delMasqueradeOps(batch, cur, network, containerId);
+        delPortmapOps(batch, cur, network, containerId);
+      }, true);
+      udp.push(...ports.map((hostPort) => ({ family, hostPort })));
+    }
+    flushUdpConntrack(udp);
+  }
+
+  checkAttachment(r: AttachmentRules): string[] {
+    const problems: string[] = [];
+    for (const family of [4, 6] as const) {
+      // Only families the container has: an IPv4-only container has no IPv6 rules to miss (plugins#819).
+      if (!r.ips.some((i) => i.family === family)) continue;
+      if (!r.masquerade && dnatEntries(r, family).length === 0) continue;
+      let table: SavedTable;
+      try {
+        table = this.read(family, false)!;
+      } catch (e) {
+        problems.push(`cannot read the ${this.tools[family].save.replace('-save', '')} nat table: ${(e as Error).message}`);
+        continue;
+      }
+      if (r.masquerade) problems.push(...masqueradeProblems(table, r, family));
+      problems.push(...portmapProblems(table, r, family));
+    }
+    return problems;
+  }
+
   listContainers(network: string): string[] {
     const ids = new Set<string>();
     for (const family of [4, 6] as const) {
       const table = this.read(family, true);
-      if (table) for (const id of masqueradeContainers(table, network)) ids.add(id);
+      if (!table) continue;
+      for (const id of [...masqueradeContainers(table, network), ...portmapContainers(table, network)]) ids.add(id);
     }
     return [...ids];
   }
@@ -77,12 +138,15 @@ export class IptablesBackend implements FirewallBackend {
     return parseSave(r.stdout);
   }
 
-  /** Reads the table, builds the batch from it and applies it atomically; retries if the table moved. */
-  private apply(family: Family, build: (cur: SavedTable, batch: RestoreBatch) => void, optional: boolean): void {
+  /**
+   * Reads the table (or takes `first`, a fresh read), builds the batch from it and applies it
+   * atomically; re-reads and rebuilds if the batch failed because the table moved meanwhile.
+   */
+  private apply(family: Family, build: (cur: SavedTable, batch: RestoreBatch) => void, optional: boolean, first?: SavedTable): void {
     const { restore } = this.tools[family];
     const args = ['--noflush', '-w', LOCK_WAIT_S];
     for (let attempt = 1; ; attempt++) {
-      const cur = this.read(family, optional);
+      const cur = attempt === 1 && first ? first : this.read(family, optional);
       if (!cur) return;
       const batch = new RestoreBatch();
       build(cur, batch);

@@ -1,7 +1,7 @@
 // Pure nftables script generation and `nft -a list table` parsing. tsbridge keeps all its state in
 // its own table `inet tsbridge`, so it never touches rules of iptables-nft, kube-proxy or the
 // reference plugins. One plugin call = one NftScript = one `nft -f -` transaction; masquerade
-// fills it today, port-mapping DNAT chains can be added to the same script.
+// rules come from here, port-mapping rules from nft-portmap.ts, into the same script.
 import { multicastNet, normIp, normSubnet } from './addr';
 import { masqChainName, nftTag, parseNftTag } from './tag';
 import type { Family, MasqTarget } from './types';
@@ -71,7 +71,7 @@ export class NftScript {
 
   /** The table and the postrouting NAT base chain; `add` is a no-op for what exists. */
   ensurePostrouting(): this {
-    return this.ensureTable().once(`add chain ${T} ${POSTROUTING} { ${POSTROUTING_HOOK} }`);
+    return this.ensureBaseChain(POSTROUTING, POSTROUTING_HOOK);
   }
   ensureTable(): this {
     return this.once(`add table ${T}`);
@@ -80,8 +80,20 @@ export class NftScript {
   freshChain(chain: string): this {
     return this.add(`add chain ${T} ${chain}`).add(`flush chain ${T} ${chain}`);
   }
-  addRule(chain: string, rule: string, comment: string): this {
-    return this.add(`add rule ${T} ${chain} ${rule} comment "${comment}"`);
+  /** Creates a chain, failing the transaction if it exists (so racing scripts cannot both add its entry rules). */
+  createChain(chain: string, hook?: string): this {
+    return this.add(`create chain ${T} ${chain}${hook ? ` { ${hook} }` : ''}`);
+  }
+  /** A base chain; `add` is a no-op when it exists. */
+  ensureBaseChain(chain: string, hook: string): this {
+    return this.ensureTable().once(`add chain ${T} ${chain} { ${hook} }`);
+  }
+  addRule(chain: string, rule: string, comment?: string): this {
+    return this.add(`add rule ${T} ${chain} ${rule}${comment === undefined ? '' : ` comment "${comment}"`}`);
+  }
+  /** Puts the rule first in the chain. */
+  insertRule(chain: string, rule: string, comment?: string): this {
+    return this.add(`insert rule ${T} ${chain} ${rule}${comment === undefined ? '' : ` comment "${comment}"`}`);
   }
   deleteRule(chain: string, handle: number): this {
     return this.add(`delete rule ${T} ${chain} handle ${handle}`);

@@ -1,12 +1,17 @@
-// Masquerade through nftables in tsbridge's own table: read it with `nft -a list table`, apply one
-// `nft -f -` transaction per call (both families at once: the table is `inet`).
+// Masquerade and port mappings through nftables in tsbridge's own table: read it with
+// `nft -a list table`, apply one `nft -f -` transaction per call (both families at once: the table is `inet`).
 import { ErrCode } from '../cni/errors';
 import { runTool, toolError, which } from './exec';
 import {
   NFT_FAMILY, NFT_TABLE, NftScript, NftTable, addMasqueradeNft, delMasqueradeNft, masqueradeContainersNft,
   masqueradeProblemsNft, parseNftList,
 } from './nft-rules';
-import type { FirewallBackend, MasqTarget } from './types';
+import {
+  addPortmapNft, delPortmapNft, heldPortsNft, portmapContainersNft, portmapProblemsNft, udpHostPortsNft,
+} from './nft-portmap';
+import { dnatEntries, findConflicts, flushUdpConntrack, portInUseError } from './portmap';
+import { dnatChainName } from './tag';
+import type { AttachmentRules, Family, FirewallBackend, MasqTarget } from './types';
 
 const LIST_ARGS = ['-a', 'list', 'table', NFT_FAMILY, NFT_TABLE];
 /** A script can fail because a rule handle vanished between read and write (a concurrent DEL); retry. */
@@ -34,9 +39,49 @@ export class NftablesBackend implements FirewallBackend {
     }
   }
 
+  applyAttachment(r: AttachmentRules): void {
+    if (r.ips.length === 0) return;
+    const wanted = [...dnatEntries(r, 4), ...dnatEntries(r, 6)];
+    const own = dnatChainName(r.network, r.containerId);
+    this.apply((cur, script) => {
+      const conflicts = cur ? findConflicts(heldPortsNft(cur), wanted, own) : [];
+      if (conflicts.length) throw portInUseError(conflicts);
+      if (r.masquerade) addMasqueradeNft(script, r, cur);
+      else if (cur) delMasqueradeNft(script, cur, r.network, r.containerId);
+      addPortmapNft(script, r, cur);
+    }, false);
+    flushUdpConntrack(wanted.filter((e) => e.protocol === 'udp'));
+  }
+
+  removeAttachment(network: string, containerId: string): void {
+    let udp: { family: Family; hostPort: number }[] = [];
+    this.apply((cur, script) => {
+      if (!cur) return;
+      udp = udpHostPortsNft(cur, network, containerId);
+      delMasqueradeNft(script, cur, network, containerId);
+      delPortmapNft(script, cur, network, containerId);
+    }, true);
+    flushUdpConntrack(udp);
+  }
+
+  checkAttachment(r: AttachmentRules): string[] {
+    const wanted = [...dnatEntries(r, 4), ...dnatEntries(r, 6)];
+    if (r.ips.length === 0 || (!r.masquerade && wanted.length === 0)) return [];
+    let table: NftTable | null;
+    try {
+      table = this.read(false);
+    } catch (e) {
+      return [`cannot read nftables table ${NFT_FAMILY} ${NFT_TABLE}: ${(e as Error).message}`];
+    }
+    const problems = r.masquerade ? masqueradeProblemsNft(table, r) : [];
+    const pm = portmapProblemsNft(table, r);
+    // "table missing" once is enough
+    return [...problems, ...pm.filter((p) => !problems.includes(p))];
+  }
+
   listContainers(network: string): string[] {
     const table = this.read(true);
-    return table ? masqueradeContainersNft(table, network) : [];
+    return table ? [...new Set([...masqueradeContainersNft(table, network), ...portmapContainersNft(table, network)])] : [];
   }
 
   /** Our table, or null when it does not exist (or, with `optional`, when nft is not installed). */

@@ -17,6 +17,46 @@ export interface MasqTarget {
   ips: MasqIp[];
 }
 
+export type PortProtocol = 'tcp' | 'udp' | 'sctp';
+
+/** One entry of runtimeConfig.portMappings, validated (see parsePortMappings). */
+export interface PortMapping {
+  hostPort: number;
+  containerPort: number;
+  protocol: PortProtocol;
+  /**
+   * Canonical address text, or absent for "every local address of every family the container has".
+   * "0.0.0.0" = every local IPv4 address only, "::" = every local IPv6 address only (as the reference).
+   */
+  hostIP?: string;
+}
+
+/** Everything tsbridge puts into netfilter for one attachment (ADD wants exactly this state). */
+export interface AttachmentRules extends MasqTarget {
+  /** The ipMasq rules (chain CNI-<hash>). When false, masquerade rules of an earlier ADD are removed. */
+  masquerade: boolean;
+  /** Host port DNAT (+ hairpin/localhost masquerade). [] removes those of an earlier ADD. */
+  portMappings: PortMapping[];
+  /** The bridge the container hangs on; only used to name the sysctls port mappings need. */
+  bridge?: string;
+}
+
+/** A host port another attachment already maps (ADD fails with ErrCode.PortInUse). */
+export interface PortConflict {
+  family: Family;
+  protocol: PortProtocol;
+  hostPort: number;
+  /** The address the request asked for (undefined = any local address). */
+  hostIP?: string;
+  holder: {
+    containerId: string;
+    /** null when the rules do not say (a cut nft tag). */
+    network: string | null;
+    /** The holder's address (undefined = any local address). */
+    hostIP?: string;
+  };
+}
+
 export interface FirewallBackend {
   readonly name: 'iptables' | 'nftables';
   /** Installs (or rewrites) the attachment's masquerade rules: one atomic batch per family (iptables) / one nft transaction. */
@@ -25,6 +65,19 @@ export interface FirewallBackend {
   delMasquerade(network: string, containerId: string, ifname: string): void;
   /** Human-readable problems with the attachment's rules; [] when all are present. */
   checkMasquerade(t: MasqTarget): string[];
-  /** Container IDs that have masquerade rules of this network (for GC). */
+
+  /**
+   * ADD: makes the attachment's masquerade and port-mapping rules exactly `r`, in one
+   * iptables-restore per family of the container / one `nft -f -` in total. Fails with
+   * ErrCode.PortInUse (103), before writing anything, when another attachment maps an
+   * overlapping host port; the check uses the same read the batch is built from. Afterwards
+   * flushes stale UDP conntrack entries of the host ports (best effort, needs `conntrack`).
+   */
+  applyAttachment(r: AttachmentRules): void;
+  /** DEL: removes every rule of (network, containerId), masquerade and port mappings. Idempotent; needs no IPs. */
+  removeAttachment(network: string, containerId: string): void;
+  /** CHECK: problems with the attachment's rules (only for families the container has); [] when all present. */
+  checkAttachment(r: AttachmentRules): string[];
+  /** Container IDs that have masquerade or port-mapping rules of this network (for GC). */
   listContainers(network: string): string[];
 }

@@ -1,0 +1,270 @@
+// Pure iptables rule generation and reading for port mappings (nat table, one family at a time).
+// The DNAT half is the reference portmap's layout, so each plugin finds (and DEL removes) the
+// other's per-container chains and the conflict check sees ports the reference mapped:
+//   -N CNI-HOSTPORT-DNAT                                               (shared, if missing)
+//   -A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT    (shared, if missing)
+//   -A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT        (shared, if missing)
+//   :CNI-DN-<hash>
+//   -A CNI-HOSTPORT-DNAT -p tcp -m multiport --dports 80,8080 -m comment --comment D -j CNI-DN-<hash>
+//                                                  (each protocol, at most 15 ports per rule)
+//   -A CNI-DN-<hash> [-d <hostIP>/32] -p tcp -m tcp --dport <hostPort> -m comment --comment D
+//                    -j DNAT --to-destination <containerIP>:<containerPort>   ([v6]:port)
+// The hairpin/localhost half replaces the reference's mark bit (which can collide with other
+// users of the mark) by conntrack matches; it must run before the ipMasq chain's ACCEPT, so its
+// jumps are inserted at the top of POSTROUTING:
+//   :CNI-HM-<hash>
+//   -I POSTROUTING -s <container subnet> -d <containerIP>/32 -m conntrack --ctstate DNAT
+//                  -m comment --comment D -j CNI-HM-<hash>          (and -s 127.0.0.0/8 for IPv4)
+//   -A CNI-HM-<hash> -p tcp -m tcp --dport <containerPort> -m conntrack --ctorigdstport <hostPort>
+//                    -m comment --comment D -j MASQUERADE
+// D is the reference's `dnat name: "<network>" id: "<containerID>"`.
+import { hostCidr, normIp, normSavedCidr, normSubnet } from './addr';
+import { RestoreBatch, SavedRule, SavedTable, jumpsTo } from './iptables-rules';
+import {
+  DnatEntry, HeldPort, PROTOCOLS, dnatEntries, hairpinChainName, hairpinPorts, portsByProtocol,
+} from './portmap';
+import { dnatChainName, iptablesComment, parseIptablesComment } from './tag';
+import type { AttachmentRules, Family, PortProtocol } from './types';
+
+export const HOSTPORT_CHAIN = 'CNI-HOSTPORT-DNAT';
+/** iptables' multiport match takes at most 15 ports. */
+const MULTIPORT_MAX = 15;
+const LOOPBACK_NET = '127.0.0.0/8';
+const ENTRY_RULE = ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', HOSTPORT_CHAIN];
+
+/** The reference portmap's comment: `dnat name: "<net>" id: "<cid>"`. */
+export function dnatComment(network: string, containerId: string): string {
+  return `dnat ${iptablesComment(network, containerId)}`;
+}
+
+export function parseDnatComment(comment: string): { network: string; containerId: string } | null {
+  return comment.startsWith('dnat ') ? parseIptablesComment(comment.slice(5)) : null;
+}
+
+/** Value of the first non-negated option among `names`, '!' marks the next option negated. */
+export function optValue(args: string[], ...names: string[]): string | undefined {
+  for (let i = 0; i < args.length - 1; i++) {
+    if (args[i] === '!') {
+      i++;
+      continue;
+    }
+    if (names.includes(args[i])) return args[i + 1];
+  }
+  return undefined;
+}
+
+function hasNegated(args: string[], ...names: string[]): boolean {
+  return args.some((a, i) => a === '!' && names.includes(args[i + 1]));
+}
+
+const target = (r: SavedRule) => optValue(r.args, '-j', '--jump', '-g', '--goto');
+
+function dnatArgs(e: DnatEntry, comment: string): string[] {
+  const dst = e.hostIP === undefined ? [] : ['-d', hostCidr(e.hostIP, e.family)];
+  const to = e.family === 4 ? `${e.containerIp}:${e.containerPort}` : `[${e.containerIp}]:${e.containerPort}`;
+  return [...dst, '-p', e.protocol, '-m', e.protocol, '--dport', String(e.hostPort), '-m', 'comment', '--comment', comment,
+    '-j', 'DNAT', '--to-destination', to];
+}
+
+/** Source networks whose DNAT'd connections to the container are masqueraded (hairpin, localhost). */
+function hairpinSources(r: AttachmentRules, family: Family): string[] {
+  const subnets = r.ips.filter((i) => i.family === family).map((i) => normSubnet(i.subnet, family));
+  return [...new Set([...subnets, ...(family === 4 ? [LOOPBACK_NET] : [])])];
+}
+
+/**
+ * Adds one family's port-mapping rules of an attachment to the batch (layout above). Jumps to
+ * its chains already in `current` are deleted first and the chains are declared (= emptied), so
+ * a repeated ADD leaves one copy; with no entries for this family, whatever an earlier ADD left
+ * is removed instead.
+ */
+export function addPortmapOps(batch: RestoreBatch, r: AttachmentRules, family: Family, current: SavedTable): void {
+  const entries = dnatEntries(r, family);
+  if (entries.length === 0) {
+    delPortmapOps(batch, current, r.network, r.containerId);
+    return;
+  }
+  const dn = dnatChainName(r.network, r.containerId);
+  const hm = hairpinChainName(r.network, r.containerId);
+  const comment = dnatComment(r.network, r.containerId);
+  if (!current.chains.has(HOSTPORT_CHAIN)) batch.newChain(HOSTPORT_CHAIN);
+  for (const base of ['PREROUTING', 'OUTPUT']) {
+    if (!current.rules.some((x) => x.chain === base && target(x) === HOSTPORT_CHAIN)) batch.append(base, ENTRY_RULE);
+  }
+  for (const x of [...jumpsTo(current, dn), ...jumpsTo(current, hm)]) batch.deleteSaved(x);
+  batch.declareChain(dn).declareChain(hm);
+  for (const [proto, ports] of portsByProtocol(entries)) {
+    for (let i = 0; i < ports.length; i += MULTIPORT_MAX) {
+      const list = ports.slice(i, i + MULTIPORT_MAX).join(',');
+      batch.append(HOSTPORT_CHAIN, ['-p', proto, '-m', 'multiport', '--dports', list, '-m', 'comment', '--comment', comment, '-j', dn]);
+    }
+  }
+  for (const e of entries) batch.append(dn, dnatArgs(e, comment));
+  const cip = hostCidr(entries[0].containerIp, family);
+  for (const src of hairpinSources(r, family)) {
+    batch.insert('POSTROUTING', ['-s', src, '-d', cip, '-m', 'conntrack', '--ctstate', 'DNAT', '-m', 'comment', '--comment', comment, '-j', hm]);
+  }
+  for (const p of hairpinPorts(entries)) {
+    batch.append(hm, ['-p', p.protocol, '-m', p.protocol, '--dport', String(p.containerPort), '-m', 'conntrack',
+      '--ctorigdstport', String(p.hostPort), '-m', 'comment', '--comment', comment, '-j', 'MASQUERADE']);
+  }
+}
+
+/** Adds the removal of an attachment's port-mapping rules: jumps to its two chains, then the chains. */
+export function delPortmapOps(batch: RestoreBatch, current: SavedTable, network: string, containerId: string): void {
+  const chains = [dnatChainName(network, containerId), hairpinChainName(network, containerId)];
+  for (const c of chains) for (const x of jumpsTo(current, c)) batch.deleteSaved(x);
+  for (const c of chains) if (current.chains.has(c)) batch.flushChain(c).deleteChain(c);
+}
+
+interface SavedDnat {
+  protocol: PortProtocol;
+  hostPort: number;
+  hostIP?: string;
+  /** `--to-destination` as printed. */
+  to: string;
+}
+
+/** The DNAT rules of a chain (other rules, e.g. the reference's SETMARK jumps, are skipped). */
+function savedDnats(table: SavedTable, chain: string, family: Family): SavedDnat[] {
+  const out: SavedDnat[] = [];
+  for (const x of table.rules) {
+    if (x.chain !== chain || target(x) !== 'DNAT') continue;
+    const protocol = optValue(x.args, '-p', '--protocol') as PortProtocol | undefined;
+    const port = Number(optValue(x.args, '--dport', '--destination-port'));
+    const to = optValue(x.args, '--to-destination');
+    if (!protocol || !PROTOCOLS.includes(protocol) || !Number.isInteger(port) || to === undefined) continue;
+    if (hasNegated(x.args, '-d', '--destination', '--dport', '-p')) continue;
+    const d: SavedDnat = { protocol, hostPort: port, to };
+    const dst = optValue(x.args, '-d', '--destination');
+    if (dst !== undefined) {
+      const n = normSavedCidr(dst, family);
+      if (n === null || n !== hostCidr(n.split('/')[0], family)) continue; // not a single address: not ours
+      d.hostIP = n.split('/')[0];
+    }
+    out.push(d);
+  }
+  return out;
+}
+
+/**
+ * The host ports mapped in this family's table: DNAT rules in chains that CNI-HOSTPORT-DNAT
+ * jumps to (unreachable chains hold nothing), owners from the jump's comment (tsbridge's or the
+ * reference portmap's, they are the same).
+ */
+export function heldPorts(table: SavedTable, family: Family): HeldPort[] {
+  const owners = new Map<string, { containerId: string; network: string | null }>();
+  for (const x of table.rules) {
+    const t = target(x);
+    if (x.chain !== HOSTPORT_CHAIN || !t || owners.has(t) || !table.chains.has(t)) continue;
+    const comment = optValue(x.args, '--comment');
+    const c = comment === undefined ? null : parseDnatComment(comment);
+    owners.set(t, c ?? { containerId: `unknown (chain ${t})`, network: null });
+  }
+  const out: HeldPort[] = [];
+  for (const [chain, owner] of owners) {
+    for (const d of savedDnats(table, chain, family)) {
+      const h: HeldPort = { family, protocol: d.protocol, hostPort: d.hostPort, chain, ...owner };
+      if (d.hostIP !== undefined) h.hostIP = d.hostIP;
+      out.push(h);
+    }
+  }
+  return out;
+}
+
+/** Host ports of UDP DNAT rules in the attachment's chain (for the conntrack flush after DEL). */
+export function udpHostPorts(table: SavedTable, network: string, containerId: string, family: Family): number[] {
+  return savedDnats(table, dnatChainName(network, containerId), family).filter((d) => d.protocol === 'udp').map((d) => d.hostPort);
+}
+
+/** What is missing of one family's port-mapping rules of an attachment; [] when it has none in this family. */
+export function portmapProblems(table: SavedTable, r: AttachmentRules, family: Family): string[] {
+  const entries = dnatEntries(r, family);
+  if (entries.length === 0) return [];
+  const tool = family === 4 ? 'iptables' : 'ip6tables';
+  const dn = dnatChainName(r.network, r.containerId);
+  const hm = hairpinChainName(r.network, r.containerId);
+  const problems: string[] = [];
+  const rulesOf = (c: string) => table.rules.filter((x) => x.chain === c);
+
+  if (!table.chains.has(HOSTPORT_CHAIN)) problems.push(`${tool} nat chain ${HOSTPORT_CHAIN} is missing (was the nat table flushed?)`);
+  for (const base of ['PREROUTING', 'OUTPUT']) {
+    if (!rulesOf(base).some((x) => target(x) === HOSTPORT_CHAIN && optValue(x.args, '--dst-type') === 'LOCAL')) {
+      problems.push(`jump to ${HOSTPORT_CHAIN} for local addresses missing from ${tool} nat ${base}`);
+    }
+  }
+  const jumps = rulesOf(HOSTPORT_CHAIN).filter((x) => target(x) === dn);
+  for (const [proto, ports] of portsByProtocol(entries)) {
+    for (const port of ports) {
+      const covered = jumps.some((x) => {
+        const p = optValue(x.args, '-p', '--protocol');
+        const list = optValue(x.args, '--dports', '--destination-ports', '--dport');
+        return (p === undefined || p === proto) && (list === undefined || list.split(',').includes(String(port)));
+      });
+      if (!covered) problems.push(`jump to ${dn} for ${port}/${proto} missing from ${tool} nat ${HOSTPORT_CHAIN}`);
+    }
+  }
+  if (!table.chains.has(dn)) {
+    problems.push(`${tool} nat chain ${dn} (port mappings of container ${r.containerId}) is missing`);
+  } else {
+    const have = savedDnats(table, dn, family);
+    for (const e of entries) {
+      const to = family === 4 ? `${e.containerIp}:${e.containerPort}` : `[${e.containerIp}]:${e.containerPort}`;
+      if (!have.some((d) => d.protocol === e.protocol && d.hostPort === e.hostPort && d.hostIP === e.hostIP && sameTo(d.to, to, family))) {
+        const from = e.hostIP === undefined ? '' : `${family === 4 ? e.hostIP : `[${e.hostIP}]`}:`;
+        problems.push(`DNAT rule ${from}${e.hostPort}/${e.protocol} -> ${to} missing from ${tool} nat chain ${dn}`);
+      }
+    }
+  }
+  const cip = hostCidr(entries[0].containerIp, family);
+  const post = rulesOf('POSTROUTING').filter((x) => target(x) === hm && optValue(x.args, '--ctstate') === 'DNAT');
+  for (const src of hairpinSources(r, family)) {
+    if (!post.some((x) => norm(optValue(x.args, '-s', '--source'), family) === src && norm(optValue(x.args, '-d', '--destination'), family) === cip)) {
+      problems.push(`hairpin masquerade jump for ${src} -> ${cip.split('/')[0]} missing from ${tool} nat POSTROUTING`);
+    }
+  }
+  if (!table.chains.has(hm)) {
+    problems.push(`${tool} nat chain ${hm} (hairpin masquerade of container ${r.containerId}) is missing`);
+  } else {
+    const own = rulesOf(hm).filter((x) => target(x) === 'MASQUERADE');
+    for (const p of hairpinPorts(entries)) {
+      const ok = own.some((x) => optValue(x.args, '-p', '--protocol') === p.protocol && optValue(x.args, '--dport') === String(p.containerPort)
+        && optValue(x.args, '--ctorigdstport') === String(p.hostPort));
+      if (!ok) problems.push(`hairpin MASQUERADE rule for ${p.hostPort}/${p.protocol} missing from ${tool} nat chain ${hm}`);
+    }
+  }
+  return problems;
+}
+
+function norm(v: string | undefined, family: Family): string | null {
+  return v === undefined ? null : normSavedCidr(v, family);
+}
+
+/** `--to-destination` texts equal up to address spelling. */
+function sameTo(saved: string, want: string, family: Family): boolean {
+  if (saved === want) return true;
+  const m = family === 4 ? /^([^:]+):(\d+)$/.exec(saved) : /^\[([^\]]+)\]:(\d+)$/.exec(saved);
+  if (!m) return false;
+  try {
+    const w = family === 4 ? /^([^:]+):(\d+)$/.exec(want)! : /^\[([^\]]+)\]:(\d+)$/.exec(want)!;
+    return normIp(m[1], family) === w[1] && m[2] === w[2];
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Container IDs of `network` with port-mapping rules: from the comments of jumps to (and rules
+ * in) CNI-DN-/CNI-HM- chains, trusted only when the chain is the one the pair hashes to.
+ */
+export function portmapContainers(table: SavedTable, network: string): string[] {
+  const ids = new Set<string>();
+  for (const x of table.rules) {
+    const comment = optValue(x.args, '--comment');
+    const c = comment === undefined ? null : parseDnatComment(comment);
+    if (!c || c.network !== network) continue;
+    const chain = x.chain === HOSTPORT_CHAIN || x.chain === 'POSTROUTING' ? target(x) : x.chain;
+    if (chain === dnatChainName(network, c.containerId) || chain === hairpinChainName(network, c.containerId)) ids.add(c.containerId);
+  }
+  return [...ids];
+}

@@ -1,0 +1,252 @@
+// Port mappings (the job of the reference `portmap` plugin), the backend-neutral part: parsing
+// runtimeConfig.portMappings, turning mappings into per-family DNAT entries, deciding whether
+// two mappings overlap, and the sysctls and conntrack cleanup port mappings need. Only
+// flushUdpConntrack does I/O.
+import * as ipaddr from 'ipaddr.js';
+import { CniError, ErrCode } from '../cni/errors';
+import { getKey, isObject } from '../cni/json';
+import { runTool, which } from './exec';
+import { hashedChainName } from './tag';
+import { normIp } from './addr';
+import type { AttachmentRules, Family, PortConflict, PortMapping, PortProtocol } from './types';
+
+export const PROTOCOLS: readonly PortProtocol[] = ['tcp', 'udp', 'sctp'];
+
+/** The per-container chain of hairpin/localhost masquerade rules: `CNI-HM-` + 21 hex digits. */
+export function hairpinChainName(network: string, containerId: string): string {
+  return hashedChainName('CNI-HM-', network, containerId);
+}
+
+function bad(msg: string): CniError {
+  return new CniError(ErrCode.InvalidConfig, `invalid runtimeConfig.portMappings: ${msg}`);
+}
+
+/**
+ * Parses runtimeConfig.portMappings as the reference does (Go's encoding/json: keys match
+ * case-insensitively, so containerd's CRI `HostPort`/`ContainerPort`/`Protocol`/`HostIP` work).
+ * Protocol defaults to tcp and is case-insensitive. hostIP "" means every address; otherwise it
+ * must be an IPv4 or IPv6 address ("0.0.0.0"/"::" = every address of that family), kept in
+ * canonical form. Exact duplicates are dropped; two entries for the same host port, protocol
+ * and overlapping hostIP that lead to different container ports are an error, since only one
+ * of them could ever receive traffic. Every problem is CNI error 7.
+ */
+export function parsePortMappings(raw: unknown): PortMapping[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) throw bad(`want a list, got ${JSON.stringify(raw)}`);
+  const out: PortMapping[] = [];
+  raw.forEach((entry, i) => {
+    const where = `entry ${i}`;
+    if (!isObject(entry)) throw bad(`${where}: want an object, got ${JSON.stringify(entry)}`);
+    const port = (key: string): number => {
+      const v = getKey(entry, key);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) {
+        throw bad(`${where}: ${key} must be an integer in 1..65535, got ${JSON.stringify(v)}`);
+      }
+      return v;
+    };
+    const hostPort = port('hostPort');
+    const containerPort = port('containerPort');
+    const proto = getKey(entry, 'protocol');
+    if (proto !== undefined && proto !== null && typeof proto !== 'string') {
+      throw bad(`${where}: protocol must be a string, got ${JSON.stringify(proto)}`);
+    }
+    const protocol = (proto || 'tcp').toLowerCase() as PortProtocol;
+    if (!PROTOCOLS.includes(protocol)) throw bad(`${where}: protocol must be tcp, udp or sctp, got ${JSON.stringify(proto)}`);
+    const hip = getKey(entry, 'hostIP');
+    if (hip !== undefined && hip !== null && typeof hip !== 'string') {
+      throw bad(`${where}: hostIP must be a string, got ${JSON.stringify(hip)}`);
+    }
+    const m: PortMapping = { hostPort, containerPort, protocol };
+    if (hip) {
+      const canon = canonicalHostIp(hip);
+      if (canon === null) throw bad(`${where}: hostIP must be an IP address, got ${JSON.stringify(hip)}`);
+      m.hostIP = canon;
+    }
+    if (out.some((o) => sameMapping(o, m))) return;
+    const clash = out.find((o) => o.protocol === m.protocol && o.hostPort === m.hostPort && hostIpsOverlap(o.hostIP, m.hostIP)
+      && o.containerPort !== m.containerPort);
+    if (clash) {
+      throw bad(`${where}: host port ${describeHost(m)} is also mapped to container port ${clash.containerPort}`);
+    }
+    out.push(m);
+  });
+  return out;
+}
+
+function sameMapping(a: PortMapping, b: PortMapping): boolean {
+  return a.hostPort === b.hostPort && a.containerPort === b.containerPort && a.protocol === b.protocol && a.hostIP === b.hostIP;
+}
+
+/** Canonical text of a hostIP (IPv4-mapped IPv6 becomes IPv4, as Go's To4 treats it); null if not an address. */
+export function canonicalHostIp(s: string): string | null {
+  if (ipaddr.IPv4.isValidFourPartDecimal(s)) return ipaddr.IPv4.parse(s).toString();
+  if (s.includes('%') || !ipaddr.IPv6.isValid(s)) return null;
+  const a = ipaddr.IPv6.parse(s);
+  return a.isIPv4MappedAddress() ? a.toIPv4Address().toString() : a.toString();
+}
+
+export function ipFamily(ip: string): Family {
+  return ip.includes(':') ? 6 : 4;
+}
+
+function isUnspecified(ip: string): boolean {
+  return ip === '0.0.0.0' || ip === '::';
+}
+
+/** Whether two hostIPs (canonical; undefined = every address) can receive the same packet. */
+export function hostIpsOverlap(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return true;
+  if (ipFamily(a) !== ipFamily(b)) return false;
+  return isUnspecified(a) || isUnspecified(b) || a === b;
+}
+
+/** "8080/tcp" or "192.0.2.1:8080/tcp" / "[2001:db8::1]:8080/tcp". */
+export function describeHost(m: { hostPort: number; protocol: PortProtocol; hostIP?: string }): string {
+  if (m.hostIP === undefined || isUnspecified(m.hostIP)) return `${m.hostPort}/${m.protocol}`;
+  return `${m.hostIP.includes(':') ? `[${m.hostIP}]` : m.hostIP}:${m.hostPort}/${m.protocol}`;
+}
+
+/** One DNAT rule of one family: traffic to [hostIP]:hostPort goes to containerIp:containerPort. */
+export interface DnatEntry {
+  family: Family;
+  protocol: PortProtocol;
+  hostPort: number;
+  /** Destination address to match; undefined = any local address of the family. */
+  hostIP?: string;
+  /** Canonical container address. */
+  containerIp: string;
+  containerPort: number;
+}
+
+/**
+ * The DNAT entries of one family, in mapping order. The target is the container's first address
+ * of that family (as the reference); mappings whose hostIP is of the other family are skipped
+ * (as the reference); "0.0.0.0"/"::" match any address of their family.
+ */
+export function dnatEntries(r: Pick<AttachmentRules, 'ips' | 'portMappings'>, family: Family): DnatEntry[] {
+  const first = r.ips.find((i) => i.family === family);
+  if (!first) return [];
+  const containerIp = normIp(first.ip, family);
+  const out: DnatEntry[] = [];
+  for (const m of r.portMappings) {
+    if (m.hostIP !== undefined && ipFamily(m.hostIP) !== family) continue;
+    const e: DnatEntry = { family, protocol: m.protocol, hostPort: m.hostPort, containerIp, containerPort: m.containerPort };
+    if (m.hostIP !== undefined && !isUnspecified(m.hostIP)) e.hostIP = normIp(m.hostIP, family);
+    if (!out.some((o) => o.protocol === e.protocol && o.hostPort === e.hostPort && o.hostIP === e.hostIP && o.containerPort === e.containerPort)) {
+      out.push(e);
+    }
+  }
+  return out;
+}
+
+/** The distinct (protocol, hostPort, containerPort) triples: one hairpin masquerade rule each. */
+export function hairpinPorts(entries: DnatEntry[]): { protocol: PortProtocol; hostPort: number; containerPort: number }[] {
+  const seen = new Set<string>();
+  const out: { protocol: PortProtocol; hostPort: number; containerPort: number }[] = [];
+  for (const e of entries) {
+    const k = `${e.protocol}/${e.hostPort}/${e.containerPort}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push({ protocol: e.protocol, hostPort: e.hostPort, containerPort: e.containerPort });
+  }
+  return out;
+}
+
+/** Host ports by protocol (sorted, distinct), protocols in PROTOCOLS order. */
+export function portsByProtocol(entries: DnatEntry[]): [PortProtocol, number[]][] {
+  const out: [PortProtocol, number[]][] = [];
+  for (const p of PROTOCOLS) {
+    const ports = [...new Set(entries.filter((e) => e.protocol === p).map((e) => e.hostPort))].sort((a, b) => a - b);
+    if (ports.length) out.push([p, ports]);
+  }
+  return out;
+}
+
+/** A host port some attachment maps, as read back from the rules. */
+export interface HeldPort {
+  family: Family;
+  protocol: PortProtocol;
+  hostPort: number;
+  hostIP?: string;
+  /** The per-container chain holding the DNAT rule. */
+  chain: string;
+  containerId: string;
+  network: string | null;
+}
+
+/** The requested entries that overlap a port held by a chain other than `ownChain`. */
+export function findConflicts(held: HeldPort[], wanted: DnatEntry[], ownChain: string): PortConflict[] {
+  const out: PortConflict[] = [];
+  for (const w of wanted) {
+    for (const h of held) {
+      if (h.chain === ownChain || h.family !== w.family || h.protocol !== w.protocol || h.hostPort !== w.hostPort) continue;
+      if (w.hostIP !== undefined && h.hostIP !== undefined && w.hostIP !== h.hostIP) continue;
+      const c: PortConflict = {
+        family: w.family, protocol: w.protocol, hostPort: w.hostPort,
+        holder: { containerId: h.containerId, network: h.network },
+      };
+      if (w.hostIP !== undefined) c.hostIP = w.hostIP;
+      if (h.hostIP !== undefined) c.holder.hostIP = h.hostIP;
+      if (!out.some((o) => JSON.stringify(o) === JSON.stringify(c))) out.push(c);
+    }
+  }
+  return out;
+}
+
+/** CNI error 103 naming every conflicting host port and who holds it (one line per port and holder, families merged). */
+export function portInUseError(conflicts: PortConflict[]): CniError {
+  const parts = conflicts.map((c) => {
+    const net = c.holder.network === null ? '' : ` of network ${JSON.stringify(c.holder.network)}`;
+    const theirs = c.holder.hostIP === c.hostIP ? '' : ` (it maps ${c.holder.hostIP ?? `every local IPv${c.family} address`})`;
+    return `host port ${describeHost(c)} is already mapped by container ${c.holder.containerId}${net}${theirs}`;
+  });
+  return new CniError(ErrCode.PortInUse, [...new Set(parts)].join('; '));
+}
+
+export interface Sysctl {
+  /** sysctl(8) name; a dot inside the interface name is written as '/', as sysctl(8) does. */
+  key: string;
+  /** The file to write (in the node's network namespace). */
+  path: string;
+  value: string;
+}
+
+/**
+ * What the plugin must set before port mappings fully work: route_localnet=1 on the bridge when
+ * an IPv4 mapping exists (so that 127.0.0.1:hostPort, DNAT'd and masqueraded out of the bridge,
+ * is not dropped as a martian). There is no IPv6 equivalent: [::1]:hostPort cannot be forwarded.
+ */
+export function requiredSysctls(r: AttachmentRules): Sysctl[] {
+  if (!r.bridge || dnatEntries(r, 4).length === 0) return [];
+  return [{
+    key: `net.ipv4.conf.${r.bridge.replace(/\./g, '/')}.route_localnet`,
+    path: `/proc/sys/net/ipv4/conf/${r.bridge}/route_localnet`,
+    value: '1',
+  }];
+}
+
+/**
+ * Deletes conntrack entries of UDP flows to the given host ports, so a UDP "connection" set up
+ * before the DNAT rule existed (or to a container that is gone) does not keep black-holing
+ * traffic (reference plugins#123/#553/#1190). Best effort: without the `conntrack` tool, or when
+ * it fails, nothing happens; returns what it did for the log.
+ */
+export function flushUdpConntrack(ports: { family: Family; hostPort: number }[]): string[] {
+  const done: string[] = [];
+  if (ports.length === 0 || !which('conntrack')) return done;
+  const seen = new Set<string>();
+  for (const p of ports) {
+    const k = `${p.family}/${p.hostPort}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    const args = ['-D', '-f', p.family === 4 ? 'ipv4' : 'ipv6', '-p', 'udp', '--orig-port-dst', String(p.hostPort)];
+    try {
+      // exit status 1 with "0 flow entries have been deleted" is the usual, fine outcome
+      runTool('conntrack', args);
+      done.push(`conntrack ${args.join(' ')}`);
+    } catch {
+      // best effort
+    }
+  }
+  return done;
+}
