@@ -29,5 +29,5 @@ export const IFA_F_DADFAILED = 0x08;
 export const RTA = { DST: 1, OIF: 4, GATEWAY: 5, PRIORITY: 6, TABLE: 15 } as const;
 export const RT_TABLE_MAIN = 254;
 export const RTPROT_BOOT = 3;
-export const RT_SCOPE = { UNIVERSE: 0, LINK: 253, HOST: 254 } as const;
+export const RT_SCOPE = { UNIVERSE: 0, LINK: 253, HOST: 254, NOWHERE: 255 } as const;
 export const RTN_UNICAST = 1;

@@ -5,16 +5,16 @@ import { ipBytes } from './addr';
 import { EEXIST, NetlinkError, Rtnl } from './socket';
 import * as ipaddr from 'ipaddr.js';
 
-export interface RouteEntry { family: 4 | 6; dst: string; gw?: string; oif?: number; table: number; priority?: number }
+export interface RouteEntry { family: 4 | 6; dst: string; gw?: string; oif?: number; table: number; priority?: number; protocol: number }
 
-function rtmsg(family: 4 | 6, dstLen: number, scope: number): Buffer {
+function rtmsg(family: 4 | 6, dstLen: number, scope: number, protocol: number = RTPROT_BOOT, type: number = RTN_UNICAST): Buffer {
   const b = Buffer.alloc(12);
   b.writeUInt8(family === 4 ? AF.INET : AF.INET6, 0);
   b.writeUInt8(dstLen, 1);
   b.writeUInt8(RT_TABLE_MAIN, 4);
-  b.writeUInt8(RTPROT_BOOT, 5);
+  b.writeUInt8(protocol, 5);
   b.writeUInt8(scope, 6);
-  b.writeUInt8(RTN_UNICAST, 7);
+  b.writeUInt8(type, 7);
   return b;
 }
 
@@ -33,6 +33,35 @@ export async function addRoute(nl: Rtnl, r: { dst: string; gw?: string; oif: num
   } catch (e) {
     if (!(existOk && e instanceof NetlinkError && e.errno === EEXIST)) throw e;
   }
+}
+
+/**
+ * Create or update the main-table route to `dst` via `gw`, stamped with `protocol` (rtm_protocol), so
+ * the owner can later find and delete only its own routes. No OIF: the kernel picks the device
+ * through which `gw` is reachable (it must be on-link).
+ */
+export async function replaceRoute(nl: Rtnl, r: { dst: string; gw: string; protocol: number }): Promise<void> {
+  const [ip, len] = r.dst.split('/');
+  const dst = ipBytes(ip);
+  const attrs: Buffer[] = [A.attr(RTA.GATEWAY, ipBytes(r.gw).bytes)];
+  if (Number(len) > 0) attrs.push(A.attr(RTA.DST, dst.bytes));
+  await nl.request(RTM.NEWROUTE, NLM_F.CREATE | NLM_F.REPLACE,
+    Buffer.concat([rtmsg(dst.family, Number(len), RT_SCOPE.UNIVERSE, r.protocol), ...attrs]), `replace route ${r.dst} via ${r.gw}`);
+}
+
+/**
+ * Delete the main-table route to `dst`. With `protocol` the kernel matches only routes carrying that
+ * protocol, so a route someone else installed to the same destination is never removed.
+ */
+export async function delRoute(nl: Rtnl, r: { dst: string; gw?: string; protocol?: number }): Promise<void> {
+  const [ip, len] = r.dst.split('/');
+  const dst = ipBytes(ip);
+  const attrs: Buffer[] = [];
+  if (Number(len) > 0) attrs.push(A.attr(RTA.DST, dst.bytes));
+  if (r.gw) attrs.push(A.attr(RTA.GATEWAY, ipBytes(r.gw).bytes));
+  // scope NOWHERE and type 0 are the kernel's wildcards for a delete (as `ip route del` sends)
+  await nl.request(RTM.DELROUTE, 0, Buffer.concat([rtmsg(dst.family, Number(len), RT_SCOPE.NOWHERE, r.protocol ?? 0, 0), ...attrs]),
+    `delete route ${r.dst}${r.gw ? ' via ' + r.gw : ''}`);
 }
 
 export async function listRoutes(nl: Rtnl, family: 4 | 6): Promise<RouteEntry[]> {
@@ -54,6 +83,7 @@ export async function listRoutes(nl: Rtnl, family: 4 | 6): Promise<RouteEntry[]>
       gw: gw ? ipaddr.fromByteArray([...gw]).toString() : undefined,
       oif: A.readU32(attrs.get(RTA.OIF)),
       priority: A.readU32(attrs.get(RTA.PRIORITY)),
+      protocol: m.data.readUInt8(5),
     });
   }
   return out;
