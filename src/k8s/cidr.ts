@@ -1,0 +1,51 @@
+// Pod CIDRs as the node spec and the flags give them: validated, canonical, at most one per family.
+import * as ipaddr from 'ipaddr.js';
+
+export interface Cidr { family: 4 | 6; cidr: string; addr: ipaddr.IPv4 | ipaddr.IPv6; prefix: number }
+
+export function parseCidr(text: string): Cidr {
+  let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number];
+  try {
+    parsed = ipaddr.parseCIDR(text.trim());
+  } catch {
+    throw new Error(`"${text}" is not a CIDR`);
+  }
+  const [addr, prefix] = parsed;
+  const family = addr.kind() === 'ipv4' ? 4 : 6;
+  // host-local wants the network address; "10.244.1.7/24" is a typo, not a range
+  const net = family === 4 ? ipaddr.IPv4.networkAddressFromCIDR(text.trim()) : ipaddr.IPv6.networkAddressFromCIDR(text.trim());
+  if (net.toString() !== addr.toString()) throw new Error(`pod CIDR "${text}" has host bits set (network is ${net.toString()}/${prefix})`);
+  return { family, cidr: `${addr.toString()}/${prefix}`, addr, prefix };
+}
+
+/** "10.244.1.0/24,fd00:10:244:1::/64" or a list; IPv4 first, like the node spec orders dual stack. */
+export function parsePodCidrs(input: string | string[]): string[] {
+  const parts = (Array.isArray(input) ? input : input.split(',')).map((s) => s.trim()).filter(Boolean);
+  if (!parts.length) throw new Error('no pod CIDR given');
+  const cidrs = parts.map(parseCidr);
+  for (const f of [4, 6] as const) {
+    if (cidrs.filter((c) => c.family === f).length > 1) throw new Error(`more than one IPv${f} pod CIDR: ${parts.join(', ')}`);
+  }
+  return cidrs.sort((a, b) => a.family - b.family).map((c) => c.cidr);
+}
+
+/** The kernel's spelling of an address ("fd00:0::2" -> "fd00::2"), so addresses compare as strings. */
+export function canonicalIp(ip: string): string {
+  return ipaddr.parse(ip).toString();
+}
+
+export function familyOf(ip: string): 4 | 6 {
+  return ipaddr.parse(ip).kind() === 'ipv4' ? 4 : 6;
+}
+
+/** True when the two CIDRs share any address. */
+export function overlaps(a: string, b: string): boolean {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  if (x.family !== y.family) return false;
+  const shorter = x.prefix <= y.prefix ? x : y;
+  const other = shorter === x ? y : x;
+  return x.family === 4
+    ? (other.addr as ipaddr.IPv4).match(shorter.addr as ipaddr.IPv4, shorter.prefix)
+    : (other.addr as ipaddr.IPv6).match(shorter.addr as ipaddr.IPv6, shorter.prefix);
+}

@@ -1,0 +1,188 @@
+// `tsbridge install`, `tsbridge uninstall` and `tsbridge routes`: what the DaemonSet runs on every
+// node (and what an operator can run on a host by hand). Ties flags to the modules of this folder.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Rtnl } from '../netlink/socket';
+import { ApiClient, apiConfig } from './api';
+import { parsePodCidrs } from './cidr';
+import { configsBefore, renderConflist } from './conflist';
+import { FlagSpec, FlagValues, parseFlags, UsageError } from './flags';
+import { Installer, Logger, purgeIpam, uninstall } from './install';
+import { keepInstalled } from './keeper';
+import { podCidrsFromApi } from './podcidr';
+import { removeAllRoutes, RouteAgent } from './routes';
+
+export const BIN_NAME = 'tsbridge';
+
+const COMMON: FlagSpec = { 'cni-bin-dir': 'string', 'cni-conf-dir': 'string', 'conf-name': 'string', network: 'string', binary: 'string' };
+const API: FlagSpec = { 'node-name': 'string', 'api-server': 'string', 'token-file': 'string', 'ca-file': 'string' };
+const INSTALL: FlagSpec = {
+  ...COMMON, ...API, 'pod-cidr': 'string', bridge: 'string', mtu: 'string', 'ip-masq': 'bool', 'data-dir': 'string',
+  watch: 'bool', routes: 'bool', interval: 'string', resync: 'string', 'wait': 'string',
+};
+const UNINSTALL: FlagSpec = { ...COMMON, force: 'bool', routes: 'bool', 'purge-ipam': 'bool', 'data-dir': 'string' };
+const ROUTES: FlagSpec = { ...API, resync: 'string' };
+
+export const K8S_HELP = `
+Kubernetes (see README "Kubernetes"; every flag may also be set as TSBRIDGE_<FLAG>, e.g. TSBRIDGE_NODE_NAME):
+  tsbridge install       copy this binary into --cni-bin-dir and write the conflist into --cni-conf-dir
+      --pod-cidr CIDR[,CIDR]   this node's pod CIDR(s); else read from the API (spec.podCIDRs of --node-name)
+      --node-name NAME         the Node object (DaemonSet: TSBRIDGE_NODE_NAME from spec.nodeName)
+      --cni-bin-dir DIR        default /opt/cni/bin        --cni-conf-dir DIR   default /etc/cni/net.d
+      --conf-name FILE         default 10-tsbridge.conflist  --network NAME    default tsbridge
+      --bridge NAME  (cni0)  --mtu N  --ip-masq  --data-dir DIR (host-local dataDir)
+      --watch                  keep running, restore the files when removed or changed
+                               (default on inside a pod; --no-watch to exit after installing)
+      --interval S             file check period with --watch (default 10)
+      --routes                 also program routes to the other nodes' pod CIDRs (implies running on)
+      --resync S               route table re-check period (default 60)
+      --wait S                 how long to wait for the node's pod CIDR (default 60; forever with --watch)
+      --api-server URL --token-file F --ca-file F   default: in-cluster service account
+  tsbridge uninstall     remove the conflist, then the binary, if they are ours
+      --force  remove even if not ours   --routes  also delete tsbridge's routes (proto 116)
+      --purge-ipam [--data-dir DIR]  also delete host-local's reservations of the network
+  tsbridge routes        only the route agent (same flags as install's API and --resync)
+`;
+
+function out(): Logger {
+  const line = (m: string): string => `${new Date().toISOString()} ${m}\n`;
+  return { info: (m) => process.stdout.write(line(m)), warn: (m) => process.stderr.write(line(`warning: ${m}`)) };
+}
+
+function isSea(): boolean {
+  try {
+    return (require('node:sea') as { isSea(): boolean }).isSea();
+  } catch {
+    return false;
+  }
+}
+
+const str = (f: FlagValues, k: string, dflt: string): string => (typeof f[k] === 'string' ? (f[k] as string) : dflt);
+
+function seconds(f: FlagValues, k: string, dflt: number): number {
+  const v = f[k];
+  if (v === undefined) return dflt * 1000;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${k}: "${v}" is not a positive number of seconds`);
+  return n * 1000;
+}
+
+function paths(f: FlagValues): { binPath: string; confPath: string; network: string } {
+  const confName = str(f, 'conf-name', '10-tsbridge.conflist');
+  if (confName.includes('/') || !/\.conflist$/.test(confName)) throw new UsageError(`--conf-name must be a file name ending in .conflist`);
+  return {
+    binPath: path.join(str(f, 'cni-bin-dir', '/opt/cni/bin'), BIN_NAME),
+    confPath: path.join(str(f, 'cni-conf-dir', '/etc/cni/net.d'), confName),
+    network: str(f, 'network', 'tsbridge'),
+  };
+}
+
+/** The executable to copy: --binary, else this very file when it is the single executable. */
+function sourceBinary(f: FlagValues): string | undefined {
+  return typeof f.binary === 'string' ? f.binary : isSea() ? process.execPath : undefined;
+}
+
+function api(f: FlagValues): ApiClient {
+  return new ApiClient(apiConfig({ server: f['api-server'] as string | undefined, tokenFile: f['token-file'] as string | undefined,
+    caFile: f['ca-file'] as string | undefined }, process.env));
+}
+
+function nodeName(f: FlagValues, why: string): string {
+  if (typeof f['node-name'] !== 'string' || !f['node-name']) throw new UsageError(`--node-name (or TSBRIDGE_NODE_NAME) is needed ${why}`);
+  return f['node-name'];
+}
+
+/** SIGTERM (pod deletion, rolling update) and SIGINT stop the loops; installed files stay. */
+function stopSignal(): AbortSignal {
+  const ac = new AbortController();
+  const stop = (): void => ac.abort();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  return ac.signal;
+}
+
+async function install(argv: string[], log: Logger): Promise<number> {
+  const f = parseFlags(argv, INSTALL, process.env);
+  const p = paths(f);
+  const source = sourceBinary(f);
+  if (!source) throw new UsageError('--binary is needed when not running the built single executable');
+  const inPod = !!process.env.KUBERNETES_SERVICE_HOST;
+  const watch = f.watch === undefined ? inPod : f.watch === true;
+  const routes = f.routes === true;
+  const mtu = f.mtu === undefined ? undefined : Number(f.mtu);
+  if (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= 68 && mtu <= 65535)) throw new UsageError(`--mtu: "${f.mtu}" is not an MTU`);
+  const stop = stopSignal();
+
+  let podCidrs: string[];
+  if (typeof f['pod-cidr'] === 'string') {
+    podCidrs = parsePodCidrs(f['pod-cidr']);
+  } else {
+    const node = nodeName(f, 'to read the pod CIDR from the API (or give --pod-cidr)');
+    podCidrs = await podCidrsFromApi(api(f), node, {
+      timeoutMs: watch || routes ? Number.MAX_SAFE_INTEGER : seconds(f, 'wait', 60), pollMs: 2000, log, signal: stop,
+    });
+  }
+  if (stop.aborted) return 0;
+  const conflist = renderConflist({
+    network: p.network, bridge: str(f, 'bridge', 'cni0'), podCidrs, mtu, ipMasq: f['ip-masq'] === true,
+    dataDir: f['data-dir'] as string | undefined,
+  });
+  const inst = new Installer({ source, binPath: p.binPath, confPath: p.confPath, conflist });
+  const r = inst.ensure();
+  log.info(`${p.binPath}: ${r.binary}; ${p.confPath}: ${r.conflist} (pod CIDRs ${podCidrs.join(', ')})`);
+  const before = configsBefore(fs.readdirSync(path.dirname(p.confPath)), path.basename(p.confPath));
+  if (before.length) log.warn(`the runtime uses the lexically first config: ${before.join(', ')} in ${path.dirname(p.confPath)} come(s) before ${path.basename(p.confPath)}`);
+  if (!watch && !routes) return 0;
+
+  const jobs: Promise<void>[] = [];
+  if (watch) jobs.push(keepInstalled(inst, seconds(f, 'interval', 10), log, stop));
+  if (routes) {
+    const self = nodeName(f, 'for --routes');
+    jobs.push(new RouteAgent(api(f), { self, resyncMs: seconds(f, 'resync', 60) }, log).run(stop));
+  }
+  log.info(`running${watch ? ', keeping the files in place' : ''}${routes ? ', programming routes to the other nodes' : ''}`);
+  await Promise.all(jobs);
+  log.info('stopped (installed files left in place)');
+  return 0;
+}
+
+async function runUninstall(argv: string[], log: Logger): Promise<number> {
+  const f = parseFlags(argv, UNINSTALL, process.env);
+  const p = paths(f);
+  const r = uninstall({ ...p, source: sourceBinary(f), force: f.force === true });
+  log.info(`${p.confPath}: ${r.conflist}; ${p.binPath}: ${r.binary}`);
+  if (f.routes === true) {
+    const nl = Rtnl.open('');
+    try {
+      log.info(`removed ${await removeAllRoutes(nl, log)} route(s) of tsbridge`);
+    } finally {
+      nl.close();
+    }
+  }
+  if (f['purge-ipam'] === true) {
+    const dataDir = str(f, 'data-dir', '/var/lib/cni/networks');
+    const pr = purgeIpam(dataDir, p.network);
+    log.info(`${path.join(dataDir, p.network)}: removed ${pr.removed} file(s)${pr.kept.length ? `, kept ${pr.kept.join(', ')}` : ''}`);
+  }
+  return r.conflist === 'kept (not ours)' || r.binary === 'kept (not ours)' ? 1 : 0;
+}
+
+async function runRoutes(argv: string[], log: Logger): Promise<number> {
+  const f = parseFlags(argv, ROUTES, process.env);
+  const self = nodeName(f, 'for the route agent');
+  await new RouteAgent(api(f), { self, resyncMs: seconds(f, 'resync', 60) }, log).run(stopSignal());
+  return 0;
+}
+
+/** Exit status: 0 done, 1 failed, 2 usage error. */
+export async function runK8s(cmd: 'install' | 'uninstall' | 'routes', argv: string[]): Promise<number> {
+  const log = out();
+  try {
+    if (cmd === 'install') return await install(argv, log);
+    if (cmd === 'uninstall') return await runUninstall(argv, log);
+    return await runRoutes(argv, log);
+  } catch (e) {
+    process.stderr.write(`tsbridge ${cmd}: ${(e as Error).message}\n`);
+    return e instanceof UsageError ? 2 : 1;
+  }
+}

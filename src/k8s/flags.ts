@@ -1,0 +1,48 @@
+// Flags of the install/uninstall commands: --name=value, --name value, --flag, --no-flag. Every
+// flag can also come from the environment as TSBRIDGE_<NAME> (--pod-cidr -> TSBRIDGE_POD_CIDR), so a
+// DaemonSet can set them with env and the downward API; a flag on the command line wins. Pure.
+export type FlagKind = 'string' | 'bool';
+export type FlagSpec = Record<string, FlagKind>;
+export type FlagValues = Record<string, string | boolean | undefined>;
+
+export class UsageError extends Error {}
+
+export const envName = (flag: string): string => `TSBRIDGE_${flag.toUpperCase().replace(/-/g, '_')}`;
+
+function parseBool(name: string, v: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off)$/i.test(v)) return false;
+  throw new UsageError(`--${name}: "${v}" is not a boolean`);
+}
+
+/** Unknown flags are errors: a typo must never silently install defaults on every node. */
+export function parseFlags(argv: string[], spec: FlagSpec, env: NodeJS.ProcessEnv = {}): FlagValues {
+  const out: FlagValues = {};
+  for (const [name, kind] of Object.entries(spec)) {
+    const v = env[envName(name)];
+    if (v !== undefined && v !== '') out[name] = kind === 'bool' ? parseBool(name, v) : v;
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith('--')) throw new UsageError(`unexpected argument "${a}"`);
+    const eq = a.indexOf('=');
+    const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);
+    let value: string | undefined = eq >= 0 ? a.slice(eq + 1) : undefined;
+    if (spec[name] === undefined && name.startsWith('no-') && spec[name.slice(3)] === 'bool' && value === undefined) {
+      out[name.slice(3)] = false;
+      continue;
+    }
+    const kind = spec[name];
+    if (!kind) throw new UsageError(`unknown flag --${name}`);
+    if (kind === 'bool') {
+      out[name] = value === undefined ? true : parseBool(name, value);
+      continue;
+    }
+    if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    }
+    out[name] = value;
+  }
+  return out;
+}
