@@ -11,6 +11,7 @@ As a CNI plugin it is exec'd by the container runtime with CNI_COMMAND set
 Commands:
   tsbridge --version     print the version and the CNI versions it speaks
   tsbridge help          this text
+  tsbridge install | uninstall | routes   Kubernetes node set-up (below)
 
 Environment:
   TSBRIDGE_LOG_LEVEL     error | warn (default) | info | debug   (logs go to stderr)
@@ -20,6 +21,12 @@ Environment:
 export async function runCli(argv: string[]): Promise<number> {
   const cmd = argv[0] ?? 'help';
   switch (cmd) {
+    case 'install':
+    case 'uninstall':
+    case 'routes': {
+      const { runK8s } = await import('./k8s/cli');
+      return runK8s(cmd, argv.slice(1));
+    }
     case '--version':
     case 'version':
       process.stdout.write(`tsbridge ${TSBRIDGE_VERSION}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`);
@@ -27,7 +34,7 @@ export async function runCli(argv: string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
-      process.stdout.write(HELP);
+      process.stdout.write(HELP + (await import('./k8s/cli')).K8S_HELP);
       return 0;
     default:
       process.stderr.write(`tsbridge: unknown command "${cmd}"\n\n${HELP}`);
