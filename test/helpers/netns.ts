@@ -1,6 +1,6 @@
 // Test topology helpers: every namespace, file and rule a test makes is named with this run's
 // unique id and registered for cleanup, which runs even when the test fails.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -19,6 +19,7 @@ export class World {
   readonly node: string;
   readonly dataDir: string;
   private readonly namespaces: string[] = [];
+  private readonly children: ChildProcess[] = [];
 
   constructor(tag: string) {
     this.node = this.addNs(`${tag}-node`);
@@ -40,15 +41,123 @@ export class World {
     return { name, path: `/run/netns/${name}` };
   }
 
+  /** Run a command inside one of our namespaces; never throws, returns status and output. */
+  tryExec(ns: string, cmd: string, args: string[]): ExecReply {
+    const r = spawnSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8', timeout: 30_000 });
+    return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  }
+
+  /** One ICMP echo from `ns` to `dst` (v4 or v6); true when the reply came. */
+  ping(ns: string, dst: string): boolean {
+    return this.tryExec(ns, 'ping', ['-n', '-q', '-c', '1', '-W', '3', dst]).status === 0;
+  }
+
+  /** Names of the links in `ns`. */
+  links(ns: string): string[] {
+    return (JSON.parse(sh('ip', ['-j', '-n', ns, 'link', 'show'])) as { ifname: string }[]).map((l) => l.ifname);
+  }
+
+  /** `ip -d -j link show` of one link in `ns`, or undefined when it does not exist. */
+  link(ns: string, name: string): LinkInfo | undefined {
+    const r = spawnSync('ip', ['-d', '-j', '-n', ns, 'link', 'show', 'dev', name], { encoding: 'utf8' });
+    if (r.status !== 0) return undefined;
+    return (JSON.parse(r.stdout) as LinkInfo[])[0];
+  }
+
+  /** Global addresses ("a/prefix") on a link in `ns`. */
+  addrs(ns: string, dev: string): string[] {
+    const out = JSON.parse(sh('ip', ['-j', '-n', ns, 'addr', 'show', 'dev', dev])) as { addr_info: { local: string; prefixlen: number; scope: string }[] }[];
+    return (out[0]?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`);
+  }
+
+  /** Routes of one family in `ns` as `ip -j route` objects. */
+  routes(ns: string, family: 4 | 6): { dst: string; gateway?: string; dev?: string }[] {
+    return JSON.parse(sh('ip', ['-j', `-${family}`, '-n', ns, 'route', 'show'])) as { dst: string; gateway?: string; dev?: string }[];
+  }
+
+  /** IPs host-local holds for `network` in this world's dataDir (one file per IP; lock and last_reserved_ip.* excluded). */
+  reservations(network: string): string[] {
+    const dir = path.join(this.dataDir, network);
+    if (!fs.existsSync(dir)) return [];
+    return fs.readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip')).sort();
+  }
+
+  /** Everything netfilter holds in `ns`: iptables and ip6tables nat tables, and the nft ruleset. */
+  natDump(ns: string): string {
+    return ['iptables-save -t nat', 'ip6tables-save -t nat', 'nft list ruleset']
+      .map((c) => { const [cmd, ...args] = c.split(' '); return this.tryExec(ns, cmd, args).stdout; })
+      .join('\n');
+  }
+
+  /**
+   * A TCP server in `ns` on `port` that answers every connection with the peer address it sees
+   * (IPv4-mapped prefix stripped) and closes. Killed by cleanup().
+   */
+  serveTcp(ns: string, port: number): Promise<void> {
+    const code = `require('net').createServer((s) => s.end(s.remoteAddress.replace(/^::ffff:/, '') + '\\n'))
+      .listen(${port}, '::', () => console.log('ready'));`;
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.push(child);
+    return new Promise((resolve, reject) => {
+      let err = '';
+      child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+      child.on('error', reject);
+      child.on('exit', (c) => reject(new Error(`TCP server in ${ns} exited with ${c}: ${err}`)));
+      child.stdout!.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
+    });
+  }
+
+  /** Connect from `ns` to a serveTcp server; returns the peer address the server saw. Throws on failure. */
+  tcpPeer(ns: string, host: string, port: number): string {
+    const code = `const s = require('net').connect(${port}, process.argv[1]); let d = '';
+      s.setTimeout(5000, () => { console.error('timeout'); process.exit(2); });
+      s.on('data', (b) => (d += b)); s.on('end', () => process.stdout.write(d.trim()));
+      s.on('error', (e) => { console.error(e.message); process.exit(1); });`;
+    return this.exec(ns, process.execPath, ['-e', code, host]);
+  }
+
+  /**
+   * An "outside host": a namespace joined to the node by a veth pair, the node side `nodeCidr`,
+   * the outside side `outCidr` (e.g. 192.168.9.1/24 and 192.168.9.2/24). Returns its name.
+   */
+  outside(tag: string, nodeCidr: string, outCidr: string): string {
+    const out = this.addNs(tag);
+    sh('ip', ['-n', out, 'link', 'set', 'lo', 'up']);
+    sh('ip', ['-n', this.node, 'link', 'add', 'to-out', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', out]);
+    sh('ip', ['-n', this.node, 'addr', 'add', nodeCidr, 'dev', 'to-out', ...(nodeCidr.includes(':') ? ['nodad'] : [])]);
+    sh('ip', ['-n', out, 'addr', 'add', outCidr, 'dev', 'eth0', ...(outCidr.includes(':') ? ['nodad'] : [])]);
+    sh('ip', ['-n', this.node, 'link', 'set', 'to-out', 'up']);
+    sh('ip', ['-n', out, 'link', 'set', 'eth0', 'up']);
+    return out;
+  }
+
+  /** Read a sysctl inside `ns` (e.g. "net.ipv4.ip_forward"). */
+  sysctl(ns: string, key: string): string {
+    return this.exec(ns, 'sysctl', ['-n', key]).trim();
+  }
+
   /** Run a command inside one of our namespaces. */
   exec(ns: string, cmd: string, args: string[], input?: string): string {
     return sh('ip', ['netns', 'exec', ns, cmd, ...args], input);
   }
 
   cleanup(): void {
+    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     for (const ns of this.namespaces.reverse()) spawnSync('ip', ['netns', 'del', ns]);
     fs.rmSync(this.dataDir, { recursive: true, force: true });
   }
+}
+
+export interface ExecReply { status: number; stdout: string; stderr: string }
+
+/** The parts of `ip -d -j link show` the tests read. */
+export interface LinkInfo {
+  ifname: string;
+  address: string;
+  master?: string;
+  operstate?: string;
+  flags?: string[];
+  linkinfo?: { info_kind?: string };
 }
 
 export interface CniCall {
@@ -59,13 +168,14 @@ export interface CniCall {
   ifname?: string;
   args?: string;
   env?: Record<string, string>;
+  /** another plugin binary (e.g. /usr/lib/cni/bridge) instead of tsbridge */
+  bin?: string;
 }
 
 export interface CniReply { status: number; stdout: string; stderr: string; json: any }
 
-/** Exec the built binary exactly as a runtime does, with `hostNs` as the node's namespace. */
-export function cni(hostNs: string, call: CniCall): CniReply {
-  const env: Record<string, string> = {
+function cniEnv(call: CniCall): Record<string, string> {
+  return {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     CNI_COMMAND: call.command,
     CNI_CONTAINERID: call.containerId ?? '',
@@ -75,21 +185,61 @@ export function cni(hostNs: string, call: CniCall): CniReply {
     ...(call.args ? { CNI_ARGS: call.args } : {}),
     ...call.env,
   };
-  const r = spawnSync('ip', ['netns', 'exec', hostNs, BIN], {
-    env,
-    input: typeof call.conf === 'string' ? call.conf : JSON.stringify(call.conf),
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+}
+
+function cniReply(status: number | null, stdout: string, stderr: string): CniReply {
   let json: any;
   try {
-    json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+    json = stdout.trim() ? JSON.parse(stdout) : undefined;
   } catch {
     json = undefined;
   }
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json };
+  return { status: status ?? -1, stdout, stderr, json };
+}
+
+const stdinOf = (call: CniCall): string => (typeof call.conf === 'string' ? call.conf : JSON.stringify(call.conf));
+
+/** Exec the built binary exactly as a runtime does, with `hostNs` as the node's namespace. */
+export function cni(hostNs: string, call: CniCall): CniReply {
+  const r = spawnSync('ip', ['netns', 'exec', hostNs, call.bin ?? BIN], {
+    env: cniEnv(call),
+    input: stdinOf(call),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return cniReply(r.status, r.stdout ?? '', r.stderr ?? '');
+}
+
+/** cni() without waiting: for runs of the plugin at the same time, as a runtime starting many pods does. */
+export function cniAsync(hostNs: string, call: CniCall): Promise<CniReply> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', hostNs, call.bin ?? BIN], { env: cniEnv(call), stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('close', (code) => { clearTimeout(timer); resolve(cniReply(code, out, err)); });
+    child.stdin!.on('error', () => undefined); // EPIPE when the plugin exits without reading: its reply says why
+    child.stdin!.end(stdinOf(call));
+  });
 }
 
 export function withPrev(conf: object, prevResult: unknown): object {
   return { ...conf, prevResult };
+}
+
+/** A tsbridge network config with host-local IPAM in the world's dataDir; `extra` overrides top-level keys. */
+export function bridgeConf(world: World, opts: { name: string; bridge: string; ranges: object[][]; cniVersion?: string; ipam?: object }, extra: object = {}): Record<string, unknown> {
+  return {
+    cniVersion: opts.cniVersion ?? '1.1.0',
+    name: opts.name,
+    type: 'tsbridge',
+    bridge: opts.bridge,
+    isGateway: true,
+    isDefaultGateway: true,
+    ipam: { type: 'host-local', dataDir: world.dataDir, ranges: opts.ranges, ...opts.ipam },
+    ...extra,
+  };
 }

@@ -1,0 +1,109 @@
+// GC and STATUS (cniVersion 1.1.0) through the binary. GC: three attachments, one listed as
+// valid (cni.dev/valid-attachments, or the legacy cni.dev/attachments): the other two lose their
+// reservation, host veth and rules; the valid one keeps everything and still passes CHECK.
+// STATUS: success while ADD can succeed, code 50 once the range is exhausted.
+// Subnet 10.200.9.0/24 (a /30 of it for STATUS), bridge tsbgc0.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { masqChainName } from '../../src/firewall/tag';
+import { hostVethName } from '../../src/plugin/names';
+import { RUN_ID, World, bridgeConf, cni, withPrev } from '../helpers/netns';
+
+const BRIDGE = 'tsbgc0';
+const NET = 'tsbt-gc';
+
+const cases = [
+  { key: 'cni.dev/valid-attachments', backend: 'iptables' },
+  { key: 'cni.dev/attachments', backend: 'nftables' },
+] as const;
+
+for (const { key, backend } of cases) {
+  test(`GC with ${key} (${backend}): stale attachments lose IP, host veth and rules; the valid one is untouched`, () => {
+    const world = new World(`gc-${backend.slice(0, 3)}`);
+    try {
+      const conf = bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.9.0/24' }]] }, { ipMasq: true, ipMasqBackend: backend });
+      const att = ['a', 'b', 'c'].map((t) => {
+        const pod = world.pod(t);
+        const cid = `gc-${backend}-${t}-${RUN_ID}`;
+        const r = cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path });
+        assert.is(r.status, 0, `ADD ${t} failed: ${r.stdout} ${r.stderr}`);
+        return { pod, cid, ip: (r.json.ips[0].address as string).split('/')[0], veth: hostVethName(cid, 'eth0'), result: r.json };
+      });
+      const [keep, ...stale] = att;
+      const dump0 = world.natDump(world.node);
+      for (const a of att) assert.ok(dump0.includes(masqChainName(NET, a.cid)), `no rules for ${a.cid} after ADD`);
+      assert.equal(world.reservations(NET), att.map((a) => a.ip).sort());
+
+      const gc = cni(world.node, { command: 'GC', conf: { ...conf, [key]: [{ containerID: keep.cid, ifname: 'eth0' }] } });
+      assert.is(gc.status, 0, `GC failed: ${gc.stdout} ${gc.stderr}`);
+      assert.is(gc.stdout.trim(), '');
+
+      assert.equal(world.reservations(NET), [keep.ip], 'reservations after GC');
+      const links = world.links(world.node);
+      const dump = world.natDump(world.node);
+      for (const a of stale) {
+        assert.not.ok(links.includes(a.veth), `host veth of ${a.cid} left behind`);
+        assert.not.ok(dump.includes(masqChainName(NET, a.cid)) || dump.includes(a.cid), `rules of ${a.cid} left behind:\n${dump}`);
+        assert.not.ok(world.links(a.pod.name).includes('eth0'), `${a.cid} still has its interface`);
+      }
+      assert.ok(links.includes(keep.veth), 'the valid attachment lost its host veth');
+      assert.ok(dump.includes(masqChainName(NET, keep.cid)), 'the valid attachment lost its rules');
+      assert.ok(world.ping(keep.pod.name, '10.200.9.1'), 'the valid attachment lost connectivity');
+      const chk = cni(world.node, { command: 'CHECK', conf: withPrev(conf, keep.result), containerId: keep.cid, netns: keep.pod.path });
+      assert.is(chk.status, 0, `CHECK of the valid attachment after GC: ${chk.stdout}`);
+
+      // GC again: nothing more to do, still success
+      assert.is(cni(world.node, { command: 'GC', conf: { ...conf, [key]: [{ containerID: keep.cid, ifname: 'eth0' }] } }).status, 0);
+      assert.equal(world.reservations(NET), [keep.ip]);
+    } finally {
+      world.cleanup();
+    }
+  });
+}
+
+test('GC with an empty valid-attachments list releases everything of the network', () => {
+  const world = new World('gcall');
+  try {
+    const conf = bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.9.0/24' }]] }, { ipMasq: true, ipMasqBackend: 'iptables' });
+    const pod = world.pod('a');
+    const cid = `gcall-${RUN_ID}`;
+    assert.is(cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path }).status, 0);
+    const gc = cni(world.node, { command: 'GC', conf: { ...conf, 'cni.dev/valid-attachments': [] } });
+    assert.is(gc.status, 0, gc.stdout);
+    assert.equal(world.reservations(NET), []);
+    assert.not.ok(world.links(world.node).includes(hostVethName(cid, 'eth0')));
+    assert.not.ok(world.natDump(world.node).includes(masqChainName(NET, cid)));
+  } finally {
+    world.cleanup();
+  }
+});
+
+test('STATUS: success on a usable config, code 50 once the range is exhausted, success again after DEL', () => {
+  const world = new World('status');
+  try {
+    // a /30: .1 is the gateway, .2 the only address to hand out
+    const conf = bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.9.0/30' }]] }, { ipMasq: true, ipMasqBackend: 'iptables' });
+    const ok = cni(world.node, { command: 'STATUS', conf });
+    assert.is(ok.status, 0, `STATUS failed: ${ok.stdout} ${ok.stderr}`);
+    assert.is(ok.stdout.trim(), '');
+
+    const pod = world.pod('a');
+    const cid = `status-${RUN_ID}`;
+    const add = cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path });
+    assert.is(add.status, 0, add.stdout);
+    assert.is(add.json.ips[0].address, '10.200.9.2/30');
+
+    const full = cni(world.node, { command: 'STATUS', conf });
+    assert.is.not(full.status, 0, 'STATUS succeeded on an exhausted range');
+    assert.is(full.json?.code, 50, full.stdout);
+    assert.is(full.json.cniVersion, '1.1.0');
+    assert.match(full.json.msg, 'no free addresses');
+
+    assert.is(cni(world.node, { command: 'DEL', conf, containerId: cid, netns: pod.path }).status, 0);
+    assert.is(cni(world.node, { command: 'STATUS', conf }).status, 0, 'STATUS after DEL');
+  } finally {
+    world.cleanup();
+  }
+});
+
+test.run();
