@@ -18,7 +18,11 @@ function rtmsg(family: 4 | 6, dstLen: number, scope: number, protocol: number = 
   return b;
 }
 
-/** Add a route; "0.0.0.0/0" or "::/0" is the default route. Without a gateway the route is link-scoped. */
+/**
+ * Add a route; "0.0.0.0/0" or "::/0" is the default route. Without a gateway the route is link-scoped.
+ * `existOk`: a route to the same destination that is already there (another interface's default
+ * route, say) is kept and ours appended beside it, as the reference does; an identical one is success.
+ */
 export async function addRoute(nl: Rtnl, r: { dst: string; gw?: string; oif: number; priority?: number }, existOk = false): Promise<void> {
   const [ip, len] = r.dst.split('/');
   const dst = ipBytes(ip);
@@ -26,12 +30,17 @@ export async function addRoute(nl: Rtnl, r: { dst: string; gw?: string; oif: num
   if (Number(len) > 0) attrs.push(A.attr(RTA.DST, dst.bytes));
   if (r.gw) attrs.push(A.attr(RTA.GATEWAY, ipBytes(r.gw).bytes));
   if (r.priority) attrs.push(A.u32(RTA.PRIORITY, r.priority));
+  const msg = Buffer.concat([rtmsg(dst.family, Number(len), r.gw ? RT_SCOPE.UNIVERSE : RT_SCOPE.LINK), ...attrs]);
+  const op = `add route ${r.dst}${r.gw ? ' via ' + r.gw : ''}`;
   try {
-    await nl.request(RTM.NEWROUTE, NLM_F.CREATE | NLM_F.EXCL,
-      Buffer.concat([rtmsg(dst.family, Number(len), r.gw ? RT_SCOPE.UNIVERSE : RT_SCOPE.LINK), ...attrs]),
-      `add route ${r.dst}${r.gw ? ' via ' + r.gw : ''}`);
+    await nl.request(RTM.NEWROUTE, NLM_F.CREATE | NLM_F.EXCL, msg, op);
   } catch (e) {
     if (!(existOk && e instanceof NetlinkError && e.errno === EEXIST)) throw e;
+    try {
+      await nl.request(RTM.NEWROUTE, NLM_F.CREATE | NLM_F.APPEND, msg, op);
+    } catch (e2) {
+      if (!(e2 instanceof NetlinkError && e2.errno === EEXIST)) throw e2;
+    }
   }
 }
 

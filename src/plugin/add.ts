@@ -6,7 +6,8 @@ import { CniError, ErrCode } from '../cni/errors';
 import { Interface, Result } from '../cni/result';
 import { selectBackend } from '../firewall';
 import * as link from '../netlink/link';
-import { Rtnl } from '../netlink/socket';
+import { NetlinkError, Rtnl } from '../netlink/socket';
+import { requireNetns } from '../sys/netns';
 import { writeSysctl } from '../sys/sysctl';
 import { BridgeConfig } from './config';
 import { configureContainer, containerRoutes } from './container-side';
@@ -26,6 +27,7 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
   try {
     const ipam = openIpam(cfg.net, env);
     trace('ADD start');
+    requireNetns(env.netns); // before anything is made: a gone container gets a clear error
     const alloc = ipam.add(cfg.requestedIps);
     trace('ipam allocated');
     undo.push(() => ipam.del());
@@ -102,9 +104,11 @@ function mergeDns(alloc: Result, cfg: BridgeConfig): Result['dns'] {
   return d as Result['dns'];
 }
 
+/** Anything thrown below the CNI layer, as a CNI error: netlink failures 105, file-system errors 5. */
 export function asCniError(e: unknown): CniError {
   if (e instanceof CniError) return e;
-  const err = e as Error & { errno?: number };
-  return new CniError(err.errno !== undefined ? ErrCode.NetlinkFailure : ErrCode.Internal, err.message ?? String(e));
+  if (e instanceof NetlinkError) return new CniError(ErrCode.NetlinkFailure, e.message);
+  const err = e as NodeJS.ErrnoException;
+  if (typeof err?.code === 'string' && err.code.startsWith('E')) return new CniError(ErrCode.IOFailure, err.message);
+  return new CniError(ErrCode.Internal, err?.message ?? String(e));
 }
-

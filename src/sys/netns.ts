@@ -4,6 +4,7 @@
 // namespace of the thread that spawns it, so creating the socket (or spawning nft/iptables) inside
 // `withNetns` is all it takes. fn must be synchronous: nothing else may run while we are away.
 import * as fs from 'node:fs';
+import { CniError, ErrCode } from '../cni/errors';
 import { sys } from './native';
 
 const CLONE_NEWNET = 0x40000000;
@@ -42,5 +43,19 @@ export function netnsExists(nsPath: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * CNI_NETNS must name a network namespace we can enter: a missing one is CNI error 3 (the container
+ * is gone), anything else (a plain file, a mount of another namespace type) error 4.
+ */
+export function requireNetns(nsPath: string): void {
+  try {
+    withNetns(nsPath, () => undefined);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT') throw new CniError(ErrCode.UnknownContainer, `network namespace ${nsPath} does not exist (container gone?)`);
+    throw new CniError(ErrCode.InvalidEnv, `CNI_NETNS ${nsPath} is not a network namespace we can enter: ${err.message}`);
   }
 }
