@@ -13,6 +13,7 @@ import { BridgeConfig } from './config';
 import { configureContainer, containerRoutes } from './container-side';
 import { attachToBridge, createVethPair, ensureBridge, ensureGatewayAddrs } from './host-side';
 import { openIpam } from './ipam';
+import { faultPoint } from './faults';
 import { hostVethName } from './names';
 import { masqTarget } from './masq';
 import { log, trace } from '../log';
@@ -30,6 +31,7 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     requireNetns(env.netns); // before anything is made: a gone container gets a clear error
     const alloc = ipam.add(cfg.requestedIps);
     trace('ipam allocated');
+    faultPoint('after-ipam');
     undo.push(() => ipam.del());
     const ips = alloc.ips ?? [];
 
@@ -40,17 +42,20 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     }
 
     trace('bridge ready');
+    faultPoint('after-bridge');
     const hostName = hostVethName(env.containerId, env.ifname);
     let hostVeth = await createVethPair(host, hostName, env.ifname, env.netns, cfg);
     undo.push(() => link.deleteLink(host, hostVeth.index));
     hostVeth = await attachToBridge(host, hostVeth, br, cfg);
 
     trace('veth attached');
+    faultPoint('after-veth');
     cont = Rtnl.open(env.netns);
     const routes = containerRoutes(alloc, cfg);
     const cIface = await configureContainer(cont, env.ifname, alloc, routes, cfg);
 
     trace('container configured');
+    faultPoint('after-container');
     if (cfg.isGateway) enableForwarding(ips.map((ip) => ip.address));
 
     if (cfg.ipMasq) {
@@ -59,6 +64,7 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
       undo.push(() => fw.delMasquerade(cfg.net.name, env.containerId, env.ifname));
       fw.addMasquerade(target);
       trace(`masquerade added (${fw.name})`);
+      faultPoint('after-rules');
     }
 
     const brNow = (await link.getLinkByIndex(host, br.index)) ?? br;
