@@ -112,10 +112,20 @@ export class FakeApi {
     this.emit({ rv: this.rv, type: 'DELETED', object: obj });
   }
 
-  /** Forget the event history, as etcd compaction does: watches from older versions get 410. */
+  /**
+   * Forget the event history (etcd compaction) and end every open watch (API server restart): a
+   * client resuming from the resourceVersion it had gets 410 and must list again.
+   */
   compact(): void {
-    this.oldestRv = this.rv;
+    this.oldestRv = ++this.rv;
     this.events.length = 0;
+    for (const w of this.watchers) w.res.end();
+    this.watchers.clear();
+  }
+
+  /** How many full lists of the nodes were served. */
+  get lists(): number {
+    return this.requests.filter((r) => r.url === '/api/v1/nodes' && r.authorized).length;
   }
 
   /** Number of watch streams open now. */
@@ -132,7 +142,7 @@ export class FakeApi {
 
   private emit(e: Event): void {
     this.events.push(e);
-    for (const w of this.watchers) if (e.rv > w.from) w.res.write(JSON.stringify({ type: e.type, object: e.object }) + '\n');
+    for (const w of this.watchers) if (e.rv > w.from && !w.res.writableEnded) w.res.write(JSON.stringify({ type: e.type, object: e.object }) + '\n');
   }
 
   private status(res: ServerResponse, code: number, reason: string, message: string): void {
