@@ -27,5 +27,15 @@ test-kernel: build compile
 demo: build
 	bash build/demo.sh
 
+# cnitool: a cnitool-compatible client on Debian's libcni -> build/cnitool (see README "cnitool").
+# e2e: tsbridge under real clients from Debian (ctr run --cni, podman, containerd CRI), each in a
+# throwaway node namespace; as root; ends with "N passed, M failed" (test/e2e/run.sh).
+.PHONY: cnitool e2e
+cnitool:
+	bash test/cnitool/build.sh
+
+e2e: build compile
+	bash test/e2e/run.sh
+
 clean:
 	rm -rf build/bin build/bundle build/js build/native
