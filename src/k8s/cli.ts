@@ -2,7 +2,6 @@
 // node (and what an operator can run on a host by hand). Ties flags to the modules of this folder.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Rtnl } from '../netlink/socket';
 import { ApiClient, apiConfig } from './api';
 import { parsePodCidrs } from './cidr';
 import { configsBefore, renderConflist } from './conflist';
@@ -10,18 +9,20 @@ import { FlagSpec, FlagValues, parseFlags, UsageError } from './flags';
 import { Installer, Logger, purgeIpam, uninstall } from './install';
 import { keepInstalled } from './keeper';
 import { podCidrsFromApi } from './podcidr';
-import { removeAllRoutes, RouteAgent } from './routes';
+// routes.ts (and with it netlink's native module) is loaded only when routes are asked for:
+// a plain install needs no writable /run and no NET_ADMIN.
+const routesModule = (): Promise<typeof import('./routes')> => import('./routes');
 
 export const BIN_NAME = 'tsbridge';
 
 const COMMON: FlagSpec = { 'cni-bin-dir': 'string', 'cni-conf-dir': 'string', 'conf-name': 'string', network: 'string', binary: 'string' };
 const API: FlagSpec = { 'node-name': 'string', 'api-server': 'string', 'token-file': 'string', 'ca-file': 'string' };
-const INSTALL: FlagSpec = {
+export const INSTALL: FlagSpec = {
   ...COMMON, ...API, 'pod-cidr': 'string', bridge: 'string', mtu: 'string', 'ip-masq': 'bool', 'data-dir': 'string',
   watch: 'bool', routes: 'bool', interval: 'string', resync: 'string', 'wait': 'string',
 };
-const UNINSTALL: FlagSpec = { ...COMMON, force: 'bool', routes: 'bool', 'purge-ipam': 'bool', 'data-dir': 'string' };
-const ROUTES: FlagSpec = { ...API, resync: 'string' };
+export const UNINSTALL: FlagSpec = { ...COMMON, force: 'bool', routes: 'bool', 'purge-ipam': 'bool', 'data-dir': 'string', stay: 'bool' };
+export const ROUTES: FlagSpec = { ...API, resync: 'string' };
 
 export const K8S_HELP = `
 Kubernetes (see README "Kubernetes"; every flag may also be set as TSBRIDGE_<FLAG>, e.g. TSBRIDGE_NODE_NAME):
@@ -41,6 +42,7 @@ Kubernetes (see README "Kubernetes"; every flag may also be set as TSBRIDGE_<FLA
   tsbridge uninstall     remove the conflist, then the binary, if they are ours
       --force  remove even if not ours   --routes  also delete tsbridge's routes (proto 116)
       --purge-ipam [--data-dir DIR]  also delete host-local's reservations of the network
+      --stay   then keep running until SIGTERM (so a clean-up DaemonSet's pods stay Running)
   tsbridge routes        only the route agent (same flags as install's API and --resync)
 `;
 
@@ -138,6 +140,7 @@ async function install(argv: string[], log: Logger): Promise<number> {
   if (watch) jobs.push(keepInstalled(inst, seconds(f, 'interval', 10), log, stop));
   if (routes) {
     const self = nodeName(f, 'for --routes');
+    const { RouteAgent } = await routesModule();
     jobs.push(new RouteAgent(api(f), { self, resyncMs: seconds(f, 'resync', 60) }, log).run(stop));
   }
   log.info(`running${watch ? ', keeping the files in place' : ''}${routes ? ', programming routes to the other nodes' : ''}`);
@@ -152,24 +155,30 @@ async function runUninstall(argv: string[], log: Logger): Promise<number> {
   const r = uninstall({ ...p, source: sourceBinary(f), force: f.force === true });
   log.info(`${p.confPath}: ${r.conflist}; ${p.binPath}: ${r.binary}`);
   if (f.routes === true) {
-    const nl = Rtnl.open('');
-    try {
-      log.info(`removed ${await removeAllRoutes(nl, log)} route(s) of tsbridge`);
-    } finally {
-      nl.close();
-    }
+    const { removeAllRoutes } = await routesModule();
+    log.info(`removed ${await removeAllRoutes(log)} route(s) of tsbridge`);
   }
   if (f['purge-ipam'] === true) {
     const dataDir = str(f, 'data-dir', '/var/lib/cni/networks');
     const pr = purgeIpam(dataDir, p.network);
     log.info(`${path.join(dataDir, p.network)}: removed ${pr.removed} file(s)${pr.kept.length ? `, kept ${pr.kept.join(', ')}` : ''}`);
   }
-  return r.conflist === 'kept (not ours)' || r.binary === 'kept (not ours)' ? 1 : 0;
+  const status = r.conflist === 'kept (not ours)' || r.binary === 'kept (not ours)' ? 1 : 0;
+  if (f.stay === true) {
+    const stop = stopSignal();
+    log.info('done; staying until stopped');
+    await new Promise<void>((resolve) => {
+      const keepAlive = setInterval(() => undefined, 1 << 30);
+      stop.addEventListener('abort', () => { clearInterval(keepAlive); resolve(); }, { once: true });
+    });
+  }
+  return status;
 }
 
 async function runRoutes(argv: string[], log: Logger): Promise<number> {
   const f = parseFlags(argv, ROUTES, process.env);
   const self = nodeName(f, 'for the route agent');
+  const { RouteAgent } = await routesModule();
   await new RouteAgent(api(f), { self, resyncMs: seconds(f, 'resync', 60) }, log).run(stopSignal());
   return 0;
 }

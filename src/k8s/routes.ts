@@ -60,9 +60,14 @@ export async function syncRoutes(nl: Rtnl, want: WantedRoute[], log: Logger): Pr
   return { set, del };
 }
 
-/** Every route carrying our protocol (uninstall). */
-export async function removeAllRoutes(nl: Rtnl, log: Logger): Promise<number> {
-  return (await syncRoutes(nl, [], log)).del;
+/** Delete every route carrying our protocol (uninstall). */
+export async function removeAllRoutes(log: Logger, netns = ''): Promise<number> {
+  const nl = Rtnl.open(netns);
+  try {
+    return (await syncRoutes(nl, [], log)).del;
+  } finally {
+    nl.close();
+  }
 }
 
 export class RouteAgent {
