@@ -49,12 +49,12 @@ for ver in ${E2E_CNI_VERSIONS:-1.0.0 0.4.0}; do
   ctrc -n tsbe2e run --rm --cni localhost/tsbe2e/busybox:e2e "$id" /bin/httpd -f -p 8080 -h /www \
     >"$W/ctr-$id.log" 2>&1 &
   ctr_pid=$!
-  ip=""
-  for ((i = 0; i < 50; i++)); do
-    ip=$(ctrc -n tsbe2e tasks exec --exec-id ip$i "$id" ip -4 -o addr show dev eth0 2>/dev/null | awk '{print $4}' | cut -d/ -f1)
-    [ -n "$ip" ] && break
-    sleep 0.2
+  # RUNNING only after ctr's CNI setup (every plugin) returned: the task exists, CREATED, before
+  for ((i = 0; i < 100; i++)); do
+    [ "$(ctrc -n tsbe2e tasks ls 2>/dev/null | awk -v id="$id" '$1 == id {print $3}')" = RUNNING ] && break
+    sleep 0.1
   done
+  ip=$(ctrc -n tsbe2e tasks exec --exec-id ip "$id" ip -4 -o addr show dev eth0 2>/dev/null | awk '{print $4}' | cut -d/ -f1)
   check "[$ver] container has an IPv4 address in $SUBNET_PREFIX.0/24 ($ip)" test "${ip%.*}" = "$SUBNET_PREFIX"
   check "[$ver] ADD got CNI_NETNS=/proc/<pid>/ns/net" traced ADD '^CNI_NETNS=/proc/[0-9]+/ns/net$'
   check "[$ver] container default route via $GATEWAY" in_task_grep "$id" "default via $GATEWAY" ip route
