@@ -1,0 +1,35 @@
+// The image's content (conf/kubernetes/build-image.sh --stage-only): the binary and the libraries it
+// links against, and nothing else, are enough to run it. Checked by chroot into the staged tree,
+// without /proc or a writable /run mounted: version, help, and a plain install.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+
+const ROOT = path.resolve(__dirname, '../../../..');
+
+test('the staged image tree runs tsbridge by itself (chroot)', () => {
+  const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8simage-'));
+  try {
+    const stage = spawnSync('bash', [path.join(ROOT, 'conf/kubernetes/build-image.sh'), '--stage-only'],
+      { env: { ...process.env, TSBRIDGE_IMAGE_CONTEXT: ctx }, encoding: 'utf8' });
+    assert.is(stage.status, 0, stage.stderr);
+    const top = fs.readdirSync(ctx).sort();
+    assert.ok(top.every((d) => ['lib', 'lib64', 'run', 'tmp', 'usr'].includes(d)), top.join(' '));
+    const run = (...args: string[]) => spawnSync('chroot', [ctx, '/usr/local/bin/tsbridge', ...args], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, encoding: 'utf8' });
+    const v = run('--version');
+    assert.is(v.status, 0, v.stderr);
+    assert.match(v.stdout, /^tsbridge \d+\.\d+\.\d+/);
+    assert.match(run('help').stdout, /tsbridge install/);
+    const inst = run('install', '--pod-cidr', '10.244.7.0/24', '--cni-bin-dir', '/tmp/host/opt/cni/bin', '--cni-conf-dir', '/tmp/host/etc/cni/net.d');
+    assert.is(inst.status, 0, inst.stderr);
+    assert.equal(fs.readFileSync(path.join(ctx, 'tmp/host/opt/cni/bin/tsbridge')), fs.readFileSync(path.join(ctx, 'usr/local/bin/tsbridge')));
+    assert.match(fs.readFileSync(path.join(ctx, 'tmp/host/etc/cni/net.d/10-tsbridge.conflist'), 'utf8'), /10\.244\.7\.0\/24/);
+  } finally {
+    fs.rmSync(ctx, { recursive: true, force: true });
+  }
+});
+
+test.run();
