@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the tsbridge container image without a daemon (buildah, from Debian: apt-get install buildah):
 #   make build && conf/kubernetes/build-image.sh            -> image localhost/tsbridge:<version>
-#                                                              and build/tsbridge-image.tar (OCI archive)
+#                                                              and build/tsbridge-image.tar (docker archive)
 #   conf/kubernetes/build-image.sh --stage-only             -> only the build context in build/image
 # Load the archive on a node: ctr -n k8s.io images import build/tsbridge-image.tar
 # or push it:                 buildah push localhost/tsbridge:0.1.0 docker://REGISTRY/tsbridge:0.1.0
@@ -30,5 +30,6 @@ echo "staged $(du -sh "$ctx" | cut -f1) in $ctx"
 command -v buildah >/dev/null || { echo "buildah not installed (apt-get install buildah), or use --stage-only with docker" >&2; exit 1; }
 buildah bud --quiet --isolation chroot -f "$root/conf/kubernetes/Containerfile" -t "$tag" "$ctx"
 rm -f "$root/build/tsbridge-image.tar"
-buildah push --quiet "$tag" "oci-archive:$root/build/tsbridge-image.tar:$tag"
+# docker-archive: `ctr images import`, `docker load` and `kind load image-archive` all read it with its tag
+buildah push --quiet "$tag" "docker-archive:$root/build/tsbridge-image.tar:$tag"
 echo "image $tag, archive build/tsbridge-image.tar"
