@@ -120,9 +120,14 @@ async function install(argv: string[], log: Logger): Promise<number> {
     podCidrs = parsePodCidrs(f['pod-cidr']);
   } else {
     const node = nodeName(f, 'to read the pod CIDR from the API (or give --pod-cidr)');
-    podCidrs = await podCidrsFromApi(api(f), node, {
-      timeoutMs: watch || routes ? Number.MAX_SAFE_INTEGER : seconds(f, 'wait', 60), pollMs: 2000, log, signal: stop,
-    });
+    try {
+      podCidrs = await podCidrsFromApi(api(f), node, {
+        timeoutMs: watch || routes ? Number.MAX_SAFE_INTEGER : seconds(f, 'wait', 60), pollMs: 2000, log, signal: stop,
+      });
+    } catch (e) {
+      if (stop.aborted) return 0; // stopped while waiting for the CIDR: nothing was written, nothing to undo
+      throw e;
+    }
   }
   if (stop.aborted) return 0;
   const conflist = renderConflist({
