@@ -68,9 +68,9 @@ EOF
   ip=$(cri inspectp "$pod" 2>/dev/null | cri_json ip)
   check "[$ver] PodSandboxStatus reports an IPv4 address in $SUBNET_PREFIX.0/24 ($ip)" test "${ip%.*}" = "$SUBNET_PREFIX"
   for kv in IgnoreUnknown=1 K8S_POD_NAMESPACE=tsbe2e K8S_POD_NAME=web$n K8S_POD_INFRA_CONTAINER_ID=$pod K8S_POD_UID=$uid; do
-    check "[$ver] ADD got CNI_ARGS ${kv%%=*}" traced ADD "^CNI_ARGS=(.*;)?$kv(;|\$)"
+    tcheck "[$ver] ADD got CNI_ARGS ${kv%%=*}" traced ADD "^CNI_ARGS=(.*;)?$kv(;|\$)"
   done
-  check "[$ver] CNI_CONTAINERID is the sandbox id" traced ADD "^CNI_CONTAINERID=$pod\$"
+  tcheck "[$ver] CNI_CONTAINERID is the sandbox id" traced ADD "^CNI_CONTAINERID=$pod\$"
 
   ctr=$(cri create "$pod" "$W/ctr$n.json" "$W/pod$n.json" 2>"$W/create.err")
   check "[$ver] CreateContainer httpd" test -n "$ctr" || cat "$W/create.err"
@@ -91,9 +91,9 @@ EOF
   check "[$ver] StopPodSandbox" cri stopp "$pod"
   check "[$ver] StopPodSandbox again" cri stopp "$pod"
   check "[$ver] RemovePodSandbox" cri rmp "$pod"
-  check "[$ver] tsbridge got DEL (count $(trace_count DEL))" test "$(trace_count DEL)" -ge 1
-  check "[$ver] every tsbridge call succeeded" all_calls_ok
-  check "[$ver] a later DEL came with an empty CNI_NETNS (and succeeded)" traced DEL '^CNI_NETNS=$'
+  tcheck "[$ver] tsbridge got DEL (count $(trace_count DEL))" test "$(trace_count DEL)" -ge 1
+  tcheck "[$ver] every tsbridge call succeeded" all_calls_ok
+  tcheck "[$ver] a later DEL came with an empty CNI_NETNS (and succeeded)" traced DEL '^CNI_NETNS=$'
   check_nothing_left "[$ver]" "${ip:-none}" "${pod:-none}"
   check "[$ver] no pod netns left" test -z "$(netns_pins)"
   stop_containerd

@@ -56,7 +56,7 @@ for ver in ${E2E_CNI_VERSIONS:-1.0.0 0.4.0}; do
   done
   ip=$(ctrc -n tsbe2e tasks exec --exec-id ip "$id" ip -4 -o addr show dev eth0 2>/dev/null | awk '{print $4}' | cut -d/ -f1)
   check "[$ver] container has an IPv4 address in $SUBNET_PREFIX.0/24 ($ip)" test "${ip%.*}" = "$SUBNET_PREFIX"
-  check "[$ver] ADD got CNI_NETNS=/proc/<pid>/ns/net" traced ADD '^CNI_NETNS=/proc/[0-9]+/ns/net$'
+  tcheck "[$ver] ADD got CNI_NETNS=/proc/<pid>/ns/net" traced ADD '^CNI_NETNS=/proc/[0-9]+/ns/net$'
   check "[$ver] container default route via $GATEWAY" in_task_grep "$id" "default via $GATEWAY" ip route
   check "[$ver] container pings the gateway" ctrc -n tsbe2e tasks exec --exec-id ping "$id" ping -c 1 -W 3 "$GATEWAY"
   check "[$ver] node fetches the page from httpd in the container" page_ok "http://$ip:8080/"
@@ -68,8 +68,8 @@ for ver in ${E2E_CNI_VERSIONS:-1.0.0 0.4.0}; do
   for ((i = 0; i < 100; i++)); do kill -0 "$ctr_pid" 2>/dev/null || break; sleep 0.1; done
   wait "$ctr_pid" 2>/dev/null
   check "[$ver] ctr removed the container" container_gone "$id"
-  check "[$ver] DEL came with an empty CNI_NETNS" traced DEL '^CNI_NETNS=$'
-  check "[$ver] every tsbridge call succeeded" all_calls_ok
+  tcheck "[$ver] DEL came with an empty CNI_NETNS" traced DEL '^CNI_NETNS=$'
+  tcheck "[$ver] every tsbridge call succeeded" all_calls_ok
   check_nothing_left "[$ver]" "${ip:-none}" "tsbe2e-$id"
   [ "$FAILED" -gt 0 ] && { echo "---- ctr output ----"; cat "$W/ctr-$id.log"; }
 done

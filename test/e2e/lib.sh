@@ -35,6 +35,9 @@ check() { # check "description" cmd args...
 # has GREP-ARGS: grep reading all its input (grep -q under pipefail can fail the pipe with SIGPIPE)
 has() { grep "$@" >/dev/null; }
 
+# tcheck: a check that reads the exec recorder's log; skipped with E2E_TRACE=0
+tcheck() { [ "${E2E_TRACE:-1}" = 0 ] && return 0; check "$@"; }
+
 # in_grep PATTERN cmd...: cmd's output matches PATTERN
 in_grep() { local pat=$1; shift; "$@" | has "$pat"; }
 
@@ -198,7 +201,7 @@ on_bridge() { ip -o link show dev "$1" | has 'master tsbe2e0'; }
 traced() { trace_calls "$1" | has -E "$2"; }
 # trace_calls COMMAND: the recorded calls with that CNI_COMMAND (blocks from the trace log)
 trace_calls() { awk -v c="CNI_COMMAND=$1" '/^=== /{if (b ~ ("\n" c "\n")) printf "%s", b; b=""} {b=b $0 "\n"} END{if (b ~ ("\n" c "\n")) printf "%s", b}' "$W/trace.log"; }
-trace_count() { grep -c "^CNI_COMMAND=$1\$" "$W/trace.log"; }
+trace_count() { grep -c "^CNI_COMMAND=$1\$" "$W/trace.log" 2>/dev/null || true; }
 all_calls_ok() { ! grep -E '^=== .* rc [1-9]' "$W/trace.log"; }
 
 # rotate_trace TAG: start a fresh $W/trace.log; the previous one is kept as trace-<n>-TAG.log
