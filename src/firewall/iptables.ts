@@ -9,6 +9,7 @@ import {
   addPortmapOps, delPortmapOps, heldPorts, portmapContainers, portmapProblems, udpHostPorts,
 } from './iptables-portmap';
 import { dnatEntries, findConflicts, flushUdpConntrack, portInUseError } from './portmap';
+import { withPortmapLock } from './lock';
 import { dnatChainName } from './tag';
 import type { AttachmentRules, Family, FirewallBackend, MasqTarget } from './types';
 
@@ -73,13 +74,17 @@ export class IptablesBackend implements FirewallBackend {
     };
     // Every family is read and checked for conflicts before the first batch is written, so a
     // port taken in IPv6 does not leave IPv4 rules behind. These reads are the batches' reads.
-    const first = new Map<Family, SavedTable>();
-    for (const family of families) {
-      const cur = this.read(family, false)!;
-      build(family)(cur, new RestoreBatch());
-      first.set(family, cur);
-    }
-    for (const family of families) this.apply(family, build(family), false, first.get(family));
+    const run = () => {
+      const first = new Map<Family, SavedTable>();
+      for (const family of families) {
+        const cur = this.read(family, false)!;
+        build(family)(cur, new RestoreBatch());
+        first.set(family, cur);
+      }
+      for (const family of families) this.apply(family, build(family), false, first.get(family));
+    };
+    if (r.portMappings.length) withPortmapLock(run);
+    else run();
     flushUdpConntrack(families.flatMap((f) => dnatEntries(r, f)).filter((e) => e.protocol === 'udp'));
   }
 

@@ -10,6 +10,7 @@ import {
   addPortmapNft, delPortmapNft, heldPortsNft, portmapContainersNft, portmapProblemsNft, udpHostPortsNft,
 } from './nft-portmap';
 import { dnatEntries, findConflicts, flushUdpConntrack, portInUseError } from './portmap';
+import { withPortmapLock } from './lock';
 import { dnatChainName } from './tag';
 import type { AttachmentRules, Family, FirewallBackend, MasqTarget } from './types';
 
@@ -43,13 +44,15 @@ export class NftablesBackend implements FirewallBackend {
     if (r.ips.length === 0) return;
     const wanted = [...dnatEntries(r, 4), ...dnatEntries(r, 6)];
     const own = dnatChainName(r.network, r.containerId);
-    this.apply((cur, script) => {
+    const run = () => this.apply((cur, script) => {
       const conflicts = cur ? findConflicts(heldPortsNft(cur), wanted, own) : [];
       if (conflicts.length) throw portInUseError(conflicts);
       if (r.masquerade) addMasqueradeNft(script, r, cur);
       else if (cur) delMasqueradeNft(script, cur, r.network, r.containerId);
       addPortmapNft(script, r, cur);
     }, false);
+    if (r.portMappings.length) withPortmapLock(run);
+    else run();
     flushUdpConntrack(wanted.filter((e) => e.protocol === 'udp'));
   }
 

@@ -7,6 +7,7 @@
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CniError, ErrCode } from '../../src/cni/errors';
@@ -310,6 +311,39 @@ if (process.getuid?.() === 0) {
           fw.removeAttachment(r.network, r.containerId);
         });
         assert.not.ok(/CNI-(DN|HM)-/.test(w.dump()), w.dump());
+      }));
+  }
+
+  for (const backend of ['IptablesBackend', 'NftablesBackend']) {
+    test(`${backend}: concurrent ADDs of one host port from separate processes: exactly one wins, the rest get 103`, () =>
+      withWorld(async (w) => {
+        const mod = path.resolve(__dirname, '../../src/firewall');
+        // the shared chains exist already (else creating them would serialize the racers anyway)
+        const bystander = rulesFor(w.ctr2, `by-${RUN}`, [{ hostPort: HOST_PORT + 5, containerPort: CTR_PORT }], false, 'v4');
+        const make = () => (backend === 'IptablesBackend' ? new IptablesBackend() : new NftablesBackend());
+        w.inNode(() => make().applyAttachment(bystander));
+        const startAt = Date.now() + 1500; // all four start their read-check-write at the same moment
+        const script = (id: string) => `const fw = require(${JSON.stringify(mod)});
+          while (Date.now() < ${startAt});
+          const r = { network: 'tsbt-pm-net', containerId: ${JSON.stringify(id)}, ifname: 'eth0', masquerade: true,
+            ips: [{ ip: '10.250.0.2', subnet: '10.250.0.0/24', family: 4 }],
+            portMappings: fw.parsePortMappings([{ hostPort: ${HOST_PORT}, containerPort: ${CTR_PORT} }]) };
+          try { new fw.${backend}().applyAttachment(r); console.log('ok'); } catch (e) { console.log(String(e.code)); }`;
+        const ids = [1, 2, 3, 4].map((i) => `race${i}-${RUN}`);
+        const results = await Promise.all(ids.map((id) => new Promise<string>((resolve) => {
+          const p = spawn('ip', ['netns', 'exec', w.node, process.execPath, '-e', script(id)], { stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          p.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+          p.on('exit', () => resolve(out.trim()));
+        })));
+        assert.equal(results.slice().sort(), ['103', '103', '103', 'ok'], results.join(','));
+        const winner = ids[results.indexOf('ok')];
+        w.inNode(() => {
+          const fw = make();
+          assert.equal(fw.listContainers('tsbt-pm-net').sort(), [winner, bystander.containerId].sort());
+          fw.removeAttachment('tsbt-pm-net', winner);
+          fw.removeAttachment('tsbt-pm-net', bystander.containerId);
+        });
       }));
   }
 
