@@ -39,3 +39,8 @@ e2e: build compile
 
 clean:
 	rm -rf build/bin build/bundle build/js build/native
+
+# tsbridge vs the reference plugins, side by side (not a test; prints a table of ratios). Root.
+.PHONY: bench
+bench: build compile cnitool
+	env -u NODE_EXTRA_CA_CERTS node build/js/bench/bench.js
