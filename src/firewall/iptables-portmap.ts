@@ -17,11 +17,13 @@
 //                  -m comment --comment D -j CNI-HM-<hash>          (and -s 127.0.0.0/8 for IPv4)
 //   -A CNI-HM-<hash> -p tcp -m tcp --dport <containerPort> -m conntrack --ctorigdstport <hostPort>
 //                    -m comment --comment D -j MASQUERADE
-// D is the reference's `dnat name: "<network>" id: "<containerID>"`.
+// D is the reference's `dnat name: "<network>" id: "<containerID>"`. For IPv4 with a bridge named,
+// the raw table gets the bridge's localnet guard (see LOCALNET_GUARD_COMMENT in portmap.ts):
+//   -A PREROUTING -d 127.0.0.0/8 -i <bridge> -m comment --comment G -j DROP   (raw; shared, if missing)
 import { hostCidr, normIp, normSavedCidr, normSubnet } from './addr';
 import { RestoreBatch, SavedRule, SavedTable, jumpsTo } from './iptables-rules';
 import {
-  DnatEntry, HeldPort, PROTOCOLS, dnatEntries, hairpinChainName, hairpinPorts, portsByProtocol,
+  DnatEntry, HeldPort, LOCALNET_GUARD_COMMENT, PROTOCOLS, dnatEntries, hairpinChainName, hairpinPorts, portsByProtocol,
 } from './portmap';
 import { dnatChainName, iptablesComment, parseIptablesComment } from './tag';
 import type { AttachmentRules, Family, PortProtocol } from './types';
@@ -108,6 +110,25 @@ export function addPortmapOps(batch: RestoreBatch, r: AttachmentRules, family: F
     batch.append(hm, ['-p', p.protocol, '-m', p.protocol, '--dport', String(p.containerPort), '-m', 'conntrack',
       '--ctorigdstport', String(p.hostPort), '-m', 'comment', '--comment', comment, '-j', 'MASQUERADE']);
   }
+}
+
+/** The raw table's localnet guard rule (as iptables-save prints it); see LOCALNET_GUARD_COMMENT. */
+export function guardArgs(bridge: string): string[] {
+  return ['-d', LOOPBACK_NET, '-i', bridge, '-m', 'comment', '--comment', LOCALNET_GUARD_COMMENT, '-j', 'DROP'];
+}
+
+function hasGuard(raw: SavedTable, bridge: string): boolean {
+  return raw.rules.some((x) => x.chain === 'PREROUTING' && target(x) === 'DROP' && optValue(x.args, '-i', '--in-interface') === bridge
+    && norm(optValue(x.args, '-d', '--destination'), 4) === LOOPBACK_NET && !hasNegated(x.args, '-d', '-i'));
+}
+
+/** Adds the IPv4 localnet guard for the bridge to the raw table, unless `raw` (the current raw table) has it. */
+export function addLocalnetGuardOps(batch: RestoreBatch, raw: SavedTable, bridge: string): void {
+  if (!hasGuard(raw, bridge)) batch.appendIn('raw', 'PREROUTING', guardArgs(bridge));
+}
+
+export function localnetGuardProblems(raw: SavedTable, bridge: string): string[] {
+  return hasGuard(raw, bridge) ? [] : [`localnet guard (drop 127.0.0.0/8 arriving on ${bridge}) missing from iptables raw PREROUTING`];
 }
 
 /** Adds the removal of an attachment's port-mapping rules: jumps to its two chains, then the chains. */

@@ -54,13 +54,13 @@ export function quoteArg(arg: string): string {
   return '"' + arg.replace(/["\\]/g, (c) => '\\' + c) + '"';
 }
 
-/** Parses `iptables-save -t nat` output (other tables, if present, are ignored). */
-export function parseSave(text: string): SavedTable {
+/** Parses `iptables-save -t nat` output (other tables, if present, are ignored; `name` picks another). */
+export function parseSave(text: string, name = 'nat'): SavedTable {
   const table: SavedTable = { chains: new Set(), rules: [] };
   let inNat = false;
   for (const raw of text.split('\n')) {
     const line = raw.trimEnd();
-    if (line.startsWith('*')) inNat = line === '*nat';
+    if (line.startsWith('*')) inNat = line === `*${name}`;
     else if (!inNat || line === '' || line.startsWith('#') || line === 'COMMIT') continue;
     else if (line.startsWith(':')) table.chains.add(line.slice(1).split(' ')[0]);
     else if (line.startsWith('-A ')) {
@@ -101,6 +101,8 @@ export function ruleFields(args: string[]): RuleFields {
 export class RestoreBatch {
   private readonly decls: string[] = [];
   private readonly ops: string[] = [];
+  /** Appends to other tables (only the raw table's localnet guard so far), rendered after nat. */
+  private readonly other = new Map<string, string[]>();
 
   /** Creates the chain, or empties it if it exists (with --noflush only declared chains are flushed). */
   declareChain(chain: string): this {
@@ -133,11 +135,19 @@ export class RestoreBatch {
     this.ops.push(`-X ${chain}`);
     return this;
   }
+  /** `-A` in another table of the same transaction. */
+  appendIn(table: string, chain: string, args: string[]): this {
+    const ops = this.other.get(table) ?? [];
+    ops.push(`-A ${chain} ${args.map(quoteArg).join(' ')}`);
+    this.other.set(table, ops);
+    return this;
+  }
   get empty(): boolean {
-    return this.decls.length === 0 && this.ops.length === 0;
+    return this.decls.length === 0 && this.ops.length === 0 && this.other.size === 0;
   }
   render(): string {
-    return ['*nat', ...this.decls, ...this.ops, 'COMMIT', ''].join('\n');
+    const rest = [...this.other].flatMap(([table, ops]) => [`*${table}`, ...ops, 'COMMIT']);
+    return ['*nat', ...this.decls, ...this.ops, 'COMMIT', ...rest, ''].join('\n');
   }
 }
 

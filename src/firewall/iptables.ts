@@ -6,12 +6,16 @@ import {
   RestoreBatch, SavedTable, addMasqueradeOps, delMasqueradeOps, masqueradeContainers, masqueradeProblems, parseSave,
 } from './iptables-rules';
 import {
-  addPortmapOps, delPortmapOps, heldPorts, portmapContainers, portmapProblems, udpHostPorts,
+  addLocalnetGuardOps, addPortmapOps, delPortmapOps, heldPorts, localnetGuardProblems, portmapContainers, portmapProblems,
+  udpHostPorts,
 } from './iptables-portmap';
-import { dnatEntries, findConflicts, flushUdpConntrack, portInUseError } from './portmap';
+import { dnatEntries, findConflicts, flushUdpConntrack, guardedBridge, portInUseError } from './portmap';
 import { withPortmapLock } from './lock';
 import { dnatChainName } from './tag';
 import type { AttachmentRules, Family, FirewallBackend, MasqTarget } from './types';
+
+/** A saved nat table, with the raw table when it was asked for (the localnet guard lives there). */
+type Saved = SavedTable & { raw?: SavedTable };
 
 export type IptablesTools = Record<Family, { save: string; restore: string }>;
 
@@ -65,23 +69,26 @@ export class IptablesBackend implements FirewallBackend {
   applyAttachment(r: AttachmentRules): void {
     const families = ([4, 6] as const).filter((f) => r.ips.some((i) => i.family === f));
     const own = dnatChainName(r.network, r.containerId);
-    const build = (family: Family) => (cur: SavedTable, batch: RestoreBatch) => {
+    const guard = guardedBridge(r); // IPv4 only
+    const build = (family: Family) => (cur: Saved, batch: RestoreBatch) => {
       const conflicts = findConflicts(heldPorts(cur, family), dnatEntries(r, family), own);
       if (conflicts.length) throw portInUseError(conflicts);
       if (r.masquerade) addMasqueradeOps(batch, r, family, cur);
       else delMasqueradeOps(batch, cur, r.network, r.containerId);
       addPortmapOps(batch, r, family, cur);
+      if (family === 4 && guard && cur.raw) addLocalnetGuardOps(batch, cur.raw, guard);
     };
+    const withRaw = (family: Family) => family === 4 && guard !== null;
     // Every family is read and checked for conflicts before the first batch is written, so a
     // port taken in IPv6 does not leave IPv4 rules behind. These reads are the batches' reads.
     const run = () => {
-      const first = new Map<Family, SavedTable>();
+      const first = new Map<Family, Saved>();
       for (const family of families) {
-        const cur = this.read(family, false)!;
+        const cur = this.read(family, false, withRaw(family))!;
         build(family)(cur, new RestoreBatch());
         first.set(family, cur);
       }
-      for (const family of families) this.apply(family, build(family), false, first.get(family));
+      for (const family of families) this.apply(family, build(family), false, first.get(family), withRaw(family));
     };
     if (r.portMappings.length) withPortmapLock(run);
     else run();
@@ -108,15 +115,17 @@ export class IptablesBackend implements FirewallBackend {
       // Only families the container has: an IPv4-only container has no IPv6 rules to miss (plugins#819).
       if (!r.ips.some((i) => i.family === family)) continue;
       if (!r.masquerade && dnatEntries(r, family).length === 0) continue;
-      let table: SavedTable;
+      const guard = family === 4 ? guardedBridge(r) : null;
+      let table: Saved;
       try {
-        table = this.read(family, false)!;
+        table = this.read(family, false, guard !== null)!;
       } catch (e) {
         problems.push(`cannot read the ${this.tools[family].save.replace('-save', '')} nat table: ${(e as Error).message}`);
         continue;
       }
       if (r.masquerade) problems.push(...masqueradeProblems(table, r, family));
       problems.push(...portmapProblems(table, r, family));
+      if (guard && table.raw) problems.push(...localnetGuardProblems(table.raw, guard));
     }
     return problems;
   }
@@ -131,27 +140,33 @@ export class IptablesBackend implements FirewallBackend {
     return [...ids];
   }
 
-  /** The nat table; with `optional`, null when this family is unsupported here (nothing to find). */
-  private read(family: Family, optional: boolean): SavedTable | null {
+  /**
+   * The nat table; with `optional`, null when this family is unsupported here (nothing to find).
+   * With `withRaw`, every table is saved in the same exec and the raw table comes along.
+   */
+  private read(family: Family, optional: boolean, withRaw = false): Saved | null {
     const { save } = this.tools[family];
     if (optional && !which(save)) return null;
-    const r = runTool(save, ['-t', 'nat']);
+    const args = withRaw ? [] : ['-t', 'nat'];
+    const r = runTool(save, args);
     if (r.status !== 0) {
       if (optional && UNSUPPORTED.test(r.stderr)) return null;
-      throw toolError(save, ['-t', 'nat'], r);
+      throw toolError(save, args, r);
     }
-    return parseSave(r.stdout);
+    const nat: Saved = parseSave(r.stdout);
+    if (withRaw) nat.raw = parseSave(r.stdout, 'raw');
+    return nat;
   }
 
   /**
    * Reads the table (or takes `first`, a fresh read), builds the batch from it and applies it
    * atomically; re-reads and rebuilds if the batch failed because the table moved meanwhile.
    */
-  private apply(family: Family, build: (cur: SavedTable, batch: RestoreBatch) => void, optional: boolean, first?: SavedTable): void {
+  private apply(family: Family, build: (cur: Saved, batch: RestoreBatch) => void, optional: boolean, first?: Saved, withRaw = false): void {
     const { restore } = this.tools[family];
     const args = ['--noflush', '-w', LOCK_WAIT_S];
     for (let attempt = 1; ; attempt++) {
-      const cur = attempt === 1 && first ? first : this.read(family, optional);
+      const cur = attempt === 1 && first ? first : this.read(family, optional, withRaw);
       if (!cur) return;
       const batch = new RestoreBatch();
       build(cur, batch);

@@ -12,13 +12,15 @@
 //       ip saddr 127.0.0.0/8 ip daddr 10.1.0.5 ct status dnat jump CNI-HM-<hash> comment "<tag>"   (first:
 //       ip saddr 10.1.0.0/24 ip daddr 10.1.0.5 ct status dnat jump CNI-HM-<hash> comment "<tag>"    inserted)
 //       ... the masquerade jumps ... }
-//     chain CNI-HM-<hash> { tcp dport 80 ct original proto-dst 8080 masquerade comment "<tag>" } }
+//     chain CNI-HM-<hash> { tcp dport 80 ct original proto-dst 8080 masquerade comment "<tag>" }
+//     chain localnet-guard { type filter hook prerouting priority raw;        (IPv4 mappings and a bridge named)
+//       iifname "<bridge>" ip daddr 127.0.0.0/8 drop comment "tsbridge localnet guard" } }   (one per bridge)
 // prerouting, output and hostports are shared and stay; hostports is made with `create` so that
 // two racing first ADDs cannot both add the entry jumps (the loser's transaction fails and retries).
 import { normIp, normSubnet } from './addr';
 import { NFT_FAMILY, NFT_TABLE, NftChain, NftScript, NftTable, POSTROUTING, jumpsTo } from './nft-rules';
 import {
-  DnatEntry, HeldPort, dnatEntries, hairpinChainName, hairpinPorts, portsByProtocol,
+  DnatEntry, HeldPort, dnatEntries, guardedBridge, hairpinChainName, hairpinPorts, portsByProtocol,
 } from './portmap';
 import { dnatChainName, nftTag, parseNftTag } from './tag';
 import type { AttachmentRules, Family, PortProtocol } from './types';
@@ -32,6 +34,13 @@ export const PREROUTING_HOOK = 'type nat hook prerouting priority dstnat;';
 export const OUTPUT_HOOK = 'type nat hook output priority -100;';
 const OUTPUT_HOOKS = [OUTPUT_HOOK, 'type nat hook output priority dstnat;'];
 export const ENTRY_RULE = `fib daddr type local jump ${HOSTPORTS}`;
+/** The localnet guards (see LOCALNET_GUARD_COMMENT in portmap.ts): one rule per bridge. */
+export const GUARD_CHAIN = 'localnet-guard';
+export const GUARD_HOOK = 'type filter hook prerouting priority raw;';
+
+export function guardRuleNft(bridge: string): string {
+  return `iifname "${bridge}" ip daddr 127.0.0.0/8 drop`;
+}
 const LOOPBACK_NET = '127.0.0.0/8';
 
 const ipKw = (family: Family) => (family === 4 ? 'ip' : 'ip6');
@@ -94,6 +103,10 @@ export function addPortmapNft(script: NftScript, r: AttachmentRules, current: Nf
   for (const e of entries) script.addRule(dn, dnatRuleNft(e), tag);
   for (const j of hairpinJumpsNft(r, hm).reverse()) script.insertRule(POSTROUTING, j, tag);
   for (const rule of hairpinRulesNft(entries)) script.addRule(hm, rule, tag);
+  const guard = guardedBridge(r);
+  if (guard && !current?.get(GUARD_CHAIN)?.rules.some((x) => body(x.text) === guardRuleNft(guard))) {
+    script.ensureBaseChain(GUARD_CHAIN, GUARD_HOOK).addRule(GUARD_CHAIN, guardRuleNft(guard), 'tsbridge localnet guard');
+  }
 }
 
 /** Adds the removal of an attachment's port mappings: jumps to its chains by handle, then the chains. */
@@ -180,6 +193,9 @@ export function portmapProblemsNft(table: NftTable | null, r: AttachmentRules): 
   else missingFrom(POSTROUTING, hairpinJumpsNft(r, hm));
   if (!table.has(hm)) problems.push(`nftables chain ${T} ${hm} (hairpin masquerade of container ${r.containerId}) is missing`);
   else missingFrom(hm, hairpinRulesNft(entries));
+  const guard = guardedBridge(r);
+  if (guard && !table.has(GUARD_CHAIN)) problems.push(`nftables chain ${T} ${GUARD_CHAIN} is missing`);
+  else if (guard) missingFrom(GUARD_CHAIN, [guardRuleNft(guard)]);
   return problems;
 }
 

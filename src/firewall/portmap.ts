@@ -203,6 +203,26 @@ export function portInUseError(conflicts: PortConflict[]): CniError {
   return new CniError(ErrCode.PortInUse, [...new Set(parts)].join('; '));
 }
 
+/**
+ * route_localnet=1 on the bridge also lets a container (with CAP_NET_RAW, the runtimes' default)
+ * send packets to the node's 127.0.0.1 services through the bridge (the hole of CVE-2020-8558).
+ * The guard closes it: packets that arrive on the bridge addressed to 127.0.0.0/8 are dropped
+ * before conntrack (raw priority). Replies of the node's own 127.0.0.1:hostPort connections
+ * arrive addressed to the bridge address (they are de-NATed later), so they pass. One rule per
+ * bridge, shared by its containers, never removed. The bridge name is checked, as it goes into
+ * rule text.
+ */
+export const LOCALNET_GUARD_COMMENT = 'tsbridge: drop 127.0.0.0/8 arriving on a bridge with route_localnet';
+
+/** The bridge that gets a localnet guard: when a bridge is named and there is an IPv4 mapping. */
+export function guardedBridge(r: AttachmentRules): string | null {
+  if (!r.bridge || dnatEntries(r, 4).length === 0) return null;
+  if (!/^[A-Za-z0-9_.@+-]{1,15}$/.test(r.bridge) || r.bridge === '.' || r.bridge === '..') {
+    throw new CniError(ErrCode.FirewallFailure, `invalid bridge name for firewall rule: ${JSON.stringify(r.bridge)}`);
+  }
+  return r.bridge;
+}
+
 export interface Sysctl {
   /** sysctl(8) name; a dot inside the interface name is written as '/', as sysctl(8) does. */
   key: string;

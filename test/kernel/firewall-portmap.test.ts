@@ -131,11 +131,11 @@ class World {
     return withNetns(`/run/netns/${this.node}`, fn);
   }
 
-  /** The node's whole nat state, both backends (and legacy iptables where installed). */
+  /** The node's nat and raw state, both backends (and legacy iptables where installed). */
   dump(): string {
     const n = this.node;
     const saves = ['iptables-save', 'ip6tables-save', ...(legacy ? ['iptables-legacy-save', 'ip6tables-legacy-save'] : [])];
-    return saves.map((s) => inNs(n, s, '-t', 'nat')).join('') + inNs(n, 'nft', 'list', 'ruleset');
+    return saves.flatMap((s) => ['nat', 'raw'].map((t) => inNs(n, s, '-t', t))).join('') + inNs(n, 'nft', 'list', 'ruleset');
   }
 
   close(): void {
@@ -311,6 +311,42 @@ if (process.getuid?.() === 0) {
           fw.removeAttachment(r.network, r.containerId);
         });
         assert.not.ok(/CNI-(DN|HM)-/.test(w.dump()), w.dump());
+      }));
+  }
+
+  for (const [label, make] of variants) {
+    test(`${label}: route_localnet guard: a container cannot reach the node's 127.0.0.1-only services, 127.0.0.1:hostPort still works`, () =>
+      withWorld(async (w) => {
+        await w.serve(w.ctr1);
+        const local = spawn('ip', ['netns', 'exec', w.node, process.execPath, '-e',
+          `require('net').createServer((s) => s.end('node-local\\n')).listen(19999, '127.0.0.1', () => console.log('ready'));`],
+        { stdio: ['ignore', 'pipe', 'inherit'] });
+        try {
+          await new Promise<void>((resolve) => local.stdout!.on('data', () => resolve()));
+          const r = rulesFor(w.ctr1, `g-${RUN}`, [{ hostPort: HOST_PORT, containerPort: CTR_PORT }]);
+          for (const s of requiredSysctls(r)) inNs(w.node, 'sysctl', '-qw', `${s.key}=${s.value}`);
+          // ctr2 plays a container with CAP_NET_RAW: it routes 127.0.0.0/8 to its gateway
+          const c = w.ctr2.ns;
+          sh('ip', '-n', c, 'addr', 'flush', 'dev', 'lo');
+          sh('ip', '-n', c, 'route', 'add', '127.0.0.0/8', 'via', GW_V4, 'dev', 'eth0');
+          inNs(c, 'sysctl', '-qw', 'net.ipv4.conf.eth0.route_localnet=1');
+          assert.is(w.ask(c, '127.0.0.1', 19999), 'node-local', 'the hole route_localnet opens (without the guard)');
+          const fw = make();
+          w.inNode(() => {
+            fw.applyAttachment(r);
+            fw.applyAttachment(r); // the guard is added once
+            assert.equal(fw.checkAttachment(r), []);
+          });
+          assert.is(w.ask(c, '127.0.0.1', 19999), 'timeout');
+          assert.is(w.ask(w.node, '127.0.0.1'), GW_V4);
+          const dump = w.dump();
+          assert.is((dump.match(/127\.0\.0\.0\/8 -i br0|iifname "br0" ip daddr 127\.0\.0\.0\/8 drop/g) ?? []).length, 1, dump);
+          // the guard is the bridge's, not the container's: it stays after DEL
+          w.inNode(() => fw.removeAttachment(r.network, r.containerId));
+          assert.is(w.ask(c, '127.0.0.1', 19999), 'timeout');
+        } finally {
+          local.kill('SIGKILL');
+        }
       }));
   }
 

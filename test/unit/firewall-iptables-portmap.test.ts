@@ -2,7 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RestoreBatch, addMasqueradeOps, parseSave } from '../../src/firewall/iptables-rules';
 import {
-  addPortmapOps, delPortmapOps, heldPorts, optValue, portmapContainers, portmapProblems, udpHostPorts,
+  addLocalnetGuardOps, addPortmapOps, delPortmapOps, heldPorts, localnetGuardProblems, optValue, portmapContainers, portmapProblems,
+  udpHostPorts,
 } from '../../src/firewall/iptables-portmap';
 import { parsePortMappings } from '../../src/firewall/portmap';
 import type { AttachmentRules } from '../../src/firewall/types';
@@ -237,6 +238,30 @@ test('portmapContainers: owners by comment, only where the chain is their hash',
   assert.equal(portmapContainers(parseSave(SAVE), 'other-net'), []);
   const forged = parseSave(SAVE.replace(/id: \\"ctr-ref\\"/g, 'id: \\"forged\\"'));
   assert.equal(portmapContainers(forged, 'ref-net.1'), ['ctr-1_a.b']);
+});
+
+test('localnet guard: one raw-table rule per bridge in the same iptables-restore input, added only when missing', () => {
+  const G = '"tsbridge: drop 127.0.0.0/8 arriving on a bridge with route_localnet"';
+  const b = new RestoreBatch();
+  addPortmapOps(b, r, 4, EMPTY);
+  addLocalnetGuardOps(b, parseSave('', 'raw'), 'cni0');
+  const out = b.render();
+  assert.ok(out.endsWith(`COMMIT\n*raw\n-A PREROUTING -d 127.0.0.0/8 -i cni0 -m comment --comment ${G} -j DROP\nCOMMIT\n`), out);
+  assert.is(out.split('\n').filter((l) => l === '*nat').length, 1);
+
+  const saved = `*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -d 127.0.0.0/8 -i cni0 -m comment --comment ${G} -j DROP\nCOMMIT\n${SAVE}`;
+  assert.equal(parseSave(saved, 'raw').rules.length, 1);
+  assert.equal(parseSave(saved).rules.length, parseSave(SAVE).rules.length);
+  const again = new RestoreBatch();
+  addLocalnetGuardOps(again, parseSave(saved, 'raw'), 'cni0');
+  assert.ok(again.empty);
+  const other = new RestoreBatch();
+  addLocalnetGuardOps(other, parseSave(saved, 'raw'), 'cni1');
+  assert.not.ok(other.empty);
+  assert.equal(localnetGuardProblems(parseSave(saved, 'raw'), 'cni0'), []);
+  assert.equal(localnetGuardProblems(parseSave(SAVE, 'raw'), 'cni0'), [
+    'localnet guard (drop 127.0.0.0/8 arriving on cni0) missing from iptables raw PREROUTING',
+  ]);
 });
 
 test.run();

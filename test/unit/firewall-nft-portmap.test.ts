@@ -212,4 +212,32 @@ test('portmapContainersNft: tags trusted only where the chain is their hash', ()
   assert.equal(portmapContainersNft(parseNftList(LIST.replace(/id=other/g, 'id=forged')), 'ref-net.1'), ['ctr-1_a.b']);
 });
 
+test('localnet guard: with a bridge named and IPv4 mappings, one raw-priority drop rule, added once', () => {
+  const withBridge = { ...r, bridge: 'cni0' };
+  const s = new NftScript();
+  addPortmapNft(s, withBridge, parseNftList(LIST));
+  const lines = s.render().trim().split('\n');
+  assert.equal(lines.slice(-2), [
+    `add chain ${T} localnet-guard { type filter hook prerouting priority raw; }`,
+    `add rule ${T} localnet-guard iifname "cni0" ip daddr 127.0.0.0/8 drop comment "tsbridge localnet guard"`,
+  ]);
+  assert.ok(portmapProblemsNft(parseNftList(LIST), withBridge).includes(`nftables chain ${T} localnet-guard is missing`));
+  const guarded = LIST.replace(/\n}\n$/, `
+	chain localnet-guard { # handle 50
+		type filter hook prerouting priority raw; policy accept;
+		iifname "cni0" ip daddr 127.0.0.0/8 drop comment "tsbridge localnet guard" # handle 51
+	}
+}
+`);
+  assert.equal(portmapProblemsNft(parseNftList(guarded), withBridge), []);
+  const again = new NftScript();
+  addPortmapNft(again, withBridge, parseNftList(guarded));
+  assert.not.ok(again.render().includes('localnet-guard'));
+  // IPv6-only mappings need no guard (there is no route_localnet for IPv6)
+  const v6 = { ...withBridge, portMappings: parsePortMappings([{ hostPort: 1, containerPort: 1, hostIP: '::' }]) };
+  const s6 = new NftScript();
+  addPortmapNft(s6, v6, null);
+  assert.not.ok(s6.render().includes('localnet-guard'));
+});
+
 test.run();

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CniError, ErrCode } from '../../src/cni/errors';
 import {
-  HeldPort, dnatEntries, findConflicts, hairpinChainName, hostIpsOverlap, parsePortMappings, portInUseError, requiredSysctls,
+  HeldPort, dnatEntries, findConflicts, guardedBridge, hairpinChainName, hostIpsOverlap, parsePortMappings, portInUseError, requiredSysctls,
 } from '../../src/firewall/portmap';
 import { dnatChainName } from '../../src/firewall/tag';
 import type { AttachmentRules, PortMapping } from '../../src/firewall/types';
@@ -165,6 +165,23 @@ test('requiredSysctls: route_localnet on the bridge only with IPv4 mappings and 
   assert.equal(requiredSysctls(rules(m)), []);
   assert.equal(requiredSysctls({ ...rules([]), bridge: 'cni0' }), []);
   assert.equal(requiredSysctls({ ...rules(m, [dual[2]]), bridge: 'cni0' }), []);
+});
+
+test('guardedBridge: only with a bridge and an IPv4 mapping; names that cannot go into rule text are refused', () => {
+  const m: PortMapping[] = [{ hostPort: 80, containerPort: 80, protocol: 'tcp' }];
+  assert.is(guardedBridge({ ...rules(m), bridge: 'cni0' }), 'cni0');
+  assert.is(guardedBridge({ ...rules(m), bridge: 'br-1.10@x' }), 'br-1.10@x');
+  assert.is(guardedBridge(rules(m)), null);
+  assert.is(guardedBridge({ ...rules([]), bridge: 'cni0' }), null);
+  assert.is(guardedBridge({ ...rules(m, [dual[2]]), bridge: 'cni0' }), null);
+  for (const bad of ['a"b', 'x y', 'sixteen-chars-xx', 'a/b', '..']) {
+    try {
+      guardedBridge({ ...rules(m), bridge: bad });
+      assert.unreachable(bad);
+    } catch (e) {
+      assert.is((e as CniError).code, ErrCode.FirewallFailure);
+    }
+  }
 });
 
 test('chain names: CNI-DN-/CNI-HM- + 21 hex digits of sha512(network + containerID)', () => {
