@@ -37,7 +37,10 @@ export interface AttachmentRules extends MasqTarget {
   masquerade: boolean;
   /** Host port DNAT (+ hairpin/localhost masquerade). [] removes those of an earlier ADD. */
   portMappings: PortMapping[];
-  /** The bridge the container hangs on; only used to name the sysctls port mappings need. */
+  /**
+   * The bridge the container hangs on. With IPv4 mappings it names the route_localnet sysctl
+   * (requiredSysctls) and gets the bridge's localnet guard rule; without it neither happens.
+   */
   bridge?: string;
 }
 
@@ -70,8 +73,9 @@ export interface FirewallBackend {
    * ADD: makes the attachment's masquerade and port-mapping rules exactly `r`, in one
    * iptables-restore per family of the container / one `nft -f -` in total. Fails with
    * ErrCode.PortInUse (103), before writing anything, when another attachment maps an
-   * overlapping host port; the check uses the same read the batch is built from. Afterwards
-   * flushes stale UDP conntrack entries of the host ports (best effort, needs `conntrack`).
+   * overlapping host port; the check uses the same read the batch is built from, under a
+   * node-wide lock (/run/tsbridge/portmap.lock) when there are mappings. Afterwards flushes
+   * stale UDP conntrack entries of the host ports (best effort, needs `conntrack`).
    */
   applyAttachment(r: AttachmentRules): void;
   /** DEL: removes every rule of (network, containerId), masquerade and port mappings. Idempotent; needs no IPs. */
