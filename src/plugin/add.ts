@@ -4,7 +4,7 @@
 import { CniEnv } from '../cni/env';
 import { CniError, ErrCode } from '../cni/errors';
 import { Interface, Result } from '../cni/result';
-import { selectBackend } from '../firewall';
+import { requiredSysctls, selectBackend } from '../firewall';
 import * as link from '../netlink/link';
 import { NetlinkError, Rtnl } from '../netlink/socket';
 import { requireNetns } from '../sys/netns';
@@ -15,7 +15,7 @@ import { attachToBridge, createVethPair, ensureBridge, ensureGatewayAddrs } from
 import { openIpam } from './ipam';
 import { faultPoint } from './faults';
 import { hostVethName } from './names';
-import { masqTarget } from './masq';
+import { attachmentRules, needsRules } from './firewall-rules';
 import { log, trace } from '../log';
 
 type Undo = () => unknown;
@@ -43,27 +43,30 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
 
     trace('bridge ready');
     faultPoint('after-bridge');
+    // port mappings are read (and refused if malformed) before anything is made in the kernel
+    const rules = attachmentRules(cfg, env, ips.map((ip) => ip.address));
+
     const hostName = hostVethName(env.containerId, env.ifname);
     let hostVeth = await createVethPair(host, hostName, env.ifname, env.netns, cfg);
     undo.push(() => link.deleteLink(host, hostVeth.index));
-    hostVeth = await attachToBridge(host, hostVeth, br, cfg);
-
+    // a container reaching its own published port comes back through its own port: hairpin
+    hostVeth = await attachToBridge(host, hostVeth, br, { ...cfg, hairpinMode: cfg.hairpinMode || rules.portMappings.length > 0 });
     trace('veth attached');
     faultPoint('after-veth');
+
     cont = Rtnl.open(env.netns);
     const routes = containerRoutes(alloc, cfg);
     const cIface = await configureContainer(cont, env.ifname, alloc, routes, cfg);
-
     trace('container configured');
     faultPoint('after-container');
-    if (cfg.isGateway) enableForwarding(ips.map((ip) => ip.address));
+    if (cfg.isGateway || rules.portMappings.length) enableForwarding(ips.map((ip) => ip.address));
 
-    if (cfg.ipMasq) {
+    if (needsRules(rules)) {
       const fw = selectBackend(cfg.ipMasqBackend);
-      const target = masqTarget(cfg, env, ips.map((ip) => ip.address));
-      undo.push(() => fw.delMasquerade(cfg.net.name, env.containerId, env.ifname));
-      fw.addMasquerade(target);
-      trace(`masquerade added (${fw.name})`);
+      for (const s of requiredSysctls(rules)) writeSysctl(s.path, s.value);
+      undo.push(() => fw.removeAttachment(cfg.net.name, env.containerId));
+      fw.applyAttachment(rules);
+      trace(`rules applied (${fw.name})`);
       faultPoint('after-rules');
     }
 

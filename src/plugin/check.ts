@@ -11,7 +11,7 @@ import { Rtnl } from '../netlink/socket';
 import { readSysctl } from '../sys/sysctl';
 import { BridgeConfig } from './config';
 import { openIpam } from './ipam';
-import { masqTarget } from './masq';
+import { attachmentRules, needsRules } from './firewall-rules';
 import { hostVethName } from './names';
 import { asCniError } from './add';
 import { containerRoutes } from './container-side';
@@ -104,9 +104,7 @@ function checkIpamAndRules(cfg: BridgeConfig, env: CniEnv, prev: Result): string
       if (!held.includes(addr)) out.push(`IPAM has no reservation of ${addr} for this container (file missing in ${ipam.local.dataDir}/${cfg.net.name})`);
     }
   }
-  if (cfg.ipMasq) {
-    const target = masqTarget(cfg, env, (prev.ips ?? []).map((ip) => ip.address));
-    out.push(...selectBackend(cfg.ipMasqBackend).checkMasquerade(target));
-  }
+  const rules = attachmentRules(cfg, env, (prev.ips ?? []).map((ip) => ip.address));
+  if (needsRules(rules)) out.push(...selectBackend(cfg.ipMasqBackend).checkAttachment(rules));
   return out;
 }

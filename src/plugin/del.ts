@@ -3,7 +3,8 @@
 // store. So DEL works with an empty or vanished CNI_NETNS (containerd's ctr always sends an empty
 // one), where the reference leaks its MASQUERADE rules (plugins#810).
 import { CniEnv } from '../cni/env';
-import { delMasqueradeEverywhere } from '../firewall';
+import { removeAttachmentEverywhere } from '../firewall';
+import { mayHaveRules } from './firewall-rules';
 import * as link from '../netlink/link';
 import { ENODEV, NetlinkError, Rtnl } from '../netlink/socket';
 import { log, trace } from '../log';
@@ -14,10 +15,11 @@ import { asCniError } from './add';
 
 export async function cmdDel(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   try {
-    // both backends: ipMasqBackend (or the auto-detected one) may have changed since ADD.
-    // With ipMasq off we skip the cost; GC removes rules of a config that changed under us.
     trace('DEL start');
-    if (cfg.ipMasq) delMasqueradeEverywhere(cfg.net.name, env.containerId, env.ifname);
+    // both backends: ipMasqBackend (or the auto-detected one) may have changed since ADD.
+    // A network that can hold no rules of ours skips the cost; GC removes rules of a config that
+    // changed under us. Port mappings are not validated here: DEL must not fail on them.
+    if (mayHaveRules(cfg)) removeAttachmentEverywhere(cfg.net.name, env.containerId);
     trace('rules removed');
     await deleteContainerIface(env);
     await deleteHostVeth(hostVethName(env.containerId, env.ifname));

@@ -4,7 +4,7 @@
 import { CniEnv } from '../cni/env';
 import { CniError, ErrCode } from '../cni/errors';
 import { getKey, isObject } from '../cni/json';
-import { delMasqueradeEverywhere, listMasqueradedContainers } from '../firewall';
+import { listFirewallContainers, removeAttachmentEverywhere } from '../firewall';
 import * as hostLocal from '../ipam/host-local';
 import { log } from '../log';
 import { BridgeConfig } from './config';
@@ -51,8 +51,8 @@ export async function cmdGc(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   }
   await attempt('remove firewall rules', () => {
     // rules are keyed by (network, container ID), like the reference's chain names
-    for (const cid of listMasqueradedContainers(cfg.net.name)) {
-      if (!isValid(cid)) delMasqueradeEverywhere(cfg.net.name, cid, '');
+    for (const cid of listFirewallContainers(cfg.net.name)) {
+      if (!isValid(cid)) removeAttachmentEverywhere(cfg.net.name, cid);
     }
   });
   if (errors.length) throw new CniError(ErrCode.IOFailure, `GC finished with errors: ${errors.join('; ')}`);

@@ -1,0 +1,31 @@
+// What the firewall backend must hold for one attachment: its masquerade (ipMasq) and its port
+// mappings (runtimeConfig.portMappings, the `portMappings` capability).
+import { CniEnv } from '../cni/env';
+import { getKey } from '../cni/json';
+import { AttachmentRules, parsePortMappings } from '../firewall';
+import { cidrToString, networkOf, parseCidr } from '../ipam/ip';
+import { BridgeConfig } from './config';
+
+export function attachmentRules(cfg: BridgeConfig, env: CniEnv, addresses: string[]): AttachmentRules {
+  return {
+    network: cfg.net.name,
+    containerId: env.containerId,
+    ifname: env.ifname,
+    ips: addresses.map((a) => {
+      const c = parseCidr(a);
+      return { ip: a.split('/')[0], subnet: cidrToString({ ip: networkOf(c), prefix: c.prefix }), family: c.ip.family };
+    }),
+    masquerade: cfg.ipMasq,
+    portMappings: parsePortMappings(getKey(cfg.net.runtimeConfig, 'portMappings') ?? []),
+    bridge: cfg.bridge,
+  };
+}
+
+/** Whether this network may hold rules of ours: ipMasq, or port mappings asked for now or declared. */
+export function mayHaveRules(cfg: BridgeConfig): boolean {
+  const caps = getKey(cfg.net.raw, 'capabilities');
+  const declared = typeof caps === 'object' && caps !== null && getKey(caps as Record<string, unknown>, 'portMappings') === true;
+  return cfg.ipMasq || declared || getKey(cfg.net.runtimeConfig, 'portMappings') !== undefined;
+}
+
+export const needsRules = (r: AttachmentRules): boolean => r.masquerade || r.portMappings.length > 0;
