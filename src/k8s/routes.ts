@@ -75,6 +75,8 @@ export class RouteAgent {
   private lastWanted = '';
   private syncing: Promise<void> = Promise.resolve();
   private reported = '';
+  /** Until the first list succeeds we know nothing: an empty map must not delete every route. */
+  private listed = false;
 
   constructor(private readonly api: ApiClient, private readonly o: RouteAgentOptions, private readonly log: Logger) {}
 
@@ -109,6 +111,7 @@ export class RouteAgent {
     const list = await this.api.get<K8sList<K8sNode>>('/api/v1/nodes', signal);
     this.nodes.clear();
     for (const n of list.items) this.nodes.set(n.metadata.name, n);
+    this.listed = true;
     this.sync(false);
     return list.metadata.resourceVersion ?? '';
   }
@@ -142,6 +145,7 @@ export class RouteAgent {
   /** Serialised: one netlink sync at a time. Events that do not change the wanted set cost nothing. */
   private sync(force: boolean): void {
     this.syncing = this.syncing.then(async () => {
+      if (!this.listed) return;
       const want = desiredRoutes(this.o.self, [...this.nodes.values()].map(nodeInfo));
       const key = JSON.stringify(want.routes);
       if (!force && key === this.lastWanted) return;

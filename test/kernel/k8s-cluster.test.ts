@@ -188,4 +188,31 @@ test('three nodes: installed from the API, pods reach each other across nodes, r
   }
 });
 
+test('an agent that cannot reach the API keeps the routes it has (no list, no deletions)', async () => {
+  const world = new World('k8sdown');
+  const api = new FakeApi(['127.0.0.1']); // only for its token and CA files: nothing listens in the node
+  let agent: ChildProcess | undefined;
+  try {
+    const ns = world.node;
+    sh('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1']);
+    sh('ip', ['-n', ns, 'addr', 'add', '172.31.214.1/24', 'dev', 'eth0']);
+    sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+    sh('ip', ['-n', ns, 'route', 'add', '10.214.2.0/24', 'via', '172.31.214.2', 'proto', PROTO]);
+    agent = spawn('ip', ['netns', 'exec', ns, BIN, 'routes', '--node-name', 'node-1', '--resync', '0.2',
+      '--api-server', 'https://127.0.0.1:1', '--token-file', api.tokenFile, '--ca-file', api.caFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    agent.stderr!.on('data', (x: Buffer) => (err += x.toString()));
+    await until('the agent failed to list', () => /node watch: .*ECONNREFUSED/.test(err), 10_000, () => err);
+    await sleep(1500); // several resync periods
+    assert.equal(await ourRoutes(ns), ['10.214.2.0/24 via 172.31.214.2']);
+    agent.kill('SIGTERM');
+    const a = agent;
+    assert.is(await new Promise((r) => a.exitCode !== null ? r(a.exitCode) : a.once('exit', r)), 0, err);
+  } finally {
+    agent?.kill('SIGKILL');
+    await api.close();
+    world.cleanup();
+  }
+});
+
 test.run();
