@@ -19,7 +19,7 @@ const COMMON: FlagSpec = { 'cni-bin-dir': 'string', 'cni-conf-dir': 'string', 'c
 const API: FlagSpec = { 'node-name': 'string', 'api-server': 'string', 'token-file': 'string', 'ca-file': 'string' };
 export const INSTALL: FlagSpec = {
   ...COMMON, ...API, 'pod-cidr': 'string', bridge: 'string', mtu: 'string', 'ip-masq': 'bool', 'data-dir': 'string',
-  watch: 'bool', routes: 'bool', interval: 'string', resync: 'string', 'wait': 'string',
+  'port-mappings': 'bool', watch: 'bool', routes: 'bool', interval: 'string', resync: 'string', 'wait': 'string',
 };
 export const UNINSTALL: FlagSpec = { ...COMMON, force: 'bool', routes: 'bool', 'purge-ipam': 'bool', 'data-dir': 'string', stay: 'bool' };
 export const ROUTES: FlagSpec = { ...API, resync: 'string' };
@@ -32,6 +32,7 @@ Kubernetes (see README "Kubernetes"; every flag may also be set as TSBRIDGE_<FLA
       --cni-bin-dir DIR        default /opt/cni/bin        --cni-conf-dir DIR   default /etc/cni/net.d
       --conf-name FILE         default 10-tsbridge.conflist  --network NAME    default tsbridge
       --bridge NAME  (cni0)  --mtu N  --ip-masq  --data-dir DIR (host-local dataDir)
+      --no-port-mappings       do not declare the portMappings capability (hostPort)
       --watch                  keep running, restore the files when removed or changed
                                (default on inside a pod; --no-watch to exit after installing)
       --interval S             file check period with --watch (default 10)
@@ -132,7 +133,7 @@ async function install(argv: string[], log: Logger): Promise<number> {
   if (stop.aborted) return 0;
   const conflist = renderConflist({
     network: p.network, bridge: str(f, 'bridge', 'cni0'), podCidrs, mtu, ipMasq: f['ip-masq'] === true,
-    dataDir: f['data-dir'] as string | undefined,
+    dataDir: f['data-dir'] as string | undefined, portMappings: f['port-mappings'] !== false,
   });
   const inst = new Installer({ source, binPath: p.binPath, confPath: p.confPath, conflist });
   const r = inst.ensure();

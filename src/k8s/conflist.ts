@@ -9,6 +9,8 @@ export interface ConflistInput {
   mtu?: number;
   ipMasq: boolean;
   dataDir?: string;
+  /** declare the portMappings capability: kubelet then passes the pod's hostPorts (runtimeConfig) */
+  portMappings?: boolean;
 }
 
 export function renderConflist(c: ConflistInput): string {
@@ -22,6 +24,7 @@ export function renderConflist(c: ConflistInput): string {
     hairpinMode: true,
     ipMasq: c.ipMasq,
     ...(c.mtu ? { mtu: c.mtu } : {}),
+    ...(c.portMappings ? { capabilities: { portMappings: true } } : {}),
     ipam: {
       type: 'host-local',
       ranges: c.podCidrs.map((subnet) => [{ subnet }]),

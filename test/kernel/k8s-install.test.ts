@@ -120,6 +120,7 @@ test('install reads the node pod CIDRs from the API (TLS, bearer token) and writ
     const c = JSON.parse(fs.readFileSync(path.join(d, 'net.d', '10-tsbridge.conflist'), 'utf8'));
     assert.equal(c.plugins[0].ipam.ranges, [[{ subnet: '10.244.3.0/24' }], [{ subnet: 'fd00:10:244:3::/64' }]]);
     assert.is(c.plugins[0].mtu, 1450);
+    assert.equal(c.plugins[0].capabilities, { portMappings: true }, 'hostPorts reach the plugin by default');
     assert.ok(api.requests.some((r) => r.url === '/api/v1/nodes/worker-1' && r.authorized));
 
     // the wrong CA: refused, nothing written

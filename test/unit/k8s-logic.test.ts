@@ -47,8 +47,10 @@ test('conflist: one range set per family, tsbridge bridge defaults, options, our
     { type: 'tsbridge', bridge: 'cni0', isGateway: true, isDefaultGateway: true, hairpinMode: true, ipMasq: false });
   assert.equal(p.ipam, { type: 'host-local', ranges: [[{ subnet: '10.244.1.0/24' }], [{ subnet: 'fd00:10:244:1::/64' }]] });
   assert.is(p.mtu, undefined);
-  const o = JSON.parse(renderConflist({ network: 'k8s', bridge: 'br1', podCidrs: ['10.9.0.0/24'], ipMasq: true, mtu: 1450, dataDir: '/run/ipam' })).plugins[0];
+  assert.is(p.capabilities, undefined);
+  const o = JSON.parse(renderConflist({ network: 'k8s', bridge: 'br1', podCidrs: ['10.9.0.0/24'], ipMasq: true, mtu: 1450, dataDir: '/run/ipam', portMappings: true })).plugins[0];
   assert.equal([o.mtu, o.ipMasq, o.ipam.dataDir, o.ipam.ranges], [1450, true, '/run/ipam', [[{ subnet: '10.9.0.0/24' }]]]);
+  assert.equal(o.capabilities, { portMappings: true });
   assert.ok(text.endsWith('\n'));
   assert.ok(isOurConflist(text, 'k8s'));
   assert.not.ok(isOurConflist(text, 'other'));
