@@ -107,7 +107,7 @@ test('three nodes: installed from the API, pods reach each other across nodes, r
     for (const n of nodes) {
       await until(`routes on ${n.name}`, async () => JSON.stringify(await ourRoutes(n.ns)) === JSON.stringify(expectedRoutes(nodes, n)), 20_000, logs);
     }
-    assert.ok(api.watching >= 3, 'every agent watches the nodes');
+    await until('every agent watches the nodes', () => api.watching >= 3, 10_000, logs);
 
     // a static route of someone else's, to show it is never touched
     sh('ip', ['-n', nodes[0].ns, 'route', 'add', '10.99.0.0/24', 'via', nodes[1].v4]);
