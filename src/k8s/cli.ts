@@ -112,6 +112,7 @@ async function install(argv: string[], log: Logger): Promise<number> {
   const inPod = !!process.env.KUBERNETES_SERVICE_HOST;
   const watch = f.watch === undefined ? inPod : f.watch === true;
   const routes = f.routes === true;
+  const self = routes ? nodeName(f, 'for --routes') : ''; // checked before anything is written
   const mtu = f.mtu === undefined ? undefined : Number(f.mtu);
   if (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= 68 && mtu <= 65535)) throw new UsageError(`--mtu: "${f.mtu}" is not an MTU`);
   const stop = stopSignal();
@@ -145,7 +146,6 @@ async function install(argv: string[], log: Logger): Promise<number> {
   const jobs: Promise<void>[] = [];
   if (watch) jobs.push(keepInstalled(inst, seconds(f, 'interval', 10), log, stop));
   if (routes) {
-    const self = nodeName(f, 'for --routes');
     const { RouteAgent } = await routesModule();
     jobs.push(new RouteAgent(api(f), { self, resyncMs: seconds(f, 'resync', 60) }, log).run(stop));
   }
