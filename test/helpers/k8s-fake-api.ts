@@ -137,7 +137,11 @@ export class FakeApi {
     for (const w of this.watchers) w.res.destroy();
     this.server.closeAllConnections();
     fs.rmSync(this.dir, { recursive: true, force: true });
-    return new Promise((r) => this.server.close(() => r()));
+    // bounded: a client that never lets go must not keep a test's clean-up waiting
+    return new Promise((r) => {
+      const t = setTimeout(r, 2000);
+      this.server.close(() => { clearTimeout(t); r(); });
+    });
   }
 
   private emit(e: Event): void {

@@ -182,9 +182,9 @@ test('three nodes: installed from the API, pods reach each other across nodes, r
     assert.not.ok(fs.existsSync(conflist(nodes[0])));
   } finally {
     for (const n of nodes) n.agent?.kill('SIGKILL');
-    await api.close();
     world.cleanup();
     fs.rmSync(root, { recursive: true, force: true });
+    await api.close();
   }
 });
 
@@ -210,8 +210,8 @@ test('an agent that cannot reach the API keeps the routes it has (no list, no de
     assert.is(await new Promise((r) => a.exitCode !== null ? r(a.exitCode) : a.once('exit', r)), 0, err);
   } finally {
     agent?.kill('SIGKILL');
-    await api.close();
     world.cleanup();
+    await api.close();
   }
 });
 
