@@ -53,3 +53,12 @@ export function normSavedCidr(text: string, family: Family): string | null {
 export function multicastNet(family: Family): string {
   return family === 4 ? '224.0.0.0/4' : 'ff00::/8';
 }
+
+/** Canonical text of any address, for comparing saved rules with our IPs; garbage stays as it is. */
+export function canonicalIp(text: string): string {
+  try {
+    return ipaddr.parse(text).toString();
+  } catch {
+    return text;
+  }
+}

@@ -43,9 +43,9 @@ export function delMasqueradeEverywhere(network: string, containerId: string, if
  * Removes everything of an attachment (masquerade and port mappings) from both backends, for the
  * same reason as delMasqueradeEverywhere. Idempotent; needs no IPs and no container netns.
  */
-export function removeAttachmentEverywhere(network: string, containerId: string): void {
-  new IptablesBackend().removeAttachment(network, containerId);
-  new NftablesBackend().removeAttachment(network, containerId);
+export function removeAttachmentEverywhere(network: string, containerId: string, ips?: string[]): void {
+  new IptablesBackend().removeAttachment(network, containerId, ips);
+  new NftablesBackend().removeAttachment(network, containerId, ips);
 }
 
 /** Container IDs of `network` with masquerade or port-mapping state in either backend (for GC). */

@@ -2,7 +2,7 @@
 // plugin call goes into one RestoreBatch, fed to `iptables-restore --noflush` as a single atomic
 // transaction (instead of the reference's many `iptables` execs, each taking the xtables lock).
 // Masquerade rules come from here, port-mapping rules from iptables-portmap.ts, into the same batch.
-import { hostCidr, multicastNet, normSavedCidr, normSubnet } from './addr';
+import { canonicalIp, hostCidr, multicastNet, normSavedCidr, normSubnet } from './addr';
 import { iptablesComment, masqChainName, parseIptablesComment } from './tag';
 import type { Family, MasqTarget } from './types';
 
@@ -166,7 +166,8 @@ export function addMasqueradeOps(batch: RestoreBatch, t: MasqTarget, family: Fam
   if (ips.length === 0) return;
   const chain = masqChainName(t.network, t.containerId);
   const comment = iptablesComment(t.network, t.containerId);
-  for (const r of current ? jumpsTo(current, chain) : []) batch.deleteSaved(r);
+  // only this attachment's own jumps: another interface of the same container shares the chain
+  for (const r of current ? jumpsFrom(current, chain, ips.map((i) => i.ip)) : []) batch.deleteSaved(r);
   batch.declareChain(chain);
   for (const subnet of unique(ips.map((i) => normSubnet(i.subnet, family)))) {
     batch.append(chain, ['-d', subnet, '-m', 'comment', '--comment', comment, '-j', 'ACCEPT']);
@@ -177,11 +178,25 @@ export function addMasqueradeOps(batch: RestoreBatch, t: MasqTarget, family: Fam
   }
 }
 
-/** Adds the removal of an attachment's masquerade rules: every jump to its chain, then the chain. */
-export function delMasqueradeOps(batch: RestoreBatch, current: SavedTable, network: string, containerId: string): void {
+/**
+ * Adds the removal of an attachment's masquerade rules: its jumps (those from `ips`; every jump
+ * when the IPs are not known), then the chain once no other interface of the container jumps to it.
+ */
+export function delMasqueradeOps(batch: RestoreBatch, current: SavedTable, network: string, containerId: string, ips?: string[]): void {
   const chain = masqChainName(network, containerId);
-  for (const r of jumpsTo(current, chain)) batch.deleteSaved(r);
-  if (current.chains.has(chain)) batch.flushChain(chain).deleteChain(chain);
+  const all = jumpsTo(current, chain);
+  const own = ips ? jumpsFrom(current, chain, ips) : all;
+  for (const r of own) batch.deleteSaved(r);
+  if (own.length === all.length && current.chains.has(chain)) batch.flushChain(chain).deleteChain(chain);
+}
+
+/** Jumps to `chain` whose source (-s) is one of `ips`. */
+export function jumpsFrom(table: SavedTable, chain: string, ips: string[]): SavedRule[] {
+  const want = new Set(ips.map(canonicalIp));
+  return jumpsTo(table, chain).filter((r) => {
+    const i = r.args.findIndex((a) => a === '-s' || a === '--source');
+    return i >= 0 && want.has(canonicalIp(r.args[i + 1].split('/')[0]));
+  });
 }
 
 /** Rules in any chain that jump (or goto) to `chain`. */

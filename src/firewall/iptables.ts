@@ -74,7 +74,7 @@ export class IptablesBackend implements FirewallBackend {
       const conflicts = findConflicts(heldPorts(cur, family), dnatEntries(r, family), own);
       if (conflicts.length) throw portInUseError(conflicts);
       if (r.masquerade) addMasqueradeOps(batch, r, family, cur);
-      else delMasqueradeOps(batch, cur, r.network, r.containerId);
+      else delMasqueradeOps(batch, cur, r.network, r.containerId, r.ips.map((i) => i.ip));
       addPortmapOps(batch, r, family, cur);
       if (family === 4 && guard && cur.raw) addLocalnetGuardOps(batch, cur.raw, guard);
     };
@@ -95,13 +95,13 @@ export class IptablesBackend implements FirewallBackend {
     flushUdpConntrack(families.flatMap((f) => dnatEntries(r, f)).filter((e) => e.protocol === 'udp'));
   }
 
-  removeAttachment(network: string, containerId: string): void {
+  removeAttachment(network: string, containerId: string, ips?: string[]): void {
     const udp: { family: Family; hostPort: number }[] = [];
     for (const family of [4, 6] as const) {
       let ports: number[] = [];
       this.apply(family, (cur, batch) => {
         ports = udpHostPorts(cur, network, containerId, family);
-        delMasqueradeOps(batch, cur, network, containerId);
+        delMasqueradeOps(batch, cur, network, containerId, ips);
         delPortmapOps(batch, cur, network, containerId);
       }, true);
       udp.push(...ports.map((hostPort) => ({ family, hostPort })));

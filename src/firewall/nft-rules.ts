@@ -2,7 +2,7 @@
 // its own table `inet tsbridge`, so it never touches rules of iptables-nft, kube-proxy or the
 // reference plugins. One plugin call = one NftScript = one `nft -f -` transaction; masquerade
 // rules come from here, port-mapping rules from nft-portmap.ts, into the same script.
-import { multicastNet, normIp, normSubnet } from './addr';
+import { canonicalIp, multicastNet, normIp, normSubnet } from './addr';
 import { masqChainName, nftTag, parseNftTag } from './tag';
 import type { Family, MasqTarget } from './types';
 
@@ -149,7 +149,8 @@ export function addMasqueradeNft(script: NftScript, t: MasqTarget, current: NftT
   const chain = masqChainName(t.network, t.containerId);
   const tag = nftTag(t.network, t.containerId, t.ifname);
   script.ensurePostrouting().freshChain(chain);
-  for (const [name, r] of current ? jumpsTo(current, chain) : []) script.deleteRule(name, r.handle);
+  // only this attachment's own jumps: another interface of the same container shares the chain
+  for (const [name, r] of current ? jumpsFrom(current, chain, t.ips.map((i) => i.ip)) : []) script.deleteRule(name, r.handle);
   for (const family of [4, 6] as const) {
     for (const rule of masqChainRules(t, family)) script.addRule(chain, rule, tag);
   }
@@ -157,11 +158,25 @@ export function addMasqueradeNft(script: NftScript, t: MasqTarget, current: NftT
   for (const rule of jumps) script.addRule(POSTROUTING, rule, tag);
 }
 
-/** Adds the removal of an attachment's masquerade: jumps to its chain by handle, then the chain. */
-export function delMasqueradeNft(script: NftScript, current: NftTable, network: string, containerId: string): void {
+/**
+ * Adds the removal of an attachment's masquerade: its jumps by handle (those from `ips`; every
+ * jump when the IPs are not known), then the chain once no other interface jumps to it.
+ */
+export function delMasqueradeNft(script: NftScript, current: NftTable, network: string, containerId: string, ips?: string[]): void {
   const chain = masqChainName(network, containerId);
-  for (const [name, r] of jumpsTo(current, chain)) script.deleteRule(name, r.handle);
-  if (current.has(chain)) script.deleteChain(chain);
+  const all = jumpsTo(current, chain);
+  const own = ips ? jumpsFrom(current, chain, ips) : all;
+  for (const [name, r] of own) script.deleteRule(name, r.handle);
+  if (own.length === all.length && current.has(chain)) script.deleteChain(chain);
+}
+
+/** Jumps to `chain` matching `ip saddr X` / `ip6 saddr X` for one of `ips`. */
+export function jumpsFrom(table: NftTable, chain: string, ips: string[]): [string, NftRule][] {
+  const want = new Set(ips.map(canonicalIp));
+  return jumpsTo(table, chain).filter(([, r]) => {
+    const m = /\bsaddr (\S+)/.exec(r.text);
+    return m !== null && want.has(canonicalIp(m[1]));
+  });
 }
 
 /** [chain name, rule] of every rule that jumps to `chain`. */

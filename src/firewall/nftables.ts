@@ -48,7 +48,7 @@ export class NftablesBackend implements FirewallBackend {
       const conflicts = cur ? findConflicts(heldPortsNft(cur), wanted, own) : [];
       if (conflicts.length) throw portInUseError(conflicts);
       if (r.masquerade) addMasqueradeNft(script, r, cur);
-      else if (cur) delMasqueradeNft(script, cur, r.network, r.containerId);
+      else if (cur) delMasqueradeNft(script, cur, r.network, r.containerId, r.ips.map((i) => i.ip));
       addPortmapNft(script, r, cur);
     }, false);
     if (r.portMappings.length) withPortmapLock(run);
@@ -56,12 +56,12 @@ export class NftablesBackend implements FirewallBackend {
     flushUdpConntrack(wanted.filter((e) => e.protocol === 'udp'));
   }
 
-  removeAttachment(network: string, containerId: string): void {
+  removeAttachment(network: string, containerId: string, ips?: string[]): void {
     let udp: { family: Family; hostPort: number }[] = [];
     this.apply((cur, script) => {
       if (!cur) return;
       udp = udpHostPortsNft(cur, network, containerId);
-      delMasqueradeNft(script, cur, network, containerId);
+      delMasqueradeNft(script, cur, network, containerId, ips);
       delPortmapNft(script, cur, network, containerId);
     }, true);
     flushUdpConntrack(udp);

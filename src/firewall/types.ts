@@ -78,8 +78,12 @@ export interface FirewallBackend {
    * stale UDP conntrack entries of the host ports (best effort, needs `conntrack`).
    */
   applyAttachment(r: AttachmentRules): void;
-  /** DEL: removes every rule of (network, containerId), masquerade and port mappings. Idempotent; needs no IPs. */
-  removeAttachment(network: string, containerId: string): void;
+  /**
+   * DEL: removes every rule of (network, containerId), masquerade and port mappings. Idempotent;
+   * needs no IPs. With `ips`, only the masquerade jumps from them go (another interface of the same
+   * container keeps its own) and the shared chain goes with the last of them.
+   */
+  removeAttachment(network: string, containerId: string, ips?: string[]): void;
   /** CHECK: problems with the attachment's rules (only for families the container has); [] when all present. */
   checkAttachment(r: AttachmentRules): string[];
   /** Container IDs that have masquerade or port-mapping rules of this network (for GC). */

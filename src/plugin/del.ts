@@ -19,15 +19,26 @@ export async function cmdDel(cfg: BridgeConfig, env: CniEnv): Promise<void> {
     // both backends: ipMasqBackend (or the auto-detected one) may have changed since ADD.
     // A network that can hold no rules of ours skips the cost; GC removes rules of a config that
     // changed under us. Port mappings are not validated here: DEL must not fail on them.
-    if (mayHaveRules(cfg)) removeAttachmentEverywhere(cfg.net.name, env.containerId);
+    const ipam = openIpam(cfg.net, env);
+    if (mayHaveRules(cfg)) removeAttachmentEverywhere(cfg.net.name, env.containerId, attachmentIps(ipam.held(), cfg));
     trace('rules removed');
     await deleteContainerIface(env);
     await deleteHostVeth(hostVethName(env.containerId, env.ifname));
     trace('links removed');
-    openIpam(cfg.net, env).del();
+    ipam.del();
   } catch (e) {
     throw asCniError(e);
   }
+}
+
+/**
+ * This attachment's IPs, so only its masquerade jumps go (another interface of the same container
+ * keeps its own): from the IPAM store, else from prevResult; undefined (remove all) when unknown.
+ */
+function attachmentIps(held: string[], cfg: BridgeConfig): string[] | undefined {
+  if (held.length) return held;
+  const prev = (cfg.net.prevResult?.ips ?? []).map((ip) => ip.address.split('/')[0]);
+  return prev.length ? prev : undefined;
 }
 
 /** The container end, when the namespace still exists (covers pairs whose host end was named by another plugin). */
