@@ -126,7 +126,7 @@ class DiskStore implements Store {
   private writeLastReserved(rangeSetIndex: number, ip: string): void {
     const file = this.file(LAST_IP_PREFIX + rangeSetIndex);
     const write = (): void => {
-      const fd = fs.openSync(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o644);
+      const fd = fs.openSync(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK, 0o644); // a FIFO must not block us
       try {
         fs.writeSync(fd, ip);
       } finally {
