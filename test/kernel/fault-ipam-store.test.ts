@@ -1,0 +1,339 @@
+// The IPAM store under damage: truncated, corrupted, foreign and unreadable files where IP
+// records live; a broken last_reserved_ip.0; a stale, linked or misplaced `lock`; the network
+// directory replaced by a link or a file; a full disk and an exhausted inode table (a small tmpfs
+// as dataDir). Each time: a CNI error JSON with a clear code and message (or a success that skips
+// what it cannot use), never a crash or a hang, no partial allocation, the foreign entries and
+// the valid allocation made before untouched (and still passing CHECK).
+// Subnet 10.220.5.0/24 (range .2-.20), bridge tsbst0.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cniBounded, holdFlock, traces } from '../helpers/fuzz-state';
+import { CniReply, RUN_ID, World, bridgeConf, cni, withPrev } from '../helpers/netns';
+
+const BRIDGE = 'tsbst0';
+const NET = 'tsbt-st';
+const RANGE = { subnet: '10.220.5.0/24', rangeStart: '10.220.5.2', rangeEnd: '10.220.5.20' };
+
+interface Ctx {
+  world: World;
+  dataDir: string;
+  dir: string; // <dataDir>/<NET>
+  conf: Record<string, unknown>;
+  valid: { cid: string; pod: { name: string; path: string }; result: any; file: string; body: string };
+}
+
+/** A world with one valid attachment (10.220.5.2) made before anything is damaged. */
+function setup(tag: string, dataDir?: string): Ctx {
+  const world = new World(tag);
+  const dd = dataDir ?? world.dataDir;
+  const conf = bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[RANGE]], ipam: { dataDir: dd } }, { ipMasq: true, ipMasqBackend: 'iptables' });
+  const pod = world.pod('valid');
+  const cid = `stv-${tag}-${RUN_ID}`;
+  const r = cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path });
+  if (r.status !== 0) {
+    world.cleanup();
+    throw new Error(`valid ADD failed: ${r.stdout} ${r.stderr}`);
+  }
+  const dir = path.join(dd, NET);
+  const file = path.join(dir, '10.220.5.2');
+  return { world, dataDir: dd, dir, conf, valid: { cid, pod, result: r.json, file, body: fs.readFileSync(file, 'utf8') } };
+}
+
+/** The valid attachment kept its record byte for byte and still passes CHECK. */
+function assertValidUntouched(c: Ctx): void {
+  assert.is(fs.readFileSync(c.valid.file, 'utf8'), c.valid.body, 'the valid record changed');
+  const chk = cni(c.world.node, { command: 'CHECK', conf: withPrev(c.conf, c.valid.result), containerId: c.valid.cid, netns: c.valid.pod.path });
+  assert.is(chk.status, 0, `CHECK of the valid attachment: ${chk.stdout}`);
+}
+
+/** A CNI error on stdout: one JSON line, a known code, a message, no stack trace. */
+function assertCniError(r: CniReply, code: number, msg?: string | RegExp): void {
+  assert.is.not(r.status, 0, `expected an error, got: ${r.stdout}`);
+  assert.ok(r.json, `no error JSON on stdout: ${r.stdout} ${r.stderr}`);
+  assert.is(r.stdout.trim().split('\n').length, 1, 'more than one line on stdout');
+  assert.not.match(r.stdout, /\n\s+at /, 'stack trace on stdout');
+  assert.is(r.json.code, code, r.stdout);
+  if (msg) assert.match(r.json.msg, msg);
+}
+
+/** Names in the network directory other than the given IPs and the usual lock/last_reserved_ip files. */
+const listing = (c: Ctx): string[] => fs.readdirSync(c.dir).sort();
+
+/** Snapshot of planted entries: type, mode and content, to prove nothing touched them. */
+function snapshot(c: Ctx, names: string[]): string[] {
+  return names.map((n) => {
+    const p = path.join(c.dir, n);
+    const st = fs.lstatSync(p);
+    const kind = st.isSymbolicLink() ? `link->${fs.readlinkSync(p)}` : st.isFile() ? `file:${fs.readFileSync(p).toString('base64')}` : st.isDirectory() ? 'dir' : st.isFIFO() ? 'fifo' : 'other';
+    return `${n} ${kind} ${(st.mode & 0o7777).toString(8)}`;
+  });
+}
+
+function addX(c: Ctx, tag: string): { cid: string; pod: { name: string; path: string }; r: CniReply } {
+  const pod = c.world.pod(tag);
+  const cid = `stx-${tag}-${RUN_ID}`;
+  return { cid, pod, r: cni(c.world.node, { command: 'ADD', conf: c.conf, containerId: cid, netns: pod.path }) };
+}
+
+function delOk(c: Ctx, cid: string, pod: { name: string; path: string }): void {
+  const d = cni(c.world.node, { command: 'DEL', conf: c.conf, containerId: cid, netns: pod.path });
+  assert.is(d.status, 0, `DEL ${cid}: ${d.stdout}`);
+  assert.equal(traces(c.world, NET, cid, 'eth0', pod), [], `DEL ${cid} left traces`);
+}
+
+test('damaged and foreign files where IP records live: skipped, never handed out, never removed', () => {
+  const c = setup('stip');
+  const outside = fs.mkdtempSync(path.join(os.tmpdir(), `tsbt-st-out-${RUN_ID}-`));
+  try {
+    const target = path.join(outside, 'target');
+    fs.writeFileSync(target, 'do not touch');
+    const planted: [string, () => void][] = [
+      ['10.220.5.3', () => fs.writeFileSync(path.join(c.dir, '10.220.5.3'), '')], // truncated to nothing
+      ['10.220.5.4', () => fs.writeFileSync(path.join(c.dir, '10.220.5.4'), Buffer.from([0xff, 0, 0x0d, 0x0a, 0x80, 0x7f]))], // binary garbage
+      ['10.220.5.5', () => fs.writeFileSync(path.join(c.dir, '10.220.5.5'), 'someone\r\neth0\r\nextra line')], // not our format
+      ['10.220.5.6', () => fs.mkdirSync(path.join(c.dir, '10.220.5.6'))], // a directory
+      ['10.220.5.7', () => fs.symlinkSync(target, path.join(c.dir, '10.220.5.7'))], // a link out of the store
+      ['10.220.5.8', () => spawnSync('mkfifo', [path.join(c.dir, '10.220.5.8')])], // a FIFO (reading it must not block)
+      ['10.220.5.9', () => fs.writeFileSync(path.join(c.dir, '10.220.5.9'), 'x'.repeat(200_000))], // far too large
+      ['10.220.5.10', () => { fs.writeFileSync(path.join(c.dir, '10.220.5.10'), 'other\r\neth0'); fs.chmodSync(path.join(c.dir, '10.220.5.10'), 0); }], // mode 000
+      ['010.220.5.11', () => fs.writeFileSync(path.join(c.dir, '010.220.5.11'), 'x\r\neth0')], // not a canonical name
+      ['foo', () => fs.writeFileSync(path.join(c.dir, 'foo'), 'bar')],
+    ];
+    for (const [, plant] of planted) plant();
+    const names = planted.map(([n]) => n);
+    const before = snapshot(c, names);
+
+    const x = addX(c, 'x');
+    assert.is(x.r.status, 0, `ADD beside damaged files failed: ${x.r.stdout} ${x.r.stderr}`);
+    // .3-.10 are taken by whatever is there; the non-canonical name does not hold .11
+    assert.is(x.r.json.ips[0].address, '10.220.5.11/24');
+    assert.ok(c.world.ping(x.pod.name, '10.220.5.1'));
+    delOk(c, x.cid, x.pod);
+
+    assert.equal(snapshot(c, names), before, 'ADD or DEL changed or removed a planted entry');
+
+    // GC releases records of attachments not listed as valid -- 10.220.5.10 is one ("other"/eth0,
+    // readable by root despite mode 000) -- and nothing that is not a record of ours.
+    const gc = cni(c.world.node, { command: 'GC', conf: { ...c.conf, 'cni.dev/valid-attachments': [{ containerID: c.valid.cid, ifname: 'eth0' }] } });
+    assert.is(gc.status, 0, `GC beside damaged files: ${gc.stdout}`);
+    assert.not.ok(fs.existsSync(path.join(c.dir, '10.220.5.10')), 'GC kept a stale record');
+    const kept = names.filter((n) => n !== '10.220.5.10');
+    assert.equal(snapshot(c, kept), before.filter((b) => !b.startsWith('10.220.5.10 ')), 'GC changed or removed a foreign entry');
+    assert.is(fs.readFileSync(target, 'utf8'), 'do not touch', 'written through the link');
+    assertValidUntouched(c);
+  } finally {
+    c.world.cleanup();
+    fs.rmSync(outside, { recursive: true, force: true });
+  }
+});
+
+const lastReservedCases: { name: string; plant: (file: string, outside: string) => void; expect: { ok: true; ip: string } | { ok: false; code: number; msg: string } }[] = [
+  { name: 'empty', plant: (f) => fs.writeFileSync(f, ''), expect: { ok: true, ip: '10.220.5.3' } },
+  { name: 'garbage', plant: (f) => fs.writeFileSync(f, '\u0000zz\r\n'), expect: { ok: true, ip: '10.220.5.3' } },
+  { name: 'an address outside the range', plant: (f) => fs.writeFileSync(f, '10.99.0.7'), expect: { ok: true, ip: '10.220.5.3' } },
+  { name: 'an IPv6 address', plant: (f) => fs.writeFileSync(f, 'fd00::7'), expect: { ok: true, ip: '10.220.5.3' } },
+  { name: 'the range end', plant: (f) => fs.writeFileSync(f, '10.220.5.20'), expect: { ok: true, ip: '10.220.5.3' } },
+  { name: 'a huge file', plant: (f) => fs.writeFileSync(f, '1'.repeat(1 << 20)), expect: { ok: true, ip: '10.220.5.3' } },
+  { name: 'mode 000', plant: (f) => { fs.writeFileSync(f, '10.220.5.9'); fs.chmodSync(f, 0); }, expect: { ok: true, ip: '10.220.5.10' } },
+  { name: 'a symlink to a file outside', plant: (f, out) => { fs.writeFileSync(path.join(out, 't'), '10.220.5.9'); fs.symlinkSync(path.join(out, 't'), f); }, expect: { ok: true, ip: '10.220.5.3' } },
+  { name: 'a directory', plant: (f) => fs.mkdirSync(f), expect: { ok: false, code: 5, msg: 'last_reserved_ip.0' } },
+  { name: 'a FIFO', plant: (f) => { spawnSync('mkfifo', [f]); }, expect: { ok: false, code: 5, msg: 'last_reserved_ip.0' } },
+];
+
+lastReservedCases.forEach((k, i) => {
+  test(`last_reserved_ip.0 is ${k.name}: ${k.expect.ok ? `ADD works (gets ${k.expect.ip})` : `code ${k.expect.code}, nothing reserved`}; no hang`, async () => {
+    const c = setup(`stlr${i}`);
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), `tsbt-st-out-${RUN_ID}-`));
+    try {
+      const file = path.join(c.dir, 'last_reserved_ip.0');
+      fs.rmSync(file);
+      k.plant(file, outside);
+      const pod = c.world.pod('x');
+      const cid = `stlr-${i}-${RUN_ID}`;
+      const r = await cniBounded(c.world.node, { command: 'ADD', conf: c.conf, containerId: cid, netns: pod.path }, 20_000);
+      assert.not.ok(r.timedOut, 'ADD hung (killed after 20 s)');
+      if (k.expect.ok) {
+        assert.is(r.status, 0, `ADD failed: ${r.stdout} ${r.stderr}`);
+        assert.is(r.json.ips[0].address, `${k.expect.ip}/24`);
+        const st = fs.lstatSync(file);
+        assert.ok(st.isFile(), 'last_reserved_ip.0 is a regular file again');
+        assert.is(fs.readFileSync(file, 'utf8'), k.expect.ip);
+        if (k.name.includes('symlink')) assert.is(fs.readFileSync(path.join(outside, 't'), 'utf8'), '10.220.5.9', 'written through the link');
+        delOk(c, cid, pod);
+      } else {
+        assertCniError(r, k.expect.code, k.expect.msg);
+        assert.equal(traces(c.world, NET, cid, 'eth0', pod), [], 'the failed ADD left traces');
+        assert.equal(c.world.reservations(NET), ['10.220.5.2'], 'partial allocation');
+      }
+      assertValidUntouched(c);
+    } finally {
+      c.world.cleanup();
+      fs.rmSync(outside, { recursive: true, force: true });
+    }
+  });
+});
+
+test('a stale lock: left by a killed holder, garbage inside, mode 000, foreign owner: ADD and DEL work', async () => {
+  const c = setup('stlk');
+  try {
+    const lock = path.join(c.dir, 'lock');
+    const h = await holdFlock(lock);
+    h.release(); // the holder is SIGKILLed: the kernel drops its lock, the file stays
+    fs.writeFileSync(lock, 'pid 99999 was here\n');
+    fs.chmodSync(lock, 0);
+    fs.chownSync(lock, 65534, 65534);
+    const x = addX(c, 'x');
+    assert.is(x.r.status, 0, `ADD with a stale lock: ${x.r.stdout}`);
+    delOk(c, x.cid, x.pod);
+    assertValidUntouched(c);
+  } finally {
+    c.world.cleanup();
+  }
+});
+
+const lockCases: { name: string; plant: (lock: string, outside: string) => void }[] = [
+  { name: 'a symlink to a file outside', plant: (l, out) => { fs.writeFileSync(path.join(out, 't'), 'x'); fs.symlinkSync(path.join(out, 't'), l); } },
+  { name: 'a dangling symlink', plant: (l, out) => fs.symlinkSync(path.join(out, 'nonexistent'), l) },
+  { name: 'a directory', plant: (l) => fs.mkdirSync(l) },
+];
+
+lockCases.forEach((k, i) => {
+  test(`lock is ${k.name}: ADD and DEL fail with code 5 naming it, nothing made, nothing written outside`, () => {
+    const c = setup(`stlx${i}`);
+    const outside = fs.mkdtempSync(path.join(os.tmpdir(), `tsbt-st-out-${RUN_ID}-`));
+    try {
+      const lock = path.join(c.dir, 'lock');
+      fs.rmSync(lock);
+      k.plant(lock, outside);
+      const before = fs.readdirSync(outside).map((n) => `${n}:${fs.readFileSync(path.join(outside, n), 'utf8')}`);
+      const x = addX(c, 'x');
+      assertCniError(x.r, 5, 'lock');
+      assert.equal(traces(c.world, NET, x.cid, 'eth0', x.pod), [], 'the failed ADD left traces');
+      const d = cni(c.world.node, { command: 'DEL', conf: c.conf, containerId: c.valid.cid, netns: c.valid.pod.path });
+      assertCniError(d, 5, 'lock');
+      assert.equal(fs.readdirSync(outside).map((n) => `${n}:${fs.readFileSync(path.join(outside, n), 'utf8')}`), before, 'written outside the store');
+      assert.is(fs.readFileSync(c.valid.file, 'utf8'), c.valid.body);
+    } finally {
+      c.world.cleanup();
+      fs.rmSync(outside, { recursive: true, force: true });
+    }
+  });
+});
+
+test('the network directory is a symlink or a file: code 5, nothing made, nothing written through it', () => {
+  const world = new World('stnd');
+  const outside = fs.mkdtempSync(path.join(os.tmpdir(), `tsbt-st-out-${RUN_ID}-`));
+  try {
+    const conf = bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[RANGE]] }, { ipMasq: true, ipMasqBackend: 'iptables' });
+    const pod = world.pod('x');
+    for (const [kind, plant] of [['symlink', () => fs.symlinkSync(outside, path.join(world.dataDir, NET))], ['file', () => fs.writeFileSync(path.join(world.dataDir, NET), 'x')]] as const) {
+      fs.rmSync(path.join(world.dataDir, NET), { force: true });
+      plant();
+      const cid = `stnd-${kind}-${RUN_ID}`;
+      const r = cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path });
+      assertCniError(r, 5, NET);
+      assert.equal(fs.readdirSync(outside), [], `${kind}: written through it`);
+      assert.equal(traces(world, NET, cid, 'eth0', pod).filter((t) => !t.startsWith('IPAM')), [], `${kind}: the failed ADD left traces`);
+    }
+  } finally {
+    world.cleanup();
+    fs.rmSync(outside, { recursive: true, force: true });
+  }
+});
+
+/** A small tmpfs under the world's dataDir; unmounted by the caller in finally. */
+function smallTmpfs(world: World, opts: string): string {
+  const mnt = path.join(world.dataDir, 'tmpfs');
+  fs.mkdirSync(mnt);
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', opts, 'tsbt-full', mnt], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mount tmpfs: ${r.stderr}`);
+  return mnt;
+}
+
+function unmount(mnt: string): void {
+  if (spawnSync('umount', [mnt]).status !== 0) spawnSync('umount', ['-l', mnt]);
+}
+
+/** Writes until ENOSPC; returns how many bytes went in. */
+function fillBytes(file: string): number {
+  const fd = fs.openSync(file, 'w');
+  let n = 0;
+  try {
+    const chunk = Buffer.alloc(4096, 1);
+    for (;;) n += fs.writeSync(fd, chunk);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
+  } finally {
+    fs.closeSync(fd);
+  }
+  return n;
+}
+
+test('full disk (tmpfs size=64k, no byte left): ADD is code 5, nothing reserved or made; CHECK and DEL of the valid one work; ADD works once space is back', () => {
+  const world = new World('stfull');
+  let mnt = '';
+  try {
+    mnt = smallTmpfs(world, 'size=64k,mode=0755');
+    world.cleanup = ((orig) => () => { unmount(mnt); orig(); })(world.cleanup.bind(world));
+    const c = setupOn(world, mnt);
+    fillBytes(path.join(mnt, 'filler'));
+    const x = addX(c, 'x');
+    assertCniError(x.r, 5, /no space|ENOSPC/i);
+    assert.equal(traces(world, NET, x.cid, 'eth0', x.pod), [], 'the failed ADD left traces');
+    assert.equal(listing(c).filter((n) => n !== 'lock' && !n.startsWith('last_reserved')), ['10.220.5.2'], 'partial allocation');
+    assertValidUntouched(c);
+
+    fs.rmSync(path.join(mnt, 'filler'));
+    const again = cni(world.node, { command: 'ADD', conf: c.conf, containerId: x.cid, netns: x.pod.path });
+    assert.is(again.status, 0, `ADD after freeing space: ${again.stdout}`);
+    fillBytes(path.join(mnt, 'filler')); // DEL on a full disk must still free
+    delOk(c, x.cid, x.pod);
+    delOk(c, c.valid.cid, c.valid.pod);
+  } finally {
+    world.cleanup();
+  }
+});
+
+test('no inode left (tmpfs nr_inodes): ADD is code 5, nothing reserved or made; DEL works', () => {
+  const world = new World('stino');
+  let mnt = '';
+  try {
+    mnt = smallTmpfs(world, 'size=1m,nr_inodes=16,mode=0755');
+    world.cleanup = ((orig) => () => { unmount(mnt); orig(); })(world.cleanup.bind(world));
+    const c = setupOn(world, mnt);
+    for (let i = 0; ; i++) {
+      try {
+        fs.writeFileSync(path.join(mnt, `f${i}`), '');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOSPC') break;
+        throw e;
+      }
+    }
+    const x = addX(c, 'x');
+    assertCniError(x.r, 5, /no space|ENOSPC/i);
+    assert.equal(traces(world, NET, x.cid, 'eth0', x.pod), [], 'the failed ADD left traces');
+    assert.equal(listing(c).filter((n) => n !== 'lock' && !n.startsWith('last_reserved')), ['10.220.5.2'], 'partial allocation');
+    assertValidUntouched(c);
+    delOk(c, c.valid.cid, c.valid.pod);
+  } finally {
+    world.cleanup();
+  }
+});
+
+/** setup() on an existing world with another dataDir. */
+function setupOn(world: World, dataDir: string): Ctx {
+  const conf = bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[RANGE]], ipam: { dataDir } }, { ipMasq: true, ipMasqBackend: 'iptables' });
+  const pod = world.pod('valid');
+  const cid = `stv-${path.basename(dataDir)}-${RUN_ID}`;
+  const r = cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path });
+  assert.is(r.status, 0, `valid ADD: ${r.stdout} ${r.stderr}`);
+  const dir = path.join(dataDir, NET);
+  const file = path.join(dir, '10.220.5.2');
+  return { world, dataDir, dir, conf, valid: { cid, pod, result: r.json, file, body: fs.readFileSync(file, 'utf8') } };
+}
+
+test.run();

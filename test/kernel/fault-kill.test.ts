@@ -1,0 +1,110 @@
+// kill -9 in the middle of ADD (TSBRIDGE_FAULT=<point> makes the binary SIGKILL itself there, as
+// an OOM kill or a node crash would), at each of the five points, with each firewall backend.
+// Afterwards a DEL, or separately a GC with an empty cni.dev/valid-attachments, must leave no host
+// veth, container interface, IPAM file, rule or chain; then the same ADD is retried and works
+// (the container pings its gateway), and its DEL is clean too. A retry without DEL in between
+// (what a runtime that lost track would do) fails with code 102 and changes nothing.
+// Subnet 10.220.1.0/24, bridge tsbfk0.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { masqChainName } from '../../src/firewall/tag';
+import { hostVethName } from '../../src/plugin/names';
+import { traces } from '../helpers/fuzz-state';
+import { RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
+
+const BRIDGE = 'tsbfk0';
+const NET = 'tsbt-fk';
+const GW = '10.220.1.1';
+const POINTS = ['after-ipam', 'after-bridge', 'after-veth', 'after-container', 'after-rules'] as const;
+type Point = (typeof POINTS)[number];
+
+const conf = (world: World, backend: string) =>
+  bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.220.1.0/24' }]] }, { ipMasq: true, ipMasqBackend: backend });
+
+/** What must exist right after the kill: proves the process died at that point and not before. */
+function assertKilledAt(world: World, point: Point, cid: string, pod: { name: string }): void {
+  const veth = hostVethName(cid, 'eth0');
+  const links = world.links(world.node);
+  const dump = world.natDump(world.node);
+  assert.is(world.reservations(NET).length, 1, `${point}: the IP should be reserved`);
+  assert.is(links.includes(BRIDGE), point !== 'after-ipam', `${point}: bridge`);
+  assert.is(links.includes(veth), ['after-veth', 'after-container', 'after-rules'].includes(point), `${point}: host veth`);
+  const addrs = world.link(pod.name, 'eth0') ? world.addrs(pod.name, 'eth0') : [];
+  assert.is(addrs.length > 0, ['after-container', 'after-rules'].includes(point), `${point}: container address`);
+  assert.is(dump.includes(masqChainName(NET, cid)), point === 'after-rules', `${point}: masquerade chain`);
+}
+
+function killedAdd(world: World, c: object, cid: string, pod: { path: string }, point: Point): void {
+  const r = cni(world.node, { command: 'ADD', conf: c, containerId: cid, netns: pod.path, env: { TSBRIDGE_FAULT: point } });
+  assert.is.not(r.status, 0, `ADD with TSBRIDGE_FAULT=${point} was not killed: ${r.stdout}`);
+  assert.is(r.stdout, '', 'a killed ADD prints nothing');
+}
+
+function retryWorks(world: World, c: object, cid: string, pod: { name: string; path: string }): void {
+  const r = cni(world.node, { command: 'ADD', conf: c, containerId: cid, netns: pod.path });
+  assert.is(r.status, 0, `retried ADD failed: ${r.stdout} ${r.stderr}`);
+  assert.ok(world.ping(pod.name, GW), 'the retried container cannot ping its gateway');
+  const del = cni(world.node, { command: 'DEL', conf: c, containerId: cid, netns: pod.path });
+  assert.is(del.status, 0, `DEL after the retry: ${del.stdout}`);
+  assert.equal(traces(world, NET, cid, 'eth0', pod), [], 'DEL after the retry left traces');
+}
+
+for (const backend of ['iptables', 'nftables'] as const) {
+  for (const point of POINTS) {
+    for (const cleanup of ['DEL', 'GC'] as const) {
+      test(`kill -9 ${point} (${backend}), then ${cleanup}: nothing left; the retried ADD works`, () => {
+        const world = new World(`fk${point.slice(6, 9)}${backend[0]}${cleanup[0]}`);
+        try {
+          const pod = world.pod('pod');
+          const cid = `fk-${point}-${backend}-${cleanup}-${RUN_ID}`;
+          const c = conf(world, backend);
+          killedAdd(world, c, cid, pod, point);
+          assertKilledAt(world, point, cid, pod);
+
+          const r = cleanup === 'DEL'
+            ? cni(world.node, { command: 'DEL', conf: c, containerId: cid, netns: pod.path })
+            : cni(world.node, { command: 'GC', conf: { ...c, 'cni.dev/valid-attachments': [] } });
+          assert.is(r.status, 0, `${cleanup} after the kill failed: ${r.stdout} ${r.stderr}`);
+          assert.equal(traces(world, NET, cid, 'eth0', pod), [], `${cleanup} left traces`);
+          assert.equal(world.reservations(NET), [], 'IPAM files left');
+          assert.equal(world.links(pod.name), ['lo'], 'container links');
+
+          retryWorks(world, c, cid, pod);
+        } finally {
+          world.cleanup();
+        }
+      });
+    }
+  }
+}
+
+// A runtime that retries ADD without a DEL in between: the retry fails with code 102 (the
+// attachment already holds an address), and one DEL then removes everything.
+for (const point of POINTS) {
+  test(`kill -9 ${point}, ADD again without DEL: code 102, nothing new made; one DEL cleans all`, () => {
+    const world = new World(`fkr${point.slice(6, 9)}`);
+    try {
+      const pod = world.pod('pod');
+      const cid = `fkr-${point}-${RUN_ID}`;
+      const c = conf(world, 'iptables');
+      killedAdd(world, c, cid, pod, point);
+      const r = cni(world.node, { command: 'ADD', conf: c, containerId: cid, netns: pod.path });
+      // host-local refuses a second address for the same attachment (as the reference does), so
+      // the retry fails up front with code 102 and leaves the killed ADD's state for DEL.
+      assert.is.not(r.status, 0, 'ADD again without DEL succeeded');
+      assert.ok(r.json, `no CNI error JSON: ${r.stdout} ${r.stderr}`);
+      assert.is(r.json.code, 102, r.stdout);
+      assert.match(r.json.msg, 'duplicate allocation is not allowed');
+      assert.is(world.reservations(NET).length, 1, 'the failed retry changed the reservations');
+      const del = cni(world.node, { command: 'DEL', conf: c, containerId: cid, netns: pod.path });
+      assert.is(del.status, 0, `DEL: ${del.stdout}`);
+      assert.equal(traces(world, NET, cid, 'eth0', pod), [], 'DEL left traces');
+      assert.equal(world.reservations(NET), [], 'IPAM files left');
+      retryWorks(world, c, cid, pod);
+    } finally {
+      world.cleanup();
+    }
+  });
+}
+
+test.run();

@@ -1,0 +1,153 @@
+// Files tsbridge writes as root, and what its environment can make it do:
+//  - the IPAM store (network directory, IP records, last_reserved_ip, lock) and a log file it
+//    creates are neither group- nor world-writable, even when the runtime's umask is 000;
+//  - TSBRIDGE_LOG_FILE pointing at a symlink is refused (the target is untouched) and the CNI call
+//    itself still succeeds; pointing at a FIFO nobody reads must not hang the call;
+//  - NODE_OPTIONS (--require) and other NODE_* variables change nothing on a full ADD/DEL, which
+//    loads the plugin modules and the native pieces (binary.test.ts covers VERSION and the cache).
+// Subnet 10.220.8.0/24, bridge tsbsec0.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cniBounded, traces } from '../helpers/fuzz-state';
+import { RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
+
+const BRIDGE = 'tsbsec0';
+const NET = 'tsbt-sec';
+
+const conf = (world: World) => bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.220.8.0/24' }]] }, { ipMasq: true, ipMasqBackend: 'iptables' });
+const tmp = (tag: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `tsbt-sec-${tag}-${RUN_ID}-`));
+const modeOf = (p: string): string => (fs.lstatSync(p).mode & 0o7777).toString(8).padStart(4, '0');
+
+/** Runs fn with this process's umask (inherited by the plugin) set to `mask`. */
+function withUmask<T>(mask: number, fn: () => T): T {
+  const old = process.umask(mask);
+  try {
+    return fn();
+  } finally {
+    process.umask(old);
+  }
+}
+
+test('umask 000: the IPAM store and a new log file are not group/world-writable', () => {
+  const world = new World('secmode');
+  const dir = tmp('log');
+  try {
+    const pod = world.pod('pod');
+    const cid = `secm-${RUN_ID}`;
+    const log = path.join(dir, 'tsbridge.log');
+    const r = withUmask(0, () => cni(world.node, {
+      command: 'ADD', conf: conf(world), containerId: cid, netns: pod.path,
+      env: { TSBRIDGE_LOG_FILE: log, TSBRIDGE_LOG_LEVEL: 'debug' },
+    }));
+    assert.is(r.status, 0, r.stdout + r.stderr);
+    const store = path.join(world.dataDir, NET);
+    const files = [store, ...fs.readdirSync(store).map((n) => path.join(store, n)), log];
+    const loose = files.filter((p) => fs.lstatSync(p).mode & 0o022).map((p) => `${p} ${modeOf(p)}`);
+    assert.equal(loose, [], 'writable by group or others');
+    assert.is(modeOf(log), '0600', 'the log file');
+    assert.is(modeOf(path.join(store, '10.220.8.2')), '0644', 'an IP record (the reference layout)');
+    assert.ok(fs.readFileSync(log, 'utf8').includes('ADD'), 'the log file got the debug lines');
+    assert.is(cni(world.node, { command: 'DEL', conf: conf(world), containerId: cid, netns: pod.path }).status, 0);
+  } finally {
+    world.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('TSBRIDGE_LOG_FILE is a symlink: refused, its target untouched, the ADD still succeeds', () => {
+  const world = new World('seclink');
+  const dir = tmp('link');
+  try {
+    const pod = world.pod('pod');
+    const cid = `secl-${RUN_ID}`;
+    const target = path.join(dir, 'precious');
+    fs.writeFileSync(target, 'precious\n');
+    fs.chmodSync(target, 0o600);
+    const link = path.join(dir, 'tsbridge.log');
+    fs.symlinkSync(target, link);
+    const env = { TSBRIDGE_LOG_FILE: link, TSBRIDGE_LOG_LEVEL: 'debug' };
+    const r = cni(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: pod.path, env });
+    assert.is(r.status, 0, `ADD with a symlinked log file: ${r.stdout}`);
+    assert.match(r.stderr, 'cannot open log file');
+    assert.is(fs.readFileSync(target, 'utf8'), 'precious\n', 'written through the link');
+    assert.ok(fs.lstatSync(link).isSymbolicLink(), 'the link was replaced');
+    const d = cni(world.node, { command: 'DEL', conf: conf(world), containerId: cid, netns: pod.path, env });
+    assert.is(d.status, 0);
+    assert.is(fs.readFileSync(target, 'utf8'), 'precious\n');
+    assert.equal(traces(world, NET, cid, 'eth0', pod), []);
+  } finally {
+    world.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('TSBRIDGE_LOG_FILE is a FIFO nobody reads: the call ends on its own (no hang)', async () => {
+  const world = new World('secfifo');
+  const dir = tmp('fifo');
+  try {
+    const pod = world.pod('pod');
+    const cid = `secf-${RUN_ID}`;
+    const fifo = path.join(dir, 'tsbridge.log');
+    spawnSync('mkfifo', [fifo]);
+    const r = await cniBounded(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: pod.path, env: { TSBRIDGE_LOG_FILE: fifo } }, 15_000);
+    assert.not.ok(r.timedOut, 'the plugin blocked opening the log FIFO (killed after 15 s)');
+    assert.is(r.status, 0, `ADD: ${r.stdout} ${r.stderr}`);
+    assert.is(cni(world.node, { command: 'DEL', conf: conf(world), containerId: cid, netns: pod.path }).status, 0);
+  } finally {
+    world.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('NODE_OPTIONS --require and other NODE_* variables change nothing on ADD and DEL', () => {
+  const world = new World('secnode');
+  const dir = tmp('node');
+  try {
+    const pod = world.pod('pod');
+    const cid = `secn-${RUN_ID}`;
+    const marker = path.join(dir, 'ran');
+    const evil = path.join(dir, 'evil.js');
+    fs.writeFileSync(evil, `require('fs').writeFileSync(${JSON.stringify(marker)}, 'pwned')`);
+    fs.mkdirSync(path.join(dir, 'cov'));
+    const env = {
+      NODE_OPTIONS: `--require=${evil} --max-old-space-size=1`,
+      NODE_V8_COVERAGE: path.join(dir, 'cov'),
+      NODE_PATH: dir,
+      NODE_TLS_REJECT_UNAUTHORIZED: '0',
+    };
+    const r = cni(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: pod.path, env });
+    assert.is(r.status, 0, `ADD: ${r.stdout} ${r.stderr}`);
+    assert.is(r.json.ips[0].address, '10.220.8.2/24');
+    const d = cni(world.node, { command: 'DEL', conf: conf(world), containerId: cid, netns: pod.path, env });
+    assert.is(d.status, 0, `DEL: ${d.stdout}`);
+    assert.not.ok(fs.existsSync(marker), 'NODE_OPTIONS --require ran');
+    assert.equal(fs.readdirSync(path.join(dir, 'cov')), [], 'NODE_V8_COVERAGE wrote coverage');
+    assert.equal(traces(world, NET, cid, 'eth0', pod), []);
+  } finally {
+    world.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('NODE_DEBUG changes nothing either: no debug output (and no dump of the environment) on stderr', () => {
+  const world = new World('secdbg');
+  try {
+    const pod = world.pod('pod');
+    const cid = `secd-${RUN_ID}`;
+    const env = { NODE_DEBUG: 'child_process,fs,net', TSBRIDGE_TEST_SECRET: 'hunter2' };
+    const r = cni(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: pod.path, env });
+    assert.is(r.status, 0, `ADD: ${r.stdout} ${r.stderr}`);
+    const d = cni(world.node, { command: 'DEL', conf: conf(world), containerId: cid, netns: pod.path, env });
+    assert.is(d.status, 0);
+    assert.not.match(r.stderr, /^(FS|CHILD_PROCESS|NET) \d+:/m, `NODE_DEBUG output on stderr:\n${r.stderr.slice(0, 300)}`);
+    assert.not.match(r.stderr, 'hunter2', 'the environment was printed on stderr');
+  } finally {
+    world.cleanup();
+  }
+});
+
+test.run();
