@@ -79,6 +79,12 @@ export class IptablesBackend implements FirewallBackend {
       if (family === 4 && guard && cur.raw) addLocalnetGuardOps(batch, cur.raw, guard);
     };
     const withRaw = (family: Family) => family === 4 && guard !== null;
+    if (r.portMappings.length === 0 && guard === null) {
+      // Masquerade only: nothing to check against, so the first attempt is built blind (no
+      // iptables-save); the chain declaration empties our own chain. Only a failed batch reads.
+      for (const family of families) this.apply(family, build(family), false, emptyTable());
+      return;
+    }
     // Every family is read and checked for conflicts before the first batch is written, so a
     // port taken in IPv6 does not leave IPv4 rules behind. These reads are the batches' reads.
     const run = () => {
@@ -97,7 +103,9 @@ export class IptablesBackend implements FirewallBackend {
 
   removeAttachment(network: string, containerId: string, ips?: string[]): void {
     const udp: { family: Family; hostPort: number }[] = [];
+    // With the attachment's IPs known, only their families can hold its rules.
     for (const family of [4, 6] as const) {
+      if (ips && !ips.some((ip) => ip.includes(':') === (family === 6))) continue;
       let ports: number[] = [];
       this.apply(family, (cur, batch) => {
         ports = udpHostPorts(cur, network, containerId, family);
@@ -179,3 +187,5 @@ export class IptablesBackend implements FirewallBackend {
     }
   }
 }
+
+const emptyTable = (): Saved => ({ chains: new Set(), rules: [] });

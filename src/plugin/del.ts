@@ -3,7 +3,7 @@
 // store. So DEL works with an empty or vanished CNI_NETNS (containerd's ctr always sends an empty
 // one), where the reference leaks its MASQUERADE rules (plugins#810).
 import { CniEnv } from '../cni/env';
-import { removeAttachmentEverywhere } from '../firewall';
+import { selectBackend } from '../firewall';
 import { mayHaveRules } from './firewall-rules';
 import * as link from '../netlink/link';
 import { ENODEV, NetlinkError, Rtnl } from '../netlink/socket';
@@ -16,11 +16,11 @@ import { asCniError } from './add';
 export async function cmdDel(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   try {
     trace('DEL start');
-    // both backends: ipMasqBackend (or the auto-detected one) may have changed since ADD.
-    // A network that can hold no rules of ours skips the cost; GC removes rules of a config that
-    // changed under us. Port mappings are not validated here: DEL must not fail on them.
+    // The configured (or detected) backend only, and only the families of the attachment's IPs:
+    // every exec counts. Rules left by a config that changed under us (other backend, ipMasq
+    // turned off) are GC's: it sweeps both backends. Port mappings are not validated here.
     const ipam = openIpam(cfg.net, env);
-    if (mayHaveRules(cfg)) removeAttachmentEverywhere(cfg.net.name, env.containerId, attachmentIps(ipam.held(), cfg));
+    if (mayHaveRules(cfg)) selectBackend(cfg.ipMasqBackend).removeAttachment(cfg.net.name, env.containerId, attachmentIps(ipam.held(), cfg));
     trace('rules removed');
     await deleteContainerIface(env);
     await deleteHostVeth(hostVethName(env.containerId, env.ifname));
