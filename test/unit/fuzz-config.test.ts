@@ -24,7 +24,7 @@ import { parseBridgeConfig } from '../../src/plugin/config';
 import { ADDRS, CIDRS, NASTY_STRINGS, Rng, fuzzSeed, genConfig, genEnv, outcome } from '../helpers/fuzz';
 
 const SEED = fuzzSeed(20260407);
-const CASES = Number(process.env.FUZZ_CASES) || 5000;
+const CASES = Number(process.env.FUZZ_CASES) || 10_000;
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const IFNAME_BAD = /[/:\s]/;
 
