@@ -12,6 +12,7 @@ Commands:
   tsbridge --version     print the version and the CNI versions it speaks
   tsbridge help          this text
   tsbridge install | uninstall | routes   Kubernetes node set-up (below)
+  tsbridge doctor        find where a container's packets stop, and what fixes it (below)
 
 Environment:
   TSBRIDGE_LOG_LEVEL     error | warn (default) | info | debug   (logs go to stderr)
@@ -27,6 +28,10 @@ export async function runCli(argv: string[]): Promise<number> {
       const { runK8s } = await import('./k8s/cli');
       return runK8s(cmd, argv.slice(1));
     }
+    case 'doctor': {
+      const { runDoctor } = await import('./doctor/cli');
+      return runDoctor(argv.slice(1));
+    }
     case '--version':
     case 'version':
       process.stdout.write(`tsbridge ${TSBRIDGE_VERSION}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`);
@@ -34,7 +39,7 @@ export async function runCli(argv: string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
-      process.stdout.write(HELP + (await import('./k8s/cli')).K8S_HELP);
+      process.stdout.write(HELP + (await import('./k8s/cli')).K8S_HELP + (await import('./doctor/help')).DOCTOR_HELP);
       return 0;
     default:
       process.stderr.write(`tsbridge: unknown command "${cmd}"\n\n${HELP}`);

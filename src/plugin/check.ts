@@ -1,12 +1,14 @@
 // CHECK: prove that what ADD made is still there. Every problem is named in plain words (which
 // piece, what is wrong, a likely cause) and all of them are reported at once.
+// The comparisons are pure functions over what was read from the kernel (exported: `tsbridge
+// doctor` walks the same pieces with the same words, from facts it collects itself).
 import { CniEnv } from '../cni/env';
 import { CniError, ErrCode } from '../cni/errors';
-import { Result } from '../cni/result';
+import { IPConfig, Result } from '../cni/result';
 import { selectBackend } from '../firewall';
-import { listAddresses } from '../netlink/addr';
+import { Addr, listAddresses } from '../netlink/addr';
 import * as link from '../netlink/link';
-import { listRoutes } from '../netlink/route';
+import { listRoutes, RouteEntry } from '../netlink/route';
 import { Rtnl } from '../netlink/socket';
 import { readSysctl } from '../sys/sysctl';
 import { BridgeConfig } from './config';
@@ -32,34 +34,112 @@ export async function cmdCheck(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   if (problems.length) throw new CniError(ErrCode.CheckFailed, `CHECK failed: ${problems.join('; ')}`);
 }
 
+/** Which piece a problem is about (doctor places each on a hop of the packet's path). */
+export type CheckPiece =
+  | 'bridge' | 'bridge-up' | 'gateway-address' | 'veth' | 'veth-master' | 'veth-up' | 'ipv4-forwarding' | 'ipv6-forwarding'
+  | 'iface' | 'iface-mac' | 'iface-up' | 'address' | 'route';
+export interface CheckProblem {
+  piece: CheckPiece;
+  msg: string;
+  /** The address ("10.0.0.1", "10.0.0.5/24") or route destination the problem is about, if any. */
+  what?: string;
+}
+
+export const IFF_UP = 1;
+
+/** The bridge: exists and is up. */
+export function bridgeProblems(cfg: BridgeConfig, br: link.Link | undefined): CheckProblem[] {
+  if (!br) return [{ piece: 'bridge', msg: `bridge ${cfg.bridge} does not exist (deleted by an operator?)` }];
+  return br.flags & IFF_UP ? [] : [{ piece: 'bridge-up', msg: `bridge ${cfg.bridge} is down` }];
+}
+
+/** The host end of the veth pair: exists, on the bridge, up. */
+export function vethProblems(cfg: BridgeConfig, vethName: string, veth: link.Link | undefined, br: link.Link | undefined): CheckProblem[] {
+  if (!veth) return [{ piece: 'veth', msg: `host veth ${vethName} does not exist` }];
+  const out: CheckProblem[] = [];
+  if (!br || veth.master !== br.index) out.push({ piece: 'veth-master', msg: `host veth ${vethName} is not attached to bridge ${cfg.bridge}` });
+  if (!(veth.flags & IFF_UP)) out.push({ piece: 'veth-up', msg: `host veth ${vethName} is down` });
+  return out;
+}
+
+/** isGateway: each gateway address is on the bridge. */
+export function gatewayProblems(cfg: BridgeConfig, ips: IPConfig[], bridgeAddrs: Addr[]): CheckProblem[] {
+  if (!cfg.isGateway) return [];
+  return ips.filter((ip) => ip.gateway && !bridgeAddrs.some((a) => a.address === ip.gateway))
+    .map((ip) => ({ piece: 'gateway-address' as const, msg: `bridge ${cfg.bridge} lacks gateway address ${ip.gateway}`, what: ip.gateway }));
+}
+
+/** isGateway: forwarding is on for each family the container has (values as read from /proc/sys). */
+export function forwardingProblems(cfg: BridgeConfig, ips: IPConfig[], ipv4Forward: string | undefined, ipv6Forward: string | undefined): CheckProblem[] {
+  if (!cfg.isGateway) return [];
+  const out: CheckProblem[] = [];
+  if (ips.some((ip) => !ip.address.includes(':')) && ipv4Forward !== '1') {
+    out.push({ piece: 'ipv4-forwarding', msg: 'IPv4 forwarding is off (net.ipv4.ip_forward=0): the container cannot reach beyond the bridge' });
+  }
+  if (ips.some((ip) => ip.address.includes(':')) && ipv6Forward !== '1') {
+    out.push({ piece: 'ipv6-forwarding', msg: 'IPv6 forwarding is off (net.ipv6.conf.all.forwarding=0)' });
+  }
+  return out;
+}
+
+/** What was read inside the container's namespace. */
+export interface ContainerState {
+  iface?: link.Link;
+  /** Addresses of the interface. */
+  addrs: Addr[];
+  /** Routes (both families) whose output interface is the interface. */
+  routes: RouteEntry[];
+}
+
+/** The container interface: exists (with ADD's MAC), up, its addresses and tsbridge's routes. */
+export function containerProblems(cfg: BridgeConfig, ifname: string, prev: Result, s: ContainerState): CheckProblem[] {
+  const iface = s.iface;
+  if (!iface) return [{ piece: 'iface', msg: `interface ${ifname} is missing in the container` }];
+  const out: CheckProblem[] = [];
+  const mine = prev.interfaces?.find((i) => i.name === ifname && i.sandbox);
+  if (mine?.mac && mine.mac !== iface.mac) out.push({ piece: 'iface-mac', msg: `interface ${ifname} has MAC ${iface.mac}, ADD reported ${mine.mac}` });
+  if (cfg.disableContainerInterface) return out;
+  if (!(iface.flags & IFF_UP)) out.push({ piece: 'iface-up', msg: `interface ${ifname} is down in the container` });
+  for (const ip of prev.ips ?? []) {
+    const [addr, prefix] = ip.address.split('/');
+    if (!s.addrs.some((a) => a.address === addr && String(a.prefix) === prefix)) {
+      out.push({ piece: 'address', msg: `address ${ip.address} is missing from ${ifname}`, what: ip.address });
+    }
+  }
+  // Only the routes tsbridge itself adds are checked: later plugins may add more (spec).
+  for (const r of containerRoutes(prev, cfg)) {
+    if (!s.routes.some((h) => h.dst === r.dst)) out.push({ piece: 'route', msg: `route to ${r.dst} is missing in the container`, what: r.dst });
+  }
+  return out;
+}
+
 async function checkHost(cfg: BridgeConfig, env: CniEnv): Promise<string[]> {
-  const out: string[] = [];
   const nl = Rtnl.open();
   try {
     const br = await link.getLink(nl, cfg.bridge);
-    if (!br) return [`bridge ${cfg.bridge} does not exist (deleted by an operator?)`];
-    if (!(br.flags & 1)) out.push(`bridge ${cfg.bridge} is down`);
+    if (!br) return bridgeProblems(cfg, br).map((p) => p.msg);
     const vethName = hostVethName(env.containerId, env.ifname);
-    const veth = await link.getLink(nl, vethName);
-    if (!veth) out.push(`host veth ${vethName} does not exist`);
-    else {
-      if (veth.master !== br.index) out.push(`host veth ${vethName} is not attached to bridge ${cfg.bridge}`);
-      if (!(veth.flags & 1)) out.push(`host veth ${vethName} is down`);
-    }
-    if (cfg.isGateway) {
-      const addrs = await listAddresses(nl, br.index);
-      for (const ip of cfg.net.prevResult?.ips ?? []) {
-        if (ip.gateway && !addrs.some((a) => a.address === ip.gateway)) out.push(`bridge ${cfg.bridge} lacks gateway address ${ip.gateway}`);
-      }
-      const v4 = (cfg.net.prevResult?.ips ?? []).some((ip) => !ip.address.includes(':'));
-      const v6 = (cfg.net.prevResult?.ips ?? []).some((ip) => ip.address.includes(':'));
-      if (v4 && readSysctl('net.ipv4.ip_forward') !== '1') out.push('IPv4 forwarding is off (net.ipv4.ip_forward=0): the container cannot reach beyond the bridge');
-      if (v6 && readSysctl('net.ipv6.conf.all.forwarding') !== '1') out.push('IPv6 forwarding is off (net.ipv6.conf.all.forwarding=0)');
-    }
+    const ips = cfg.net.prevResult?.ips ?? [];
+    const addrs = cfg.isGateway ? await listAddresses(nl, br.index) : [];
+    const fwd = (key: string) => (cfg.isGateway ? readSysctl(key) : undefined);
+    return [
+      ...bridgeProblems(cfg, br),
+      ...vethProblems(cfg, vethName, await link.getLink(nl, vethName), br),
+      ...gatewayProblems(cfg, ips, addrs),
+      ...forwardingProblems(cfg, ips, fwd('net.ipv4.ip_forward'), fwd('net.ipv6.conf.all.forwarding')),
+    ].map((p) => p.msg);
   } finally {
     nl.close();
   }
-  return out;
+}
+
+/** The container side as the kernel has it: the interface, its addresses and routes. */
+export async function readContainerState(nl: Rtnl, ifname: string): Promise<ContainerState> {
+  const iface = await link.getLink(nl, ifname);
+  if (!iface) return { addrs: [], routes: [] };
+  const addrs = await listAddresses(nl, iface.index);
+  const routes = [...(await listRoutes(nl, 4)), ...(await listRoutes(nl, 6))].filter((r) => r.oif === iface.index);
+  return { iface, addrs, routes };
 }
 
 async function checkContainer(cfg: BridgeConfig, env: CniEnv, prev: Result): Promise<string[]> {
@@ -69,29 +149,11 @@ async function checkContainer(cfg: BridgeConfig, env: CniEnv, prev: Result): Pro
   } catch (e) {
     return [`container network namespace ${env.netns} cannot be entered: ${(e as Error).message}`];
   }
-  const out: string[] = [];
   try {
-    const iface = await link.getLink(nl, env.ifname);
-    if (!iface) return [`interface ${env.ifname} is missing in the container`];
-    const mine = prev.interfaces?.find((i) => i.name === env.ifname && i.sandbox);
-    if (mine?.mac && mine.mac !== iface.mac) out.push(`interface ${env.ifname} has MAC ${iface.mac}, ADD reported ${mine.mac}`);
-    if (cfg.disableContainerInterface) return out;
-    if (!(iface.flags & 1)) out.push(`interface ${env.ifname} is down in the container`);
-    const addrs = await listAddresses(nl, iface.index);
-    for (const ip of prev.ips ?? []) {
-      const [addr, prefix] = ip.address.split('/');
-      if (!addrs.some((a) => a.address === addr && String(a.prefix) === prefix)) out.push(`address ${ip.address} is missing from ${env.ifname}`);
-    }
-    // Only the routes tsbridge itself adds are checked: later plugins may add more (spec).
-    const routes = containerRoutes(prev, cfg);
-    const have = [...(await listRoutes(nl, 4)), ...(await listRoutes(nl, 6))].filter((r) => r.oif === iface.index);
-    for (const r of routes) {
-      if (!have.some((h) => h.dst === r.dst)) out.push(`route to ${r.dst} is missing in the container`);
-    }
+    return containerProblems(cfg, env.ifname, prev, await readContainerState(nl, env.ifname)).map((p) => p.msg);
   } finally {
     nl.close();
   }
-  return out;
 }
 
 function checkIpamAndRules(cfg: BridgeConfig, env: CniEnv, prev: Result): string[] {
