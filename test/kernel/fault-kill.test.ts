@@ -10,7 +10,8 @@ import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/plugin/names';
 import { traces } from '../helpers/fuzz-state';
-import { RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
+import { BIN, RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
+import { spawn } from 'node:child_process';
 
 const BRIDGE = 'tsbfk0';
 const NET = 'tsbt-fk';
@@ -101,6 +102,45 @@ for (const point of POINTS) {
       assert.equal(traces(world, NET, cid, 'eth0', pod), [], 'DEL left traces');
       assert.equal(world.reservations(NET), [], 'IPAM files left');
       retryWorks(world, c, cid, pod);
+    } finally {
+      world.cleanup();
+    }
+  });
+}
+
+/** Runs the binary and SIGKILLs it `ms` after the start (it may finish first); resolves when it is gone. */
+function killedAfter(world: World, command: 'ADD' | 'DEL', c: object, cid: string, netns: string, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn('ip', ['netns', 'exec', world.node, BIN], {
+      env: { PATH: process.env.PATH ?? '', CNI_COMMAND: command, CNI_CONTAINERID: cid, CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+    child.on('close', () => { clearTimeout(timer); resolve(); });
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.end(JSON.stringify(c));
+  });
+}
+
+// No fault point needed: ADD or DEL SIGKILLed at a spread of moments (some before it starts its
+// work, some in the middle, some after it finished). Whatever state that leaves, one DEL must
+// remove it all, and the next ADD must work.
+for (const backend of ['iptables', 'nftables'] as const) {
+  test(`kill -9 at 0..140 ms into ADD and into DEL (${backend}): one DEL afterwards leaves nothing; ADD works again`, async () => {
+    const world = new World(`fkt${backend[0]}`);
+    try {
+      const pod = world.pod('pod');
+      const c = conf(world, backend);
+      for (let k = 0; k < 8; k++) {
+        const cid = `fkt-${backend}-${k}-${RUN_ID}`;
+        await killedAfter(world, 'ADD', c, cid, pod.path, k * 20);
+        await killedAfter(world, 'DEL', c, cid, pod.path, (7 - k) * 20);
+        const del = cni(world.node, { command: 'DEL', conf: c, containerId: cid, netns: pod.path });
+        assert.is(del.status, 0, `DEL after the kills (ADD +${k * 20} ms): ${del.stdout}`);
+        assert.equal(traces(world, NET, cid, 'eth0', pod), [], `traces after ADD killed at +${k * 20} ms and DEL at +${(7 - k) * 20} ms`);
+        assert.equal(world.reservations(NET), []);
+      }
+      retryWorks(world, c, `fkt-${backend}-last-${RUN_ID}`, pod);
     } finally {
       world.cleanup();
     }
