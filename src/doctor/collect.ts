@@ -163,7 +163,8 @@ function unrecorded(views: NsView[], node: NodeFacts, ipam: HostLocalConfig, res
   const subnets = subnetsOf(ipam).map((s) => parseCidr(s));
   for (const v of views) {
     for (const l of v.links) {
-      const peer = l.peerIndex !== undefined && l.linkNetnsId !== undefined ? node.links.find((n) => n.index === l.peerIndex && n.peerIndex === l.index) : undefined;
+      const peer = l.peerIndex !== undefined && l.linkNetnsId !== undefined && v.nsid !== undefined
+        ? node.links.find((n) => n.index === l.peerIndex && n.peerIndex === l.index && n.linkNetnsId === v.nsid) : undefined;
       const onBridge = peer !== undefined && node.bridge !== undefined && peer.master === node.bridge.index;
       if (requireBridge && !onBridge) continue;
       const ips = v.addrs.filter((a) => a.index === l.index && subnets.some((s) => contains(s, parseIP(a.address)))).map((a) => a.address);

@@ -288,9 +288,11 @@ function cidrOf(address: string): string {
 
 /** Every finding of one attachment, in path order. */
 export function diagnoseAttachment(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFacts, a: AttachmentFacts): Finding[] {
+  const early = [...ipamFindings(ctx, a), ...netnsFindings(ctx, a)];
+  // the container is gone: what is left is its reservation; the rest of its path no longer exists
+  if (early.some((f) => f.piece === 'netns.gone')) return early;
   const findings = [
-    ...ipamFindings(ctx, a),
-    ...netnsFindings(ctx, a),
+    ...early,
     ...containerFindings(cfg, a),
     ...vethFindings(ctx, cfg, node, a),
     ...bridgeFindings(ctx, cfg, node, a),
@@ -348,7 +350,9 @@ export function hopStatuses(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFac
       return `${a.rules.backend}: masquerade${ctx.ipMasq ? '' : ' off'}, ${pm}`;
     },
   };
+  const gone = findings.some((f) => f.piece === 'netns.gone');
   const skipped = (hop: (typeof HOPS)[number]): boolean => {
+    if (gone) return HOPS.indexOf(hop) > HOPS.indexOf('netns');
     if (hop === 'container') return !a.container;
     if (hop === 'nat') return !a.rules;
     return false;
@@ -359,7 +363,8 @@ export function hopStatuses(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFac
     const warn = mine.find((f) => f.severity === 'warning');
     const status: HopState = err ? 'fail' : warn ? 'warn' : skipped(hop) ? 'skip' : 'ok';
     const detail = (err ?? warn)?.message ?? okDetail[hop]() ?? (status === 'skip' ? 'not reachable (see above)' : '');
-    return { hop, status, detail: status === 'skip' && hop === 'container' ? 'namespace not found' : detail };
+    const skipWhy = gone ? 'container gone' : hop === 'container' ? 'namespace not found' : detail;
+    return { hop, status, detail: status === 'skip' ? skipWhy : detail };
   });
 }
 

@@ -6,11 +6,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Addr, listAddresses } from '../netlink/addr';
-import { LinkDetail, listLinkDetails } from '../netlink/inspect';
+import { LinkDetail, listLinkDetails, nsIdOf } from '../netlink/inspect';
 import { Rtnl } from '../netlink/socket';
 
 export interface NsView {
   path: string;
+  /** Its id in the node's namespace (what the node's veths name as IFLA_LINK_NETNSID), if it has one. */
+  nsid?: number;
   links: LinkDetail[];
   addrs: Addr[];
 }
@@ -26,11 +28,22 @@ function nsKey(p: string): string | undefined {
   }
 }
 
-/** Reads one namespace's links and addresses. */
+/** Reads one namespace's links and addresses, and the id the node gives it. */
 export async function readNs(nsPath: string): Promise<NsView> {
+  let nsid: number | undefined;
+  const node = Rtnl.open();
+  const fd = fs.openSync(nsPath, 'r');
+  try {
+    nsid = await nsIdOf(node, fd);
+  } catch {
+    nsid = undefined;
+  } finally {
+    fs.closeSync(fd);
+    node.close();
+  }
   const nl = Rtnl.open(nsPath);
   try {
-    return { path: nsPath, links: await listLinkDetails(nl), addrs: await listAddresses(nl) };
+    return { path: nsPath, nsid, links: await listLinkDetails(nl), addrs: await listAddresses(nl) };
   } finally {
     nl.close();
   }
@@ -98,9 +111,12 @@ export class NetnsScanner {
   }
 }
 
-/** The link in `v` that is the peer of the node's veth `veth` (indices point at each other). */
+/**
+ * The link in `v` that is the peer of the node's veth `veth`: the veth names `v` by its nsid and
+ * the link by its index, and the link points back (indices alone repeat across namespaces).
+ */
 export function peerIn(v: NsView, veth: LinkDetail): LinkDetail | undefined {
-  if (veth.peerIndex === undefined || veth.linkNetnsId === undefined) return undefined;
+  if (veth.peerIndex === undefined || veth.linkNetnsId === undefined || v.nsid !== veth.linkNetnsId) return undefined;
   return v.links.find((l) => l.index === veth.peerIndex && l.peerIndex === veth.index && l.linkNetnsId !== undefined);
 }
 

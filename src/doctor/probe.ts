@@ -227,6 +227,8 @@ function judge(plan: Plan, before: Counters, after: Counters, sent: number, rece
     if (h.drop) {
       if (delta > 0) dropNote = `${delta} packet(s) counted by ${h.name}`;
       hops.push({ name: h.name, delta, seen: delta > 0 });
+      // the lost packets were thrown away here: what later counters show is other traffic
+      if (walking && delta >= Math.max(1, sent - received)) walking = false;
       continue;
     }
     const seen = h.info ? delta > 0 : delta >= Math.max(1, sent);

@@ -80,3 +80,22 @@ export async function routeGet(nl: Rtnl, dst: string): Promise<RouteChoice | und
   const ip = (b: Buffer | undefined): string | undefined => (b ? ipaddr.fromByteArray([...b]).toString() : undefined);
   return { oif: A.readU32(attrs.get(RTA.OIF)), gw: ip(attrs.get(RTA.GATEWAY)), prefsrc: ip(attrs.get(RTA_PREFSRC)) };
 }
+
+const RTM_NEWNSID = 88;
+const RTM_GETNSID = 90;
+const NETNSA_NSID = 1;
+const NETNSA_FD = 3;
+
+/**
+ * The id the namespace `nl` lives in gives the namespace open at `fd` (what a veth's
+ * IFLA_LINK_NETNSID names, `ip netns list-id`); undefined when it has none.
+ */
+export async function nsIdOf(nl: Rtnl, fd: number): Promise<number | undefined> {
+  const msgs = await nl.request(RTM_GETNSID, 0, Buffer.concat([Buffer.alloc(4), A.u32(NETNSA_FD, fd)]), 'get nsid');
+  const m = msgs.find((x) => x.type === RTM_NEWNSID);
+  if (!m) return undefined;
+  const id = A.parseAttrs(m.data, 4).get(NETNSA_NSID);
+  if (!id || id.length < 4) return undefined;
+  const n = id.readInt32LE(0);
+  return n < 0 ? undefined : n;
+}
