@@ -186,7 +186,9 @@ export function evalChain(table: PolicyTable, chain: string, p: Packet, stop?: (
   const res = walk(chain, 0, true);
   if (res && res.outcome !== 'return') return { outcome: res.outcome, rule: res.rule, uncertain };
   const policy = table.policies.get(chain);
-  return policy ? { outcome: 'policy', policy, uncertain } : { outcome: 'return', uncertain };
+  // a RETURN (or a goto that returned) in the start chain ends it early: the policy applies, and the rule is named
+  const early = res?.rule ? { rule: res.rule } : {};
+  return policy ? { outcome: 'policy', policy, uncertain, ...early } : { outcome: 'return', uncertain, ...early };
 }
 
 /** True when the verdict certainly drops the packet. */
