@@ -10,7 +10,7 @@ function pad(s: string, n: number): string {
 
 function findingLines(f: Finding, indent: string): string[] {
   const out = [`${indent}[${f.severity}] ${f.hop}: ${f.message}`];
-  if (f.fix) out.push(`${indent}    fix: ${f.fix}${f.fixable ? '   (tsbridge doctor --fix does this)' : ''}`);
+  if (f.fix) out.push(`${indent}    fix: ${f.fix}${f.fixable && !f.fix.includes('--fix') ? '   (tsbridge doctor --fix does this)' : ''}`);
   return out;
 }
 
