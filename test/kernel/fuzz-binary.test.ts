@@ -121,7 +121,7 @@ test(`binary: ${CASES} generated cases (seed ${SEED}): CNI error JSON or a valid
     const ran = CASES - tally.skipped;
     console.log(`  binary fuzz seed ${SEED}: ${ran} run (${tally.skipped} skipped), ${tally.ok} valid, errors by code ${JSON.stringify(Object.fromEntries([...tally.errors].sort((a, b) => a[0] - b[0])))}`);
     assert.equal(failures, [], `seed ${SEED}: ${failures.length} bad cases`);
-    assert.ok(tally.ok > 0 && tally.errors.size > 3, 'the generator reached both valid and invalid configs');
+    if (CASES >= 100) assert.ok(tally.ok > 0 && tally.errors.size > 3, 'the generator reached both valid and invalid configs');
     assert.ok(tally.skipped < CASES / 10, `${tally.skipped} cases skipped`);
   } finally {
     for (const d of madeRoots) fs.rmSync(d, { recursive: true, force: true });
@@ -134,22 +134,30 @@ const base = (world: World, extra: object = {}) => ({
   ipam: { type: 'host-local', subnet: '10.210.0.0/24', dataDir: path.join(world.dataDir, 'd') }, ...extra,
 });
 
-test('hostile container IDs, network names and interface names: refused (4/7), nothing written anywhere', () => {
+test('hostile container IDs, network names, interface names and IPAM types: refused (4/7), nothing written or run', () => {
   const world = new World('fzname');
   try {
     const pod = world.pod('pod');
-    const before = tree(world.dataDir);
-    const cases: { what: string; cid?: string; name?: string; ifname?: string; code: number }[] = [
+    const cases: { what: string; cid?: string; name?: string; ifname?: string; ipam?: object; code: number }[] = [
       ...['../../x', '/etc/x', 'a/b', '..', '.', 'a\nb', 'a\r\nb', 'a"b', "a'b", 'a b', '-x', '$(id)', '`id`', 'a;b', '\u202ex', 'x'.repeat(300) + '/'].map((cid) => ({ what: `container ID ${JSON.stringify(cid)}`, cid, code: 4 })),
       ...['../x', '..', '.', 'a/b', '/abs', 'a\nb', 'a"b', "a'b", 'a b', '', '-x', 'x'.repeat(256), '\u202ex', '%2e%2e'].map((name) => ({ what: `network name ${JSON.stringify(name)}`, name, code: 7 })),
       ...['x'.repeat(16), 'a/b', '..', '.', 'a b', 'a\nb', 'eth0:1', 'ä'.repeat(8)].map((ifname) => ({ what: `ifname ${JSON.stringify(ifname)}`, ifname, code: 4 })),
     ];
+    // an IPAM type is a file name looked up in CNI_PATH: no path may lead out of it
+    const marker = path.join(world.dataDir, 'ran');
+    const evil = path.join(world.dataDir, 'evil.sh');
+    fs.writeFileSync(evil, `#!/bin/sh\ntouch ${marker}\n`, { mode: 0o755 });
+    for (const type of [evil, `../../..${evil}`, '../../bin/true', 'a/b', '..', '.', ' host-local']) {
+      cases.push({ what: `ipam type ${JSON.stringify(type)}`, ipam: { type, subnet: '10.210.0.0/24', dataDir: path.join(world.dataDir, 'd') }, code: 7 });
+    }
+    const before2 = tree(world.dataDir);
     for (const k of cases) {
-      const r = cni(world.node, { command: 'ADD', conf: base(world, k.name !== undefined ? { name: k.name } : {}), containerId: k.cid ?? `fzn-${RUN_ID}`, ifname: k.ifname ?? 'eth0', netns: pod.path });
+      const conf = base(world, { ...(k.name !== undefined ? { name: k.name } : {}), ...(k.ipam ? { ipam: k.ipam } : {}) });
+      const r = cni(world.node, { command: 'ADD', conf, containerId: k.cid ?? `fzn-${RUN_ID}`, ifname: k.ifname ?? 'eth0', netns: pod.path });
       assert.is.not(r.status, 0, `${k.what} accepted: ${r.stdout}`);
       assert.ok(r.json, `${k.what}: no error JSON: ${r.stdout} ${r.stderr}`);
       assert.is(r.json.code, k.code, `${k.what}: ${r.stdout}`);
-      assert.equal(tree(world.dataDir), before, `${k.what}: something was written`);
+      assert.equal(tree(world.dataDir), before2, `${k.what}: something was written (or executed)`);
       assert.equal(world.links(pod.name), ['lo']);
       assert.not.ok(world.links(world.node).some((l) => l.startsWith('veth') || l === 'tsbfz0'), `${k.what}: links made`);
     }
