@@ -283,7 +283,8 @@ export async function collectAttachment(o: CollectOptions, node: NodeFacts, scan
     const views = await scan.all();
     const peerNs = veth ? views.filter((v) => peerIn(v, veth)) : [];
     if (peerNs.length) [netns, how] = [peerNs[0].path, 'veth-peer'];
-    else {
+    else if (!veth || veth.linkNetnsId === undefined) {
+      // by address only when there is no veth peer to go by: an unrelated namespace can hold the same IP
       const hits = byAddress(views, ipTexts, seed.ifname);
       if (hits.length) [netns, how] = [hits[0].path, 'address'];
       facts.netnsCandidates = hits.map((v) => v.path);

@@ -229,6 +229,43 @@ test('dual stack: IPv6 forwarding off is named; --fix turns it on', () => {
   }
 });
 
+test('port mappings from the libcni cache: flushed DNAT rules are named and --fix puts them back (masquerade and DNAT)', () => {
+  const world = new World('dpm');
+  try {
+    const pod = world.pod('pod');
+    const cid = `dpm-${RUN_ID}`;
+    const base = bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet: SUBNET }]], cniVersion: '1.0.0' },
+      { ipMasq: true, ipMasqBackend: 'iptables', capabilities: { portMappings: true } });
+    const portMappings = [{ hostPort: 18080, containerPort: 8080, protocol: 'tcp' }];
+    const add = cni(world.node, { command: 'ADD', conf: { ...base, runtimeConfig: { portMappings } }, containerId: cid, netns: pod.path });
+    assert.is(add.status, 0, `ADD failed: ${add.stdout}`);
+    const { cniVersion, name, ...plugin } = base as { cniVersion: string; name: string };
+    const confFile = path.join(world.dataDir, 'doc.conflist');
+    fs.writeFileSync(confFile, JSON.stringify({ cniVersion, name, plugins: [plugin] }));
+    // what libcni caches for the runtime: the netns and the capability args of the ADD
+    fs.mkdirSync(path.join(world.dataDir, 'results'));
+    fs.writeFileSync(path.join(world.dataDir, 'results', `${NET}-${cid}-eth0`), JSON.stringify({
+      kind: 'cniCacheV1', containerId: cid, ifName: 'eth0', networkName: NET, netns: pod.path, capabilityArgs: { portMappings },
+    }));
+    const t = { world, pod, peer: pod, out: '', cid, confFile, veth: add.json.interfaces[1].name as string };
+    const ok = doctor(t, '--json');
+    assert.is(ok.status, 0, show(ok));
+    assert.is(ok.json!.attachments[0].hops.find((h) => h.hop === 'netns')?.status, 'ok');
+    world.exec(world.node, 'iptables', ['-t', 'nat', '-F']);
+    const r = doctor(t, '--json');
+    assert.is(r.status, 1, show(r));
+    assert.is(r.json!.firstBroken?.piece, 'nat.rules');
+    assert.ok(r.json!.findings.some((f) => /18080|DNAT|CNI-DN/.test(f.message)), `no DNAT problem named: ${JSON.stringify(r.json!.findings)}`);
+    const fix = doctor(t, '--json', '--fix');
+    assert.is(fix.status, 0, show(fix));
+    const nat = world.exec(world.node, 'iptables-save', ['-t', 'nat']);
+    assert.match(nat, '--dport 18080');
+    assert.match(nat, 'MASQUERADE');
+  } finally {
+    world.cleanup();
+  }
+});
+
 test('--probe shows where packets stop: FORWARD DROP (destination dropped after the bridge), veth detached (gateway lost after the veth)', () => {
   const t = setup('dprobe');
   try {
