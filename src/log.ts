@@ -14,7 +14,14 @@ export function configureLog(env: NodeJS.ProcessEnv): void {
   if (env.TSBRIDGE_LOG_FILE) {
     try {
       // O_NOFOLLOW: the log path cannot be pointed through a symlink at another file.
-      fileFd = fs.openSync(env.TSBRIDGE_LOG_FILE, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+      // O_NONBLOCK: a FIFO nobody reads fails here instead of hanging the runtime's call.
+      const fd = fs.openSync(env.TSBRIDGE_LOG_FILE,
+        fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK, 0o600);
+      if (!fs.fstatSync(fd).isFile()) {
+        fs.closeSync(fd);
+        throw new Error(`${env.TSBRIDGE_LOG_FILE} is not a regular file`);
+      }
+      fileFd = fd;
     } catch (e) {
       process.stderr.write(`tsbridge: cannot open log file: ${(e as Error).message}\n`);
     }

@@ -1,6 +1,5 @@
 // tsbridge entry point. With CNI_COMMAND set it is a CNI plugin (runtimes exec it from
 // /opt/cni/bin); without, a small CLI.
-import { spawnSync } from 'node:child_process';
 import { configureLog } from './log';
 
 /**
@@ -22,9 +21,14 @@ function scrubNodeEnv(): void {
   }
   // Node re-adds NODE_V8_COVERAGE to a child's env from process.env: remove them there first.
   for (const k of hostile) delete process.env[k];
-  try { (require('node:v8') as { stopCoverage(): void }).stopCoverage(); } catch { /* not collecting */ }
   const env = { ...process.env, TSBRIDGE_REEXECED: '1' };
-  const r = spawnSync(process.execPath, process.argv.slice(isSeaBinary() ? 2 : 1), { env, stdio: 'inherit' });
+  const args = process.argv.slice(isSeaBinary() ? 2 : 1);
+  // Node writes NODE_V8_COVERAGE's files on its way out, even through execve: stop collecting first.
+  try { (require('node:v8') as { stopCoverage(): void }).stopCoverage(); } catch { /* not collecting */ }
+  // execve: same pid, stdin untouched, and no child_process (NODE_DEBUG would make it print our env)
+  if (process.execve) process.execve(process.execPath, [process.execPath, ...args], env);
+  const r = (require('node:child_process') as typeof import('node:child_process'))
+    .spawnSync(process.execPath, args, { env, stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }
 

@@ -138,8 +138,17 @@ function parseDataDir(ipam: JsonObject): string {
   if (!path.isAbsolute(dir) || dir.split('/').includes('..') || dir.includes('\0')) {
     throw invalid(`invalid ipam.dataDir ${JSON.stringify(dir)}: must be an absolute path without ".." components`);
   }
-  return path.normalize(dir);
+  const norm = path.normalize(dir);
+  const bare = norm.replace(/(.)\/+$/, '$1');
+  // The store creates directories and files there as root: never at the root, in /dev, or on a
+  // kernel pseudo-filesystem (writes there have side effects, or spin).
+  if (bare === '/' || FORBIDDEN_ROOTS.some((r) => bare === r || bare.startsWith(r + '/'))) {
+    throw invalid(`invalid ipam.dataDir ${JSON.stringify(dir)}: not a place for an IPAM store (/, /dev, /proc, /sys)`);
+  }
+  return norm;
 }
+
+const FORBIDDEN_ROOTS = ['/dev', '/proc', '/sys'];
 
 const toIpRange = (r: ParsedRange): IpRange => ({
   subnet: cidrToString(r.subnet), rangeStart: ipToString(r.start), rangeEnd: ipToString(r.end),

@@ -13,6 +13,7 @@ import { withFileLock } from '../sys/flock';
 import { validateNetworkName } from './config';
 import { ipToString, tryParseIP } from './ip';
 import { ATTACHMENT_PART, checkAttachment, matchesAttachment, Reservation, selectForRelease, Store } from './store';
+import { mkdirp } from '../sys/mkdirp';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const LAST_IP_PREFIX = 'last_reserved_ip.';
@@ -220,7 +221,7 @@ export function networkDir(dataDir: string, network: string): string {
   validateNetworkName(network);
   const dir = path.join(dataDir, network);
   try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    mkdirp(dir, 0o755);
     const st = fs.lstatSync(dir);
     if (!st.isDirectory()) throw new Error('not a directory (symlinks are not followed)');
   } catch (e) {

@@ -30,11 +30,13 @@ export async function cmdGc(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   const isValid = (cid: string, ifname?: string): boolean =>
     valid.some((v) => v.containerId === cid && (ifname === undefined || v.ifname === ifname));
   const errors: string[] = [];
+  let busy = false; // a lock held elsewhere: the runtime should simply retry (GC is idempotent)
   const attempt = async (what: string, fn: () => unknown): Promise<void> => {
     try {
       await fn();
     } catch (e) {
       errors.push(`${what}: ${(e as Error).message}`);
+      if (e instanceof CniError && e.code === ErrCode.TryAgainLater) busy = true;
     }
   };
 
@@ -55,5 +57,5 @@ export async function cmdGc(cfg: BridgeConfig, env: CniEnv): Promise<void> {
       if (!isValid(cid)) removeAttachmentEverywhere(cfg.net.name, cid);
     }
   });
-  if (errors.length) throw new CniError(ErrCode.IOFailure, `GC finished with errors: ${errors.join('; ')}`);
+  if (errors.length) throw new CniError(busy ? ErrCode.TryAgainLater : ErrCode.IOFailure, `GC finished with errors: ${errors.join('; ')}`);
 }

@@ -8,6 +8,7 @@ import { selectBackend } from '../firewall';
 import * as hostLocal from '../ipam/host-local';
 import { parseHostLocalConfig } from '../ipam/config';
 import { BridgeConfig } from './config';
+import { mkdirp } from '../sys/mkdirp';
 
 export async function cmdStatus(cfg: BridgeConfig): Promise<void> {
   const problems: string[] = [];
@@ -16,7 +17,7 @@ export async function cmdStatus(cfg: BridgeConfig): Promise<void> {
     const local = parseHostLocalConfig(ipam, cfg.net.name);
     const dir = path.join(local.dataDir, cfg.net.name);
     try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+      mkdirp(dir, 0o755);
       fs.accessSync(dir, fs.constants.W_OK);
       const full = hostLocal.exhaustedRangeSets(local, cfg.net.name);
       if (full.length) problems.push(`no free addresses in range set(s) ${full.join(', ')}`);
