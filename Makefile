@@ -44,3 +44,10 @@ clean:
 .PHONY: bench
 bench: build compile cnitool
 	env -u NODE_EXTRA_CA_CERTS node build/js/bench/bench.js
+
+# the reliability layer alone: seeded fuzzing, kill -9 at each ADD step, storms, store damage,
+# lock contention (FUZZ_SEED, FUZZ_CASES, STORM_PODS, STORM_CYCLES scale or replay it)
+.PHONY: test-reliability
+test-reliability: build compile
+	node node_modules/uvu/bin.js build/js/test/unit 'fuzz-'
+	node node_modules/uvu/bin.js build/js/test/kernel '(fault|fuzz)-'
