@@ -6,7 +6,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ipaddr from 'ipaddr.js';
-import { copyFileAtomic, sweepTemps, writeFileAtomic } from './atomic';
+import { copyFileAtomic, sweepTemps, writeFileAtomic } from '../sys/atomic';
 import { isOurConflist } from './conflist';
 
 export interface Logger { info(m: string): void; warn(m: string): void }

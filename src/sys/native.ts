@@ -7,6 +7,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { writeFileAtomic } from './atomic';
 
 export type NativeName = 'tsb_sys' | 'netlink';
 
@@ -70,7 +71,7 @@ export function loadVerified(name: string, bytes: Buffer, dir: string): unknown 
   const file = path.join(dir, `${name}-${digest.slice(0, 32)}.node`);
   let fd = openVerified(file, digest);
   if (fd < 0) {
-    writeAtomically(file, bytes);
+    writeFileAtomic(file, bytes, 0o500);
     fd = openVerified(file, digest);
     if (fd < 0) throw new Error(`native cache: ${file} does not verify after writing it`);
   }
@@ -125,14 +126,3 @@ function openVerified(file: string, digest: string): number {
   return -1;
 }
 
-function writeAtomically(file: string, bytes: Buffer): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o500);
-  try {
-    fs.writeSync(fd, bytes);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-}

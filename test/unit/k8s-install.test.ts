@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { sweepTemps, writeFileAtomic } from '../../src/k8s/atomic';
+import { sweepTemps, writeFileAtomic } from '../../src/sys/atomic';
 import { renderConflist } from '../../src/k8s/conflist';
 import { BINARY_MARKER, fileContains, Installer, Logger, purgeIpam, uninstall } from '../../src/k8s/install';
 import { keepInstalled } from '../../src/k8s/keeper';
