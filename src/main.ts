@@ -45,7 +45,8 @@ async function main(): Promise<number> {
   configureLog(process.env);
   if (process.env.CNI_COMMAND) {
     const { runPlugin } = await import('./plugin/dispatch');
-    return runPlugin(process.env);
+    // Plugin output is written synchronously, so exit at once rather than wait for teardown.
+    process.exit(await runPlugin(process.env));
   }
   const { runCli } = await import('./cli');
   return runCli(process.argv.slice(2));
