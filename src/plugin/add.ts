@@ -34,6 +34,8 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     faultPoint('after-ipam');
     undo.push(() => ipam.del());
     const ips = alloc.ips ?? [];
+    // port mappings are read (and refused if malformed) before anything is made in the kernel
+    const rules = attachmentRules(cfg, env, ips.map((ip) => ip.address));
 
     const br = await ensureBridge(host, cfg);
     if (cfg.isGateway) {
@@ -43,8 +45,6 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
 
     trace('bridge ready');
     faultPoint('after-bridge');
-    // port mappings are read (and refused if malformed) before anything is made in the kernel
-    const rules = attachmentRules(cfg, env, ips.map((ip) => ip.address));
 
     const hostName = hostVethName(env.containerId, env.ifname);
     let hostVeth = await createVethPair(host, hostName, env.ifname, env.netns, cfg);
@@ -64,7 +64,7 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     if (needsRules(rules)) {
       const fw = selectBackend(cfg.ipMasqBackend);
       for (const s of requiredSysctls(rules)) writeSysctl(s.path, s.value);
-      undo.push(() => fw.removeAttachment(cfg.net.name, env.containerId));
+      undo.push(() => fw.removeAttachment(cfg.net.name, env.containerId, rules.ips.map((i) => i.ip)));
       fw.applyAttachment(rules);
       trace(`rules applied (${fw.name})`);
       faultPoint('after-rules');
