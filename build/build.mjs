@@ -46,6 +46,8 @@ await build({
   legalComments: 'none',
   outfile: path.join(out, 'bundle', 'tsbridge.js'),
   plugins: [netlinkLoader],
+  // only the unbundled (test) path of src/sys/native.ts resolves it; the binary loads the SEA asset
+  external: ['netlink/package.json'],
   logLevel: 'warning',
 });
 
