@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/plugin/names';
-import { BIN, CniCall, CniReply, World } from './netns';
+import { BIN, CniCall, CniReply, cniEnv, World } from './netns';
 
 export interface Census {
   /** host veths (any veth whose name starts with "veth") in the node namespace */
@@ -105,16 +105,7 @@ export function tree(root: string): string[] {
  */
 export function cniBounded(hostNs: string, call: CniCall, limitMs: number, opts: { rawEnv?: boolean } = {}): Promise<CniReply & { timedOut: boolean }> {
   return new Promise((resolve, reject) => {
-    const env: Record<string, string> = opts.rawEnv ? { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...call.env } : {
-      PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-      CNI_COMMAND: call.command,
-      CNI_CONTAINERID: call.containerId ?? '',
-      CNI_NETNS: call.netns ?? '',
-      CNI_IFNAME: call.ifname ?? 'eth0',
-      CNI_PATH: '/usr/lib/cni',
-      ...(call.args ? { CNI_ARGS: call.args } : {}),
-      ...call.env,
-    };
+    const env: Record<string, string> = opts.rawEnv ? { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...call.env } : cniEnv(call);
     const child = spawn('ip', ['netns', 'exec', hostNs, call.bin ?? BIN], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';

@@ -174,7 +174,8 @@ export interface CniCall {
 
 export interface CniReply { status: number; stdout: string; stderr: string; json: any }
 
-function cniEnv(call: CniCall): Record<string, string> {
+/** The environment a runtime gives the plugin for `call`. */
+export function cniEnv(call: CniCall): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     CNI_COMMAND: call.command,
