@@ -1,6 +1,7 @@
 // tsbridge entry point. With CNI_COMMAND set it is a CNI plugin (runtimes exec it from
 // /opt/cni/bin); without, a small CLI.
 import { configureLog } from './log';
+import { isSea } from './sys/sea';
 
 /**
  * NODE_* variables from the runtime's environment must not change what this root process does.
@@ -22,7 +23,7 @@ function scrubNodeEnv(): void {
   // Node re-adds NODE_V8_COVERAGE to a child's env from process.env: remove them there first.
   for (const k of hostile) delete process.env[k];
   const env = { ...process.env, TSBRIDGE_REEXECED: '1' };
-  const args = process.argv.slice(isSeaBinary() ? 2 : 1);
+  const args = process.argv.slice(isSea() ? 2 : 1);
   // Node writes NODE_V8_COVERAGE's files on its way out, even through execve: stop collecting first.
   try { (require('node:v8') as { stopCoverage(): void }).stopCoverage(); } catch { /* not collecting */ }
   // execve: same pid, stdin untouched, and no child_process (NODE_DEBUG would make it print our env)
@@ -32,13 +33,6 @@ function scrubNodeEnv(): void {
   process.exit(r.status ?? 1);
 }
 
-function isSeaBinary(): boolean {
-  try {
-    return (require('node:sea') as { isSea(): boolean }).isSea();
-  } catch {
-    return false;
-  }
-}
 
 async function main(): Promise<number> {
   scrubNodeEnv();

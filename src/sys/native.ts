@@ -8,6 +8,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from './atomic';
+import { isSea } from './sea';
 
 export type NativeName = 'tsb_sys' | 'netlink';
 
@@ -33,14 +34,6 @@ export function sys(): SysBinding {
   return loadNative('tsb_sys') as SysBinding;
 }
 
-function isSea(): boolean {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return (require('node:sea') as { isSea(): boolean }).isSea();
-  } catch {
-    return false;
-  }
-}
 
 /** The cache may be moved (tests, read-only /run); the same ownership checks apply wherever it is. */
 function cacheDir(): string {
