@@ -51,3 +51,9 @@ bench: build compile cnitool
 test-reliability: build compile
 	node node_modules/uvu/bin.js build/js/test/unit 'fuzz-'
 	node node_modules/uvu/bin.js build/js/test/kernel '(fault|fuzz)-'
+
+# the long churn soak (not part of `make test`; its short version is test/kernel/soak-churn.test.ts):
+# 10,000 ADD/DEL pairs, 20 in parallel, 1 % kill -9, random GC; prints leaks and p50/p99 first/last 1,000
+.PHONY: soak
+soak: build compile
+	env -u NODE_EXTRA_CA_CERTS node build/js/bench/soak.js
