@@ -6,6 +6,9 @@
 import { churn, strayStoreFiles } from '../test/helpers/soak';
 
 async function main(): Promise<void> {
+  // Ctrl-C / SIGTERM end the churn early; the final GC, the leak report and the clean-up still run
+  const stop = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => stop.abort());
   const cycles = Number(process.env.SOAK_CYCLES ?? 10_000);
   const opts = {
     cycles,
@@ -15,6 +18,7 @@ async function main(): Promise<void> {
     backend: (process.env.SOAK_BACKEND ?? 'iptables') as 'iptables' | 'nftables',
     subnet: '10.232.0.0/16',
     seed: Number(process.env.SOAK_SEED ?? Date.now() % 1e9),
+    signal: stop.signal,
     progress: (n: number) => console.error(`  ${n} / ${cycles} cycles`),
   };
   console.error(`soak: ${cycles} cycles, ${opts.parallel} parallel, kill ${opts.killRate * 100} %, GC ${opts.gcRate * 100} %, ${opts.backend}, seed ${opts.seed}`);

@@ -22,6 +22,8 @@ export interface ChurnOptions {
   seed: number;
   /** positive control: the first `keep` attachments are never deleted and stay valid in the final GC */
   keep?: number;
+  /** stops the churn early (workers finish their cycle; final GC, checks and clean-up still run) */
+  signal?: AbortSignal;
   /** called every 1,000 cycles with progress (for long soaks) */
   progress?: (done: number) => void;
 }
@@ -179,7 +181,7 @@ export async function churn(tag: string, o: ChurnOptions): Promise<ChurnReport> 
     await Promise.all(pods.map(async (pod, w) => {
       for (;;) {
         const cycle = next++;
-        if (cycle >= o.cycles) return;
+        if (cycle >= o.cycles || o.signal?.aborted) return;
         while (gcGate) await gcGate;
         const cid = `${tag}-${RUN_ID}-${w}-${cycle}`;
         attached.set(cid, 'eth0');
