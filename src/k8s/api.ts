@@ -38,6 +38,14 @@ export class ApiError extends Error {
 export interface WatchEvent<T> { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: T }
 
 const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * Bounds on what the server may make us hold (a hostile or broken server must not OOM the agent):
+ * a NodeList of 5000 nodes is a few MiB, one Node watch event a few KiB.
+ */
+export const MAX_BODY_BYTES = 16 << 20;
+export const MAX_LINE_BYTES = 1 << 20;
+
+export class TooLargeError extends Error {}
 
 export class ApiClient {
   constructor(readonly cfg: ApiConfig) {}
@@ -65,15 +73,26 @@ export class ApiClient {
     });
   }
 
-  private static async body(res: IncomingMessage): Promise<string> {
-    res.setEncoding('utf8');
-    let s = '';
-    for await (const chunk of res) s += chunk;
-    return s;
+  /** The whole body, at most `max` bytes; more ends the response and throws. */
+  private static async body(res: IncomingMessage, max = MAX_BODY_BYTES): Promise<string> {
+    const len = Number(res.headers['content-length']);
+    const tooLarge = (): TooLargeError => {
+      res.destroy();
+      return new TooLargeError(`response body larger than ${max} bytes`);
+    };
+    if (len > max) throw tooLarge();
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > max) throw tooLarge();
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString('utf8');
   }
 
   private static async fail(res: IncomingMessage, what: string): Promise<never> {
-    const text = await ApiClient.body(res).catch(() => '');
+    const text = await ApiClient.body(res, 64 << 10).catch(() => '');
     let reason = '';
     let msg = text.slice(0, 300);
     try {
@@ -92,21 +111,30 @@ export class ApiClient {
 
   /**
    * Stream a watch (one JSON event per line) into `onEvent` until the server ends it (its
-   * timeoutSeconds), the connection idles for `idleMs`, or `signal` aborts.
+   * timeoutSeconds), the connection idles for `idleMs`, or `signal` aborts. A line longer than
+   * MAX_LINE_BYTES ends the stream with a TooLargeError (the caller lists again).
    */
   async watch<T>(pathAndQuery: string, idleMs: number, onEvent: (e: WatchEvent<T>) => void, signal?: AbortSignal): Promise<void> {
     const res = await this.open(pathAndQuery, idleMs, signal);
     if (res.statusCode !== 200) return ApiClient.fail(res, pathAndQuery);
-    res.setEncoding('utf8');
-    let buf = '';
-    for await (const chunk of res) {
-      buf += chunk;
-      for (let nl; (nl = buf.indexOf('\n')) >= 0;) {
-        const line = buf.slice(0, nl).trim();
-        buf = buf.slice(nl + 1);
-        if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
+    const parse = (line: Buffer): void => {
+      const text = line.toString('utf8').trim();
+      if (text) onEvent(JSON.parse(text) as WatchEvent<T>);
+    };
+    let buf: Buffer = Buffer.alloc(0);
+    try {
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+        for (let nl; (nl = buf.indexOf(0x0a)) >= 0;) {
+          if (nl > MAX_LINE_BYTES) break;
+          parse(buf.subarray(0, nl));
+          buf = buf.subarray(nl + 1);
+        }
+        if (buf.length > MAX_LINE_BYTES) throw new TooLargeError(`watch event longer than ${MAX_LINE_BYTES} bytes`);
       }
+    } finally {
+      res.destroy();
     }
-    if (buf.trim()) onEvent(JSON.parse(buf) as WatchEvent<T>);
+    parse(buf);
   }
 }

@@ -19,12 +19,12 @@ export function parseCidr(text: string): Cidr {
 }
 
 /** "10.244.1.0/24,fd00:10:244:1::/64" or a list; IPv4 first, like the node spec orders dual stack. */
-export function parsePodCidrs(input: string | string[]): string[] {
-  const parts = (Array.isArray(input) ? input : input.split(',')).map((s) => s.trim()).filter(Boolean);
-  if (!parts.length) throw new Error('no pod CIDR given');
+export function parsePodCidrs(input: string | string[], what = 'pod CIDR'): string[] {
+  const parts = (Array.isArray(input) ? input : [input]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  if (!parts.length) throw new Error(`no ${what} given`);
   const cidrs = parts.map(parseCidr);
   for (const f of [4, 6] as const) {
-    if (cidrs.filter((c) => c.family === f).length > 1) throw new Error(`more than one IPv${f} pod CIDR: ${parts.join(', ')}`);
+    if (cidrs.filter((c) => c.family === f).length > 1) throw new Error(`more than one IPv${f} ${what}: ${parts.join(', ')}`);
   }
   return cidrs.sort((a, b) => a.family - b.family).map((c) => c.cidr);
 }
@@ -37,6 +37,23 @@ export function canonicalIp(ip: string): string {
 export function familyOf(ip: string): 4 | 6 {
   return ipaddr.parse(ip).kind() === 'ipv4' ? 4 : 6;
 }
+
+/** True when every address of `inner` is in `outer`. */
+export function contains(outer: string, inner: string): boolean {
+  const o = parseCidr(outer);
+  const i = parseCidr(inner);
+  return o.family === i.family && o.prefix <= i.prefix && overlaps(outer, inner);
+}
+
+/** The network an address with its prefix lies in: "192.168.1.7", 24 -> "192.168.1.0/24". */
+export function networkOf(address: string, prefix: number): string {
+  const a = ipaddr.parse(address);
+  const net = a.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(`${a.toString()}/${prefix}`) : ipaddr.IPv6.networkAddressFromCIDR(`${a.toString()}/${prefix}`);
+  return `${net.toString()}/${prefix}`;
+}
+
+/** The host route of one address: "10.0.0.1" -> "10.0.0.1/32". */
+export const hostCidr = (ip: string): string => `${canonicalIp(ip)}/${familyOf(ip) === 4 ? 32 : 128}`;
 
 /** True when the two CIDRs share any address. */
 export function overlaps(a: string, b: string): boolean {

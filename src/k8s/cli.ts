@@ -1,6 +1,8 @@
 // `tsbridge install`, `tsbridge uninstall` and `tsbridge routes`: what the DaemonSet runs on every
 // node (and what an operator can run on a host by hand). Ties flags to the modules of this folder.
 import * as fs from 'node:fs';
+import { isIP } from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { ApiClient, apiConfig } from './api';
 import { parsePodCidrs } from './cidr';
@@ -9,20 +11,24 @@ import { FlagSpec, FlagValues, parseFlags, UsageError } from './flags';
 import { Installer, Logger, purgeIpam, uninstall } from './install';
 import { keepInstalled } from './keeper';
 import { podCidrsFromApi } from './podcidr';
+import { DEFAULT_MAX_ROUTES, HostAddr, ownPodCidrProblems } from './trust';
 // routes.ts (and with it netlink's native module) is loaded only when routes are asked for:
 // a plain install needs no writable /run and no NET_ADMIN.
 const routesModule = (): Promise<typeof import('./routes')> => import('./routes');
 
 export const BIN_NAME = 'tsbridge';
+/** What the CNI spec allows as a network name. */
+const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 const COMMON: FlagSpec = { 'cni-bin-dir': 'string', 'cni-conf-dir': 'string', 'conf-name': 'string', network: 'string', binary: 'string' };
 const API: FlagSpec = { 'node-name': 'string', 'api-server': 'string', 'token-file': 'string', 'ca-file': 'string' };
+const AGENT: FlagSpec = { resync: 'string', 'cluster-cidr': 'list', 'max-routes': 'string' };
 export const INSTALL: FlagSpec = {
-  ...COMMON, ...API, 'pod-cidr': 'string', bridge: 'string', mtu: 'string', 'ip-masq': 'bool', 'data-dir': 'string',
-  'port-mappings': 'bool', watch: 'bool', routes: 'bool', interval: 'string', resync: 'string', 'wait': 'string',
+  ...COMMON, ...API, ...AGENT, 'pod-cidr': 'string', bridge: 'string', mtu: 'string', 'ip-masq': 'bool', 'data-dir': 'string',
+  'port-mappings': 'bool', watch: 'bool', routes: 'bool', interval: 'string', 'wait': 'string',
 };
 export const UNINSTALL: FlagSpec = { ...COMMON, force: 'bool', routes: 'bool', 'purge-ipam': 'bool', 'data-dir': 'string', stay: 'bool' };
-export const ROUTES: FlagSpec = { ...API, resync: 'string' };
+export const ROUTES: FlagSpec = { ...API, ...AGENT };
 
 export const K8S_HELP = `
 Kubernetes (see README "Kubernetes"; every flag may also be set as TSBRIDGE_<FLAG>, e.g. TSBRIDGE_NODE_NAME):
@@ -37,6 +43,9 @@ Kubernetes (see README "Kubernetes"; every flag may also be set as TSBRIDGE_<FLA
                                (default on inside a pod; --no-watch to exit after installing)
       --interval S             file check period with --watch (default 10)
       --routes                 also program routes to the other nodes' pod CIDRs (implies running on)
+      --cluster-cidr CIDR[,CIDR]  the cluster's pod network(s), one per family (needed by --routes;
+                               routes outside it are refused; also checks this node's pod CIDR)
+      --max-routes N           at most N routes to other nodes (default ${DEFAULT_MAX_ROUTES})
       --resync S               route table re-check period (default 60)
       --wait S                 how long to wait for the node's pod CIDR (default 60; forever with --watch)
       --api-server URL --token-file F --ca-file F   default: in-cluster service account
@@ -44,7 +53,7 @@ Kubernetes (see README "Kubernetes"; every flag may also be set as TSBRIDGE_<FLA
       --force  remove even if not ours   --routes  also delete tsbridge's routes (proto 116)
       --purge-ipam [--data-dir DIR]  also delete host-local's reservations of the network
       --stay   then keep running until SIGTERM (so a clean-up DaemonSet's pods stay Running)
-  tsbridge routes        only the route agent (same flags as install's API and --resync)
+  tsbridge routes        only the route agent (install's API flags, --cluster-cidr, --max-routes, --resync)
 `;
 
 function out(): Logger {
@@ -73,11 +82,51 @@ function seconds(f: FlagValues, k: string, dflt: number): number {
 function paths(f: FlagValues): { binPath: string; confPath: string; network: string } {
   const confName = str(f, 'conf-name', '10-tsbridge.conflist');
   if (confName.includes('/') || !/\.conflist$/.test(confName)) throw new UsageError(`--conf-name must be a file name ending in .conflist`);
+  const network = str(f, 'network', 'tsbridge');
+  // it names a directory under --data-dir that --purge-ipam empties: no "/", no "..", not empty
+  if (!NETWORK_NAME.test(network)) throw new UsageError(`--network: "${network}" is not a network name (letters, digits, "_", ".", "-"; not starting with "." or "-")`);
   return {
     binPath: path.join(str(f, 'cni-bin-dir', '/opt/cni/bin'), BIN_NAME),
     confPath: path.join(str(f, 'cni-conf-dir', '/etc/cni/net.d'), confName),
-    network: str(f, 'network', 'tsbridge'),
+    network,
   };
+}
+
+function clusterCidrsOf(f: FlagValues): string[] {
+  const given = f['cluster-cidr'] as string[] | undefined;
+  if (!given?.length) return [];
+  try {
+    return parsePodCidrs(given, 'cluster CIDR');
+  } catch (e) {
+    throw new UsageError(`--cluster-cidr: ${(e as Error).message}`);
+  }
+}
+
+interface AgentFlags { clusterCidrs: string[]; maxRoutes: number; resyncMs: number }
+
+/** The route agent's flags, checked before anything is written: no agent without the cluster CIDR. */
+function agentFlags(f: FlagValues): AgentFlags {
+  const clusterCidrs = clusterCidrsOf(f);
+  if (!clusterCidrs.length) throw new UsageError('--cluster-cidr (or TSBRIDGE_CLUSTER_CIDR) is needed for the route agent: the pod network of the cluster (kube-controller-manager --cluster-cidr), one CIDR per family; pod CIDRs outside it are never routed');
+  const maxRoutes = f['max-routes'] === undefined ? DEFAULT_MAX_ROUTES : Number(f['max-routes']);
+  if (!Number.isInteger(maxRoutes) || maxRoutes < 1) throw new UsageError(`--max-routes: "${f['max-routes']}" is not a positive integer`);
+  return { clusterCidrs, maxRoutes, resyncMs: seconds(f, 'resync', 60) };
+}
+
+/** The API server's address when it is given as one (a name is not an address we could check). */
+function apiServerIps(client: ApiClient): string[] {
+  const host = new URL(client.cfg.server).hostname.replace(/^\[|\]$/g, '');
+  return isIP(host) ? [host] : [];
+}
+
+/** This node's addresses but the pod bridge's (it holds the gateway of the pod CIDR itself). */
+function nodeAddrs(bridge: string): HostAddr[] {
+  const out: HostAddr[] = [];
+  for (const [ifname, list] of Object.entries(os.networkInterfaces())) {
+    if (ifname === bridge) continue;
+    for (const a of list ?? []) out.push({ address: a.address, prefix: Number(a.cidr?.split('/')[1] ?? (a.family === 'IPv4' ? 32 : 128)), ifname });
+  }
+  return out;
 }
 
 /** The executable to copy: --binary, else this very file when it is the single executable. */
@@ -112,15 +161,20 @@ async function install(argv: string[], log: Logger): Promise<number> {
   const inPod = !!process.env.KUBERNETES_SERVICE_HOST;
   const watch = f.watch === undefined ? inPod : f.watch === true;
   const routes = f.routes === true;
-  const self = routes ? nodeName(f, 'for --routes') : ''; // checked before anything is written
+  // checked before anything is written
+  const self = routes ? nodeName(f, 'for --routes') : '';
+  const agent = routes ? agentFlags(f) : undefined;
+  const clusterCidrs = clusterCidrsOf(f);
   const mtu = f.mtu === undefined ? undefined : Number(f.mtu);
   if (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= 68 && mtu <= 65535)) throw new UsageError(`--mtu: "${f.mtu}" is not an MTU`);
   const stop = stopSignal();
 
   let podCidrs: string[];
+  let apiServer: string[] = [];
   if (typeof f['pod-cidr'] === 'string') {
     podCidrs = parsePodCidrs(f['pod-cidr']);
   } else {
+    apiServer = apiServerIps(api(f));
     const node = nodeName(f, 'to read the pod CIDR from the API (or give --pod-cidr)');
     try {
       podCidrs = await podCidrsFromApi(api(f), node, {
@@ -132,8 +186,12 @@ async function install(argv: string[], log: Logger): Promise<number> {
     }
   }
   if (stop.aborted) return 0;
+  const bridge = str(f, 'bridge', 'cni0');
+  // the node's own pod CIDR gets the checks every other node's gets from the route agent
+  const refused = ownPodCidrProblems(podCidrs, { clusterCidrs, apiServer, hostAddrs: nodeAddrs(bridge) });
+  if (refused.length) throw new Error(`refusing to install: ${refused.join('; ')}`);
   const conflist = renderConflist({
-    network: p.network, bridge: str(f, 'bridge', 'cni0'), podCidrs, mtu, ipMasq: f['ip-masq'] === true,
+    network: p.network, bridge, podCidrs, mtu, ipMasq: f['ip-masq'] === true,
     dataDir: f['data-dir'] as string | undefined, portMappings: f['port-mappings'] !== false,
   });
   const inst = new Installer({ source, binPath: p.binPath, confPath: p.confPath, conflist });
@@ -145,9 +203,10 @@ async function install(argv: string[], log: Logger): Promise<number> {
 
   const jobs: Promise<void>[] = [];
   if (watch) jobs.push(keepInstalled(inst, seconds(f, 'interval', 10), log, stop));
-  if (routes) {
+  if (agent) {
     const { RouteAgent } = await routesModule();
-    jobs.push(new RouteAgent(api(f), { self, resyncMs: seconds(f, 'resync', 60) }, log).run(stop));
+    const client = api(f);
+    jobs.push(new RouteAgent(client, { self, ...agent, apiServer: apiServerIps(client) }, log).run(stop));
   }
   log.info(`running${watch ? ', keeping the files in place' : ''}${routes ? ', programming routes to the other nodes' : ''}`);
   await Promise.all(jobs);
@@ -184,8 +243,10 @@ async function runUninstall(argv: string[], log: Logger): Promise<number> {
 async function runRoutes(argv: string[], log: Logger): Promise<number> {
   const f = parseFlags(argv, ROUTES, process.env);
   const self = nodeName(f, 'for the route agent');
+  const agent = agentFlags(f);
+  const client = api(f);
   const { RouteAgent } = await routesModule();
-  await new RouteAgent(api(f), { self, resyncMs: seconds(f, 'resync', 60) }, log).run(stopSignal());
+  await new RouteAgent(client, { self, ...agent, apiServer: apiServerIps(client) }, log).run(stopSignal());
   return 0;
 }
 

@@ -1,9 +1,13 @@
 // Flags of the install/uninstall commands: --name=value, --name value, --flag, --no-flag. Every
 // flag can also come from the environment as TSBRIDGE_<NAME> (--pod-cidr -> TSBRIDGE_POD_CIDR), so a
-// DaemonSet can set them with env and the downward API; a flag on the command line wins. Pure.
-export type FlagKind = 'string' | 'bool';
+// DaemonSet can set them with env and the downward API; a flag on the command line wins. A 'list'
+// flag may be repeated and each value may be a comma list; its values on the command line replace
+// the environment's. Pure.
+export type FlagKind = 'string' | 'bool' | 'list';
 export type FlagSpec = Record<string, FlagKind>;
-export type FlagValues = Record<string, string | boolean | undefined>;
+export type FlagValues = Record<string, string | boolean | string[] | undefined>;
+
+const items = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 
 export class UsageError extends Error {}
 
@@ -20,8 +24,9 @@ export function parseFlags(argv: string[], spec: FlagSpec, env: NodeJS.ProcessEn
   const out: FlagValues = {};
   for (const [name, kind] of Object.entries(spec)) {
     const v = env[envName(name)];
-    if (v !== undefined && v !== '') out[name] = kind === 'bool' ? parseBool(name, v) : v;
+    if (v !== undefined && v !== '') out[name] = kind === 'bool' ? parseBool(name, v) : kind === 'list' ? items(v) : v;
   }
+  const fromArgv = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (!a.startsWith('--')) throw new UsageError(`unexpected argument "${a}"`);
@@ -41,6 +46,12 @@ export function parseFlags(argv: string[], spec: FlagSpec, env: NodeJS.ProcessEn
     if (value === undefined) {
       value = argv[++i];
       if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    }
+    if (kind === 'list') {
+      const prev = fromArgv.has(name) ? (out[name] as string[]) : [];
+      fromArgv.add(name);
+      out[name] = [...prev, ...items(value)];
+      continue;
     }
     out[name] = value;
   }

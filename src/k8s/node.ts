@@ -1,6 +1,6 @@
 // The parts of a Kubernetes Node object tsbridge reads, and what it derives from them. Pure.
 export interface K8sNode {
-  metadata: { name: string; resourceVersion?: string };
+  metadata: { name: string; resourceVersion?: string; creationTimestamp?: string };
   spec?: { podCIDR?: string; podCIDRs?: string[] };
   status?: { addresses?: { type: string; address: string }[] };
 }
@@ -18,8 +18,9 @@ export function nodeInternalIps(n: K8sNode): string[] {
   return (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address);
 }
 
-export interface NodeInfo { name: string; podCidrs: string[]; internalIps: string[] }
+export interface NodeInfo { name: string; podCidrs: string[]; internalIps: string[]; created?: string }
 
 export function nodeInfo(n: K8sNode): NodeInfo {
-  return { name: n.metadata.name, podCidrs: nodePodCidrs(n), internalIps: nodeInternalIps(n) };
+  const created = n.metadata.creationTimestamp;
+  return { name: n.metadata.name, podCidrs: nodePodCidrs(n), internalIps: nodeInternalIps(n), ...(created ? { created } : {}) };
 }

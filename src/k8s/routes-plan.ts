@@ -4,6 +4,7 @@
 // a route someone else owns to the same destination. Pure.
 import { canonicalIp, familyOf, overlaps, parseCidr } from './cidr';
 import { NodeInfo } from './node';
+import { DEFAULT_MAX_ROUTES, gatewayProblem, podCidrProblem, TrustPolicy } from './trust';
 
 /** rtm_protocol of tsbridge routes ("proto 116" in `ip route`); unassigned in iproute2's rt_protos. */
 export const RTPROT_TSBRIDGE = 116;
@@ -13,34 +14,68 @@ export interface KernelRoute { dst: string; gw?: string; protocol: number }
 
 export interface Desired { routes: WantedRoute[]; problems: string[] }
 
-export function desiredRoutes(self: string, nodes: NodeInfo[]): Desired {
+/**
+ * The routes to program for the other nodes, and one line per refused claim. Nodes are taken oldest
+ * first (creationTimestamp, then name: a Node cannot change when it was created), so of two nodes
+ * claiming overlapping CIDRs the older keeps its route whatever order the events came in; this
+ * node's own CIDRs come before all. Each pod CIDR must pass the trust checks (inside the cluster
+ * CIDR, clear of this node's networks and the API server), at most one per family per node, and
+ * its gateway (the node's InternalIP of that family) must be an on-link neighbour.
+ */
+export function desiredRoutes(self: string, nodes: NodeInfo[], policy: TrustPolicy, maxRoutes = DEFAULT_MAX_ROUTES): Desired {
   const problems: string[] = [];
-  const own = nodes.find((n) => n.name === self)?.podCidrs ?? [];
+  const claimed: { cidr: string; node: string }[] = [];
+  for (const raw of nodes.find((n) => n.name === self)?.podCidrs ?? []) {
+    try {
+      claimed.push({ cidr: parseCidr(raw).cidr, node: self });
+    } catch { /* install reports our own bad CIDR */ }
+  }
   const routes: WantedRoute[] = [];
-  // sorted: with two nodes claiming one CIDR the outcome must not depend on event order
-  for (const n of [...nodes].sort((a, b) => a.name.localeCompare(b.name))) {
-    if (n.name === self) continue;
+  const born = (n: NodeInfo): number => {
+    const t = Date.parse(n.created ?? '');
+    return Number.isNaN(t) ? Infinity : t;
+  };
+  const others = nodes.filter((n) => n.name !== self)
+    .sort((a, b) => (born(a) - born(b) || 0) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const n of others) {
+    const cidrs: string[] = [];
     for (const raw of n.podCidrs) {
-      let dst: string;
       try {
-        dst = parseCidr(raw).cidr;
+        cidrs.push(parseCidr(raw).cidr);
       } catch (e) {
         problems.push(`node ${n.name}: ${(e as Error).message}`);
-        continue;
       }
+    }
+    for (const dst of cidrs) {
+      const refuse = (why: string): void => void problems.push(`node ${n.name}: pod CIDR ${dst} refused: ${why}`);
       const fam = familyOf(dst.split('/')[0]);
-      const gw = n.internalIps.find((ip) => safeFamily(ip) === fam);
-      if (!gw) {
-        problems.push(`node ${n.name}: no IPv${fam} InternalIP for pod CIDR ${dst}`);
+      if (cidrs.filter((c) => familyOf(c.split('/')[0]) === fam).length > 1) {
+        refuse(`more than one IPv${fam} pod CIDR on the node (${cidrs.join(', ')})`);
         continue;
       }
-      if (own.some((o) => safeOverlaps(o, dst))) {
-        problems.push(`node ${n.name}: pod CIDR ${dst} overlaps this node's own`);
+      const bad = podCidrProblem(dst, policy);
+      if (bad) {
+        refuse(bad);
         continue;
       }
-      const clash = routes.find((r) => safeOverlaps(r.dst, dst));
+      const clash = claimed.find((c) => overlaps(c.cidr, dst));
       if (clash) {
-        problems.push(`node ${n.name}: pod CIDR ${dst} overlaps ${clash.dst} of node ${clash.node}`);
+        refuse(clash.node === self ? `overlaps this node's own pod CIDR ${clash.cidr}` : `overlaps ${clash.cidr} of node ${clash.node} (older)`);
+        continue;
+      }
+      claimed.push({ cidr: dst, node: n.name });
+      const ips = n.internalIps.filter((ip) => safeFamily(ip) === fam);
+      if (!ips.length) {
+        refuse(`no IPv${fam} InternalIP`);
+        continue;
+      }
+      const gw = ips.find((ip) => !gatewayProblem(ip, policy, claimed));
+      if (!gw) {
+        refuse(`gateway ${ips[0]} ${gatewayProblem(ips[0], policy, claimed)}`);
+        continue;
+      }
+      if (routes.length >= maxRoutes) {
+        refuse(`more than ${maxRoutes} routes (--max-routes)`);
         continue;
       }
       routes.push({ dst, gw: canonicalIp(gw), node: n.name });
@@ -57,12 +92,12 @@ function safeFamily(ip: string): 4 | 6 | 0 {
   }
 }
 
-function safeOverlaps(a: string, b: string): boolean {
-  try {
-    return overlaps(a, b);
-  } catch {
-    return false;
-  }
+/** The lines of `now` not in `seen` (each refusal is logged once while it lasts); `seen` becomes `now`. */
+export function newProblems(seen: Set<string>, now: string[]): string[] {
+  const fresh = [...new Set(now)].filter((p) => !seen.has(p));
+  seen.clear();
+  for (const p of now) seen.add(p);
+  return fresh;
 }
 
 export interface RoutePlan {

@@ -4,17 +4,25 @@
 // resumed from the last resourceVersion, and a full list is done again when the API says the
 // version is too old (410) or the connection fails. Independently of events the table is
 // re-checked every resync interval, so a route someone deleted by hand comes back.
+import { listAddresses } from '../netlink/addr';
+import { listLinks } from '../netlink/link';
 import { listRoutes, delRoute, replaceRoute } from '../netlink/route';
 import { RT_TABLE_MAIN } from '../netlink/constants';
 import { Rtnl } from '../netlink/socket';
 import { ApiClient, ApiError, WatchEvent } from './api';
 import { Logger } from './install';
 import { K8sList, K8sNode, nodeInfo } from './node';
-import { desiredRoutes, KernelRoute, planRoutes, RTPROT_TSBRIDGE, WantedRoute } from './routes-plan';
+import { desiredRoutes, KernelRoute, newProblems, planRoutes, RTPROT_TSBRIDGE, WantedRoute } from './routes-plan';
+import { HostAddr, TrustPolicy } from './trust';
 
 export interface RouteAgentOptions {
   self: string;
   resyncMs: number;
+  /** the cluster CIDR(s), one per family: no pod CIDR outside them is routed */
+  clusterCidrs: string[];
+  /** the API server's address(es): no pod CIDR may cover them */
+  apiServer: string[];
+  maxRoutes: number;
   /** server-side watch length; the request is renewed after it */
   watchSeconds?: number;
   /** Rtnl of the namespace to program ('' = ours) */
@@ -33,10 +41,19 @@ async function kernelRoutes(nl: Rtnl): Promise<KernelRoute[]> {
   return all.filter((r) => r.table === RT_TABLE_MAIN).map((r) => ({ dst: r.dst, gw: r.gw, protocol: r.protocol }));
 }
 
-/** Apply one plan; a failing route is reported and retried at the next resync, the others go on. */
-export async function syncRoutes(nl: Rtnl, want: WantedRoute[], log: Logger): Promise<{ set: number; del: number }> {
+/** This node's addresses with their interface names: what pod CIDRs and gateways are checked against. */
+export async function hostAddrs(nl: Rtnl): Promise<HostAddr[]> {
+  const names = new Map((await listLinks(nl)).map((l) => [l.index, l.name]));
+  return (await listAddresses(nl)).map((a) => ({ address: a.address, prefix: a.prefix, ifname: names.get(a.index) }));
+}
+
+/**
+ * Apply one plan; a failing route is reported and retried at the next resync, the others go on.
+ * `report` gets the destinations left to another owner (default: logged).
+ */
+export async function syncRoutes(nl: Rtnl, want: WantedRoute[], log: Logger, report = (m: string): void => log.warn(m)): Promise<{ set: number; del: number }> {
   const plan = planRoutes(want, await kernelRoutes(nl));
-  for (const b of plan.blocked) log.warn(`route to ${b.dst} (node ${b.node}) not programmed: another owner's route to it exists`);
+  for (const b of plan.blocked) report(`route to ${b.dst} (node ${b.node}) not programmed: another owner's route to it exists`);
   let set = 0;
   let del = 0;
   for (const r of plan.del) {
@@ -74,7 +91,9 @@ export class RouteAgent {
   private readonly nodes = new Map<string, K8sNode>();
   private lastWanted = '';
   private syncing: Promise<void> = Promise.resolve();
-  private reported = '';
+  /** refusals and blocked routes logged already: each is logged once while it lasts, not at every resync */
+  private readonly refused = new Set<string>();
+  private readonly blocked = new Set<string>();
   /** Until the first list succeeds we know nothing: an empty map must not delete every route. */
   private listed = false;
 
@@ -142,19 +161,20 @@ export class RouteAgent {
     return gone ? undefined : rv;
   }
 
-  /** Serialised: one netlink sync at a time. Events that do not change the wanted set cost nothing. */
+  /** Serialised: one netlink sync at a time. Events that do not change the wanted set cost one address dump. */
   private sync(force: boolean): void {
     this.syncing = this.syncing.then(async () => {
       if (!this.listed) return;
-      const want = desiredRoutes(this.o.self, [...this.nodes.values()].map(nodeInfo));
-      const key = JSON.stringify(want.routes);
-      if (!force && key === this.lastWanted) return;
-      const problems = want.problems.join('; ');
-      if (problems && problems !== this.reported) this.log.warn(problems);
-      this.reported = problems;
       const nl = Rtnl.open(this.o.netns ?? '');
       try {
-        await syncRoutes(nl, want.routes, this.log);
+        const policy: TrustPolicy = { clusterCidrs: this.o.clusterCidrs, apiServer: this.o.apiServer, hostAddrs: await hostAddrs(nl) };
+        const want = desiredRoutes(this.o.self, [...this.nodes.values()].map(nodeInfo), policy, this.o.maxRoutes);
+        for (const p of newProblems(this.refused, want.problems)) this.log.warn(p);
+        const key = JSON.stringify(want.routes);
+        if (!force && key === this.lastWanted) return;
+        const blocked: string[] = [];
+        await syncRoutes(nl, want.routes, this.log, (m) => blocked.push(m));
+        for (const p of newProblems(this.blocked, blocked)) this.log.warn(p);
         this.lastWanted = key;
       } catch (e) {
         this.log.warn(`route sync: ${(e as Error).message}`);

@@ -6,7 +6,8 @@ import { canonicalIp, overlaps, parsePodCidrs } from '../../src/k8s/cidr';
 import { configsBefore, isOurConflist, renderConflist } from '../../src/k8s/conflist';
 import { envName, parseFlags, UsageError } from '../../src/k8s/flags';
 import { nodeInfo, nodePodCidrs } from '../../src/k8s/node';
-import { desiredRoutes, planRoutes, RTPROT_TSBRIDGE } from '../../src/k8s/routes-plan';
+import { desiredRoutes, newProblems, planRoutes, RTPROT_TSBRIDGE } from '../../src/k8s/routes-plan';
+import { gatewayProblem, ownPodCidrProblems, podCidrProblem, TrustPolicy } from '../../src/k8s/trust';
 
 test('flags: --k=v, --k v, bools, --no-x, env fallback, flag beats env, unknown flag refused', () => {
   const spec = { 'pod-cidr': 'string', watch: 'bool', routes: 'bool', bridge: 'string' } as const;
@@ -71,7 +72,12 @@ test('node fields: podCIDRs, legacy podCIDR, InternalIPs only', () => {
   assert.equal(nodePodCidrs({ metadata: { name: 'c' } }), []);
 });
 
-const N = (name: string, podCidrs: string[], internalIps: string[]) => ({ name, podCidrs, internalIps });
+const N = (name: string, podCidrs: string[], internalIps: string[], created?: string) => ({ name, podCidrs, internalIps, ...(created ? { created } : {}) });
+const LAN: TrustPolicy = {
+  clusterCidrs: ['10.244.0.0/16', 'fd00:244::/48'],
+  hostAddrs: [{ address: '192.168.1.1', prefix: 24, ifname: 'eth0' }, { address: 'fd01::1', prefix: 64, ifname: 'eth0' }, { address: '127.0.0.1', prefix: 8, ifname: 'lo' }],
+  apiServer: [],
+};
 
 test('desired routes: every other node, per family via the InternalIP of that family; problems reported, not routed', () => {
   const d = desiredRoutes('a', [
@@ -83,7 +89,7 @@ test('desired routes: every other node, per family via the InternalIP of that fa
     N('f', ['10.244.0.0/25'], ['192.168.1.6']), // overlaps ours
     N('g', ['10.244.2.0/24'], ['192.168.1.7']), // same as c
     N('h', ['bogus'], ['192.168.1.8']),
-  ]);
+  ], LAN);
   assert.equal(d.routes, [
     { dst: '10.244.1.0/24', gw: '192.168.1.2', node: 'b' },
     { dst: 'fd00:244:0:1::/64', gw: 'fd01::2', node: 'b' },
@@ -91,10 +97,131 @@ test('desired routes: every other node, per family via the InternalIP of that fa
     { dst: '10.244.3.0/24', gw: '192.168.1.4', node: 'd' },
   ]);
   assert.is(d.problems.length, 4);
-  assert.match(d.problems.join('\n'), /node d: no IPv6 InternalIP for pod CIDR fd00:244:0:3::\/64/);
-  assert.match(d.problems.join('\n'), /node f: pod CIDR 10.244.0.0\/25 overlaps this node's own/);
-  assert.match(d.problems.join('\n'), /node g: pod CIDR 10.244.2.0\/24 overlaps 10.244.2.0\/24 of node c/);
+  assert.match(d.problems.join('\n'), /node d: pod CIDR fd00:244:0:3::\/64 refused: no IPv6 InternalIP/);
+  assert.match(d.problems.join('\n'), /node f: pod CIDR 10.244.0.0\/25 refused: overlaps this node's own pod CIDR 10.244.0.0\/24/);
+  assert.match(d.problems.join('\n'), /node g: pod CIDR 10.244.2.0\/24 refused: overlaps 10.244.2.0\/24 of node c/);
   assert.match(d.problems.join('\n'), /node h: "bogus" is not a CIDR/);
+});
+
+// A node of a cluster whose pod network is 10.0.0.0/8 (wide on purpose: each check below is then
+// reached on its own, not only the cluster-CIDR one), on the LAN 10.250.0.0/24, API server 10.96.0.1.
+const WIDE: TrustPolicy = {
+  clusterCidrs: ['10.0.0.0/8', 'fd00:10::/48'],
+  hostAddrs: [
+    { address: '10.250.0.5', prefix: 24, ifname: 'eth0' }, { address: 'fd00:250::5', prefix: 64, ifname: 'eth0' },
+    { address: '127.0.0.1', prefix: 8, ifname: 'lo' }, { address: '::1', prefix: 128, ifname: 'lo' },
+    { address: '10.244.1.1', prefix: 24, ifname: 'cni0' },
+  ],
+  apiServer: ['10.96.0.1'],
+};
+const T0 = '2026-01-01T00:00:00Z';
+const T1 = '2026-01-02T00:00:00Z';
+const self = N('self', ['10.244.1.0/24'], ['10.250.0.5'], T0);
+const good = N('good', ['10.244.5.0/24', 'fd00:10:0:5::/64'], ['10.250.0.6', 'fd00:250::6'], T0);
+
+/** The attacker's node next to a good one and this one: what is routed, and what the attacker got. */
+function attack(evil: ReturnType<typeof N>, policy = WIDE): { routes: string[]; evil: string[] } {
+  const d = desiredRoutes('self', [evil, self, good], policy);
+  return { routes: d.routes.map((r) => `${r.dst} via ${r.gw}`), evil: d.problems.filter((p) => p.startsWith(`node ${evil.name}:`)) };
+}
+const GOOD = ['10.244.5.0/24 via 10.250.0.6', 'fd00:10:0:5::/64 via fd00:250::6'];
+
+test('attack refused: pod CIDRs outside the cluster CIDR (metadata /32, Service range, half the Internet, ::/1)', () => {
+  for (const [cidr, policy] of [['169.254.169.254/32', WIDE], ['128.0.0.0/1', WIDE], ['0.0.0.0/0', WIDE], ['::/1', WIDE],
+    ['10.96.0.0/12', { ...WIDE, clusterCidrs: ['10.244.0.0/16', 'fd00:10::/48'] }]] as [string, TrustPolicy][]) {
+    const r = attack(N('evil', [cidr], ['10.250.0.66', 'fd00:250::66'], T1), policy);
+    assert.equal(r.routes, GOOD, cidr);
+    assert.is(r.evil.length, 1, cidr);
+    assert.match(r.evil[0], /refused: is outside the cluster CIDR/, cidr);
+  }
+  // a family the cluster CIDR does not cover
+  const v4only = attack(N('evil', ['fd00:10:0:9::/64'], ['fd00:250::66'], T1), { ...WIDE, clusterCidrs: ['10.0.0.0/8'] });
+  assert.match(v4only.evil[0], /refused: has no IPv6 cluster CIDR/);
+});
+
+test('attack refused: the API server address, a /25 of the node LAN, a local address, this node\'s own CIDR', () => {
+  const cases: [string, RegExp][] = [
+    ['10.96.0.0/12', /contains the API server address 10\.96\.0\.1/],
+    ['10.250.0.128/25', /overlaps 10\.250\.0\.0\/24, a connected subnet of this node \(eth0\)/],
+    ['10.250.0.0/16', /contains 10\.250\.0\.5, an address of this node/],
+    ['10.250.0.5/32', /contains 10\.250\.0\.5, an address of this node/],
+    ['10.244.1.128/25', /overlaps 10\.244\.1\.0\/24, a connected subnet of this node \(cni0\)/],
+  ];
+  for (const [cidr, why] of cases) {
+    const r = attack(N('evil', [cidr], ['10.250.0.66'], T1));
+    assert.equal(r.routes, GOOD, cidr);
+    assert.is(r.evil.length, 1, cidr);
+    assert.match(r.evil[0], why, cidr);
+  }
+});
+
+test('attack refused: overlap with another node; the older node keeps its CIDR whatever the order', () => {
+  const evil = N('a-evil', ['10.244.5.128/25'], ['10.250.0.66'], T1); // sorts first by name, but is newer
+  for (const order of [[evil, self, good], [good, self, evil]]) {
+    const d = desiredRoutes('self', order, WIDE);
+    assert.equal(d.routes.map((r) => r.node), ['good', 'good']);
+    assert.equal(d.problems, ['node a-evil: pod CIDR 10.244.5.128/25 refused: overlaps 10.244.5.0/24 of node good (older)']);
+  }
+  // the same two with the ages swapped: now the other one keeps it
+  const d = desiredRoutes('self', [self, { ...good, created: T1 }, { ...evil, created: T0 }], WIDE);
+  assert.equal(d.routes.map((r) => `${r.node} ${r.dst}`), ['a-evil 10.244.5.128/25', 'good fd00:10:0:5::/64']);
+});
+
+test('attack refused: two pod CIDRs of one family on a node (neither is routed)', () => {
+  const r = attack(N('evil', ['10.244.7.0/24', '10.244.8.0/24'], ['10.250.0.66'], T1));
+  assert.equal(r.routes, GOOD);
+  assert.is(r.evil.length, 2);
+  for (const p of r.evil) assert.match(p, /refused: more than one IPv4 pod CIDR on the node/);
+});
+
+test('attack refused: a gateway off-link, local, or a pod address; the first usable InternalIP is taken', () => {
+  const cases: [string, RegExp][] = [
+    ['192.0.2.8', /gateway 192\.0\.2\.8 is not on a connected subnet of this node \(off-link\)/],
+    ['10.250.0.5', /gateway 10\.250\.0\.5 is an address of this node/],
+    ['127.0.0.1', /gateway 127\.0\.0\.1 is an address of this node/],
+    ['127.0.0.2', /gateway 127\.0\.0\.2 is a loopback address/],
+    ['fe80::1', /gateway fe80::1 is a linkLocal address/],
+    ['fd00:250::5', /gateway fd00:250::5 is an address of this node/],
+    ['10.244.1.7', /gateway 10\.244\.1\.7 is inside the pod CIDR 10\.244\.1\.0\/24 of node self \(a pod address\)/],
+    ['10.244.5.9', /gateway 10\.244\.5\.9 is inside the pod CIDR 10\.244\.5\.0\/24 of node good \(a pod address\)/],
+  ];
+  for (const [gw, why] of cases) {
+    const r = attack(N('evil', [gw.includes(':') ? 'fd00:10:0:9::/64' : '10.244.9.0/24'], [gw], T1));
+    assert.equal(r.routes, GOOD, gw);
+    assert.is(r.evil.length, 1, gw);
+    assert.match(r.evil[0], why, gw);
+  }
+  assert.equal(attack(N('multi', ['10.244.9.0/24'], ['192.0.2.8', '10.250.0.9'], T1)).routes, [...GOOD, '10.244.9.0/24 via 10.250.0.9']);
+  assert.is(gatewayProblem('10.250.0.9', WIDE), undefined);
+  assert.is(podCidrProblem('10.244.9.0/24', WIDE), undefined);
+});
+
+test('positive control: good nodes are accepted (both families); the route count is capped', () => {
+  const d = desiredRoutes('self', [self, good], WIDE);
+  assert.equal(d.routes.map((r) => `${r.dst} via ${r.gw}`), GOOD);
+  assert.equal(d.problems, []);
+  const more = N('more', ['10.244.6.0/24'], ['10.250.0.7'], T1);
+  const capped = desiredRoutes('self', [self, good, more], WIDE, 2);
+  assert.equal(capped.routes.map((r) => r.node), ['good', 'good']);
+  assert.equal(capped.problems, ['node more: pod CIDR 10.244.6.0/24 refused: more than 2 routes (--max-routes)']);
+});
+
+test('own pod CIDR: the same checks before the conflist is written; the bridge is left out by the caller', () => {
+  const noBridge = { ...WIDE, hostAddrs: WIDE.hostAddrs.filter((a) => a.ifname !== 'cni0') };
+  assert.equal(ownPodCidrProblems(['10.244.1.0/24', 'fd00:10:0:1::/64'], noBridge), []);
+  assert.equal(ownPodCidrProblems(['169.254.0.0/16'], noBridge), ['pod CIDR 169.254.0.0/16 is outside the cluster CIDR 10.0.0.0/8']);
+  assert.match(ownPodCidrProblems(['10.250.0.0/25'], noBridge)[0], /contains 10\.250\.0\.5, an address of this node/);
+  // no cluster CIDR given (plain install): the node-network checks only
+  assert.equal(ownPodCidrProblems(['172.16.0.0/24'], { ...noBridge, clusterCidrs: [] }), []);
+  assert.match(ownPodCidrProblems(['10.250.0.128/25'], { ...noBridge, clusterCidrs: [] })[0], /connected subnet/);
+});
+
+test('refusals are logged once while they last, again when they come back', () => {
+  const seen = new Set<string>();
+  assert.equal(newProblems(seen, ['a', 'b']), ['a', 'b']);
+  assert.equal(newProblems(seen, ['b', 'a']), []);
+  assert.equal(newProblems(seen, ['b']), []);
+  assert.equal(newProblems(seen, ['a', 'b']), ['a']);
 });
 
 test('route plan: add missing, keep matching, replace changed gateway, delete only our stale routes, never touch foreign ones', () => {
