@@ -62,6 +62,11 @@ export class FakeApi {
   /** every request: method, path and whether the bearer token matched */
   readonly requests: { method: string; url: string; authorized: boolean }[] = [];
   port = 0;
+  /**
+   * A test's own answer to a request (a hostile or broken server): return true when it answered.
+   * Called for authorized requests before the normal handling.
+   */
+  intercept?: (u: URL, res: ServerResponse) => boolean;
   private rv = 1000;
   /** events before this resourceVersion are forgotten (a watch from older gets 410 Gone) */
   private oldestRv = 1000;
@@ -123,6 +128,11 @@ export class FakeApi {
     this.watchers.clear();
   }
 
+  /** Write raw text into every open watch stream (e.g. one line longer than any event should be). */
+  writeWatchers(text: string | Buffer): void {
+    for (const w of this.watchers) if (!w.res.writableEnded) w.res.write(text);
+  }
+
   /** How many full lists of the nodes were served. */
   get lists(): number {
     return this.requests.filter((r) => r.url === '/api/v1/nodes' && r.authorized).length;
@@ -159,6 +169,7 @@ export class FakeApi {
     this.requests.push({ method: req.method ?? '', url: req.url ?? '', authorized });
     if (!authorized) return this.status(res, 401, 'Unauthorized', 'Unauthorized');
     const u = new URL(req.url ?? '/', 'https://x');
+    if (this.intercept?.(u, res)) return;
     const one = /^\/api\/v1\/nodes\/([^/]+)$/.exec(u.pathname);
     if (req.method !== 'GET') return this.status(res, 405, 'MethodNotAllowed', 'only GET here');
     if (one) {

@@ -90,7 +90,7 @@ test('three nodes: installed from the API, pods reach each other across nodes, r
 
     // the DaemonSet's container, once per node
     for (const n of nodes) {
-      n.agent = spawn('ip', ['netns', 'exec', n.ns, BIN, 'install', '--watch', '--routes', '--resync', '1',
+      n.agent = spawn('ip', ['netns', 'exec', n.ns, BIN, 'install', '--watch', '--routes', '--resync', '1', '--cluster-cidr', '10.213.0.0/16,fd00:213::/44',
         '--cni-bin-dir', path.join(n.dir, 'bin'), '--cni-conf-dir', path.join(n.dir, 'net.d'), '--data-dir', path.join(n.dir, 'ipam'),
         '--bridge', 'tsbk0', '--api-server', apiUrl, '--token-file', api.tokenFile, '--ca-file', api.caFile],
       { env: { PATH: process.env.PATH ?? '', TSBRIDGE_NODE_NAME: n.name }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -198,7 +198,7 @@ test('an agent that cannot reach the API keeps the routes it has (no list, no de
     sh('ip', ['-n', ns, 'addr', 'add', '172.31.214.1/24', 'dev', 'eth0']);
     sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
     sh('ip', ['-n', ns, 'route', 'add', '10.214.2.0/24', 'via', '172.31.214.2', 'proto', PROTO]);
-    agent = spawn('ip', ['netns', 'exec', ns, BIN, 'routes', '--node-name', 'node-1', '--resync', '0.2',
+    agent = spawn('ip', ['netns', 'exec', ns, BIN, 'routes', '--node-name', 'node-1', '--resync', '0.2', '--cluster-cidr', '10.214.0.0/16',
       '--api-server', 'https://127.0.0.1:1', '--token-file', api.tokenFile, '--ca-file', api.caFile], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     agent.stderr!.on('data', (x: Buffer) => (err += x.toString()));

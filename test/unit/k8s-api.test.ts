@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
-import { ApiClient, apiConfig, ApiError, WatchEvent } from '../../src/k8s/api';
+import { ApiClient, apiConfig, ApiError, MAX_BODY_BYTES, MAX_LINE_BYTES, TooLargeError, WatchEvent } from '../../src/k8s/api';
 import { Logger } from '../../src/k8s/install';
 import { K8sList, K8sNode } from '../../src/k8s/node';
 import { podCidrsFromApi } from '../../src/k8s/podcidr';
@@ -113,6 +113,78 @@ test('list + watch: NodeList resourceVersion, events after it, server-side timeo
   const gone: WatchEvent<{ code?: number }>[] = [];
   await client.watch<{ code?: number }>(`/api/v1/nodes?watch=1&resourceVersion=${rv}`, 5000, (e) => gone.push(e));
   assert.equal(gone.map((e) => [e.type, e.object.code]), [['ERROR', 410]]);
+});
+
+/** Stream `total` bytes of one JSON string in 64 KiB chunks, honouring backpressure; count what the socket took. */
+function stream(res: import('node:http').ServerResponse, head: string, total: number, tail: string, sent: { bytes: number }): void {
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  const chunk = Buffer.alloc(64 << 10, 0x61);
+  res.write(head);
+  const pump = (): void => {
+    while (sent.bytes < total) {
+      sent.bytes += chunk.length;
+      if (!res.write(chunk)) return void res.once('drain', pump);
+    }
+    res.end(tail);
+  };
+  res.on('error', () => undefined);
+  pump();
+}
+
+test('a response body over the cap is an error, and is not read to its end', async () => {
+  const sent = { bytes: 0 };
+  api.intercept = (u, res) => {
+    if (u.pathname !== '/api/v1/nodes/huge') return false;
+    stream(res, '{"metadata":{"name":"', 3 * MAX_BODY_BYTES, '"}}', sent);
+    return true;
+  };
+  try {
+    await client.get('/api/v1/nodes/huge').then(() => assert.unreachable(), (e: Error) => {
+      assert.instance(e, TooLargeError);
+      assert.match(e.message, /response body larger than 16777216 bytes/);
+    });
+    assert.ok(sent.bytes < 3 * MAX_BODY_BYTES, `the client hung up early (${sent.bytes} bytes sent)`);
+    // a declared Content-Length over the cap is refused before any of the body is read
+    api.intercept = (u, res) => {
+      if (u.pathname !== '/api/v1/nodes/declared') return false;
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(MAX_BODY_BYTES + 1) });
+      res.write('{');
+      return true;
+    };
+    await client.get('/api/v1/nodes/declared').then(() => assert.unreachable(), (e: Error) => assert.instance(e, TooLargeError));
+    // positive control: just under the cap is read
+    api.intercept = (u, res) => {
+      if (u.pathname !== '/api/v1/nodes/big') return false;
+      stream(res, '{"metadata":{"name":"', MAX_BODY_BYTES - (128 << 10), '"}}', { bytes: 0 });
+      return true;
+    };
+    const n = await client.get<K8sNode>('/api/v1/nodes/big');
+    assert.ok(n.metadata.name.length > MAX_BODY_BYTES / 2);
+  } finally {
+    api.intercept = undefined;
+  }
+});
+
+test('a watch line over the cap ends the watch with an error; the events before it were delivered', async () => {
+  const sent = { bytes: 0 };
+  api.intercept = (u, res) => {
+    if (u.searchParams.get('watch') !== '1') return false;
+    const ev = JSON.stringify({ type: 'ADDED', object: makeNode('before', ['10.244.9.0/24'], ['192.168.50.9']) }) + '\n';
+    stream(res, ev + '{"type":"ADDED","object":{"metadata":{"name":"', 8 * MAX_LINE_BYTES, '"}}}\n', sent);
+    return true;
+  };
+  try {
+    const seen: string[] = [];
+    await client.watch<K8sNode>('/api/v1/nodes?watch=1&resourceVersion=1', 5000, (e) => seen.push(e.object.metadata.name))
+      .then(() => assert.unreachable(), (e: Error) => {
+        assert.instance(e, TooLargeError);
+        assert.match(e.message, /watch event longer than 1048576 bytes/);
+      });
+    assert.equal(seen, ['before']);
+    assert.ok(sent.bytes < 8 * MAX_LINE_BYTES, `the client hung up early (${sent.bytes} bytes sent)`);
+  } finally {
+    api.intercept = undefined;
+  }
 });
 
 test.run();
