@@ -8,7 +8,7 @@ import { ApiClient, apiConfig } from './api';
 import { parsePodCidrs } from './cidr';
 import { configsBefore, renderConflist } from './conflist';
 import { FlagSpec, FlagValues, parseFlags, UsageError } from './flags';
-import { Installer, Logger, purgeIpam, uninstall } from './install';
+import { Installer, Logger, NETWORK_NAME, purgeIpam, uninstall } from './install';
 import { keepInstalled } from './keeper';
 import { podCidrsFromApi } from './podcidr';
 import { DEFAULT_MAX_ROUTES, HostAddr, ownPodCidrProblems } from './trust';
@@ -17,8 +17,6 @@ import { DEFAULT_MAX_ROUTES, HostAddr, ownPodCidrProblems } from './trust';
 const routesModule = (): Promise<typeof import('./routes')> => import('./routes');
 
 export const BIN_NAME = 'tsbridge';
-/** What the CNI spec allows as a network name. */
-const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 const COMMON: FlagSpec = { 'cni-bin-dir': 'string', 'cni-conf-dir': 'string', 'conf-name': 'string', network: 'string', binary: 'string' };
 const API: FlagSpec = { 'node-name': 'string', 'api-server': 'string', 'token-file': 'string', 'ca-file': 'string' };

@@ -5,7 +5,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as ipaddr from 'ipaddr.js';
+import { ipToString, tryParseIP } from '../ipam/ip';
 import { copyFileAtomic, sweepTemps, writeFileAtomic } from '../sys/atomic';
 import { isOurConflist } from './conflist';
 
@@ -153,11 +153,23 @@ export function uninstall(t: UninstallTarget): { conflist: Removal; binary: Remo
   return { conflist, binary };
 }
 
+/** host-local names a reservation by the canonical text of its address (the IPAM store's test). */
+function isReservationName(name: string): boolean {
+  const ip = tryParseIP(name);
+  return ip !== undefined && ipToString(ip) === name;
+}
+
+/** A CNI network name: letters, digits, "_", ".", "-", not starting with "." or "-" (so never "", "..", or a path). */
+export const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
 /**
  * Remove host-local's reservations of `network` (`<dataDir>/<network>`), for after the node's pods are
- * gone. Only files of host-local's layout are removed; anything else keeps the directory.
+ * gone. Only files of host-local's layout are removed (`lock`, `last_reserved_ip.N`, and addresses
+ * in canonical text: not "1" or "0x1f", which ipaddr.js would also take); anything else keeps the
+ * directory.
  */
 export function purgeIpam(dataDir: string, network: string): { removed: number; kept: string[] } {
+  if (!NETWORK_NAME.test(network)) throw new Error(`"${network}" is not a network name`);
   const dir = path.join(dataDir, network);
   let names: string[];
   try {
@@ -170,7 +182,7 @@ export function purgeIpam(dataDir: string, network: string): { removed: number; 
   let removed = 0;
   for (const n of names) {
     const p = path.join(dir, n);
-    const ipamFile = n === 'lock' || /^last_reserved_ip\.\d+$/.test(n) || ipaddr.isValid(n);
+    const ipamFile = n === 'lock' || /^last_reserved_ip\.\d+$/.test(n) || isReservationName(n);
     if (ipamFile && fs.lstatSync(p).isFile()) {
       fs.unlinkSync(p);
       removed++;

@@ -9,6 +9,7 @@ import { sweepTemps, writeFileAtomic } from '../../src/sys/atomic';
 import { renderConflist } from '../../src/k8s/conflist';
 import { BINARY_MARKER, fileContains, Installer, Logger, purgeIpam, uninstall } from '../../src/k8s/install';
 import { keepInstalled } from '../../src/k8s/keeper';
+import { runK8s } from '../../src/k8s/cli';
 
 interface Env { root: string; source: string; binPath: string; confPath: string; conflist: string }
 
@@ -220,6 +221,44 @@ test('purge-ipam removes host-local files of the network only; unknown files kee
     fs.writeFileSync(path.join(net, 'notes.txt'), 'x');
     assert.equal(purgeIpam(dir, 'tsbridge'), { removed: 1, kept: ['notes.txt'] });
     assert.equal(purgeIpam(dir, 'absent'), { removed: 0, kept: [] });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('purge-ipam: only canonical address names are reservations ("1", "0x1f", "010.1.1.1", "FD00::5" are not)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8sipam-'));
+  try {
+    const net = path.join(dir, 'tsbridge');
+    fs.mkdirSync(net);
+    const foreign = ['1', '0x1f', '010.1.1.1', '10.1.1', 'FD00::5', 'fd00:0::6', '::ffff:10.1.1.1', 'last_reserved_ip.x'];
+    for (const f of [...foreign, '10.1.1.1', 'fd00::5']) fs.writeFileSync(path.join(net, f), 'x');
+    assert.equal(purgeIpam(dir, 'tsbridge'), { removed: 2, kept: foreign.slice().sort() });
+    assert.equal(fs.readdirSync(net).sort(), foreign.slice().sort());
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('purge-ipam and the commands refuse a --network that is empty, "..", or a path', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8sipam-'));
+  try {
+    const data = path.join(dir, 'data');
+    fs.mkdirSync(path.join(data, 'net'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'lock'), 'x'); // what "--network .." would reach
+    fs.writeFileSync(path.join(data, 'net', '10.1.1.1'), 'x'); // and "--network net/../net"
+    for (const bad of ['', '..', '.', '../data', 'net/../net', '/etc', '-x']) {
+      assert.throws(() => purgeIpam(data, bad), /is not a network name/, JSON.stringify(bad));
+      const status = await runK8s('uninstall', ['--network', bad, '--purge-ipam', '--data-dir', data,
+        '--cni-bin-dir', path.join(dir, 'bin'), '--cni-conf-dir', path.join(dir, 'conf')]);
+      assert.is(status, 2, JSON.stringify(bad));
+    }
+    assert.ok(fs.existsSync(path.join(dir, 'lock')));
+    assert.ok(fs.existsSync(path.join(data, 'net', '10.1.1.1')));
+    // positive control: the same command with a good name purges
+    assert.is(await runK8s('uninstall', ['--network', 'net', '--purge-ipam', '--data-dir', data,
+      '--cni-bin-dir', path.join(dir, 'bin'), '--cni-conf-dir', path.join(dir, 'conf')]), 0);
+    assert.not.ok(fs.existsSync(path.join(data, 'net')));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
