@@ -1,9 +1,8 @@
 // Runs iptables/nft tools synchronously (so they fork in whatever netns the calling thread is in,
 // see sys/netns.ts) and turns failures into CNI errors a runtime can act on.
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { CniError, ErrCode } from '../cni/errors';
+import { findTrustedTool } from '../sys/owner';
 
 export interface ToolResult {
   status: number;
@@ -19,24 +18,14 @@ const MAX_BUFFER = 256 * 1024 * 1024;
 const FALLBACK_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin', '/usr/local/bin', '/usr/bin', '/bin'];
 const found = new Map<string, string | null>();
 
-/** Absolute path of an executable, from PATH and then the usual sbin/bin directories; null if none. */
+/**
+ * Absolute path of an executable, from PATH and then the usual sbin/bin directories; null if none.
+ * Only root-owned tools in root-owned directories count (sys/owner.ts): one planted earlier on PATH is skipped.
+ */
 export function which(cmd: string): string | null {
   let hit = found.get(cmd);
   if (hit !== undefined) return hit;
-  hit = null;
-  const dirs = [...(process.env.PATH ?? '').split(':').filter((d) => d.startsWith('/')), ...FALLBACK_DIRS];
-  for (const dir of dirs) {
-    const p = path.join(dir, cmd);
-    try {
-      fs.accessSync(p, fs.constants.X_OK);
-      if (fs.statSync(p).isFile()) {
-        hit = p;
-        break;
-      }
-    } catch {
-      // not here
-    }
-  }
+  hit = findTrustedTool(cmd, [...(process.env.PATH ?? '').split(':').filter((d) => d.startsWith('/')), ...FALLBACK_DIRS]);
   found.set(cmd, hit);
   return hit;
 }

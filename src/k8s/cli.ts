@@ -172,8 +172,8 @@ async function install(argv: string[], log: Logger): Promise<number> {
   if (typeof f['pod-cidr'] === 'string') {
     podCidrs = parsePodCidrs(f['pod-cidr']);
   } else {
-    apiServer = apiServerIps(api(f));
     const node = nodeName(f, 'to read the pod CIDR from the API (or give --pod-cidr)');
+    apiServer = apiServerIps(api(f));
     try {
       podCidrs = await podCidrsFromApi(api(f), node, {
         timeoutMs: watch || routes ? Number.MAX_SAFE_INTEGER : seconds(f, 'wait', 60), pollMs: 2000, log, signal: stop,

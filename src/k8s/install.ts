@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ipToString, tryParseIP } from '../ipam/ip';
 import { copyFileAtomic, sweepTemps, writeFileAtomic } from '../sys/atomic';
+import { pathProblem, trustedUid } from '../sys/owner';
 import { isOurConflist } from './conflist';
 
 export interface Logger { info(m: string): void; warn(m: string): void }
@@ -60,7 +61,7 @@ export function fileContains(file: string, marker: string): boolean {
   }
 }
 
-const stamp = (st: fs.Stats): string => `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.mode}`;
+const stamp = (st: fs.Stats): string => `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.mode}:${st.uid}`;
 
 function lstatOrUndefined(p: string): fs.Stats | undefined {
   try {
@@ -80,6 +81,23 @@ function readOrUndefined(p: string): string | undefined {
   }
 }
 
+/**
+ * Make `dir` a directory only root may change: created 0755 when missing, group/other write taken
+ * away when it is ours; one owned by another user, or under such a directory, is refused (whoever
+ * may write it may replace what we install there).
+ */
+export function ensureTrustedDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const st = fs.statSync(dir);
+  if (st.isDirectory() && trustedUid(st.uid) && (st.mode & 0o022) && !(st.mode & 0o1000)) fs.chmodSync(dir, st.mode & 0o7755);
+  const why = pathProblem(dir);
+  if (why) throw new Error(`refusing to install into ${dir}: ${why}; make it (and its parents) root-owned and not group/other-writable, or choose another directory`);
+}
+
+/** A file we wrote and nobody else can have changed since: ours, of the mode we give it. */
+const trustedFile = (st: fs.Stats | undefined, mode: number): st is fs.Stats =>
+  st !== undefined && st.isFile() && trustedUid(st.uid) && (st.mode & 0o7777) === mode;
+
 export class Installer {
   private source?: { hash: string; size: number };
   /** stat stamp of the installed binary when we last knew it equal to the source: no re-hash until it changes */
@@ -95,12 +113,13 @@ export class Installer {
 
   private ensureBinary(): Change {
     const { source, binPath } = this.t;
-    fs.mkdirSync(path.dirname(binPath), { recursive: true });
+    ensureTrustedDir(path.dirname(binPath));
     if (path.resolve(source) === path.resolve(binPath)) return 'unchanged';
     const st = lstatOrUndefined(binPath);
     if (st && stamp(st) === this.verified) return 'unchanged';
     if (!this.source) this.source = { hash: hashFile(source), size: fs.statSync(source).size };
-    if (st?.isFile() && st.size === this.source.size && (st.mode & 0o7777) === 0o755 && hashFile(binPath) === this.source.hash) {
+    // the right bytes are not enough: a file another user owns (or may write) is rewritten
+    if (trustedFile(st, 0o755) && st.size === this.source.size && hashFile(binPath) === this.source.hash) {
       this.verified = stamp(st);
       return 'unchanged';
     }
@@ -112,9 +131,9 @@ export class Installer {
 
   private ensureConflist(): Change {
     const { confPath, conflist } = this.t;
-    fs.mkdirSync(path.dirname(confPath), { recursive: true });
+    ensureTrustedDir(path.dirname(confPath));
     const st = lstatOrUndefined(confPath);
-    if (st?.isFile() && (st.mode & 0o7777) === 0o644 && readOrUndefined(confPath) === conflist) return 'unchanged';
+    if (trustedFile(st, 0o644) && readOrUndefined(confPath) === conflist) return 'unchanged';
     sweepTemps(path.dirname(confPath), path.basename(confPath), TEMP_MAX_AGE_MS);
     writeFileAtomic(confPath, conflist, 0o644);
     return 'written';

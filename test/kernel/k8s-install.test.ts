@@ -189,4 +189,47 @@ test('uninstall removes what install wrote and keeps files that are not ours (ex
   }
 });
 
+const NOBODY = 65534;
+
+test('files with the right bytes but another owner are rewritten (root-owned again); a directory of another user is refused', () => {
+  const d = tmp();
+  try {
+    const bin = path.join(d, 'bin', 'tsbridge');
+    const conf = path.join(d, 'net.d', '10-tsbridge.conflist');
+    const args = ['install', '--binary', BIN, '--pod-cidr', '10.244.6.0/24', ...dirs(d)];
+    assert.is(tsb(args).status, 0);
+    const unchanged = tsb(args);
+    assert.match(unchanged.stdout, /tsbridge: unchanged; .*conflist: unchanged/, 'positive control: our own files are left alone');
+    for (const f of [bin, conf]) fs.chownSync(f, NOBODY, NOBODY);
+    const inodes = [bin, conf].map((f) => fs.statSync(f).ino);
+    const r = tsb(args);
+    assert.is(r.status, 0, r.stderr);
+    assert.match(r.stdout, /tsbridge: written; .*conflist: written/);
+    for (const [i, f] of [bin, conf].entries()) {
+      const st = fs.statSync(f);
+      assert.is(st.uid, 0, f);
+      assert.is.not(st.ino, inodes[i], `${f} replaced, not chowned in place`);
+    }
+    // a directory another user owns: they could swap the binary after us, so nothing is written there
+    fs.chownSync(path.join(d, 'net.d'), NOBODY, NOBODY);
+    fs.rmSync(conf);
+    const refused = tsb(args);
+    assert.is(refused.status, 1);
+    assert.match(refused.stderr, /refusing to install into .*net\.d: .*net\.d is owned by uid 65534, not root; make it .*root-owned/);
+    assert.not.ok(fs.existsSync(conf));
+    // ... also when it is a parent of the directory
+    fs.chownSync(path.join(d, 'net.d'), 0, 0);
+    fs.chownSync(d, NOBODY, NOBODY);
+    assert.match(tsb(args).stderr, /is owned by uid 65534/);
+    fs.chownSync(d, 0, 0);
+    // our own directory, group/other-writable: fixed (0755), then used
+    fs.chmodSync(path.join(d, 'net.d'), 0o777);
+    assert.is(tsb(args).status, 0);
+    assert.is(fs.statSync(path.join(d, 'net.d')).mode & 0o7777, 0o755);
+    assert.ok(fs.existsSync(conf));
+  } finally {
+    fs.rmSync(d, { recursive: true, force: true });
+  }
+});
+
 test.run();
