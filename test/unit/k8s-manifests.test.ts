@@ -2,10 +2,12 @@
 // with PyYAML when python3 has it) and carry what a CNI DaemonSet needs, and nothing more.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { INSTALL, UNINSTALL } from '../../src/k8s/cli';
+import { INSTALL, ROUTES, UNINSTALL } from '../../src/k8s/cli';
+import { parsePodCidrs } from '../../src/k8s/cidr';
 import { parseFlags } from '../../src/k8s/flags';
 
 const DIR = path.resolve(__dirname, '../../../../conf/kubernetes');
@@ -57,16 +59,24 @@ test('RBAC: get/list/watch on nodes only, bound to the DaemonSet service account
   assert.is(ds.spec.template.spec.serviceAccountName, sa.metadata.name);
 });
 
-function checkDaemonSet(ds: any, mounts: Record<string, string | undefined>): any {
+/** The pod-level checks of a DaemonSet; its containers by name. */
+function checkPod(ds: any): Record<string, any> {
   const pod = ds.spec.template.spec;
   assert.equal(ds.spec.selector.matchLabels, Object.fromEntries(Object.entries(ds.spec.template.metadata.labels).filter(([k]) => k in ds.spec.selector.matchLabels)));
   assert.is(ds.spec.updateStrategy.type, 'RollingUpdate');
   assert.is(pod.hostNetwork, true);
   // every node, whatever its taints (NoSchedule, NoExecute, not-ready): an operator-Exists toleration with no key
   assert.ok(pod.tolerations.some((t: any) => t.operator === 'Exists' && t.key === undefined && t.effect === undefined));
-  assert.is(pod.containers.length, 1);
-  const c = pod.containers[0];
-  assert.equal(c.securityContext.capabilities, { drop: ['ALL'], add: ['NET_ADMIN'] });
+  // no volume nobody mounts
+  const used = new Set(pod.containers.flatMap((c: any) => c.volumeMounts.map((m: any) => m.name)));
+  assert.equal(pod.volumes.map((v: any) => v.name).filter((n: string) => !used.has(n)), [], 'unused volumes');
+  return Object.fromEntries(pod.containers.map((c: any) => [c.name, c]));
+}
+
+/** One container: locked down, exactly `caps` added, exactly `mounts` (hostPath type, or undefined for an emptyDir). */
+function checkContainer(ds: any, c: any, caps: string[], mounts: Record<string, string | undefined>): void {
+  const pod = ds.spec.template.spec;
+  assert.equal(c.securityContext.capabilities, caps.length ? { drop: ['ALL'], add: caps } : { drop: ['ALL'] }, c.name);
   assert.is(c.securityContext.privileged, false);
   assert.is(c.securityContext.allowPrivilegeEscalation, false);
   assert.is(c.securityContext.readOnlyRootFilesystem, true);
@@ -75,34 +85,76 @@ function checkDaemonSet(ds: any, mounts: Record<string, string | undefined>): an
   const mounted = new Map<string, string>(c.volumeMounts.map((m: any) => [m.mountPath, m.name]));
   for (const [p, type] of Object.entries(mounts)) {
     const v = vols.get(mounted.get(p) ?? '');
-    assert.ok(v, `${p} mounted`);
+    assert.ok(v, `${c.name}: ${p} mounted`);
     if (type) assert.equal(v.hostPath, { path: p, type }, p);
     else assert.ok(v.emptyDir, `${p} is an emptyDir`);
   }
-  assert.is(c.volumeMounts.length, Object.keys(mounts).length, 'no other mounts');
+  assert.equal([...mounted.keys()].sort(), Object.keys(mounts).sort(), `${c.name}: no other mounts`);
   // the binary drops NODE_* variables at start: none may carry configuration
   assert.not.ok((c.env ?? []).some((e: any) => e.name.startsWith('NODE_')));
   assert.is(c.command[0], '/usr/local/bin/tsbridge');
-  return c;
 }
 
-test('DaemonSet: hostNetwork, NET_ADMIN only, every node, rolling updates, CNI dirs and the xtables lock from the host', () => {
-  const c = checkDaemonSet(byKind(install, 'DaemonSet'), {
-    '/opt/cni/bin': 'DirectoryOrCreate', '/etc/cni/net.d': 'DirectoryOrCreate', '/var/lib/cni': 'DirectoryOrCreate',
-    '/run/xtables.lock': 'FileOrCreate', '/run': undefined,
-  });
-  assert.equal(c.env.find((e: any) => e.name === 'TSBRIDGE_NODE_NAME').valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
-  assert.is(c.command[1], 'install');
-  // the command line and the TSBRIDGE_* environment are accepted by the binary's own flag parser
-  const env = Object.fromEntries(c.env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
-  const flags = parseFlags(c.command.slice(2), INSTALL, { ...env, TSBRIDGE_NODE_NAME: 'node-x' });
-  assert.equal({ watch: flags.watch, routes: flags.routes, node: flags['node-name'], masq: flags['ip-masq'] },
-    { watch: true, routes: true, node: 'node-x', masq: false });
+const envOf = (c: any): Record<string, string> => Object.fromEntries(c.env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
+
+test('DaemonSet: the installer (CNI dirs, no capability) and the route agent (NET_ADMIN, no hostPath) apart', () => {
+  const ds = byKind(install, 'DaemonSet');
+  const c = checkPod(ds);
+  assert.equal(Object.keys(c), ['install', 'routes']);
+  checkContainer(ds, c.install, [], { '/opt/cni/bin': 'DirectoryOrCreate', '/etc/cni/net.d': 'DirectoryOrCreate' });
+  // the process that talks to the API and programs routes can write no file root executes
+  checkContainer(ds, c.routes, ['NET_ADMIN'], { '/run': undefined });
+  // nothing of the host that neither needs: no iptables lock, no IPAM store
+  const paths = ds.spec.template.spec.volumes.filter((v: any) => v.hostPath).map((v: any) => v.hostPath.path).sort();
+  assert.equal(paths, ['/etc/cni/net.d', '/opt/cni/bin']);
+  for (const x of [c.install, c.routes]) {
+    assert.equal(x.env.find((e: any) => e.name === 'TSBRIDGE_NODE_NAME').valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
+    assert.is(x.image, c.install.image);
+  }
+  // the command lines and the TSBRIDGE_* environment are accepted by the binary's own flag parser
+  assert.is(c.install.command[1], 'install');
+  const fi = parseFlags(c.install.command.slice(2), INSTALL, { ...envOf(c.install), TSBRIDGE_NODE_NAME: 'node-x' });
+  assert.equal({ watch: fi.watch, routes: fi.routes, node: fi['node-name'], masq: fi['ip-masq'] }, { watch: true, routes: undefined, node: 'node-x', masq: false });
+  assert.is(c.routes.command[1], 'routes');
+  const fr = parseFlags(c.routes.command.slice(2), ROUTES, { ...envOf(c.routes), TSBRIDGE_NODE_NAME: 'node-x' });
+  // the agent needs the cluster CIDR; the installer checks the node's own CIDR against the same one
+  assert.ok(parsePodCidrs(fr['cluster-cidr'] as string[], 'cluster CIDR').length);
+  assert.equal(fi['cluster-cidr'], fr['cluster-cidr']);
+});
+
+test('the image is to be pinned by digest: the manifest says so and build-image.sh prints it', () => {
+  assert.match(fs.readFileSync(path.join(DIR, 'tsbridge.yaml'), 'utf8'), /pin it by digest \(REGISTRY\/tsbridge@sha256:/);
+  const script = fs.readFileSync(path.join(DIR, 'build-image.sh'), 'utf8');
+  assert.match(script, /--digestfile/);
+  assert.match(script, /pin it in conf\/kubernetes\/\*\.yaml as  image: \$ref@/);
+});
+
+test('build-image.sh never deletes a context directory it did not stage', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8sctx-'));
+  try {
+    const stage = (ctx: string) => spawnSync('bash', [path.join(DIR, 'build-image.sh'), '--stage-only'],
+      { env: { ...process.env, TSBRIDGE_IMAGE_CONTEXT: ctx }, encoding: 'utf8' });
+    // looks staged (the binary is there) but holds something else too
+    fs.mkdirSync(path.join(dir, 'home', 'usr', 'local', 'bin'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'home', 'usr', 'local', 'bin', 'tsbridge'), 'x');
+    fs.writeFileSync(path.join(dir, 'home', 'precious'), 'keep me');
+    for (const ctx of ['/', path.join(dir, 'home'), `${dir}/home/../home`, path.join(dir, 'home', 'precious')]) {
+      const r = stage(ctx);
+      assert.is(r.status, 1, ctx);
+      assert.match(r.stderr, /is not a tree this script staged: refusing to delete it/, ctx);
+    }
+    assert.is(fs.readFileSync(path.join(dir, 'home', 'precious'), 'utf8'), 'keep me');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('clean-up DaemonSet: same image, uninstall --routes --stay, bin and conf dirs only', () => {
   const ds = byKind(uninstall, 'DaemonSet');
-  const c = checkDaemonSet(ds, { '/opt/cni/bin': 'DirectoryOrCreate', '/etc/cni/net.d': 'DirectoryOrCreate', '/run': undefined });
+  const cs = checkPod(ds);
+  assert.equal(Object.keys(cs), ['uninstall']);
+  const c = cs.uninstall;
+  checkContainer(ds, c, ['NET_ADMIN'], { '/opt/cni/bin': 'DirectoryOrCreate', '/etc/cni/net.d': 'DirectoryOrCreate', '/run': undefined });
   assert.is(c.image, byKind(install, 'DaemonSet').spec.template.spec.containers[0].image);
   assert.is(c.command[1], 'uninstall');
   const flags = parseFlags(c.command.slice(2), UNINSTALL);
