@@ -54,8 +54,12 @@ Kubernetes (see README "Kubernetes"; every flag may also be set as TSBRIDGE_<FLA
   tsbridge routes        only the route agent (install's API flags, --cluster-cidr, --max-routes, --resync)
 `;
 
+/** Control characters (a newline in a name or an API message would forge a log line) as \xNN. */
+export const escapeControls = (m: string): string =>
+  m.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+
 function out(): Logger {
-  const line = (m: string): string => `${new Date().toISOString()} ${m}\n`;
+  const line = (m: string): string => `${new Date().toISOString()} ${escapeControls(m)}\n`;
   return { info: (m) => process.stdout.write(line(m)), warn: (m) => process.stderr.write(line(`warning: ${m}`)) };
 }
 
@@ -256,7 +260,7 @@ export async function runK8s(cmd: 'install' | 'uninstall' | 'routes', argv: stri
     if (cmd === 'uninstall') return await runUninstall(argv, log);
     return await runRoutes(argv, log);
   } catch (e) {
-    process.stderr.write(`tsbridge ${cmd}: ${(e as Error).message}\n`);
+    process.stderr.write(`tsbridge ${cmd}: ${escapeControls((e as Error).message)}\n`);
     return e instanceof UsageError ? 2 : 1;
   }
 }

@@ -1,7 +1,8 @@
 // What the route table should hold for cross-node pod traffic, and the changes that get it there.
-// Every other node's pod CIDR is reached via that node's InternalIP of the same family. Routes are
-// ours when they carry our rtnetlink protocol number; we only ever delete those, and never replace
-// a route someone else owns to the same destination. Pure.
+// Every other node's pod CIDR is reached via that node's InternalIP of the same family, when the
+// Node passes the trust checks (trust.ts). Routes are ours when they carry our rtnetlink protocol
+// number; we only ever delete those, and never replace a route someone else owns to the same
+// destination. Pure.
 import { canonicalIp, familyOf, overlaps, parseCidr } from './cidr';
 import { NodeInfo } from './node';
 import { DEFAULT_MAX_ROUTES, gatewayProblem, podCidrProblem, TrustPolicy } from './trust';

@@ -3,6 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { canonicalIp, overlaps, parsePodCidrs } from '../../src/k8s/cidr';
+import { escapeControls } from '../../src/k8s/cli';
 import { configsBefore, isOurConflist, renderConflist } from '../../src/k8s/conflist';
 import { envName, parseFlags, UsageError } from '../../src/k8s/flags';
 import { nodeInfo, nodePodCidrs } from '../../src/k8s/node';
@@ -214,6 +215,11 @@ test('own pod CIDR: the same checks before the conflist is written; the bridge i
   // no cluster CIDR given (plain install): the node-network checks only
   assert.equal(ownPodCidrProblems(['172.16.0.0/24'], { ...noBridge, clusterCidrs: [] }), []);
   assert.match(ownPodCidrProblems(['10.250.0.128/25'], { ...noBridge, clusterCidrs: [] })[0], /connected subnet/);
+});
+
+test('log lines: a newline or escape sequence from a Node or the API cannot forge a line or drive the terminal', () => {
+  assert.is(escapeControls('node a\n2026-01-01T00:00:00Z route 0.0.0.0/0 via x'), 'node a\\x0a2026-01-01T00:00:00Z route 0.0.0.0/0 via x');
+  assert.is(escapeControls('\x1b[2J\r\t\x7f\x9b ok é'), '\\x1b[2J\\x0d\\x09\\x7f\\x9b ok é');
 });
 
 test('refusals are logged once while they last, again when they come back', () => {
