@@ -57,3 +57,9 @@ test-reliability: build compile
 .PHONY: soak
 soak: build compile
 	env -u NODE_EXTRA_CA_CERTS node build/js/bench/soak.js
+
+# the test VM: Debian 12's stock kernel (6.1, with bridge VLAN filtering and 802.1Q) under QEMU/TCG,
+# an initramfs with the binary and the guest checks in test/vm/guest; ends with "N passed, M failed"
+.PHONY: test-vm
+test-vm: build
+	bash test/vm/run.sh
