@@ -348,8 +348,7 @@ class DiskStore implements Store {
       this.markState = 'off';
       return;
     }
-    const records = this.reservedIPs().length;
-    if (shouldCompact(size, records)) {
+    if (shouldCompact(size, this.listing().size)) { // the listing's size: O(1), records plus a few others
       const mark = parseMark(readSmallFile(file, MAX_MARK) ?? '');
       if (mark?.bootId === this.bootId) this.rewriteMark(mark.entries.filter((e) => this.listing().has(e.ip)));
     }
