@@ -367,7 +367,7 @@ export interface StoreOptions {
 
 function storeDirError(e: unknown, fallback: string): CniError {
   if (e instanceof UntrustedDirError) {
-    return new CniError(ErrCode.IOFailure, `IPAM store directory ${e.dir} ${e.problem}: another user could forge or remove ` +
+    return new CniError(ErrCode.IOFailure, `IPAM store directory ${e.problem}: another user could forge or remove ` +
       `reservations there. Use a dataDir whose every directory is root's and not writable by others ` +
       `(chown root ${e.dir}; chmod go-w ${e.dir}), without symbolic links`);
   }
@@ -379,17 +379,17 @@ function storeDirError(e: unknown, fallback: string): CniError {
  * dataDir and the network directory must be root's and writable by no one else; parents too, or
  * sticky like /tmp; no symlink anywhere. Returns the directory's fd.
  */
-export function openNetworkDir(dataDir: string, network: string, euid?: number): number {
+export function openNetworkDir(dataDir: string, network: string): number {
   validateNetworkName(network);
   const dir = path.join(dataDir, network);
   let dataFd: number;
   try {
-    dataFd = openTrustedDir(dataDir, path.resolve(dataDir).split('/').filter(Boolean).length - 1, { createMode: 0o755, euid });
+    dataFd = openTrustedDir(dataDir, path.resolve(dataDir).split('/').filter(Boolean).length - 1, { createMode: 0o755 });
   } catch (e) {
     throw storeDirError(e, dataDir);
   }
   try {
-    return openTrustedChild(dataFd, network, dir, { strict: true, createMode: 0o755, euid });
+    return openTrustedChild(dataFd, network, dir, { strict: true, createMode: 0o755 });
   } catch (e) {
     throw storeDirError(e, dir);
   } finally {

@@ -5,25 +5,23 @@
 // relative to the returned fd (fdPath), never through the path again.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ownerProblem } from './owner';
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
 const DIR_FLAGS = O_RDONLY | O_DIRECTORY | O_NOFOLLOW; // libuv adds O_CLOEXEC
-const S_ISVTX = 0o1000;
-
-export interface DirFacts { uid: number; mode: number; isDirectory: boolean }
 
 /**
- * Why a directory may not be trusted, or undefined. `strict` is for the directories the data lives
- * in: no one but root (or our own euid) may write there at all. A parent may be world-writable only
- * when sticky (like /tmp): then no one else can rename or remove the entry we go through next, and
- * that entry is itself checked to be ours and not a link, so the path cannot be redirected.
+ * Why a directory may not be trusted (the text names it as `shown`), or undefined: owner.ts's rule
+ * (root's or our euid's, not group/other-writable; a sticky directory like /tmp may be
+ * world-writable: only an entry's owner may rename or remove it there, and the entry we go through
+ * next is checked in turn). `strict` is for the directories the data lives in, where the sticky bit
+ * is not enough: anyone could still add files (forged reservations) there.
  */
-export function dirProblem(st: DirFacts, strict: boolean, euid: number): string | undefined {
-  if (!st.isDirectory) return 'is not a directory';
-  if (st.uid !== 0 && st.uid !== euid) return `is owned by uid ${st.uid}, not root`;
-  if ((st.mode & 0o022) === 0) return undefined;
-  if (!strict && (st.mode & S_ISVTX) !== 0) return undefined;
-  return `is writable by group or others (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`;
+export function dirProblem(shown: string, st: fs.Stats, strict: boolean): string | undefined {
+  if (!st.isDirectory()) return `${shown} is not a directory`;
+  if (!strict) return ownerProblem(shown, st);
+  // owner.ts exempts only sticky directories: asked as for a plain file, the exemption is off
+  return ownerProblem(shown, { uid: st.uid, mode: st.mode, isDirectory: () => false } as fs.Stats);
 }
 
 /** The path of `name` inside the directory open as `fd`; name must be one component. */
@@ -34,19 +32,20 @@ export function fdPath(fd: number, name: string): string {
   return name === '' ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`;
 }
 
+/** `problem` names the directory: "<dir> is ...". */
 export class UntrustedDirError extends Error {
   constructor(readonly dir: string, readonly problem: string) {
-    super(`${dir} ${problem}`);
+    super(problem);
   }
 }
 
-function openChecked(at: string, shown: string, strict: boolean, euid: number): number {
+function openChecked(at: string, shown: string, strict: boolean): number {
   let fd: number;
   try {
     fd = fs.openSync(at, DIR_FLAGS);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') throw new UntrustedDirError(shown, 'is a symbolic link');
+    if (code === 'ELOOP') throw new UntrustedDirError(shown, `${shown} is a symbolic link`);
     if (code === 'ENOTDIR') {
       let link = false;
       try {
@@ -54,13 +53,12 @@ function openChecked(at: string, shown: string, strict: boolean, euid: number): 
       } catch {
         // gone meanwhile: report it as not a directory
       }
-      throw new UntrustedDirError(shown, link ? 'is a symbolic link' : 'is not a directory');
+      throw new UntrustedDirError(shown, `${shown} ${link ? 'is a symbolic link' : 'is not a directory'}`);
     }
     throw e;
   }
   try {
-    const st = fs.fstatSync(fd);
-    const problem = dirProblem({ uid: st.uid, mode: st.mode, isDirectory: st.isDirectory() }, strict, euid);
+    const problem = dirProblem(shown, fs.fstatSync(fd), strict);
     if (problem) throw new UntrustedDirError(shown, problem);
   } catch (e) {
     fs.closeSync(fd);
@@ -74,13 +72,10 @@ export interface ChildOptions {
   strict: boolean;
   /** Create it if missing, with exactly this mode (umask does not apply). */
   createMode?: number;
-  /** Only for tests: the euid whose directories count as ours. */
-  euid?: number;
 }
 
 /** Opens and checks the directory `name` inside the open directory `parentFd`; `shown` names it in errors. */
 export function openTrustedChild(parentFd: number, name: string, shown: string, opts: ChildOptions): number {
-  const euid = opts.euid ?? process.geteuid?.() ?? 0;
   const at = fdPath(parentFd, name);
   let created = false;
   if (opts.createMode !== undefined) {
@@ -91,12 +86,11 @@ export function openTrustedChild(parentFd: number, name: string, shown: string, 
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
   }
-  const fd = openChecked(at, shown, opts.strict, euid);
+  const fd = openChecked(at, shown, opts.strict);
   if (created) {
     try {
       fs.fchmodSync(fd, opts.createMode!);
-      const st = fs.fstatSync(fd);
-      const problem = dirProblem({ uid: st.uid, mode: st.mode, isDirectory: st.isDirectory() }, opts.strict, euid);
+      const problem = dirProblem(shown, fs.fstatSync(fd), opts.strict);
       if (problem) throw new UntrustedDirError(shown, problem);
     } catch (e) {
       fs.closeSync(fd);
@@ -113,14 +107,13 @@ export function openTrustedChild(parentFd: number, name: string, shown: string, 
  */
 export function openTrustedDir(dir: string, strictFrom: number, opts: Omit<ChildOptions, 'strict'> = {}): number {
   if (!path.isAbsolute(dir)) throw new Error(`not an absolute path: ${dir}`);
-  const euid = opts.euid ?? process.geteuid?.() ?? 0;
   const parts = path.resolve(dir).split('/').filter(Boolean);
-  let fd = openChecked('/', '/', strictFrom < 0 || parts.length === 0, euid);
+  let fd = openChecked('/', '/', strictFrom < 0 || parts.length === 0);
   let shown = '';
   try {
     parts.forEach((name, i) => {
       shown += '/' + name;
-      const next = openTrustedChild(fd, name, shown, { ...opts, euid, strict: i >= strictFrom });
+      const next = openTrustedChild(fd, name, shown, { ...opts, strict: i >= strictFrom });
       fs.closeSync(fd);
       fd = next;
     });

@@ -11,20 +11,19 @@ import { CniError, ErrCode } from '../../src/cni/errors';
 import { withDiskStore } from '../../src/ipam/disk-store';
 import { dirProblem } from '../../src/sys/trusted-dir';
 
-const D = 0o040000; // S_IFDIR
-const facts = (uid: number, mode: number, isDirectory = true) => ({ uid, mode: D | mode, isDirectory });
+const stats = (uid: number, mode: number, isDir = true): fs.Stats => ({ uid, mode, isDirectory: () => isDir }) as fs.Stats;
 
-test('dirProblem: owner, group/other write, sticky parents, non-directories', () => {
-  const me = 1000;
-  assert.is(dirProblem(facts(0, 0o755), true, me), undefined);
-  assert.is(dirProblem(facts(me, 0o700), true, me), undefined, 'our own euid counts as ours');
-  assert.match(dirProblem(facts(65534, 0o755), false, me) ?? '', /owned by uid 65534/);
-  assert.match(dirProblem(facts(0, 0o775), true, me) ?? '', /writable by group or others \(mode 0775\)/);
-  assert.match(dirProblem(facts(0, 0o757), false, me) ?? '', /writable/, 'a world-writable parent without the sticky bit');
-  assert.is(dirProblem(facts(0, 0o1777), false, me), undefined, '/tmp as a parent');
-  assert.match(dirProblem(facts(0, 0o1777), true, me) ?? '', /mode 1777/, '/tmp as the dataDir itself');
-  assert.match(dirProblem(facts(65534, 0o1777), false, me) ?? '', /owned by/, 'a sticky directory of another user');
-  assert.match(dirProblem({ uid: 0, mode: 0o100644, isDirectory: false }, false, me) ?? '', /not a directory/);
+test('dirProblem: owner, group/other write, sticky parents but not sticky data directories, non-directories', () => {
+  const me = process.geteuid!();
+  assert.is(dirProblem('/d', stats(0, 0o755), true), undefined);
+  assert.is(dirProblem('/d', stats(me, 0o700), true), undefined, 'our own euid counts as ours');
+  assert.match(dirProblem('/p', stats(65534, 0o755), false) ?? '', /^\/p is owned by uid 65534, not root/);
+  assert.match(dirProblem('/d', stats(0, 0o775), true) ?? '', /^\/d is writable by its group \(mode 0775\)/);
+  assert.match(dirProblem('/p', stats(0, 0o757), false) ?? '', /writable by others/, 'a world-writable parent without the sticky bit');
+  assert.is(dirProblem('/tmp', stats(0, 0o1777), false), undefined, '/tmp as a parent');
+  assert.match(dirProblem('/tmp', stats(0, 0o1777), true) ?? '', /writable by its group \(mode 1777\)/, '/tmp as the dataDir itself');
+  assert.match(dirProblem('/p', stats(65534, 0o1777), false) ?? '', /owned by/, 'a sticky directory of another user');
+  assert.match(dirProblem('/f', stats(0, 0o644, false), false) ?? '', /^\/f is not a directory/);
 });
 
 function withTmp(fn: (tmp: string) => void): void {
@@ -56,7 +55,7 @@ test('a group-writable dataDir, network directory or parent is refused; nothing 
       fs.mkdirSync(path.join(tmp, rel), { recursive: true });
       fs.mkdirSync(dataDir, { recursive: true });
       fs.chmodSync(path.join(tmp, which), 0o775);
-      refused(() => reserveIn(dataDir), path.join(tmp, which), /writable by group or others \(mode 0775\)/);
+      refused(() => reserveIn(dataDir), path.join(tmp, which), /writable by its group \(mode 0775\)/);
       assert.not.ok(fs.existsSync(path.join(dataDir, 'net1', '10.0.0.2')));
       fs.chmodSync(path.join(tmp, which), 0o755); // the fix the message names works
       assert.ok(reserveIn(dataDir), `${which}: after chmod go-w`);
