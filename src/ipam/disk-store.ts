@@ -1,21 +1,28 @@
 // host-local's on-disk store, byte for byte, so the reference plugin and tsbridge can share a
 // network directory (and a node can switch between them):
 //   <dataDir>/<network>/            0755
-//   <ip text>                       0644, created O_EXCL, content "<containerID>\r\n<ifname>"
-//   last_reserved_ip.<set index>    the last IP handed out in that range set
+//   <ip text>                       0600 (upstream since 1.4.0), created O_EXCL, "<containerID>\r\n<ifname>"
+//   last_reserved_ip.<set index>    the last IP handed out in that range set (0600 when created)
 //   lock                            flock(LOCK_EX) around every ADD/DEL/GC
+//   tsbridge-boot                   ours only: which records died with an earlier boot (boot-mark.ts)
+// The directories must be root's and not writable by others (sys/trusted-dir.ts); the network
+// directory is opened once and every file is reached through that fd, never through the path again.
 // A DiskStore exists only inside withDiskStore(), i.e. while the lock is held, and is unusable after.
 // Nothing here follows a symlink, blocks on a FIFO, or names a file outside the directory.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CniError, ErrCode } from '../cni/errors';
+import { log } from '../log';
 import { withFileLock } from '../sys/flock';
+import { fdPath, openTrustedChild, openTrustedDir, UntrustedDirError } from '../sys/trusted-dir';
+import { BOOT_MARK, deadReservations, FileId, formatEntry, formatMark, isBootId, markBoot, parseMark, shouldCompact } from './boot-mark';
 import { validateNetworkName } from './config';
 import { ipToString, tryParseIP } from './ip';
 import { ATTACHMENT_PART, checkAttachment, matchesAttachment, Reservation, selectForRelease, Store } from './store';
-import { mkdirp } from '../sys/mkdirp';
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id';
+const MAX_MARK = 16 * 1024 * 1024;
 const LAST_IP_PREFIX = 'last_reserved_ip.';
 const LINE_BREAK = '\r\n';
 // Records are an ID and an interface name; anything much larger is not one of ours.
@@ -27,8 +34,8 @@ function ioError(what: string, e: unknown): CniError {
   return new CniError(ErrCode.IOFailure, `${what}: ${(e as Error)?.message ?? String(e)}`);
 }
 
-/** The file's text if it is a regular file we can read without following a link; else undefined. */
-function readSmallFile(file: string): string | undefined {
+/** The file's text (its first `max` bytes) if it is a regular file we can read without following a link. */
+function readSmallFile(file: string, max = MAX_RECORD, head = false): string | undefined {
   let fd: number;
   try {
     fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
@@ -37,9 +44,10 @@ function readSmallFile(file: string): string | undefined {
   }
   try {
     const st = fs.fstatSync(fd);
-    if (!st.isFile() || st.size > MAX_RECORD) return undefined;
-    const buf = Buffer.alloc(st.size);
-    const n = fs.readSync(fd, buf, 0, st.size, 0);
+    if (!st.isFile() || (st.size > max && !head)) return undefined;
+    const size = Math.min(st.size, max);
+    const buf = Buffer.alloc(size);
+    const n = fs.readSync(fd, buf, 0, size, 0);
     return buf.toString('utf8', 0, n);
   } catch {
     return undefined;
@@ -66,25 +74,47 @@ export function parseRecord(ip: string, content: string): Reservation | undefine
   return { ip, containerId, ifname };
 }
 
+/** This boot's ID from the kernel; null when it cannot be read (then no boot marks are kept). */
+export function kernelBootId(): string | null {
+  try {
+    const text = fs.readFileSync(BOOT_ID_PATH, 'utf8').trim(); // procfs: no link or FIFO to fear
+    return isBootId(text) ? text : null;
+  } catch {
+    return null;
+  }
+}
+
+// 'current': the mark is this boot's, entries may be appended. 'absent': no mark, the first
+// record creates it. 'off': no boot ID, or the mark could not be made this boot's: never append
+// (an entry under an older boot's ID would later be taken for a dead record).
+type MarkState = 'unknown' | 'current' | 'absent' | 'off';
+
 class DiskStore implements Store {
   private names?: Set<string>; // directory listing, valid while we hold the lock
+  private markState: MarkState = 'unknown';
   usable = true;
 
-  constructor(readonly dir: string) {}
+  /** `dirFd` is the open network directory `dir` (shown in messages); bootId null = no marks. */
+  constructor(private readonly dirFd: number, readonly dir: string, private readonly bootId: string | null) {}
 
-  private file(name: string): string {
+  /** Where `name` is reached: through the directory's fd, never through the path. */
+  private at(name: string): string {
     if (!this.usable) throw new CniError(ErrCode.Internal, 'host-local store used after its lock was released');
+    return fdPath(this.dirFd, name);
+  }
+
+  private shown(name: string): string {
     return path.join(this.dir, name);
   }
 
   private ipFile(ip: string): string {
     if (!isCanonicalIP(ip)) throw new CniError(ErrCode.Internal, `not a canonical IP: ${JSON.stringify(ip)}`);
-    return this.file(ip);
+    return this.at(ip);
   }
 
   private listing(): Set<string> {
     if (!this.names) {
-      const dir = this.file('');
+      const dir = this.at('');
       try {
         this.names = new Set(fs.readdirSync(dir));
       } catch (e) {
@@ -100,18 +130,21 @@ class DiskStore implements Store {
     if (this.listing().has(ip)) return false;
     let fd: number;
     try {
-      fd = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+      fd = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     } catch (e) {
       if (errno(e) === 'EEXIST') {
         this.listing().add(ip);
         return false;
       }
-      throw ioError(`cannot create ${file}`, e);
+      throw ioError(`cannot create ${this.shown(ip)}`, e);
     }
+    let id: FileId;
     try {
       try {
-        fs.fchmodSync(fd, 0o644); // the layout says 0644 whatever the runtime's umask
+        fs.fchmodSync(fd, 0o600); // upstream's mode whatever the runtime's umask
         fs.writeSync(fd, containerId.trim() + LINE_BREAK + ifname);
+        const st = fs.fstatSync(fd, { bigint: true });
+        id = { ino: st.ino, mtimeNs: st.mtimeNs };
       } finally {
         fs.closeSync(fd);
       }
@@ -119,15 +152,18 @@ class DiskStore implements Store {
       this.writeLastReserved(rangeSetIndex, ip);
     } catch (e) {
       this.unlinkQuiet(ip);
-      throw e instanceof CniError ? e : ioError(`cannot write ${file}`, e);
+      throw e instanceof CniError ? e : ioError(`cannot write ${this.shown(ip)}`, e);
     }
+    this.noteInMark(ip, id);
     return true;
   }
 
   private writeLastReserved(rangeSetIndex: number, ip: string): void {
-    const file = this.file(LAST_IP_PREFIX + rangeSetIndex);
+    const name = LAST_IP_PREFIX + rangeSetIndex;
+    const file = this.at(name);
     const write = (): void => {
-      const fd = fs.openSync(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK, 0o644); // a FIFO must not block us
+      // 0600 when created, an existing file keeps its mode: upstream's os.WriteFile. O_NONBLOCK: a FIFO must not block us.
+      const fd = fs.openSync(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK, 0o600);
       try {
         fs.writeSync(fd, ip);
       } finally {
@@ -137,26 +173,26 @@ class DiskStore implements Store {
     try {
       write();
     } catch (e) {
-      if (errno(e) !== 'ELOOP') throw ioError(`cannot write ${file}`, e);
+      if (errno(e) !== 'ELOOP') throw ioError(`cannot write ${this.shown(name)}`, e);
       // A symlink planted in our place: replace the link itself, never write through it.
       try {
         fs.unlinkSync(file);
         write();
       } catch (e2) {
-        throw ioError(`cannot write ${file}`, e2);
+        throw ioError(`cannot write ${this.shown(name)}`, e2);
       }
     }
   }
 
   lastReservedIP(rangeSetIndex: number): string | undefined {
-    const text = readSmallFile(this.file(LAST_IP_PREFIX + rangeSetIndex));
+    const text = readSmallFile(this.at(LAST_IP_PREFIX + rangeSetIndex));
     const ip = text === undefined ? undefined : tryParseIP(text.trim());
     return ip && ipToString(ip);
   }
 
   private unlinkQuiet(name: string): void {
     try {
-      fs.unlinkSync(this.file(name));
+      fs.unlinkSync(this.at(name));
     } catch {
       // best effort: the caller is already failing
     }
@@ -168,7 +204,7 @@ class DiskStore implements Store {
     try {
       fs.unlinkSync(file);
     } catch (e) {
-      if (errno(e) !== 'ENOENT') throw ioError(`cannot remove ${file}`, e);
+      if (errno(e) !== 'ENOENT') throw ioError(`cannot remove ${this.shown(ip)}`, e);
     }
     this.names?.delete(ip);
   }
@@ -197,7 +233,7 @@ class DiskStore implements Store {
     const out: Reservation[] = [];
     for (const name of this.listing()) {
       if (!isCanonicalIP(name)) continue;
-      const content = readSmallFile(this.file(name));
+      const content = readSmallFile(this.at(name));
       const r = content === undefined ? undefined : parseRecord(name, content);
       if (r) out.push(r);
     }
@@ -212,33 +248,170 @@ class DiskStore implements Store {
     this.ipFile(ip);
     return this.listing().has(ip);
   }
+
+  /**
+   * The first ADD, GC or STATUS of a boot: releases the records the mark lists from an earlier boot
+   * (see boot-mark.ts) and restarts the mark for this boot. Cheap when the mark is this boot's: one
+   * read of its first line. Returns the IPs released.
+   */
+  releaseEarlierBoots(): string[] {
+    if (this.markState !== 'unknown') return [];
+    if (this.bootId === null) {
+      this.markState = 'off';
+      return [];
+    }
+    const file = this.at(BOOT_MARK);
+    const head = readSmallFile(file, 128, true);
+    if (head === undefined && !this.listing().has(BOOT_MARK)) {
+      this.markState = 'absent'; // a new store, or one only the reference wrote: nothing of ours to release
+      return [];
+    }
+    if (head !== undefined && markBoot(head) === this.bootId) {
+      this.markState = 'current';
+      return [];
+    }
+    const text = head === undefined ? undefined : readSmallFile(file, MAX_MARK);
+    const mark = text === undefined ? undefined : parseMark(text);
+    const freed: string[] = [];
+    if (mark) {
+      const files = new Map<string, FileId>();
+      for (const e of mark.entries) {
+        if (!isCanonicalIP(e.ip) || !this.listing().has(e.ip) || files.has(e.ip)) continue;
+        const content = readSmallFile(this.at(e.ip));
+        if (content === undefined || !parseRecord(e.ip, content)) continue; // only well-formed records are ours to free
+        try {
+          const st = fs.lstatSync(this.at(e.ip), { bigint: true });
+          if (st.isFile()) files.set(e.ip, { ino: st.ino, mtimeNs: st.mtimeNs });
+        } catch {
+          // gone meanwhile
+        }
+      }
+      for (const ip of deadReservations(mark, this.bootId, files)) {
+        try {
+          this.release(ip);
+          freed.push(ip);
+        } catch (e) {
+          log.warn(`cannot release ${ip}, reserved in an earlier boot: ${(e as Error).message}`);
+        }
+      }
+      if (freed.length) log.info(`released ${freed.length} reservation(s) of an earlier boot in ${this.dir}: ${freed.join(', ')}`);
+    } else {
+      log.warn(`${this.shown(BOOT_MARK)} is not a boot mark; it is replaced and nothing it may have listed is released`);
+    }
+    this.markState = this.rewriteMark([]) ? 'current' : 'off';
+    return freed;
+  }
+
+  /** Replaces the mark (write aside, rename over: a link or a torn write is never left in its place). */
+  private rewriteMark(entries: { ip: string; ino: bigint; mtimeNs: bigint }[]): boolean {
+    const tmp = `${BOOT_MARK}.tmp`;
+    try {
+      this.unlinkQuiet(tmp);
+      const fd = fs.openSync(this.at(tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o600);
+      try {
+        fs.writeSync(fd, formatMark({ bootId: this.bootId!, entries }));
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(this.at(tmp), this.at(BOOT_MARK));
+      this.names?.add(BOOT_MARK);
+      return true;
+    } catch (e) {
+      this.unlinkQuiet(tmp);
+      log.warn(`cannot write ${this.shown(BOOT_MARK)}; reservations of this boot will not be released after a reboot: ${(e as Error).message}`);
+      return false;
+    }
+  }
+
+  /** Lists a record we created in this boot's mark. A failure only means the record may leak after a reboot. */
+  private noteInMark(ip: string, id: FileId): void {
+    this.releaseEarlierBoots(); // never append to an earlier boot's mark
+    const line = formatEntry({ ip, ...id });
+    if (this.markState === 'absent') {
+      this.markState = this.rewriteMark([{ ip, ...id }]) ? 'current' : 'off';
+      return;
+    }
+    if (this.markState !== 'current') return;
+    const file = this.at(BOOT_MARK);
+    let size: number;
+    try {
+      const fd = fs.openSync(file, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK);
+      try {
+        if (!fs.fstatSync(fd).isFile()) throw new Error('not a regular file');
+        fs.writeSync(fd, line);
+        size = fs.fstatSync(fd).size;
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (e) {
+      log.warn(`cannot add ${ip} to ${this.shown(BOOT_MARK)}; it will not be released after a reboot: ${(e as Error).message}`);
+      this.markState = 'off';
+      return;
+    }
+    if (shouldCompact(size, this.listing().size)) { // the listing's size: O(1), records plus a few others
+      const mark = parseMark(readSmallFile(file, MAX_MARK) ?? '');
+      if (mark?.bootId === this.bootId) this.rewriteMark(mark.entries.filter((e) => this.listing().has(e.ip)));
+    }
+  }
 }
 
 export type { DiskStore };
 
-/** The network's directory, created 0755 if missing; a symlink or non-directory there is refused. */
-export function networkDir(dataDir: string, network: string): string {
+export interface StoreOptions {
+  lockTimeoutMs?: number;
+  /** Release the records of earlier boots before fn runs (ADD, GC, STATUS). */
+  releaseEarlierBoots?: boolean;
+  /** This boot's ID; read from the kernel when not given. Tests pass one to play several boots. */
+  bootId?: string | null;
+}
+
+function storeDirError(e: unknown, fallback: string): CniError {
+  if (e instanceof UntrustedDirError) {
+    return new CniError(ErrCode.IOFailure, `IPAM store directory ${e.problem}: another user could forge or remove ` +
+      `reservations there. Use a dataDir whose every directory is root's and not writable by others ` +
+      `(chown root ${e.dir}; chmod go-w ${e.dir}), without symbolic links`);
+  }
+  return e instanceof CniError ? e : ioError(`cannot use ${fallback}`, e);
+}
+
+/**
+ * Opens `<dataDir>/<network>` (created 0755 if missing) after checking every directory on the way:
+ * dataDir and the network directory must be root's and writable by no one else; parents too, or
+ * sticky like /tmp; no symlink anywhere. Returns the directory's fd.
+ */
+export function openNetworkDir(dataDir: string, network: string): number {
   validateNetworkName(network);
   const dir = path.join(dataDir, network);
+  let dataFd: number;
   try {
-    mkdirp(dir, 0o755);
-    const st = fs.lstatSync(dir);
-    if (!st.isDirectory()) throw new Error('not a directory (symlinks are not followed)');
+    dataFd = openTrustedDir(dataDir, path.resolve(dataDir).split('/').filter(Boolean).length - 1, { createMode: 0o755 });
   } catch (e) {
-    throw ioError(`cannot use ${dir}`, e);
+    throw storeDirError(e, dataDir);
   }
-  return dir;
+  try {
+    return openTrustedChild(dataFd, network, dir, { strict: true, createMode: 0o755 });
+  } catch (e) {
+    throw storeDirError(e, dir);
+  } finally {
+    fs.closeSync(dataFd);
+  }
 }
 
 /** Runs fn with the network's store under one hold of `<dir>/lock`: one ADD, DEL or GC = one lock. */
-export function withDiskStore<T>(dataDir: string, network: string, fn: (store: DiskStore) => T, lockTimeoutMs?: number): T {
-  const dir = networkDir(dataDir, network);
-  return withFileLock(path.join(dir, 'lock'), () => {
-    const store = new DiskStore(dir);
-    try {
-      return fn(store);
-    } finally {
-      store.usable = false;
-    }
-  }, lockTimeoutMs);
+export function withDiskStore<T>(dataDir: string, network: string, fn: (store: DiskStore) => T, opts: StoreOptions = {}): T {
+  const dirFd = openNetworkDir(dataDir, network);
+  const dir = path.join(dataDir, network);
+  try {
+    return withFileLock(fdPath(dirFd, 'lock'), () => {
+      const store = new DiskStore(dirFd, dir, opts.bootId !== undefined ? opts.bootId : kernelBootId());
+      try {
+        if (opts.releaseEarlierBoots) store.releaseEarlierBoots();
+        return fn(store);
+      } finally {
+        store.usable = false;
+      }
+    }, opts.lockTimeoutMs, path.join(dir, 'lock'));
+  } finally {
+    fs.closeSync(dirFd);
+  }
 }

@@ -12,6 +12,9 @@ export interface IpamResult {
   dns: Dns;
 }
 
+// The first ADD, GC or STATUS of a boot releases what tsbridge reserved in earlier boots (boot-mark.ts).
+const AFTER_REBOOT = { releaseEarlierBoots: true };
+
 export interface Attachment { containerId: string; ifname: string }
 
 /** ADD: one address per range set; `requested` defaults to the IPs given to parseHostLocalConfig. */
@@ -21,7 +24,7 @@ export function allocate(
   // Read before reserving anything, so a bad resolvConf leaves nothing behind.
   const dns = cfg.resolvConf ? readResolvConf(cfg.resolvConf) : {};
   const allocations = withDiskStore(cfg.dataDir, network,
-    (store) => allocateAll(store, cfg.ranges, containerId, ifname, requested));
+    (store) => allocateAll(store, cfg.ranges, containerId, ifname, requested), AFTER_REBOOT);
   return {
     ips: allocations.map((a) => ({
       address: `${a.ip}/${a.prefix}`,
@@ -60,11 +63,11 @@ export function gc(cfg: HostLocalConfig, network: string, valid: Attachment[]): 
     const stale = store.listAll().filter((r) => !keep(r)).map((r) => r.ip);
     for (const ip of stale) store.release(ip);
     return stale;
-  });
+  }, AFTER_REBOOT);
 }
 
 /** STATUS: indices of the range sets with no address left to hand out. */
 export function exhaustedRangeSets(cfg: HostLocalConfig, network: string): number[] {
   return withDiskStore(cfg.dataDir, network, (store) =>
-    cfg.ranges.flatMap((set, i) => (freeAddressCount(store, set) === 0n ? [i] : [])));
+    cfg.ranges.flatMap((set, i) => (freeAddressCount(store, set) === 0n ? [i] : [])), AFTER_REBOOT);
 }

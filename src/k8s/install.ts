@@ -5,6 +5,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { BOOT_MARK } from '../ipam/boot-mark';
 import { ipToString, tryParseIP } from '../ipam/ip';
 import { copyFileAtomic, sweepTemps, writeFileAtomic } from '../sys/atomic';
 import { pathProblem, trustedUid } from '../sys/owner';
@@ -184,8 +185,8 @@ export const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /**
  * Remove host-local's reservations of `network` (`<dataDir>/<network>`), for after the node's pods are
  * gone. Only files of host-local's layout are removed (`lock`, `last_reserved_ip.N`, and addresses
- * in canonical text: not "1" or "0x1f", which ipaddr.js would also take); anything else keeps the
- * directory.
+ * in canonical text: not "1" or "0x1f", which ipaddr.js would also take; tsbridge's boot mark);
+ * anything else keeps the directory.
  */
 export function purgeIpam(dataDir: string, network: string): { removed: number; kept: string[] } {
   if (!NETWORK_NAME.test(network)) throw new Error(`"${network}" is not a network name`);
@@ -201,7 +202,7 @@ export function purgeIpam(dataDir: string, network: string): { removed: number; 
   let removed = 0;
   for (const n of names) {
     const p = path.join(dir, n);
-    const ipamFile = n === 'lock' || /^last_reserved_ip\.\d+$/.test(n) || isReservationName(n);
+    const ipamFile = n === 'lock' || n === BOOT_MARK || /^last_reserved_ip\.\d+$/.test(n) || isReservationName(n);
     if (ipamFile && fs.lstatSync(p).isFile()) {
       fs.unlinkSync(p);
       removed++;

@@ -8,7 +8,6 @@ import { selectBackend } from '../firewall';
 import * as hostLocal from '../ipam/host-local';
 import { parseHostLocalConfig } from '../ipam/config';
 import { BridgeConfig } from './config';
-import { mkdirp } from '../sys/mkdirp';
 
 export async function cmdStatus(cfg: BridgeConfig): Promise<void> {
   const problems: string[] = [];
@@ -17,9 +16,9 @@ export async function cmdStatus(cfg: BridgeConfig): Promise<void> {
     const local = parseHostLocalConfig(ipam, cfg.net.name);
     const dir = path.join(local.dataDir, cfg.net.name);
     try {
-      mkdirp(dir, 0o755);
-      fs.accessSync(dir, fs.constants.W_OK);
+      // creates and checks the store's directories (and releases what earlier boots left) first
       const full = hostLocal.exhaustedRangeSets(local, cfg.net.name);
+      fs.accessSync(dir, fs.constants.W_OK);
       if (full.length) problems.push(`no free addresses in range set(s) ${full.join(', ')}`);
     } catch (e) {
       problems.push(`IPAM store ${dir} is not usable: ${(e as Error).message}`);

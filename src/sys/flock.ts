@@ -15,16 +15,22 @@ export function sleepMs(ms: number): void {
   Atomics.wait(sleeper, 0, 0, ms);
 }
 
-export function withFileLock<T>(lockPath: string, fn: () => T, timeoutMs = 10_000): T {
-  const fd = fs.openSync(lockPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644);
+/** `shown` names the lock in errors when lockPath is not what the user knows it as (a /proc/self/fd path). */
+export function withFileLock<T>(lockPath: string, fn: () => T, timeoutMs = 10_000, shown = lockPath): T {
+  let fd: number;
+  try {
+    fd = fs.openSync(lockPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644);
+  } catch (e) {
+    throw new CniError(ErrCode.IOFailure, `cannot open lock ${shown}: ${(e as Error).message.replace(lockPath, shown)}`);
+  }
   try {
     const deadline = Date.now() + timeoutMs;
     for (let wait = 1; ; wait = Math.min(wait * 2, 20)) {
       const err = sys().flock(fd, LOCK_EX | LOCK_NB);
       if (err === 0) break;
-      if (err !== EWOULDBLOCK) throw new CniError(ErrCode.IOFailure, `cannot lock ${lockPath}: errno ${err}`);
+      if (err !== EWOULDBLOCK) throw new CniError(ErrCode.IOFailure, `cannot lock ${shown}: errno ${err}`);
       if (Date.now() >= deadline) {
-        throw new CniError(ErrCode.TryAgainLater, `${lockPath} is held by another process for over ${timeoutMs} ms`);
+        throw new CniError(ErrCode.TryAgainLater, `${shown} is held by another process for over ${timeoutMs} ms`);
       }
       sleepMs(wait);
     }

@@ -178,7 +178,7 @@ make_image() {
 }
 
 # What tsbridge left on the node for the attachment: reservation files, host veths, rules
-ipam_files() { find "$W/ipam" -type f ! -name lock ! -name 'last_reserved_ip*' 2>/dev/null; }
+ipam_files() { find "$W/ipam" -type f ! -name lock ! -name 'last_reserved_ip*' ! -name 'tsbridge-boot*' 2>/dev/null; }
 host_veths() { ip -o link show type veth 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1; }
 node_rules() { { iptables-save; ip6tables-save; nft list ruleset; } 2>/dev/null; }
 

@@ -63,7 +63,7 @@ export function ipFilesOf(dir: string, cid: string): string[] {
     return [];
   }
   return names.filter((f) => {
-    if (f === 'lock' || f.startsWith('last_reserved_ip')) return false;
+    if (f === 'lock' || f.startsWith('last_reserved_ip') || f.startsWith('tsbridge-boot')) return false;
     try {
       const p = path.join(dir, f);
       if (!fs.lstatSync(p).isFile()) return false;

@@ -75,11 +75,11 @@ export class World {
     return JSON.parse(sh('ip', ['-j', `-${family}`, '-n', ns, 'route', 'show'])) as { dst: string; gateway?: string; dev?: string }[];
   }
 
-  /** IPs host-local holds for `network` in this world's dataDir (one file per IP; lock and last_reserved_ip.* excluded). */
+  /** IPs host-local holds for `network` in this world's dataDir (one file per IP; lock, last_reserved_ip.* and our boot mark excluded). */
   reservations(network: string): string[] {
     const dir = path.join(this.dataDir, network);
     if (!fs.existsSync(dir)) return [];
-    return fs.readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip')).sort();
+    return fs.readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip') && !f.startsWith('tsbridge-boot')).sort();
   }
 
   /** Everything netfilter holds in `ns`: iptables and ip6tables nat tables, and the nft ruleset. */

@@ -284,7 +284,7 @@ test('full disk (tmpfs size=64k, no byte left): ADD is code 5, nothing reserved 
     const x = addX(c, 'x');
     assertCniError(x.r, 5, /no space|ENOSPC/i);
     assert.equal(traces(world, NET, x.cid, 'eth0', x.pod), [], 'the failed ADD left traces');
-    assert.equal(listing(c).filter((n) => n !== 'lock' && !n.startsWith('last_reserved')), ['10.220.5.2'], 'partial allocation');
+    assert.equal(listing(c).filter((n) => n !== 'lock' && !n.startsWith('last_reserved') && n !== 'tsbridge-boot'), ['10.220.5.2'], 'partial allocation');
     assertValidUntouched(c);
 
     fs.rmSync(path.join(mnt, 'filler'));
@@ -316,7 +316,7 @@ test('no inode left (tmpfs nr_inodes): ADD is code 5, nothing reserved or made; 
     const x = addX(c, 'x');
     assertCniError(x.r, 5, /no space|ENOSPC/i);
     assert.equal(traces(world, NET, x.cid, 'eth0', x.pod), [], 'the failed ADD left traces');
-    assert.equal(listing(c).filter((n) => n !== 'lock' && !n.startsWith('last_reserved')), ['10.220.5.2'], 'partial allocation');
+    assert.equal(listing(c).filter((n) => n !== 'lock' && !n.startsWith('last_reserved') && n !== 'tsbridge-boot'), ['10.220.5.2'], 'partial allocation');
     assertValidUntouched(c);
     delOk(c, c.valid.cid, c.valid.pod);
   } finally {
@@ -335,5 +335,115 @@ function setupOn(world: World, dataDir: string): Ctx {
   const file = path.join(dir, '10.220.5.2');
   return { world, dataDir, dir, conf, valid: { cid, pod, result: r.json, file, body: fs.readFileSync(file, 'utf8') } };
 }
+
+// --- Directories another user could write or redirect (issue 18 point 4) -------------------------
+
+const dirCases: { name: string; make: (base: string) => { dataDir: string; bad: string; fix: () => void } }[] = [
+  { name: 'a parent owned by another user (uid 65534)', make: (b) => {
+    const p = path.join(b, 'theirs');
+    fs.mkdirSync(path.join(p, 'data'), { recursive: true, mode: 0o755 });
+    fs.chownSync(p, 65534, 65534);
+    return { dataDir: path.join(p, 'data'), bad: p, fix: () => fs.chownSync(p, 0, 0) };
+  } },
+  { name: 'a group-writable dataDir', make: (b) => {
+    const d = path.join(b, 'gw');
+    fs.mkdirSync(d);
+    fs.chmodSync(d, 0o775);
+    return { dataDir: d, bad: d, fix: () => fs.chmodSync(d, 0o755) };
+  } },
+  { name: 'a world-writable parent without the sticky bit', make: (b) => {
+    const p = path.join(b, 'ww');
+    fs.mkdirSync(p);
+    fs.chmodSync(p, 0o777);
+    return { dataDir: path.join(p, 'data'), bad: p, fix: () => fs.chmodSync(p, 0o1777) };
+  } },
+  { name: 'a symlinked parent', make: (b) => {
+    fs.mkdirSync(path.join(b, 'real', 'data'), { recursive: true });
+    fs.symlinkSync(path.join(b, 'real'), path.join(b, 'link'));
+    return { dataDir: path.join(b, 'link', 'data'), bad: path.join(b, 'link'), fix: () => {
+      fs.rmSync(path.join(b, 'link'));
+      fs.renameSync(path.join(b, 'real'), path.join(b, 'link'));
+    } };
+  } },
+];
+
+dirCases.forEach((k, i) => {
+  test(`the store's path has ${k.name}: ADD and DEL are code 5 naming it and the fix, nothing made; fixed, ADD works`, () => {
+    const world = new World(`stdir${i}`);
+    try {
+      const { dataDir, bad, fix } = k.make(world.dataDir);
+      const conf = bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[RANGE]], ipam: { dataDir } }, { ipMasq: true, ipMasqBackend: 'iptables' });
+      const pod = world.pod('x');
+      const cid = `stdir${i}-${RUN_ID}`;
+      const r = cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path });
+      assertCniError(r, 5, `IPAM store directory ${bad} `);
+      assert.match(r.json.msg, `chown root ${bad}; chmod go-w ${bad}`);
+      assert.equal(traces(world, NET, cid, 'eth0', pod).filter((t) => !t.startsWith('IPAM')), [], 'the refused ADD left traces');
+      assert.not.ok(fs.existsSync(path.join(fs.realpathSync(path.dirname(dataDir)), path.basename(dataDir), NET)), 'the network directory was made');
+      assertCniError(cni(world.node, { command: 'DEL', conf, containerId: cid, netns: pod.path }), 5, bad);
+      fix(); // positive control: the same config works once the directory is fixed as the message says
+      const ok = cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path });
+      assert.is(ok.status, 0, ok.stdout);
+      assert.ok(fs.existsSync(path.join(dataDir, NET, '10.220.5.2')));
+      assert.is(cni(world.node, { command: 'DEL', conf, containerId: cid, netns: pod.path }).status, 0);
+      assert.not.ok(fs.existsSync(path.join(dataDir, NET, '10.220.5.2')));
+    } finally {
+      world.cleanup();
+    }
+  });
+});
+
+// --- Reboots (issue 16): the boot mark ------------------------------------------------------------
+
+const BOOT_ID = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+const markOf = (c: Ctx): string[] => fs.readFileSync(path.join(c.dir, 'tsbridge-boot'), 'utf8').trim().split('\n');
+/** What a reboot leaves: the mark from the boot before (a fake ID, its entries kept) and the pods' namespaces gone. */
+function fakeReboot(c: Ctx, pods: { name: string }[]): void {
+  const [, ...entries] = markOf(c);
+  fs.writeFileSync(path.join(c.dir, 'tsbridge-boot'), ['0badb007-0000-4000-8000-000000000000', ...entries].join('\n') + '\n');
+  for (const p of pods) spawnSync('ip', ['netns', 'del', p.name]);
+}
+
+test('reboot: the next ADD releases what earlier boots reserved (same boot: kept); GC sweeps their left-over rules; STATUS releases too', () => {
+  const c = setup('stboot');
+  try {
+    const b = addX(c, 'b');
+    assert.is(b.r.status, 0, b.r.stdout);
+    assert.equal(c.world.reservations(NET), ['10.220.5.2', '10.220.5.3']);
+    assert.is(markOf(c)[0], BOOT_ID, 'the mark names this boot');
+    assert.equal(markOf(c).slice(1).map((l) => l.split(' ')[0]), ['10.220.5.2', '10.220.5.3']);
+    assert.is(fs.lstatSync(path.join(c.dir, 'tsbridge-boot')).mode & 0o777, 0o600);
+
+    const same = addX(c, 'same');
+    assert.is(same.r.status, 0, same.r.stdout);
+    assert.equal(c.world.reservations(NET), ['10.220.5.2', '10.220.5.3', '10.220.5.4'], 'same boot: nothing released');
+    delOk(c, same.cid, same.pod);
+
+    fakeReboot(c, [c.valid.pod, b.pod]);
+    // as if the firewall rules had been restored at boot: they are still there
+    assert.ok(traces(c.world, NET, c.valid.cid).some((t) => t.startsWith('chain') || t.startsWith('a rule')), 'the old rules exist before');
+    const n = addX(c, 'new');
+    assert.is(n.r.status, 0, n.r.stdout);
+    const got = n.r.json.ips[0].address.split('/')[0];
+    assert.equal(c.world.reservations(NET), [got], 'the earlier boot\'s reservations were released, the new one made');
+    assert.equal(markOf(c).map((l) => l.split(' ')[0]), [BOOT_ID, got], 'the mark restarted for this boot');
+
+    const gc = cni(c.world.node, { command: 'GC', conf: { ...c.conf, 'cni.dev/valid-attachments': [{ containerID: n.cid, ifname: 'eth0' }] } });
+    assert.is(gc.status, 0, gc.stdout);
+    assert.equal(traces(c.world, NET, c.valid.cid), [], 'GC swept the earlier boot\'s rules');
+    assert.equal(traces(c.world, NET, b.cid), []);
+    assert.equal(c.world.reservations(NET), [got], 'GC kept the valid one');
+
+    fakeReboot(c, [n.pod]);
+    const st = cni(c.world.node, { command: 'STATUS', conf: c.conf });
+    assert.is(st.status, 0, st.stdout);
+    assert.equal(c.world.reservations(NET), [], 'STATUS of the new boot released it');
+    assert.equal(markOf(c), [BOOT_ID]);
+    assert.is(cni(c.world.node, { command: 'GC', conf: { ...c.conf, 'cni.dev/valid-attachments': [] } }).status, 0);
+    assert.equal(traces(c.world, NET, n.cid), []);
+  } finally {
+    c.world.cleanup();
+  }
+});
 
 test.run();

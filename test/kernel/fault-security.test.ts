@@ -49,7 +49,7 @@ test('umask 000: the IPAM store and a new log file are not group/world-writable'
     const loose = files.filter((p) => fs.lstatSync(p).mode & 0o022).map((p) => `${p} ${modeOf(p)}`);
     assert.equal(loose, [], 'writable by group or others');
     assert.is(modeOf(log), '0600', 'the log file');
-    assert.is(modeOf(path.join(store, '10.220.8.2')), '0644', 'an IP record (the reference layout)');
+    assert.is(modeOf(path.join(store, '10.220.8.2')), '0600', 'an IP record (0600 as upstream host-local since 1.4.0)');
     assert.ok(fs.readFileSync(log, 'utf8').includes('ADD'), 'the log file got the debug lines');
     assert.is(cni(world.node, { command: 'DEL', conf: conf(world), containerId: cid, netns: pod.path }).status, 0);
   } finally {

@@ -50,7 +50,15 @@ function refAdd(e: Env, containerId: string, ifname = 'eth0', args = ''): string
 const ours = (e: Env, containerId: string, ifname = 'eth0', requested: string[] = []): string[] =>
   hostLocal.allocate(e.cfg, NET, containerId, ifname, requested).ips.map((ip) => ip.address);
 
-const ipFiles = (dir: string): string[] => fs.readdirSync(dir).filter((n) => !n.startsWith('last_') && n !== 'lock').sort();
+const modeOf = (p: string): number => fs.lstatSync(p).mode & 0o7777;
+const BOOT_MARK = 'tsbridge-boot';
+/** Our mark as if written in an earlier boot: a fake boot ID, its entries kept. */
+function markFromEarlierBoot(e: Env): void {
+  const [, ...entries] = fs.readFileSync(path.join(e.dir, BOOT_MARK), 'utf8').split('\n');
+  fs.writeFileSync(path.join(e.dir, BOOT_MARK), ['0badb007-0000-4000-8000-000000000000', ...entries].join('\n'));
+}
+
+const ipFiles = (dir: string): string[] => fs.readdirSync(dir).filter((n) => !n.startsWith('last_') && n !== 'lock' && n !== 'tsbridge-boot').sort();
 
 test('alternating allocations continue one round-robin, never repeat, and both see the range as full', () => {
   withEnv([[{ subnet: '10.99.0.0/29' }]], (e) => {
@@ -65,10 +73,15 @@ test('alternating allocations continue one round-robin, never repeat, and both s
   });
 });
 
-test('each side releases the other\'s records; allocation then wraps around for both', () => {
+test('each side releases the other\'s records (its 0644, our 0600); allocation then wraps around for both', () => {
   withEnv([[{ subnet: '10.99.0.0/29' }]], (e) => {
     refAdd(e, 'c0');
+    // the reference 1.1.1 made the network directory 0755 and its record 0644; our checks accept its directory
+    assert.is(modeOf(e.dir), 0o755);
+    assert.is(modeOf(path.join(e.dir, '10.99.0.2')), 0o644);
     ours(e, 'c1');
+    assert.is(modeOf(path.join(e.dir, '10.99.0.3')), 0o600, 'ours is 0600, as upstream host-local since 1.4.0');
+    assert.equal(hostLocal.findByAttachment(e.cfg, NET, 'c0', 'eth0'), ['10.99.0.2'], 'we read its 0644 record');
     assert.equal(hostLocal.release(e.cfg, NET, 'c0', 'eth0'), ['10.99.0.2']);
     assert.is(ref(e, 'DEL', 'c1').status, 0);
     assert.equal(ipFiles(e.dir), []);
@@ -134,6 +147,36 @@ test('our gc releases stale records the reference wrote', () => {
     assert.equal(hostLocal.gc(e.cfg, NET, [{ containerId: 'c1', ifname: 'eth0' }]), ['10.99.0.2']);
     assert.is(ref(e, 'CHECK', 'c0').status, 1);
     assert.is(ref(e, 'CHECK', 'c1').status, 0);
+  });
+});
+
+test('reboot, store only the reference wrote (no mark): our ADD in a new boot releases nothing', () => {
+  withEnv([[{ subnet: '10.99.0.0/29' }]], (e) => {
+    refAdd(e, 'r0');
+    refAdd(e, 'r1');
+    assert.not.ok(fs.existsSync(path.join(e.dir, BOOT_MARK)));
+    assert.equal(ours(e, 'c2'), ['10.99.0.4/29']);
+    assert.equal(ipFiles(e.dir), ['10.99.0.2', '10.99.0.3', '10.99.0.4'], 'the reference\'s records are kept');
+    assert.is(ref(e, 'CHECK', 'r0').status, 0);
+  });
+});
+
+test('reboot, mixed store: only our own untouched records of the earlier boot go; the reference\'s stay, before or after ours', () => {
+  withEnv([[{ subnet: '10.99.0.0/28' }]], (e) => {
+    refAdd(e, 'r0'); // .2, before any mark
+    ours(e, 'c1'); // .3, listed in our mark
+    refAdd(e, 'r2'); // .4, after our mark was written
+    ours(e, 'c3'); // .5
+    // the reference frees ours and gives the same address to another container in the same boot
+    assert.is(ref(e, 'DEL', 'c3').status, 0);
+    assert.equal(refAdd(e, 'r5', 'eth0', 'IP=10.99.0.5'), ['10.99.0.5/28']);
+    markFromEarlierBoot(e);
+    // the reference keeps working before we run in the new boot: its new record stays too
+    assert.equal(refAdd(e, 'r6'), ['10.99.0.6/28']);
+    assert.equal(ours(e, 'c7'), ['10.99.0.7/28']);
+    assert.equal(ipFiles(e.dir), ['10.99.0.2', '10.99.0.4', '10.99.0.5', '10.99.0.6', '10.99.0.7'], 'only c1\'s record went');
+    assert.equal(hostLocal.findByAttachment(e.cfg, NET, 'r5', 'eth0'), ['10.99.0.5']);
+    for (const c of ['r0', 'r2', 'r5', 'r6']) assert.is(ref(e, 'CHECK', c).status, 0, c);
   });
 });
 

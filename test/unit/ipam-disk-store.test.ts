@@ -20,7 +20,7 @@ function withTmp(fn: (dataDir: string, dir: string) => void): void {
 const mode = (p: string): number => fs.lstatSync(p).mode & 0o777;
 const read = (p: string): string => fs.readFileSync(p, 'utf8');
 
-test('layout: dir 0755, IP file 0644 with "<id>\\r\\n<ifname>" (id trimmed), last_reserved_ip.N, lock', () => {
+test('layout: dir 0755, IP file 0600 with "<id>\\r\\n<ifname>" (id trimmed), last_reserved_ip.N 0600, lock, boot mark', () => {
   withTmp((dataDir, dir) => {
     const old = process.umask(0o077); // the layout's modes do not depend on the runtime's umask
     try {
@@ -31,10 +31,13 @@ test('layout: dir 0755, IP file 0644 with "<id>\\r\\n<ifname>" (id trimmed), las
     } finally {
       process.umask(old);
     }
-    assert.equal(fs.readdirSync(dir).sort(), ['10.0.0.5', 'fd00::5', 'last_reserved_ip.0', 'last_reserved_ip.1', 'lock']);
+    assert.equal(fs.readdirSync(dir).sort(), ['10.0.0.5', 'fd00::5', 'last_reserved_ip.0', 'last_reserved_ip.1', 'lock', 'tsbridge-boot']);
     assert.is(read(path.join(dir, '10.0.0.5')), 'c1\r\neth0');
     assert.is(read(path.join(dir, 'fd00::5')), 'c1\r\neth0');
-    assert.is(mode(path.join(dir, '10.0.0.5')), 0o644);
+    assert.is(mode(dir), 0o755);
+    for (const f of ['10.0.0.5', 'fd00::5', 'last_reserved_ip.0', 'last_reserved_ip.1', 'tsbridge-boot']) {
+      assert.is(mode(path.join(dir, f)), 0o600, `${f} is 0600 (upstream host-local since 1.4.0)`);
+    }
     assert.is(read(path.join(dir, 'last_reserved_ip.0')), '10.0.0.5');
     assert.is(read(path.join(dir, 'last_reserved_ip.1')), 'fd00::5');
   });
@@ -234,8 +237,8 @@ test('the lock is <dir>/lock and excludes another flock holder (TryAgainLater af
     try {
       for (let i = 0; i < 200 && !fs.existsSync(path.join(dir, 'lock')); i++) sleepMs(10);
       sleepMs(100);
-      assert.throws(() => withDiskStore(dataDir, 'net1', (s) => s.reserve('c1', 'eth0', '10.0.0.2', 0), 200),
-        (e: CniError) => e.code === ErrCode.TryAgainLater);
+      assert.throws(() => withDiskStore(dataDir, 'net1', (s) => s.reserve('c1', 'eth0', '10.0.0.2', 0), { lockTimeoutMs: 200 }),
+        (e: CniError) => e.code === ErrCode.TryAgainLater && e.message.includes(path.join(dir, 'lock')));
       assert.not.ok(fs.existsSync(path.join(dir, '10.0.0.2')));
     } finally {
       process.kill(-holder.pid!, 'SIGKILL'); // flock and its sleep: the group we started

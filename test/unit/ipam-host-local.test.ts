@@ -35,7 +35,7 @@ test('allocate: dual-stack result with prefixes, gateways, versions, routes; rel
     assert.equal(hostLocal.findByAttachment(cfg, 'net1', 'c1', 'eth0').sort(), ['10.1.0.2', 'fd00::2']);
     assert.equal(hostLocal.release(cfg, 'net1', 'c1', 'eth0').sort(), ['10.1.0.2', 'fd00::2']);
     assert.equal(hostLocal.release(cfg, 'net1', 'c1', 'eth0'), []); // DEL twice is fine
-    assert.equal(fs.readdirSync(dir).sort(), ['last_reserved_ip.0', 'last_reserved_ip.1', 'lock']);
+    assert.equal(fs.readdirSync(dir).sort(), ['last_reserved_ip.0', 'last_reserved_ip.1', 'lock', 'tsbridge-boot']);
   });
 });
 

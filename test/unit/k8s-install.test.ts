@@ -213,8 +213,8 @@ test('purge-ipam removes host-local files of the network only; unknown files kee
   try {
     const net = path.join(dir, 'tsbridge');
     fs.mkdirSync(net);
-    for (const f of ['10.244.1.2', 'fd00::5', 'lock', 'last_reserved_ip.0']) fs.writeFileSync(path.join(net, f), 'x');
-    assert.equal(purgeIpam(dir, 'tsbridge'), { removed: 4, kept: [] });
+    for (const f of ['10.244.1.2', 'fd00::5', 'lock', 'last_reserved_ip.0', 'tsbridge-boot']) fs.writeFileSync(path.join(net, f), 'x');
+    assert.equal(purgeIpam(dir, 'tsbridge'), { removed: 5, kept: [] });
     assert.not.ok(fs.existsSync(net));
     fs.mkdirSync(net);
     fs.writeFileSync(path.join(net, '10.244.1.3'), 'x');
