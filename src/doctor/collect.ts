@@ -2,7 +2,7 @@
 // the IPAM store, the libcni cache, the containers' namespaces). Read-only; diagnose.ts judges.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CniEnv } from '../cni/env';
+import { CniEnv, ifnameProblem, isValidContainerId } from '../cni/env';
 import { getKey, isObject } from '../cni/json';
 import { IPConfig } from '../cni/result';
 import { AttachmentRules, parsePortMappings, selectBackend } from '../firewall';
@@ -70,7 +70,7 @@ function nftForwardDrops(bridge: string, errors: string[]): NodeFacts['nftForwar
       if ((c.family === 'ip' || c.family === 'ip6') && c.table === 'filter') continue;
       const text = runTool('nft', ['list', 'chain', c.family, c.table, c.name]).stdout;
       const acceptsBridge = text.split('\n').some((l) => l.includes(`"${bridge}"`) && /\baccept\b/.test(l));
-      out.push({ chain: `${c.family} ${c.table} ${c.name}`, acceptsBridge });
+      out.push({ chain: `${c.family} ${c.table} ${c.name}`, where: [c.family, c.table, c.name], acceptsBridge });
     }
     return out;
   } catch (e) {
@@ -141,9 +141,30 @@ interface Seed {
   veth?: LinkDetail;
 }
 
-function reservations(ipam: HostLocalConfig, network: string): { ip: string; containerId: string; ifname: string }[] {
-  if (!fs.existsSync(path.join(ipam.dataDir, network))) return [];
-  return listAttachments(ipam, network).map((r) => ({ ...r, ifname: r.ifname || 'eth0' }));
+/** An IPAM record whose container ID or interface name no runtime would give: never used in a path or a command. */
+export interface CorruptRecord {
+  ip: string;
+  file: string;
+  why: string;
+}
+
+/** Why a record's attachment cannot be taken as a real one, or ''. */
+export function recordProblem(containerId: string, ifname: string): string {
+  if (!isValidContainerId(containerId)) return `container ID ${JSON.stringify(containerId)} is not one a runtime gives`;
+  const bad = ifname === '' ? '' : ifnameProblem(ifname); // '' = host-local's old ID-only format
+  return bad ? `interface name ${JSON.stringify(ifname)} is invalid (${bad})` : '';
+}
+
+function reservations(ipam: HostLocalConfig, network: string): { records: { ip: string; containerId: string; ifname: string }[]; corrupt: CorruptRecord[] } {
+  if (!fs.existsSync(path.join(ipam.dataDir, network))) return { records: [], corrupt: [] };
+  const records: { ip: string; containerId: string; ifname: string }[] = [];
+  const corrupt: CorruptRecord[] = [];
+  for (const r of listAttachments(ipam, network)) {
+    const why = recordProblem(r.containerId, r.ifname);
+    if (why) corrupt.push({ ip: r.ip, file: path.join(ipam.dataDir, network, r.ip), why });
+    else records.push({ ...r, ifname: r.ifname || 'eth0' });
+  }
+  return { records, corrupt };
 }
 
 function groupSeeds(rs: { ip: string; containerId: string; ifname: string }[]): Seed[] {
@@ -176,9 +197,10 @@ function unrecorded(views: NsView[], node: NodeFacts, ipam: HostLocalConfig, res
 }
 
 /** Attachments to check, and the ones IPAM lacks, for the target. Empty list: nothing matched. */
-export async function selectSeeds(o: CollectOptions, node: NodeFacts, scan: NetnsScanner): Promise<{ seeds: Seed[]; notes: string[] }> {
-  const all = reservations(o.ipam, o.cfg.net.name);
-  const reservedSet = new Set(all.map((r) => r.ip));
+export async function selectSeeds(o: CollectOptions, node: NodeFacts, scan: NetnsScanner): Promise<{ seeds: Seed[]; notes: string[]; corrupt: CorruptRecord[] }> {
+  const { records: all, corrupt } = reservations(o.ipam, o.cfg.net.name);
+  // a corrupt record still holds its address: its IP is not "unrecorded"
+  const reservedSet = new Set([...all.map((r) => r.ip), ...corrupt.map((r) => r.ip)]);
   const t = o.target;
   const notes: string[] = [];
   let rs = all;
@@ -192,7 +214,7 @@ export async function selectSeeds(o: CollectOptions, node: NodeFacts, scan: Netn
     rs = rs.filter((r) => here.has(r.ip));
     const seeds = groupSeeds(rs).map((s) => ({ ...s, netns: t.netns, netnsFoundBy: 'flag' as const }));
     const extra = unrecorded([v], node, o.ipam, reservedSet, false).map((s) => ({ ...s, netnsFoundBy: 'flag' as const }));
-    return { seeds: [...seeds, ...extra], notes };
+    return { seeds: [...seeds, ...extra], notes, corrupt };
   }
   const seeds: Seed[] = groupSeeds(rs).map((s) => (t.netns ? { ...s, netns: t.netns, netnsFoundBy: 'flag' as const } : s));
   if (t.ip && seeds.length === 0) {
@@ -205,7 +227,7 @@ export async function selectSeeds(o: CollectOptions, node: NodeFacts, scan: Netn
   } else if (!t.container && !t.ip) {
     seeds.push(...unrecorded(await scan.all(), node, o.ipam, reservedSet, true));
   }
-  return { seeds, notes };
+  return { seeds, notes, corrupt };
 }
 
 // ---- one attachment ---------------------------------------------------------------------------
@@ -217,9 +239,15 @@ interface CacheEntry {
 
 /** libcni's cached ADD (`<cacheDir>/results/<network>-<id>-<ifname>`): netns and capability args. */
 export function readCniCache(cacheDir: string, network: string, containerId: string, ifname: string): CacheEntry | undefined {
+  // the ID and name become part of a path: only what a runtime could have written
+  if (recordProblem(containerId, ifname) || ifname === '') return undefined;
   const file = path.join(cacheDir, 'results', `${network}-${containerId}-${ifname}`);
+  let fd = -1;
   try {
-    const doc: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
+    // a FIFO planted there must not hang doctor; a symlink is not followed
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
+    if (!fs.fstatSync(fd).isFile()) return undefined;
+    const doc: unknown = JSON.parse(fs.readFileSync(fd, 'utf8'));
     if (!isObject(doc)) return undefined;
     const caps = getKey(doc, 'capabilityArgs');
     const netns = getKey(doc, 'netns');
@@ -229,6 +257,8 @@ export function readCniCache(cacheDir: string, network: string, containerId: str
     };
   } catch {
     return undefined;
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
   }
 }
 

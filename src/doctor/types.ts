@@ -85,7 +85,7 @@ export interface NodeFacts {
   filter: { 4?: PolicyTable; 6?: PolicyTable };
   nat: { 4?: PolicyTable; 6?: PolicyTable };
   /** nft base chains hooked at forward with policy drop, outside iptables' own tables. */
-  nftForwardDrops: { chain: string; acceptsBridge: boolean }[];
+  nftForwardDrops: { chain: string; /** family, table, chain: the words nft takes */ where: [string, string, string]; acceptsBridge: boolean }[];
   /** Problems reading any of the above. */
   errors: string[];
 }
@@ -149,6 +149,8 @@ export interface DoctorReport {
   healthy: boolean;
   firstBroken?: Finding & { containerId: string; ifname: string };
   attachments: AttachmentReport[];
+  /** IPAM records with an ID or interface name no runtime gives (planted or damaged): never used. */
+  corruptRecords?: { ip: string; file: string; why: string }[];
   /** Every finding once (node-wide pieces appear in each attachment's walk). */
   findings: Finding[];
   changes?: Change[];
