@@ -75,9 +75,13 @@ interface Walk {
   notes: string[];
 }
 
+/** Namespaces opened by the walks: their handles serve until the report is written. */
+const scanners: NetnsScanner[] = [];
+
 async function walk(ctx: DoctorContext, cfg: BridgeConfig, co: CollectOptions): Promise<Walk> {
   const node = await collectNode(cfg);
   const scan = new NetnsScanner();
+  scanners.push(scan);
   const { seeds, notes, corrupt } = await selectSeeds(co, node, scan);
   const facts: AttachmentFacts[] = [];
   for (const seed of seeds) facts.push(await collectAttachment(co, node, scan, seed));
@@ -86,6 +90,14 @@ async function walk(ctx: DoctorContext, cfg: BridgeConfig, co: CollectOptions): 
 }
 
 export async function runDoctor(argv: string[]): Promise<number> {
+  try {
+    return await doctor(argv);
+  } finally {
+    for (const s of scanners.splice(0)) s.close();
+  }
+}
+
+async function doctor(argv: string[]): Promise<number> {
   let o: Options;
   let loaded: ReturnType<typeof loadNetwork>;
   try {

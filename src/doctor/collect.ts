@@ -134,8 +134,9 @@ interface Seed {
   containerId: string;
   ifname: string;
   reserved: string[];
-  /** For a container without IPAM file: where it was found. */
+  /** For a container without IPAM file, or one named by --netns: where it was found. */
   netns?: string;
+  view?: NsView;
   netnsFoundBy?: NetnsSource;
   ips?: string[];
   veth?: LinkDetail;
@@ -190,7 +191,7 @@ function unrecorded(views: NsView[], node: NodeFacts, ipam: HostLocalConfig, res
       if (requireBridge && !onBridge) continue;
       const ips = v.addrs.filter((a) => a.index === l.index && subnets.some((s) => contains(s, parseIP(a.address)))).map((a) => a.address);
       if (!ips.length || ips.some((ip) => reserved.has(ip))) continue;
-      out.push({ containerId: '', ifname: l.name, reserved: [], netns: v.path, netnsFoundBy: 'address', ips, veth: onBridge ? peer : undefined });
+      out.push({ containerId: '', ifname: l.name, reserved: [], netns: v.path, view: v, netnsFoundBy: 'address', ips, veth: onBridge ? peer : undefined });
     }
   }
   return out;
@@ -299,33 +300,43 @@ export async function collectAttachment(o: CollectOptions, node: NodeFacts, scan
   };
 
   // the namespace: given, cached by the runtime, the veth's peer, or by address
-  let netns = seed.netns;
+  let view: NsView | undefined;
   let how = seed.netnsFoundBy;
-  if (!netns && cache?.netns) {
+  if (seed.netns) {
+    try {
+      view = seed.view ?? (await scan.get(seed.netns));
+    } catch (e) {
+      facts.netns = seed.netns;
+      facts.netnsFoundBy = how;
+      facts.netnsError = (e as Error).message;
+    }
+  }
+  if (!seed.netns && cache?.netns) {
     try {
       const v = await scan.get(cache.netns);
-      if ((veth && peerIn(v, veth)) || v.addrs.some((a) => ipTexts.includes(a.address))) [netns, how] = [cache.netns, 'cache'];
+      if ((veth && peerIn(v, veth)) || (!v.foreign && v.addrs.some((a) => ipTexts.includes(a.address)))) [view, how] = [v, 'cache'];
     } catch {
       /* stale cache entry */
     }
   }
-  if (!netns) {
+  if (!seed.netns && !view) {
     const views = await scan.all();
     const peerNs = veth ? views.filter((v) => peerIn(v, veth)) : [];
-    if (peerNs.length) [netns, how] = [peerNs[0].path, 'veth-peer'];
+    if (peerNs.length) [view, how] = [peerNs[0], 'veth-peer'];
     else if (!veth || veth.linkNetnsId === undefined) {
       // by address only when there is no veth peer to go by: an unrelated namespace can hold the same IP
       const hits = byAddress(views, ipTexts, seed.ifname);
-      if (hits.length) [netns, how] = [hits[0].path, 'address'];
+      if (hits.length) [view, how] = [hits[0], 'address'];
       facts.netnsCandidates = hits.map((v) => v.path);
     }
   }
-  if (netns) {
-    facts.netns = netns;
+  if (view) {
+    facts.netns = view.path;
+    facts.netnsHandle = view.ns;
     facts.netnsFoundBy = how;
     let nl: Rtnl | undefined;
     try {
-      nl = Rtnl.open(netns);
+      nl = Rtnl.open(view.ns);
       facts.container = await readContainerState(nl, seed.ifname);
     } catch (e) {
       facts.netnsError = (e as Error).message;

@@ -68,7 +68,7 @@ export async function applyFixes(cfg: BridgeConfig, cacheDir: string, items: Fix
       } else if (veth && has('host-veth.up', item)) {
         await step(`ip link set ${shq(veth.name)} up`, () => link.setUp(host, veth.index));
       }
-      if (a.netns && (has('container.iface-up', item) || has('container.address', item) || has('container.route', item))) {
+      if (a.netnsHandle && (has('container.iface-up', item) || has('container.address', item) || has('container.route', item))) {
         await fixContainer(cfg, item, step);
       }
       if (has('nat.rules', item)) await fixRules(cfg, cacheDir, a, step);
@@ -83,8 +83,7 @@ type Step = (what: string, fn: () => unknown) => Promise<boolean>;
 
 async function fixContainer(cfg: BridgeConfig, item: FixInput, step: Step): Promise<void> {
   const a = item.facts;
-  const ns = a.netns!;
-  const nl = Rtnl.open(ns);
+  const nl = Rtnl.open(a.netnsHandle!); // the namespace doctor read, not whatever the path names now
   try {
     const iface = await link.getLink(nl, a.ifname);
     if (!iface) return;

@@ -6,6 +6,7 @@ import type { Addr } from '../netlink/addr';
 import type { LinkDetail, LinkStats } from '../netlink/inspect';
 import type { RouteEntry } from '../netlink/route';
 import type { ContainerState } from '../plugin/check';
+import type { Netns } from '../sys/netns';
 import type { PolicyTable } from './iptables-eval';
 
 /** In path order: the first hop with an error is "the first broken piece". */
@@ -58,6 +59,8 @@ export interface AttachmentFacts {
   /** Routes host-local gives every container (ipam.routes). */
   ipamRoutes: Route[];
   netns?: string;
+  /** The namespace as opened once for this run (collect, --fix and --probe all use it). */
+  netnsHandle?: Netns;
   netnsFoundBy?: NetnsSource;
   /** More than one namespace claimed it (only by address). */
   netnsCandidates: string[];
