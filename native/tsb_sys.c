@@ -56,12 +56,17 @@ static napi_value js_flock(napi_env env, napi_callback_info info) {
   return out;
 }
 
-static napi_value js_ns_type(napi_env env, napi_callback_info info) {
+static int get_int_arg(napi_env env, napi_callback_info info, int32_t *a) {
   size_t argc = 1;
-  napi_value argv[1], out;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1) return -1;
+  return napi_get_value_int32(env, argv[0], a) == napi_ok ? 0 : -1;
+}
+
+static napi_value js_ns_type(napi_env env, napi_callback_info info) {
+  napi_value out;
   int32_t fd;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1
-      || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return throw_errno(env, "nsType", EINVAL);
+  if (get_int_arg(env, info, &fd) != 0) return throw_errno(env, "nsType", EINVAL);
   int t = ioctl(fd, NS_GET_NSTYPE);
   if (t < 0) return throw_errno(env, "nsType", errno);
   napi_create_int32(env, t, &out);
@@ -69,11 +74,9 @@ static napi_value js_ns_type(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_ns_owner(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out;
+  napi_value out;
   int32_t fd;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1
-      || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return throw_errno(env, "nsOwner", EINVAL);
+  if (get_int_arg(env, info, &fd) != 0) return throw_errno(env, "nsOwner", EINVAL);
   int ufd = ioctl(fd, NS_GET_USERNS);
   if (ufd < 0) return throw_errno(env, "nsOwner", errno);
   struct stat st;

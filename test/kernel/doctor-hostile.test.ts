@@ -174,4 +174,26 @@ test('a gone container\'s IP in a namespace of another user namespace (unshare -
   }
 });
 
+test('--netns naming a FIFO or a plain file: doctor ends (no hang) with "not a network namespace"; a real one is read', () => {
+  const t = setup('hosfifo');
+  try {
+    const fifo = path.join(t.world.dataDir, 'fifo');
+    const file = path.join(t.world.dataDir, 'plain');
+    spawnSync('mkfifo', [fifo]);
+    fs.writeFileSync(file, '');
+    assert.ok(fs.statSync(fifo).isFIFO());
+    for (const p of [fifo, file]) {
+      const r = doctor(t, '--netns', p, '--json'); // spawnSync's 120 s timeout bounds a hang (status -1)
+      assert.is(r.status, 1, show(r));
+      assert.match(r.stderr, `failed to open netns ${JSON.stringify(p)}: not a network namespace`);
+    }
+    // positive control: the pod's namespace through the same flag
+    const ok = doctor(t, '--netns', t.pod.path, '--json');
+    assert.is(ok.status, 0, show(ok));
+    assert.equal(ok.json.attachments.map((a: any) => a.containerId), [t.cid]);
+  } finally {
+    t.world.cleanup();
+  }
+});
+
 test.run();
