@@ -14,7 +14,10 @@ export interface CniEnv {
   path: string[];
 }
 
+/** Container IDs as libcni's ValidateContainerID (and containerd, CRI-O, podman) accept them. */
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+
+export const isValidContainerId = (id: string): boolean => NAME_RE.test(id);
 
 /** Which variables each command needs (CNI_NETNS is optional on DEL: the netns may be gone). */
 const REQUIRED: Record<Command, (keyof NodeJS.ProcessEnv)[]> = {
@@ -41,7 +44,7 @@ export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
   const containerId = env.CNI_CONTAINERID ?? '';
   const ifname = env.CNI_IFNAME ?? '';
   if (containerId && !NAME_RE.test(containerId)) {
-    throw new CniError(ErrCode.InvalidEnv, `invalid CNI_CONTAINERID "${containerId}": must match ${NAME_RE.source}`);
+    throw new CniError(ErrCode.InvalidEnv, `invalid CNI_CONTAINERID ${JSON.stringify(containerId)}: must match ${NAME_RE.source}`);
   }
   if (ifname) validateIfname(ifname);
   return {
@@ -54,10 +57,20 @@ export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
   };
 }
 
-/** Linux interface names: 1-15 bytes, not "." or "..", no "/", ":" or white space. */
-export function validateIfname(name: string): void {
-  const why = Buffer.byteLength(name) > 15 ? 'longer than 15 bytes'
+/**
+ * Why an interface name is not acceptable, or '': the kernel's rules (1-15 bytes, not "." or "..",
+ * no "/", ":" or white space) and, stricter than the kernel and libcni, no control characters
+ * (the IPAM record could not hold it, and it would reach logs and terminals).
+ */
+export function ifnameProblem(name: string): string {
+  return name === '' ? 'empty'
+    : Buffer.byteLength(name) > 15 ? 'longer than 15 bytes'
     : name === '.' || name === '..' ? 'reserved'
-    : /[/:\s]/.test(name) ? 'contains "/", ":" or white space' : '';
-  if (why) throw new CniError(ErrCode.InvalidEnv, `invalid CNI_IFNAME "${name}": ${why}`);
+    : /[/:\s]/.test(name) ? 'contains "/", ":" or white space'
+    : /[\x00-\x1f\x7f]/.test(name) ? 'contains control characters' : '';
+}
+
+export function validateIfname(name: string): void {
+  const why = ifnameProblem(name);
+  if (why) throw new CniError(ErrCode.InvalidEnv, `invalid CNI_IFNAME ${JSON.stringify(name)}: ${why}`);
 }

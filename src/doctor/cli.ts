@@ -1,10 +1,12 @@
 // `tsbridge doctor`: for one container or every attachment in the IPAM store, walk the path its
 // packets take and name the first broken piece with the command that repairs it. Exit status: 0
 // healthy, 1 problems found, 2 usage or config errors.
+import { ifnameProblem, isValidContainerId } from '../cni/env';
 import { FlagSpec, FlagValues, parseFlags, UsageError } from '../k8s/flags';
+import { escapeControls, safeJson, shq } from '../safe-text';
 import { tryParseIP, ipToString } from '../ipam/ip';
 import { BridgeConfig } from '../plugin/config';
-import { collectAttachment, collectNode, CollectOptions, selectSeeds, subnetsOf } from './collect';
+import { collectAttachment, collectNode, CollectOptions, CorruptRecord, selectSeeds, subnetsOf } from './collect';
 import { ConfigError, loadNetwork } from './config';
 import { attachmentReport, firstBroken } from './diagnose';
 import { applyFixes } from './fix';
@@ -49,6 +51,8 @@ export function parseDoctorArgs(argv: string[]): Options {
   const count = s('count') === undefined ? 3 : Number(s('count'));
   if (!Number.isInteger(count) || count < 1 || count > 20) throw new UsageError(`--count: want 1..20, got "${s('count')}"`);
   if (s('container') && s('ip')) throw new UsageError('give --container or --ip, not both');
+  if (s('container') && !isValidContainerId(s('container')!)) throw new UsageError(`--container: ${JSON.stringify(s('container'))} is not a container ID`);
+  if (s('ifname') && ifnameProblem(s('ifname')!)) throw new UsageError(`--ifname: ${JSON.stringify(s('ifname'))}: ${ifnameProblem(s('ifname')!)}`);
   return {
     config: s('config'), network: s('network'),
     confDir: s('conf-dir') ?? '/etc/cni/net.d',
@@ -64,23 +68,36 @@ export function parseDoctorArgs(argv: string[]): Options {
 }
 
 interface Walk {
+  corrupt: CorruptRecord[];
   node: NodeFacts;
   facts: AttachmentFacts[];
   reports: AttachmentReport[];
   notes: string[];
 }
 
+/** Namespaces opened by the walks: their handles serve until the report is written. */
+const scanners: NetnsScanner[] = [];
+
 async function walk(ctx: DoctorContext, cfg: BridgeConfig, co: CollectOptions): Promise<Walk> {
   const node = await collectNode(cfg);
   const scan = new NetnsScanner();
-  const { seeds, notes } = await selectSeeds(co, node, scan);
+  scanners.push(scan);
+  const { seeds, notes, corrupt } = await selectSeeds(co, node, scan);
   const facts: AttachmentFacts[] = [];
   for (const seed of seeds) facts.push(await collectAttachment(co, node, scan, seed));
   const reports = facts.map((a) => attachmentReport(ctx, cfg, node, a));
-  return { node, facts, reports, notes: [...notes, ...node.errors.map((e) => `could not read: ${e}`)] };
+  return { corrupt, node, facts, reports, notes: [...notes, ...node.errors.map((e) => `could not read: ${e}`)] };
 }
 
 export async function runDoctor(argv: string[]): Promise<number> {
+  try {
+    return await doctor(argv);
+  } finally {
+    for (const s of scanners.splice(0)) s.close();
+  }
+}
+
+async function doctor(argv: string[]): Promise<number> {
   let o: Options;
   let loaded: ReturnType<typeof loadNetwork>;
   try {
@@ -88,19 +105,19 @@ export async function runDoctor(argv: string[]): Promise<number> {
     loaded = loadNetwork({ config: o.config, network: o.network, confDir: o.confDir });
   } catch (e) {
     if (e instanceof UsageError || e instanceof ConfigError) {
-      process.stderr.write(`tsbridge doctor: ${e.message}\n`);
+      process.stderr.write(`tsbridge doctor: ${escapeControls(e.message)}\n`);
       return 2;
     }
     throw e;
   }
   const { cfg, ipam, file } = loaded;
   if (!ipam) {
-    process.stderr.write(`tsbridge doctor: ${file}: ipam type is not host-local; doctor reads the host-local store to find the attachments\n`);
+    process.stderr.write(`tsbridge doctor: ${escapeControls(file)}: ipam type is not host-local; doctor reads the host-local store to find the attachments\n`);
     return 2;
   }
   const ctx: DoctorContext = {
     network: cfg.net.name, bridge: cfg.bridge, isGateway: cfg.isGateway, ipMasq: cfg.ipMasq,
-    subnets: subnetsOf(ipam), dataDir: ipam.dataDir, doctorCmd: `tsbridge doctor --config ${file}`,
+    subnets: subnetsOf(ipam), dataDir: ipam.dataDir, doctorCmd: `tsbridge doctor --config ${shq(file)}`,
     ...(o.to.length ? { to: o.to[0] } : {}),
   };
   const co: CollectOptions = { cfg, ipam, cacheDir: o.cacheDir, target: { container: o.container, ifname: o.ifname, netns: o.netns, ip: o.ip } };
@@ -109,7 +126,7 @@ export async function runDoctor(argv: string[]): Promise<number> {
   try {
     w = await walk(ctx, cfg, co);
   } catch (e) {
-    process.stderr.write(`tsbridge doctor: ${(e as Error).message}\n`);
+    process.stderr.write(`tsbridge doctor: ${escapeControls((e as Error).message)}\n`);
     return 1;
   }
   let changes: Change[] | undefined;
@@ -118,7 +135,8 @@ export async function runDoctor(argv: string[]): Promise<number> {
     changes = items.length ? await applyFixes(cfg, o.cacheDir, items) : [];
     if (changes.length) w = await walk(ctx, cfg, co);
   }
-  const notes = [...w.notes];
+  // never used as an attachment (no veth name, path or command is made from it): named, not checked
+  const notes = [...w.corrupt.map((c) => `IPAM record ${c.file}: ${c.why}: a foreign or corrupt file holding ${c.ip}; not checked (inspect it before removing it)`), ...w.notes];
   if (o.probe) {
     const bridgeIndex = w.node.bridge?.index;
     // another container on the bridge to ping: from every attachment, not only the targeted ones
@@ -142,13 +160,14 @@ export async function runDoctor(argv: string[]): Promise<number> {
   const bad = w.reports.find((r) => !r.healthy);
   const report: DoctorReport = {
     network: ctx.network, bridge: ctx.bridge, config: file,
-    healthy: !bad && !targetMissing,
+    healthy: !bad && !targetMissing && w.corrupt.length === 0,
     ...(bad?.firstBroken ? { firstBroken: { ...bad.firstBroken, containerId: bad.containerId, ifname: bad.ifname } } : {}),
     attachments: w.reports,
+    ...(w.corrupt.length ? { corruptRecords: w.corrupt } : {}),
     findings: uniqueFindings(w.reports),
     ...(changes ? { changes } : {}),
     notes,
   };
-  process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : renderText(report));
+  process.stdout.write(o.json ? safeJson(report) + '\n' : renderText(report));
   return exitCode(report);
 }

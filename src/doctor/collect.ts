@@ -2,7 +2,7 @@
 // the IPAM store, the libcni cache, the containers' namespaces). Read-only; diagnose.ts judges.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CniEnv } from '../cni/env';
+import { CniEnv, ifnameProblem, isValidContainerId } from '../cni/env';
 import { getKey, isObject } from '../cni/json';
 import { IPConfig } from '../cni/result';
 import { AttachmentRules, parsePortMappings, selectBackend } from '../firewall';
@@ -70,7 +70,7 @@ function nftForwardDrops(bridge: string, errors: string[]): NodeFacts['nftForwar
       if ((c.family === 'ip' || c.family === 'ip6') && c.table === 'filter') continue;
       const text = runTool('nft', ['list', 'chain', c.family, c.table, c.name]).stdout;
       const acceptsBridge = text.split('\n').some((l) => l.includes(`"${bridge}"`) && /\baccept\b/.test(l));
-      out.push({ chain: `${c.family} ${c.table} ${c.name}`, acceptsBridge });
+      out.push({ chain: `${c.family} ${c.table} ${c.name}`, where: [c.family, c.table, c.name], acceptsBridge });
     }
     return out;
   } catch (e) {
@@ -134,16 +134,38 @@ interface Seed {
   containerId: string;
   ifname: string;
   reserved: string[];
-  /** For a container without IPAM file: where it was found. */
+  /** For a container without IPAM file, or one named by --netns: where it was found. */
   netns?: string;
+  view?: NsView;
   netnsFoundBy?: NetnsSource;
   ips?: string[];
   veth?: LinkDetail;
 }
 
-function reservations(ipam: HostLocalConfig, network: string): { ip: string; containerId: string; ifname: string }[] {
-  if (!fs.existsSync(path.join(ipam.dataDir, network))) return [];
-  return listAttachments(ipam, network).map((r) => ({ ...r, ifname: r.ifname || 'eth0' }));
+/** An IPAM record whose container ID or interface name no runtime would give: never used in a path or a command. */
+export interface CorruptRecord {
+  ip: string;
+  file: string;
+  why: string;
+}
+
+/** Why a record's attachment cannot be taken as a real one, or ''. */
+export function recordProblem(containerId: string, ifname: string): string {
+  if (!isValidContainerId(containerId)) return `container ID ${JSON.stringify(containerId)} is not one a runtime gives`;
+  const bad = ifname === '' ? '' : ifnameProblem(ifname); // '' = host-local's old ID-only format
+  return bad ? `interface name ${JSON.stringify(ifname)} is invalid (${bad})` : '';
+}
+
+function reservations(ipam: HostLocalConfig, network: string): { records: { ip: string; containerId: string; ifname: string }[]; corrupt: CorruptRecord[] } {
+  if (!fs.existsSync(path.join(ipam.dataDir, network))) return { records: [], corrupt: [] };
+  const records: { ip: string; containerId: string; ifname: string }[] = [];
+  const corrupt: CorruptRecord[] = [];
+  for (const r of listAttachments(ipam, network)) {
+    const why = recordProblem(r.containerId, r.ifname);
+    if (why) corrupt.push({ ip: r.ip, file: path.join(ipam.dataDir, network, r.ip), why });
+    else records.push({ ...r, ifname: r.ifname || 'eth0' });
+  }
+  return { records, corrupt };
 }
 
 function groupSeeds(rs: { ip: string; containerId: string; ifname: string }[]): Seed[] {
@@ -169,16 +191,17 @@ function unrecorded(views: NsView[], node: NodeFacts, ipam: HostLocalConfig, res
       if (requireBridge && !onBridge) continue;
       const ips = v.addrs.filter((a) => a.index === l.index && subnets.some((s) => contains(s, parseIP(a.address)))).map((a) => a.address);
       if (!ips.length || ips.some((ip) => reserved.has(ip))) continue;
-      out.push({ containerId: '', ifname: l.name, reserved: [], netns: v.path, netnsFoundBy: 'address', ips, veth: onBridge ? peer : undefined });
+      out.push({ containerId: '', ifname: l.name, reserved: [], netns: v.path, view: v, netnsFoundBy: 'address', ips, veth: onBridge ? peer : undefined });
     }
   }
   return out;
 }
 
 /** Attachments to check, and the ones IPAM lacks, for the target. Empty list: nothing matched. */
-export async function selectSeeds(o: CollectOptions, node: NodeFacts, scan: NetnsScanner): Promise<{ seeds: Seed[]; notes: string[] }> {
-  const all = reservations(o.ipam, o.cfg.net.name);
-  const reservedSet = new Set(all.map((r) => r.ip));
+export async function selectSeeds(o: CollectOptions, node: NodeFacts, scan: NetnsScanner): Promise<{ seeds: Seed[]; notes: string[]; corrupt: CorruptRecord[] }> {
+  const { records: all, corrupt } = reservations(o.ipam, o.cfg.net.name);
+  // a corrupt record still holds its address: its IP is not "unrecorded"
+  const reservedSet = new Set([...all.map((r) => r.ip), ...corrupt.map((r) => r.ip)]);
   const t = o.target;
   const notes: string[] = [];
   let rs = all;
@@ -192,7 +215,7 @@ export async function selectSeeds(o: CollectOptions, node: NodeFacts, scan: Netn
     rs = rs.filter((r) => here.has(r.ip));
     const seeds = groupSeeds(rs).map((s) => ({ ...s, netns: t.netns, netnsFoundBy: 'flag' as const }));
     const extra = unrecorded([v], node, o.ipam, reservedSet, false).map((s) => ({ ...s, netnsFoundBy: 'flag' as const }));
-    return { seeds: [...seeds, ...extra], notes };
+    return { seeds: [...seeds, ...extra], notes, corrupt };
   }
   const seeds: Seed[] = groupSeeds(rs).map((s) => (t.netns ? { ...s, netns: t.netns, netnsFoundBy: 'flag' as const } : s));
   if (t.ip && seeds.length === 0) {
@@ -205,7 +228,7 @@ export async function selectSeeds(o: CollectOptions, node: NodeFacts, scan: Netn
   } else if (!t.container && !t.ip) {
     seeds.push(...unrecorded(await scan.all(), node, o.ipam, reservedSet, true));
   }
-  return { seeds, notes };
+  return { seeds, notes, corrupt };
 }
 
 // ---- one attachment ---------------------------------------------------------------------------
@@ -217,9 +240,15 @@ interface CacheEntry {
 
 /** libcni's cached ADD (`<cacheDir>/results/<network>-<id>-<ifname>`): netns and capability args. */
 export function readCniCache(cacheDir: string, network: string, containerId: string, ifname: string): CacheEntry | undefined {
+  // the ID and name become part of a path: only what a runtime could have written
+  if (recordProblem(containerId, ifname) || ifname === '') return undefined;
   const file = path.join(cacheDir, 'results', `${network}-${containerId}-${ifname}`);
+  let fd = -1;
   try {
-    const doc: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
+    // a FIFO planted there must not hang doctor; a symlink is not followed
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
+    if (!fs.fstatSync(fd).isFile()) return undefined;
+    const doc: unknown = JSON.parse(fs.readFileSync(fd, 'utf8'));
     if (!isObject(doc)) return undefined;
     const caps = getKey(doc, 'capabilityArgs');
     const netns = getKey(doc, 'netns');
@@ -229,6 +258,8 @@ export function readCniCache(cacheDir: string, network: string, containerId: str
     };
   } catch {
     return undefined;
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
   }
 }
 
@@ -269,33 +300,43 @@ export async function collectAttachment(o: CollectOptions, node: NodeFacts, scan
   };
 
   // the namespace: given, cached by the runtime, the veth's peer, or by address
-  let netns = seed.netns;
+  let view: NsView | undefined;
   let how = seed.netnsFoundBy;
-  if (!netns && cache?.netns) {
+  if (seed.netns) {
+    try {
+      view = seed.view ?? (await scan.get(seed.netns));
+    } catch (e) {
+      facts.netns = seed.netns;
+      facts.netnsFoundBy = how;
+      facts.netnsError = (e as Error).message;
+    }
+  }
+  if (!seed.netns && cache?.netns) {
     try {
       const v = await scan.get(cache.netns);
-      if ((veth && peerIn(v, veth)) || v.addrs.some((a) => ipTexts.includes(a.address))) [netns, how] = [cache.netns, 'cache'];
+      if ((veth && peerIn(v, veth)) || (!v.foreign && v.addrs.some((a) => ipTexts.includes(a.address)))) [view, how] = [v, 'cache'];
     } catch {
       /* stale cache entry */
     }
   }
-  if (!netns) {
+  if (!seed.netns && !view) {
     const views = await scan.all();
     const peerNs = veth ? views.filter((v) => peerIn(v, veth)) : [];
-    if (peerNs.length) [netns, how] = [peerNs[0].path, 'veth-peer'];
+    if (peerNs.length) [view, how] = [peerNs[0], 'veth-peer'];
     else if (!veth || veth.linkNetnsId === undefined) {
       // by address only when there is no veth peer to go by: an unrelated namespace can hold the same IP
       const hits = byAddress(views, ipTexts, seed.ifname);
-      if (hits.length) [netns, how] = [hits[0].path, 'address'];
+      if (hits.length) [view, how] = [hits[0], 'address'];
       facts.netnsCandidates = hits.map((v) => v.path);
     }
   }
-  if (netns) {
-    facts.netns = netns;
+  if (view) {
+    facts.netns = view.path;
+    facts.netnsHandle = view.ns;
     facts.netnsFoundBy = how;
     let nl: Rtnl | undefined;
     try {
-      nl = Rtnl.open(netns);
+      nl = Rtnl.open(view.ns);
       facts.container = await readContainerState(nl, seed.ifname);
     } catch (e) {
       facts.netnsError = (e as Error).message;

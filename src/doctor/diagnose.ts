@@ -11,6 +11,7 @@ import {
   bridgeProblems, CheckProblem, containerProblems, forwardingProblems, gatewayProblems, IFF_UP, vethProblems,
 } from '../plugin/check';
 import { containerRoutes } from '../plugin/container-side';
+import { shq } from '../safe-text';
 import { deleteCommand, dropped, evalChain, Packet, Verdict } from './iptables-eval';
 import {
   AttachmentFacts, AttachmentReport, DoctorContext, Finding, Hop, HOPS, HopState, HopStatus, NodeFacts,
@@ -18,8 +19,8 @@ import {
 
 const fam = (addr: string): 4 | 6 => (addr.includes(':') ? 6 : 4);
 const bare = (cidr: string): string => cidr.split('/')[0];
-/** A command run inside the container's namespace. */
-const inNs = (netns: string | undefined, cmd: string): string => `nsenter --net=${netns ?? '<netns>'} ${cmd}`;
+/** A command run inside the container's namespace (cmd already quoted). */
+const inNs = (netns: string | undefined, cmd: string): string => `nsenter --net=${netns ? shq(netns) : '<netns>'} ${cmd}`;
 
 export function prevResultOf(a: AttachmentFacts): Result {
   return { cniVersion: '1.1.0', ips: a.ips, routes: a.ipamRoutes };
@@ -31,7 +32,7 @@ function finding(hop: Hop, piece: string, message: string, fix: string | undefin
 
 /** `tsbridge doctor ... --fix` for this attachment. */
 function doctorFix(ctx: DoctorContext, a: AttachmentFacts): string {
-  return `${ctx.doctorCmd}${a.containerId ? ` --container ${a.containerId}` : ''} --fix`;
+  return `${ctx.doctorCmd}${a.containerId ? ` --container ${shq(a.containerId)}` : ''} --fix`;
 }
 
 // ---- hop by hop -------------------------------------------------------------------------------
@@ -42,7 +43,7 @@ function ipamFindings(ctx: DoctorContext, a: AttachmentFacts): Finding[] {
   if (a.reserved.length === 0) {
     const ips = a.ips.map((i) => i.address).join(', ');
     const write = a.containerId
-      ? `printf '%s\\r\\n%s' ${a.containerId} ${a.ifname} > ${dir}/${bare(a.ips[0]?.address ?? '<ip>')}`
+      ? `printf '%s\\r\\n%s' ${shq(a.containerId)} ${shq(a.ifname)} > ${shq(`${dir}/${bare(a.ips[0]?.address ?? '<ip>')}`)}`
       : undefined;
     out.push(finding('ipam', 'ipam.missing',
       `container interface ${a.ifname} in ${a.netns ?? '?'} has ${ips} but IPAM holds no reservation for it (no file in ${dir}): the address can be handed to another container`,
@@ -60,7 +61,7 @@ function netnsFindings(ctx: DoctorContext, a: AttachmentFacts): Finding[] {
     return [finding('netns', 'netns.enter', `network namespace ${a.netns} cannot be read: ${a.netnsError}`, undefined, false)];
   }
   if (!a.netns) {
-    const files = a.reserved.map((ip) => `${ctx.dataDir ?? '<dataDir>'}/${ctx.network}/${ip}`).join(' ');
+    const files = a.reserved.map((ip) => shq(`${ctx.dataDir ?? '<dataDir>'}/${ctx.network}/${ip}`)).join(' ');
     if (!a.veth) {
       return [finding('netns', 'netns.gone',
         `no network namespace has ${a.reserved.join(', ')} and host veth ${a.vethName} does not exist: the container is gone but its IPAM reservation is left behind`,
@@ -68,7 +69,7 @@ function netnsFindings(ctx: DoctorContext, a: AttachmentFacts): Finding[] {
     }
     return [finding('netns', 'netns.unknown',
       `host veth ${a.vethName} exists but no namespace under /run/netns or /proc/*/ns/net holds its peer or ${a.reserved.join(', ')}`,
-      `${ctx.doctorCmd} --container ${a.containerId || '<id>'} --netns <path of the container's netns>`, false)];
+      `${ctx.doctorCmd} --container ${a.containerId ? shq(a.containerId) : '<id>'} --netns <path of the container's netns>`, false)];
   }
   if (a.netnsCandidates.length > 1) {
     return [finding('netns', 'netns.ambiguous',
@@ -83,14 +84,14 @@ function containerFix(p: CheckProblem, a: AttachmentFacts): { fix?: string; fixa
     case 'iface':
       return { fix: 're-create the attachment (CNI DEL + ADD, i.e. restart the container)', fixable: false };
     case 'iface-up':
-      return { fix: inNs(a.netns, `ip link set ${a.ifname} up`), fixable: true };
+      return { fix: inNs(a.netns, `ip link set ${shq(a.ifname)} up`), fixable: true };
     case 'address':
-      return { fix: inNs(a.netns, `ip addr add ${p.what} dev ${a.ifname}${p.what?.includes(':') ? ' nodad' : ''}`), fixable: true };
+      return { fix: inNs(a.netns, `ip addr add ${shq(p.what ?? '')} dev ${shq(a.ifname)}${p.what?.includes(':') ? ' nodad' : ''}`), fixable: true };
     case 'route': {
       // a route without gw goes via the family's gateway, as ADD adds it
       const gw = a.ipamRoutes.find((x) => x.dst === p.what)?.gw ?? a.ips.find((i) => fam(i.address) === fam(p.what ?? ''))?.gateway;
       const dst = p.what === '0.0.0.0/0' || p.what === '::/0' ? 'default' : p.what;
-      return { fix: inNs(a.netns, `ip ${fam(p.what ?? '') === 6 ? '-6 ' : ''}route add ${dst}${gw ? ` via ${gw}` : ''} dev ${a.ifname}`), fixable: true };
+      return { fix: inNs(a.netns, `ip ${fam(p.what ?? '') === 6 ? '-6 ' : ''}route add ${shq(dst ?? '')}${gw ? ` via ${shq(gw)}` : ''} dev ${shq(a.ifname)}`), fixable: true };
     }
     default:
       return { fixable: false };
@@ -112,27 +113,28 @@ function vethFindings(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFacts, a:
     }
     if (p.piece === 'veth-master') {
       const why = node.bridge ? '' : ` (the bridge ${ctx.bridge} itself is missing)`;
-      return finding('host-veth', 'host-veth.master', p.msg + why, `ip link set ${a.vethName} master ${ctx.bridge}`, true);
+      return finding('host-veth', 'host-veth.master', p.msg + why, `ip link set ${shq(a.vethName)} master ${shq(ctx.bridge)}`, true);
     }
-    return finding('host-veth', 'host-veth.up', p.msg, `ip link set ${a.vethName} up`, true);
+    return finding('host-veth', 'host-veth.up', p.msg, `ip link set ${shq(a.vethName)} up`, true);
   });
 }
 
 function bridgeFindings(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFacts, a: AttachmentFacts): Finding[] {
   const out: Finding[] = [];
+  const br = shq(ctx.bridge);
   for (const p of bridgeProblems(cfg, node.bridge)) {
     out.push(p.piece === 'bridge'
-      ? finding('bridge', 'bridge.missing', p.msg, `ip link add ${ctx.bridge} type bridge && ip link set ${ctx.bridge} up`, true)
-      : finding('bridge', 'bridge.up', p.msg, `ip link set ${ctx.bridge} up`, true));
+      ? finding('bridge', 'bridge.missing', p.msg, `ip link add ${br} type bridge && ip link set ${br} up`, true)
+      : finding('bridge', 'bridge.up', p.msg, `ip link set ${br} up`, true));
   }
   if (node.bridge && node.bridge.kind !== 'bridge') {
-    out.push(finding('bridge', 'bridge.kind', `${ctx.bridge} is a ${node.bridge.kind ?? 'device'}, not a bridge`, `ip link del ${ctx.bridge}   (if nothing else uses it)`, false));
+    out.push(finding('bridge', 'bridge.kind', `${ctx.bridge} is a ${node.bridge.kind ?? 'device'}, not a bridge`, `ip link del ${br}   (if nothing else uses it)`, false));
   }
   if (node.bridge) {
     for (const p of gatewayProblems(cfg, a.ips, node.bridgeAddrs)) {
       const ip = a.ips.find((i) => i.gateway === p.what);
       const cidr = `${p.what}/${ip?.address.split('/')[1] ?? (fam(p.what ?? '') === 4 ? 32 : 128)}`;
-      out.push(finding('bridge', 'bridge.gateway', p.msg, `ip addr add ${cidr} dev ${ctx.bridge}`, true));
+      out.push(finding('bridge', 'bridge.gateway', p.msg, `ip addr add ${shq(cidr)} dev ${br}`, true));
     }
   }
   return out;
@@ -170,8 +172,8 @@ export function routeConflicts(ctx: DoctorContext, node: NodeFacts): Finding[] {
         ...(what.routes.length ? [`route ${what.routes.join(', ')}`] : []),
       ];
       const fix = what.addrs.length
-        ? what.addrs.map((x) => `ip addr del ${x} dev ${dev}`).join(' && ')
-        : what.routes.map((x) => `ip route del ${x} dev ${dev}`).join(' && ');
+        ? what.addrs.map((x) => `ip addr del ${shq(x)} dev ${shq(dev)}`).join(' && ')
+        : what.routes.map((x) => `ip route del ${shq(x)} dev ${shq(dev)}`).join(' && ');
       out.push(finding('node-routes', 'node-routes.conflict',
         `interface ${dev} claims the pod subnet ${s} of bridge ${ctx.bridge} (${parts.join('; ')}): traffic to the containers can leave through ${dev}`,
         `${fix}   (not tsbridge's: check what put it there first)`, false));
@@ -194,6 +196,7 @@ function why(v: Verdict, tool: string): string {
 function filterFindings(ctx: DoctorContext, node: NodeFacts, a: AttachmentFacts): Finding[] {
   const out: Finding[] = [];
   const br = ctx.bridge;
+  const qbr = shq(br);
   for (const family of [4, 6] as const) {
     const ip = a.ips.find((i) => fam(i.address) === family);
     const table = node.filter[family];
@@ -207,12 +210,12 @@ function filterFindings(ctx: DoctorContext, node: NodeFacts, a: AttachmentFacts)
       verdicts.push({
         key: 'filter.forward-drop', what: 'new traffic from the container to beyond the node',
         v: evalChain(table, 'FORWARD', { iif: { name: br }, oif: { not: br }, src: pod, dst: to, dstOutside: subnet, state: 'NEW' }),
-        fix: `${tool} -I FORWARD -i ${br} -j ACCEPT`,
+        fix: `${tool} -I FORWARD -i ${qbr} -j ACCEPT`,
       });
       verdicts.push({
         key: 'filter.forward-drop-replies', what: 'replies coming back to the container',
         v: evalChain(table, 'FORWARD', { iif: { not: br }, oif: { name: br }, src: to, dst: pod, state: 'ESTABLISHED' }),
-        fix: `${tool} -I FORWARD -o ${br} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+        fix: `${tool} -I FORWARD -o ${qbr} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
       });
     }
     const brnf = family === 4 ? node.brNfCallIptables : node.brNfCallIp6tables;
@@ -220,7 +223,7 @@ function filterFindings(ctx: DoctorContext, node: NodeFacts, a: AttachmentFacts)
       verdicts.push({
         key: 'filter.bridge-nf', what: `traffic between containers on ${br} (br_netfilter: net.bridge.bridge-nf-call-${tool}=1 sends bridged frames through ${tool})`,
         v: evalChain(table, 'FORWARD', { iif: { name: br }, oif: { name: br }, src: pod, state: 'NEW' }),
-        fix: `${tool} -I FORWARD -i ${br} -o ${br} -j ACCEPT   (or sysctl -w net.bridge.bridge-nf-call-${tool}=0 if nothing on the node needs it)`,
+        fix: `${tool} -I FORWARD -i ${qbr} -o ${qbr} -j ACCEPT   (or sysctl -w net.bridge.bridge-nf-call-${tool}=0 if nothing on the node needs it)`,
       });
     }
     for (const { key, v, what, fix } of verdicts) {
@@ -235,7 +238,7 @@ function filterFindings(ctx: DoctorContext, node: NodeFacts, a: AttachmentFacts)
   for (const c of node.nftForwardDrops) {
     if (c.acceptsBridge) continue;
     out.push(finding('filter', 'filter.nft-forward-drop', `nftables chain ${c.chain} (hook forward) has policy drop and no rule naming ${br}: forwarded container traffic is likely dropped`,
-      `nft insert rule ${c.chain} iifname "${br}" accept; nft insert rule ${c.chain} oifname "${br}" ct state established,related accept`, false, 'warning'));
+      `nft insert rule ${c.where.map(shq).join(' ')} iifname ${qbr} accept; nft insert rule ${c.where.map(shq).join(' ')} oifname ${qbr} ct state established,related accept`, false, 'warning'));
   }
   return out;
 }

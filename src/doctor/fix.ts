@@ -10,6 +10,7 @@ import { Rtnl } from '../netlink/socket';
 import { BridgeConfig } from '../plugin/config';
 import { containerRoutes } from '../plugin/container-side';
 import { attachToBridge, ensureBridge, ensureGatewayAddrs } from '../plugin/host-side';
+import { shq } from '../safe-text';
 import { writeSysctl } from '../sys/sysctl';
 import { expectedRules, readCniCache } from './collect';
 import { prevResultOf } from './diagnose';
@@ -42,7 +43,8 @@ export async function applyFixes(cfg: BridgeConfig, cacheDir: string, items: Fix
     let br = await link.getLink(host, cfg.bridge);
     const recreated = !br && has('bridge.missing');
     if (has('bridge.missing') || has('bridge.up')) {
-      const what = br ? `ip link set ${cfg.bridge} up` : `ip link add ${cfg.bridge} type bridge && ip link set ${cfg.bridge} up`;
+      const b = shq(cfg.bridge);
+      const what = br ? `ip link set ${b} up` : `ip link add ${b} type bridge && ip link set ${b} up`;
       await step(what, async () => {
         br = await ensureBridge(host, cfg);
       });
@@ -50,9 +52,9 @@ export async function applyFixes(cfg: BridgeConfig, cacheDir: string, items: Fix
     if (br && cfg.isGateway && (recreated || has('bridge.gateway'))) {
       const gws = [...new Set(items.flatMap((i) => i.facts.ips.filter((ip) => ip.gateway).map((ip) => `${ip.gateway}/${ip.address.split('/')[1]}`)))];
       // a bridge made anew has none; else only those a finding names
-      const missing = recreated ? gws : gws.filter((g) => items.some((i) => i.findings.some((f) => f.piece === 'bridge.gateway' && f.fix?.includes(`ip addr add ${g} `))));
+      const missing = recreated ? gws : gws.filter((g) => items.some((i) => i.findings.some((f) => f.piece === 'bridge.gateway' && f.fix?.includes(`ip addr add ${shq(g)} `))));
       for (const gw of missing) {
-        await step(`ip addr add ${gw} dev ${cfg.bridge}`, () => ensureGatewayAddrs(host, br!, [gw], cfg.forceAddress));
+        await step(`ip addr add ${shq(gw)} dev ${shq(cfg.bridge)}`, () => ensureGatewayAddrs(host, br!, [gw], cfg.forceAddress));
       }
     }
 
@@ -61,12 +63,12 @@ export async function applyFixes(cfg: BridgeConfig, cacheDir: string, items: Fix
       const veth = a.veth && (await link.getLinkByIndex(host, a.veth.index));
       if (veth && br && has('host-veth.master', item)) {
         const pm = expectedRules(cfg, a, readCniCache(cacheDir, cfg.net.name, a.containerId, a.ifname)?.portMappings)?.portMappings.length ?? 0;
-        await step(`ip link set ${veth.name} master ${cfg.bridge} && ip link set ${veth.name} up`,
+        await step(`ip link set ${shq(veth.name)} master ${shq(cfg.bridge)} && ip link set ${shq(veth.name)} up`,
           () => attachToBridge(host, veth, br!, { ...cfg, hairpinMode: cfg.hairpinMode || pm > 0 }));
       } else if (veth && has('host-veth.up', item)) {
-        await step(`ip link set ${veth.name} up`, () => link.setUp(host, veth.index));
+        await step(`ip link set ${shq(veth.name)} up`, () => link.setUp(host, veth.index));
       }
-      if (a.netns && (has('container.iface-up', item) || has('container.address', item) || has('container.route', item))) {
+      if (a.netnsHandle && (has('container.iface-up', item) || has('container.address', item) || has('container.route', item))) {
         await fixContainer(cfg, item, step);
       }
       if (has('nat.rules', item)) await fixRules(cfg, cacheDir, a, step);
@@ -81,17 +83,18 @@ type Step = (what: string, fn: () => unknown) => Promise<boolean>;
 
 async function fixContainer(cfg: BridgeConfig, item: FixInput, step: Step): Promise<void> {
   const a = item.facts;
-  const ns = a.netns!;
-  const nl = Rtnl.open(ns);
+  const nl = Rtnl.open(a.netnsHandle!); // the namespace doctor read, not whatever the path names now
   try {
     const iface = await link.getLink(nl, a.ifname);
     if (!iface) return;
     const pieces = new Set(item.findings.filter((f) => f.fixable).map((f) => f.piece));
-    if (pieces.has('container.iface-up')) await step(`nsenter --net=${ns} ip link set ${a.ifname} up`, () => link.setUp(nl, iface.index));
+    const inNs = `nsenter --net=${shq(a.netns!)}`;
+    const dev = shq(a.ifname);
+    if (pieces.has('container.iface-up')) await step(`${inNs} ip link set ${dev} up`, () => link.setUp(nl, iface.index));
     const addrFindings = item.findings.filter((f) => f.piece === 'container.address');
     for (const ip of a.ips) {
       if (!addrFindings.some((f) => f.message.includes(`address ${ip.address} `))) continue;
-      await step(`nsenter --net=${ns} ip addr add ${ip.address} dev ${a.ifname}`, () => addAddress(nl, iface.index, ip.address, { dad: cfg.enableDad, existOk: true }));
+      await step(`${inNs} ip addr add ${shq(ip.address)} dev ${dev}`, () => addAddress(nl, iface.index, ip.address, { dad: cfg.enableDad, existOk: true }));
     }
     // an interface brought up again, or re-addressed, has lost its routes: put back each that is missing
     const routeFindings = item.findings.filter((f) => f.piece === 'container.route');
@@ -99,7 +102,7 @@ async function fixContainer(cfg: BridgeConfig, item: FixInput, step: Step): Prom
       if (!routeFindings.some((f) => f.message.includes(`route to ${r.dst} `))) continue;
       const fam = r.dst.includes(':') ? 6 : 4;
       const gw = r.gw ?? a.ips.find((ip) => (ip.address.includes(':') ? 6 : 4) === fam)?.gateway;
-      await step(`nsenter --net=${ns} ip route add ${r.dst}${gw ? ` via ${gw}` : ''} dev ${a.ifname}`, () => addRoute(nl, { dst: r.dst, gw, oif: iface.index }, true));
+      await step(`${inNs} ip route add ${shq(r.dst)}${gw ? ` via ${shq(gw)}` : ''} dev ${dev}`, () => addRoute(nl, { dst: r.dst, gw, oif: iface.index }, true));
     }
   } finally {
     nl.close();

@@ -5,6 +5,7 @@
 // module) is "maybe": it is listed, never taken as certain.
 import { parseIP, parseCidr, contains } from '../ipam/ip';
 import { parseSave, SavedRule, SavedTable } from '../firewall/iptables-rules';
+import { shellCommand } from '../safe-text';
 
 /** An interface as seen by a rule: a known name, or "some interface other than `not`". */
 export interface IfaceSpec {
@@ -194,7 +195,7 @@ export function evalChain(table: PolicyTable, chain: string, p: Packet, stop?: (
 /** True when the verdict certainly drops the packet. */
 export const dropped = (v: Verdict): boolean => v.outcome === 'drop' || (v.outcome === 'policy' && v.policy === 'DROP');
 
-/** The rule as an operator would type it to delete it (`iptables -t nat -D ...`). */
+/** The rule as an operator would type it to delete it (`iptables -t nat -D ...`), every word shell-quoted. */
 export function deleteCommand(tool: string, table: string, r: SavedRule): string {
-  return `${tool} -t ${table} -D${r.line.slice(2)}`;
+  return shellCommand(tool, '-t', table, '-D', r.chain, ...r.args);
 }

@@ -2,17 +2,28 @@
 // container ID, interface and IP, not the namespace. Candidates are every namespace under
 // /run/netns and every process's /proc/PID/ns/net (each namespace read once per run, the node's own
 // skipped); a container is the namespace holding the peer of its host veth, or else the one whose
-// interface has its IP.
+// interface has its IP (never one owned by another user namespace: anyone may make one with any IP).
+// Each namespace is opened once (sys/netns: never blocks, only network namespaces) and that handle
+// serves every later use in the run.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Addr, listAddresses } from '../netlink/addr';
 import { LinkDetail, listLinkDetails, nsIdOf } from '../netlink/inspect';
 import { Rtnl } from '../netlink/socket';
+import { Netns } from '../sys/netns';
 
 export interface NsView {
   path: string;
+  /** The namespace as opened when read: every later use (container state, --fix, --probe) goes through it. */
+  ns: Netns;
   /** Its id in the node's namespace (what the node's veths name as IFLA_LINK_NETNSID), if it has one. */
   nsid?: number;
+  /**
+   * Owned by another user namespace (e.g. an unprivileged `unshare -Urn`): whoever made it chose
+   * its addresses, so it is never taken for a container by address; only the kernel's veth pairing
+   * (which such a user cannot make with the node's links) identifies a container in it.
+   */
+  foreign: boolean;
   links: LinkDetail[];
   addrs: Addr[];
 }
@@ -28,22 +39,20 @@ function nsKey(p: string): string | undefined {
   }
 }
 
-/** Reads one namespace's links and addresses, and the id the node gives it. */
-export async function readNs(nsPath: string): Promise<NsView> {
+/** Reads one namespace's links, addresses, owner and the id the node gives it, all through one fd. */
+export async function readNs(ns: Netns): Promise<NsView> {
   let nsid: number | undefined;
   const node = Rtnl.open();
-  const fd = fs.openSync(nsPath, 'r');
   try {
-    nsid = await nsIdOf(node, fd);
+    nsid = await nsIdOf(node, ns.fd);
   } catch {
     nsid = undefined;
   } finally {
-    fs.closeSync(fd);
     node.close();
   }
-  const nl = Rtnl.open(nsPath);
+  const nl = Rtnl.open(ns);
   try {
-    return { path: nsPath, nsid, links: await listLinkDetails(nl), addrs: await listAddresses(nl) };
+    return { path: ns.path, ns, nsid, foreign: !ns.ownedByOurUserns(), links: await listLinkDetails(nl), addrs: await listAddresses(nl) };
   } finally {
     nl.close();
   }
@@ -52,9 +61,17 @@ export async function readNs(nsPath: string): Promise<NsView> {
 export class NetnsScanner {
   private views?: NsView[];
   private readonly byPath = new Map<string, NsView>();
+  private readonly opened: Netns[] = [];
   private readonly self = nsKey('/proc/self/ns/net');
 
-  /** Every namespace but the node's own, read once. Unreadable ones are skipped. */
+  /** Opens a namespace once; the handle lives until close(). */
+  private async read(p: string): Promise<NsView> {
+    const ns = Netns.open(p);
+    this.opened.push(ns);
+    return readNs(ns);
+  }
+
+  /** Every namespace but the node's own, read once. Unreadable ones (and anything that is not a namespace) are skipped. */
   async all(): Promise<NsView[]> {
     if (this.views) return this.views;
     const seen = new Set<string>(this.self ? [this.self] : []);
@@ -83,13 +100,18 @@ export class NetnsScanner {
     }
     for (const pid of pids) consider(`/proc/${pid}/ns/net`);
     const views: NsView[] = [];
+    const inos = new Set<number>();
+    const selfIno = Number(this.self?.split(':')[1]);
     for (const p of paths) {
       try {
-        const v = await readNs(p);
+        const v = this.byPath.get(p) ?? (await this.read(p));
+        // what was opened may differ from what was stat'ed (a PID reused): judge by the handle
+        if (v.ns.ino === selfIno || inos.has(v.ns.ino)) continue;
+        inos.add(v.ns.ino);
         views.push(v);
         this.byPath.set(p, v);
       } catch {
-        // gone meanwhile, or not enterable: not a candidate
+        // gone meanwhile, not a namespace, or not enterable: not a candidate
       }
     }
     this.views = views;
@@ -100,14 +122,14 @@ export class NetnsScanner {
   async get(nsPath: string): Promise<NsView> {
     const hit = this.byPath.get(nsPath);
     if (hit) return hit;
-    const v = await readNs(nsPath);
+    const v = await this.read(nsPath);
     this.byPath.set(nsPath, v);
     return v;
   }
 
-  /** True when nsPath is the node's own namespace. */
-  isSelf(nsPath: string): boolean {
-    return nsKey(nsPath) === this.self;
+  close(): void {
+    for (const ns of this.opened) ns.close();
+    this.opened.length = 0;
   }
 }
 
@@ -120,9 +142,9 @@ export function peerIn(v: NsView, veth: LinkDetail): LinkDetail | undefined {
   return v.links.find((l) => l.index === veth.peerIndex && l.peerIndex === veth.index && l.linkNetnsId !== undefined);
 }
 
-/** Namespaces with an interface holding one of `ips` (bare addresses); the ifname's own first. */
+/** Namespaces of our user namespace with an interface holding one of `ips` (bare addresses); the ifname's own first. */
 export function byAddress(views: NsView[], ips: string[], ifname: string): NsView[] {
-  const hits = views.filter((v) => v.addrs.some((a) => ips.includes(a.address)));
+  const hits = views.filter((v) => !v.foreign && v.addrs.some((a) => ips.includes(a.address)));
   const named = (v: NsView): boolean => v.addrs.some((a) => ips.includes(a.address) && v.links.find((l) => l.index === a.index)?.name === ifname);
   return [...hits.filter(named), ...hits.filter((v) => !named(v))];
 }

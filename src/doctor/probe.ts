@@ -8,7 +8,7 @@ import { runTool, which } from '../firewall/exec';
 import { masqChainName } from '../firewall/tag';
 import { LinkDetail, listLinkDetails, routeGet } from '../netlink/inspect';
 import { Rtnl } from '../netlink/socket';
-import { withNetns } from '../sys/netns';
+import { Netns } from '../sys/netns';
 import { AttachmentFacts, Finding, ProbeHop, ProbeResult } from './types';
 
 type CounterKey = string;
@@ -33,8 +33,8 @@ interface Plan {
 const fam = (a: string): 4 | 6 => (a.includes(':') ? 6 : 4);
 const bare = (cidr: string): string => cidr.split('/')[0];
 
-async function linkStats(nsPath: string | undefined, prefix: string, pick: Record<string, (l: LinkDetail[]) => LinkDetail | undefined>, out: Counters): Promise<void> {
-  const nl = Rtnl.open(nsPath ?? '');
+async function linkStats(ns: Netns | undefined, prefix: string, pick: Record<string, (l: LinkDetail[]) => LinkDetail | undefined>, out: Counters): Promise<void> {
+  const nl = Rtnl.open(ns ?? '');
   try {
     const links = await listLinkDetails(nl);
     for (const [name, f] of Object.entries(pick)) {
@@ -85,10 +85,10 @@ function forwardDrops(family: 4 | 6, c: Counters): void {
   if (n !== undefined && /^:FORWARD DROP /m.test(filter)) c.set('fw.drop', n);
 }
 
-export function ping(netns: string, dst: string, count: number): { sent: number; received: number; error?: string } {
+export function ping(netns: Netns, dst: string, count: number): { sent: number; received: number; error?: string } {
   const exe = which('ping');
   if (!exe) return { sent: 0, received: 0, error: 'ping not found' };
-  const r = withNetns(netns, () => spawnSync(exe, ['-n', '-q', '-c', String(count), '-i', '0.2', '-W', '1', dst], { encoding: 'utf8', timeout: 30_000 }));
+  const r = netns.run(() => spawnSync(exe, ['-n', '-q', '-c', String(count), '-i', '0.2', '-W', '1', dst], { encoding: 'utf8', timeout: 30_000 }));
   const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(r.stdout ?? '');
   if (!m) return { sent: count, received: 0, error: (r.stderr || r.stdout || r.error?.message || '').trim() };
   return { sent: Number(m[1]), received: Number(m[2]) };
@@ -107,7 +107,7 @@ export interface ProbeContext {
 function plans(ctx: ProbeContext, a: AttachmentFacts): { plans: Plan[]; notes: string[] } {
   const out: Plan[] = [];
   const notes: string[] = [];
-  const ns = a.netns!;
+  const ns = a.netnsHandle!;
   const veth = a.veth;
   const base = async (c: Counters): Promise<void> => {
     await linkStats(ns, 'c.', { if: (ls) => ls.find((l) => l.name === a.ifname) }, c);
@@ -138,7 +138,7 @@ function plans(ctx: ProbeContext, a: AttachmentFacts): { plans: Plan[]; notes: s
   }
 
   for (const ip of a.ips) {
-    const peer = ctx.others.find((o) => o !== a && o.netns && o.container?.iface && o.veth && o.veth.master === ctx.bridgeIndex
+    const peer = ctx.others.find((o) => o !== a && o.netnsHandle && o.container?.iface && o.veth && o.veth.master === ctx.bridgeIndex
       && o.ips.some((x) => fam(x.address) === fam(ip.address)));
     if (!peer) {
       notes.push(`no other container on ${ctx.bridge} with an IPv${fam(ip.address)} address to probe`);
@@ -159,7 +159,7 @@ function plans(ctx: ProbeContext, a: AttachmentFacts): { plans: Plan[]; notes: s
         const c: Counters = new Map();
         await base(c);
         await linkStats(undefined, 'h.', hostPick({ pveth: (ls) => ls.find((l) => l.index === peer.veth!.index) }), c);
-        await linkStats(peer.netns, 'p.', { if: (ls) => ls.find((l) => l.name === peer.ifname) }, c);
+        await linkStats(peer.netnsHandle, 'p.', { if: (ls) => ls.find((l) => l.name === peer.ifname) }, c);
         forwardDrops(fam(pip), c);
         return c;
       },
@@ -246,13 +246,13 @@ function judge(plan: Plan, before: Counters, after: Counters, sent: number, rece
 }
 
 export async function probeAttachment(ctx: ProbeContext, a: AttachmentFacts): Promise<{ results: ProbeResult[]; findings: Finding[]; notes: string[] }> {
-  if (!a.netns) return { results: [], findings: [], notes: [`${a.containerId}/${a.ifname}: no namespace, nothing to probe`] };
+  if (!a.netnsHandle) return { results: [], findings: [], notes: [`${a.containerId}/${a.ifname}: no namespace, nothing to probe`] };
   const { plans: ps, notes } = plans(ctx, a);
   const results: ProbeResult[] = [];
   const findings: Finding[] = [];
   for (const p of ps) {
     const before = await p.read();
-    const r = ping(a.netns, p.target, ctx.count);
+    const r = ping(a.netnsHandle, p.target, ctx.count);
     const after = await p.read();
     const res = judge(p, before, after, r.sent, r.received, r.error);
     results.push(res);

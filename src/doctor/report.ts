@@ -1,5 +1,6 @@
 // Pure: the report for people (a table per attachment, the first broken piece, every finding with
-// its fix) and the summary that decides the exit code.
+// its fix) and the summary that decides the exit code. Every line is escaped (safe-text).
+import { escapeControls } from '../safe-text';
 import { AttachmentReport, DoctorReport, Finding } from './types';
 
 const STATUS: Record<string, string> = { ok: 'ok', fail: 'FAIL', warn: 'warn', skip: '-' };
@@ -56,7 +57,8 @@ export function renderText(r: DoctorReport): string {
   } else {
     lines.push('UNHEALTHY: see the notes above');
   }
-  return lines.join('\n') + '\n';
+  // names, IDs and messages come from pods and files: nothing unprintable reaches the terminal raw
+  return lines.map(escapeControls).join('\n') + '\n';
 }
 
 /** Findings of every attachment, each once (node-wide pieces repeat in each walk). */

@@ -6,6 +6,7 @@ import type { Addr } from '../netlink/addr';
 import type { LinkDetail, LinkStats } from '../netlink/inspect';
 import type { RouteEntry } from '../netlink/route';
 import type { ContainerState } from '../plugin/check';
+import type { Netns } from '../sys/netns';
 import type { PolicyTable } from './iptables-eval';
 
 /** In path order: the first hop with an error is "the first broken piece". */
@@ -58,6 +59,8 @@ export interface AttachmentFacts {
   /** Routes host-local gives every container (ipam.routes). */
   ipamRoutes: Route[];
   netns?: string;
+  /** The namespace as opened once for this run (collect, --fix and --probe all use it). */
+  netnsHandle?: Netns;
   netnsFoundBy?: NetnsSource;
   /** More than one namespace claimed it (only by address). */
   netnsCandidates: string[];
@@ -85,7 +88,7 @@ export interface NodeFacts {
   filter: { 4?: PolicyTable; 6?: PolicyTable };
   nat: { 4?: PolicyTable; 6?: PolicyTable };
   /** nft base chains hooked at forward with policy drop, outside iptables' own tables. */
-  nftForwardDrops: { chain: string; acceptsBridge: boolean }[];
+  nftForwardDrops: { chain: string; /** family, table, chain: the words nft takes */ where: [string, string, string]; acceptsBridge: boolean }[];
   /** Problems reading any of the above. */
   errors: string[];
 }
@@ -149,6 +152,8 @@ export interface DoctorReport {
   healthy: boolean;
   firstBroken?: Finding & { containerId: string; ifname: string };
   attachments: AttachmentReport[];
+  /** IPAM records with an ID or interface name no runtime gives (planted or damaged): never used. */
+  corruptRecords?: { ip: string; file: string; why: string }[];
   /** Every finding once (node-wide pieces appear in each attachment's walk). */
   findings: Finding[];
   changes?: Change[];

@@ -12,6 +12,7 @@ import { Installer, Logger, NETWORK_NAME, purgeIpam, uninstall } from './install
 import { keepInstalled } from './keeper';
 import { podCidrsFromApi } from './podcidr';
 import { DEFAULT_MAX_ROUTES, HostAddr, ownPodCidrProblems } from './trust';
+import { escapeControls } from '../safe-text';
 // routes.ts (and with it netlink's native module) is loaded only when routes are asked for:
 // a plain install needs no writable /run and no NET_ADMIN.
 const routesModule = (): Promise<typeof import('./routes')> => import('./routes');
@@ -54,9 +55,8 @@ Kubernetes (see README "Kubernetes"; every flag may also be set as TSBRIDGE_<FLA
   tsbridge routes        only the route agent (install's API flags, --cluster-cidr, --max-routes, --resync)
 `;
 
-/** Control characters (a newline in a name or an API message would forge a log line) as \xNN. */
-export const escapeControls = (m: string): string =>
-  m.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+/** Control characters (a newline in a name or an API message would forge a log line) as \xNN: one function for all logs. */
+export { escapeControls };
 
 function out(): Logger {
   const line = (m: string): string => `${new Date().toISOString()} ${escapeControls(m)}\n`;

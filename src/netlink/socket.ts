@@ -3,7 +3,7 @@
 // errors. The socket is created with the thread inside the target namespace (see sys/netns) and
 // keeps operating there after the thread returns home.
 import { createNetlink, NetlinkSocket } from 'netlink/dist/netlink';
-import { withNetns } from '../sys/netns';
+import { Netns, withNetns } from '../sys/netns';
 import { NLM_F, NLMSG_DONE, NLMSG_ERROR } from './constants';
 
 const NETLINK_ROUTE = 0;
@@ -30,10 +30,10 @@ export interface RawMessage { type: number; data: Buffer }
 export class Rtnl {
   private constructor(private readonly sock: NetlinkSocket) {}
 
-  /** Open a socket in the namespace at nsPath, or in the current one when nsPath is empty. */
-  static open(nsPath = ''): Rtnl {
+  /** Open a socket in a namespace (a handle, or a path opened just for this), or in the current one when ns is empty. */
+  static open(ns: string | Netns = ''): Rtnl {
     const make = (): NetlinkSocket => createNetlink(NETLINK_ROUTE, { ref: false } as never);
-    return new Rtnl(nsPath ? withNetns(nsPath, make) : make());
+    return new Rtnl(ns ? withNetns(ns, make) : make());
   }
 
   close(): void {

@@ -7,7 +7,7 @@ import { Interface, Result } from '../cni/result';
 import { requiredSysctls, selectBackend } from '../firewall';
 import * as link from '../netlink/link';
 import { NetlinkError, Rtnl } from '../netlink/socket';
-import { requireNetns } from '../sys/netns';
+import { Netns, openContainerNetns } from '../sys/netns';
 import { writeSysctl } from '../sys/sysctl';
 import { BridgeConfig } from './config';
 import { configureContainer, containerRoutes } from './container-side';
@@ -25,10 +25,12 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
   trace('opening host netlink');
   const host = Rtnl.open();
   let cont: Rtnl | undefined;
+  let ns: Netns | undefined;
   try {
     const ipam = openIpam(cfg.net, env);
     trace('ADD start');
-    requireNetns(env.netns); // before anything is made: a gone container gets a clear error
+    // opened once, before anything is made (a gone container gets a clear error), and used for every step
+    ns = openContainerNetns(env.netns);
     const alloc = ipam.add(cfg.requestedIps);
     trace('ipam allocated');
     faultPoint('after-ipam');
@@ -47,14 +49,14 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     faultPoint('after-bridge');
 
     const hostName = hostVethName(env.containerId, env.ifname);
-    let hostVeth = await createVethPair(host, hostName, env.ifname, env.netns, cfg);
+    let hostVeth = await createVethPair(host, hostName, env.ifname, ns, cfg);
     undo.push(() => link.deleteLink(host, hostVeth.index));
     // a container reaching its own published port comes back through its own port: hairpin
     hostVeth = await attachToBridge(host, hostVeth, br, { ...cfg, hairpinMode: cfg.hairpinMode || rules.portMappings.length > 0 });
     trace('veth attached');
     faultPoint('after-veth');
 
-    cont = Rtnl.open(env.netns);
+    cont = Rtnl.open(ns);
     const routes = containerRoutes(alloc, cfg);
     const cIface = await configureContainer(cont, env.ifname, alloc, routes, cfg);
     trace('container configured');
@@ -95,6 +97,7 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
   } finally {
     host.close();
     cont?.close();
+    ns?.close();
   }
 }
 

@@ -46,7 +46,7 @@ async function deleteContainerIface(env: CniEnv): Promise<void> {
   if (!env.netns) return;
   let nl: Rtnl;
   try {
-    nl = Rtnl.open(env.netns);
+    nl = Rtnl.open(env.netns); // one open of the path (Netns.open: never blocks, only a network namespace)
   } catch (e) {
     log.info(`DEL: netns ${env.netns} is gone (${(e as Error).message}); nothing to delete inside it`);
     return;

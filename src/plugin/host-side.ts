@@ -1,10 +1,10 @@
 // Host namespace steps of ADD: the bridge, its gateway addresses, the veth pair and the port.
-import * as fs from 'node:fs';
 import { CniError, ErrCode } from '../cni/errors';
 import { addAddress, delAddress, listAddresses } from '../netlink/addr';
 import * as link from '../netlink/link';
 import { EEXIST, NetlinkError, Rtnl } from '../netlink/socket';
 import { parseCidr, contains, networkOf } from '../ipam/ip';
+import type { Netns } from '../sys/netns';
 import { BridgeConfig } from './config';
 
 /** The bridge, created if missing (with the configured MTU), and up. An existing bridge keeps its settings. */
@@ -52,17 +52,14 @@ export async function ensureGatewayAddrs(nl: Rtnl, br: link.Link, gateways: stri
 }
 
 /** Create the pair with the peer straight in the container's namespace, named `ifname` there. */
-export async function createVethPair(nl: Rtnl, hostName: string, ifname: string, netnsPath: string, cfg: BridgeConfig): Promise<link.Link> {
-  const fd = fs.openSync(netnsPath, 'r');
+export async function createVethPair(nl: Rtnl, hostName: string, ifname: string, netns: Netns, cfg: BridgeConfig): Promise<link.Link> {
   try {
-    await link.createVeth(nl, { hostName, peerName: ifname, peerNetnsFd: fd, mtu: cfg.mtu, peerMac: cfg.mac });
+    await link.createVeth(nl, { hostName, peerName: ifname, peerNetnsFd: netns.fd, mtu: cfg.mtu, peerMac: cfg.mac });
   } catch (e) {
     if (e instanceof NetlinkError && e.errno === EEXIST) {
       throw new CniError(ErrCode.InvalidConfig, `interface ${ifname} or host veth ${hostName} already exists (is ${ifname} already attached to this container?)`);
     }
     throw e;
-  } finally {
-    fs.closeSync(fd);
   }
   const host = await link.getLink(nl, hostName);
   if (!host) throw new CniError(ErrCode.NetlinkFailure, `host veth ${hostName} vanished right after creation`);

@@ -16,6 +16,10 @@ export interface SysBinding {
   setns(fd: number, nstype: number): void;
   /** 0 on success, else the errno (EWOULDBLOCK when LOCK_NB and held elsewhere). */
   flock(fd: number, op: number): number;
+  /** CLONE_NEW* type of the namespace open at fd (ioctl NS_GET_NSTYPE). */
+  nsType(fd: number): number;
+  /** Inode number of the user namespace that owns the namespace open at fd (ioctl NS_GET_USERNS). */
+  nsOwner(fd: number): number;
 }
 
 export const DEFAULT_CACHE_DIR = '/run/tsbridge/native';

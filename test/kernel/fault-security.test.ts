@@ -150,4 +150,85 @@ test('NODE_DEBUG changes nothing either: no debug output (and no dump of the env
   }
 });
 
+/** ADD (debug level) with TSBRIDGE_LOG_FILE=file, then DEL; returns the ADD's stderr. */
+function addWithLog(world: World, pod: { path: string }, cid: string, file: string, extra: Record<string, string> = {}): string {
+  const env = { TSBRIDGE_LOG_FILE: file, TSBRIDGE_LOG_LEVEL: 'debug', ...extra };
+  const r = cni(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: pod.path, env });
+  assert.is(r.status, 0, `ADD: ${r.stdout} ${r.stderr}`);
+  assert.is(cni(world.node, { command: 'DEL', conf: conf(world), containerId: cid, netns: pod.path, env }).status, 0);
+  return r.stderr;
+}
+
+test('log file with a second hard link (planted): not written, the ADD succeeds; with one link it is written', () => {
+  const world = new World('sechl');
+  const dir = tmp('hl');
+  try {
+    const pod = world.pod('pod');
+    const victim = path.join(dir, 'victim');
+    fs.writeFileSync(victim, 'precious\n', { mode: 0o600 });
+    const logf = path.join(dir, 'tsbridge.log');
+    fs.linkSync(victim, logf);
+    assert.is(fs.statSync(logf).nlink, 2);
+    const err = addWithLog(world, pod, `sechl-${RUN_ID}`, logf);
+    assert.match(err, /cannot open log file.*2 hard links/);
+    assert.is(fs.readFileSync(victim, 'utf8'), 'precious\n', 'root\'s lines went into the hard-linked file');
+    // positive control: the same file, once it has only its own name, receives the lines
+    fs.unlinkSync(victim);
+    const ok = addWithLog(world, pod, `sechl2-${RUN_ID}`, logf);
+    assert.not.match(ok, 'cannot open log file');
+    assert.match(fs.readFileSync(logf, 'utf8'), /ADD container=sechl2-/);
+  } finally {
+    world.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('log file owned by another user, or group-writable: not written; owned by root 0600 it is written', () => {
+  const world = new World('secown');
+  const dir = tmp('own');
+  try {
+    const pod = world.pod('pod');
+    const logf = path.join(dir, 'tsbridge.log');
+    fs.writeFileSync(logf, '', { mode: 0o600 });
+    fs.chownSync(logf, 65534, 65534);
+    assert.match(addWithLog(world, pod, `secown-${RUN_ID}`, logf), /cannot open log file.*owned by uid 65534/);
+    assert.is(fs.readFileSync(logf, 'utf8'), '', 'written although another user owns it');
+    fs.chownSync(logf, 0, 0);
+    fs.chmodSync(logf, 0o620);
+    assert.match(addWithLog(world, pod, `secown2-${RUN_ID}`, logf), /cannot open log file.*writable by group/);
+    assert.is(fs.readFileSync(logf, 'utf8'), '', 'written although the group can write it');
+    // positive control: root's own 0600 file receives the lines
+    fs.chmodSync(logf, 0o600);
+    assert.not.match(addWithLog(world, pod, `secown3-${RUN_ID}`, logf), 'cannot open log file');
+    assert.match(fs.readFileSync(logf, 'utf8'), /ADD container=secown3-/);
+  } finally {
+    world.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a newline in CNI_ARGS cannot forge a log line: the message is logged escaped, on one line', () => {
+  const world = new World('secnl');
+  const dir = tmp('nl');
+  try {
+    const pod = world.pod('pod');
+    const logf = path.join(dir, 'tsbridge.log');
+    const forged = '2001-01-01T00:00:00.000Z tsbridge[1] error: FORGED';
+    const env = { TSBRIDGE_LOG_FILE: logf, TSBRIDGE_LOG_LEVEL: 'debug' };
+    const r = cni(world.node, { command: 'ADD', conf: conf(world), containerId: `secnl-${RUN_ID}`, netns: pod.path, args: `BOGUS\n${forged}\x1b[2J=1`, env });
+    assert.is(r.json?.code, 4, `ADD: ${r.stdout}`);
+    const text = fs.readFileSync(logf, 'utf8');
+    // positive control: the hostile text did reach the log (escaped), so its absence as a line means something
+    assert.ok(text.includes(`BOGUS\\x0a${forged}\\x1b[2J`), text);
+    assert.ok(r.stderr.includes(`BOGUS\\x0a${forged}`), r.stderr);
+    for (const out of [text, r.stderr]) {
+      assert.not.ok(out.split('\n').some((l) => l.startsWith('2001-01-01')), `a forged line:\n${out}`);
+      assert.not.ok(out.includes('\x1b'), 'a raw escape sequence');
+    }
+  } finally {
+    world.cleanup();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

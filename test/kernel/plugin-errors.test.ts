@@ -1,12 +1,14 @@
 // Errors through the binary, as a runtime sees them: CNI error JSON on stdout (in the config's
 // version when it is known), non-zero exit, and nothing left behind by a failed ADD.
 // Subnet 10.200.10.0/24, bridge tsberr0.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/plugin/names';
+import { cniBounded } from '../helpers/fuzz-state';
 import { CniReply, RUN_ID, World, bridgeConf, cni, sh } from '../helpers/netns';
 
 const BRIDGE = 'tsberr0';
@@ -133,10 +135,36 @@ test('CNI_NETNS naming a file that is not a network namespace: error JSON, nothi
     fs.writeFileSync(file, '');
     const cid = `errnotns-${RUN_ID}`;
     const r = cni(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: file });
-    assert.is.not(r.status, 0);
-    assert.ok(r.json, `no JSON on stdout: ${r.stdout} ${r.stderr}`);
-    assert.type(r.json.code, 'number');
+    assertError(r, 4, 'failed to open netns');
     assertNothingLeft(world, cid);
+  } finally {
+    world.cleanup();
+  }
+});
+
+test('CNI_NETNS a FIFO or a mount namespace: code 4 without blocking, nothing made; DEL ends too; a real netns works', async () => {
+  const world = new World('errfifo');
+  const fifo = path.join(world.dataDir, 'fifo');
+  try {
+    spawnSync('mkfifo', [fifo]);
+    assert.ok(fs.statSync(fifo).isFIFO());
+    const cid = `errfifo-${RUN_ID}`;
+    const r = await cniBounded(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: fifo }, 15_000);
+    assert.not.ok(r.timedOut, 'ADD blocked opening the FIFO (killed after 15 s)');
+    assertError(r, 4, `failed to open netns ${JSON.stringify(fifo)}: not a network namespace`);
+    assertNothingLeft(world, cid);
+    const d = await cniBounded(world.node, { command: 'DEL', conf: conf(world), containerId: cid, netns: fifo }, 15_000);
+    assert.not.ok(d.timedOut, 'DEL blocked opening the FIFO');
+    assert.is(d.status, 0, `DEL: ${d.stdout}`);
+    const m = cni(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: '/proc/self/ns/mnt' });
+    assertError(m, 4, 'not a network namespace');
+    assertNothingLeft(world, cid);
+    // positive control: the same call with a network namespace succeeds
+    const pod = world.pod('pod');
+    const ok = cni(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: pod.path });
+    assert.is(ok.status, 0, ok.stdout);
+    assert.equal(world.reservations(NET), ['10.200.10.2']);
+    assert.is(cni(world.node, { command: 'DEL', conf: conf(world), containerId: cid, netns: pod.path }).status, 0);
   } finally {
     world.cleanup();
   }

@@ -139,7 +139,14 @@ test('env: unknown command, bad container id, bad ifname are code 4', () => {
   assert.is(code(() => validateIfname('a/b')), 4);
   assert.is(code(() => validateIfname('..')), 4);
   assert.is(code(() => validateIfname('eth 0')), 4);
+  // stricter than the kernel and libcni on purpose: a control character could not be stored in the IPAM record, and it would reach terminals
+  assert.is(code(() => parseEnv(env({ CNI_IFNAME: '\x1b[2J' }))), 4);
+  assert.is(code(() => parseEnv(env({ CNI_COMMAND: 'DEL', CNI_IFNAME: 'a\x7f' }))), 4);
+  assert.is(code(() => parseEnv(env({ CNI_CONTAINERID: '$(reboot)' }))), 4);
+  assert.is(code(() => parseEnv(env({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'x;reboot' }))), 4);
   validateIfname('eth0');
+  validateIfname('x;reboot'); // the kernel allows it: quoted wherever it is printed
+  parseEnv(env({ CNI_CONTAINERID: '0123456789abcdef'.repeat(4) }));
 });
 
 test('CNI_ARGS: known keys, IgnoreUnknown, unknown keys refused without it', () => {

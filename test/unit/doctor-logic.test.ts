@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { parseCniArgs } from '../../src/cni/args';
 import { parseNetConf } from '../../src/cni/netconf';
 import { masqChainName } from '../../src/firewall/tag';
+import { recordProblem } from '../../src/doctor/collect';
 import { tsbridgeConf } from '../../src/doctor/config';
 import { attachmentReport, diagnoseAttachment, firstBroken, routeConflicts } from '../../src/doctor/diagnose';
 import { dropped, evalChain, ruleMatches, parseTable } from '../../src/doctor/iptables-eval';
@@ -272,6 +273,61 @@ test('the text report: a table per attachment, the first broken piece and its fi
   assert.match(text, `first broken: ${CID}/eth0 forwarding:`);
   assert.match(text, 'fix: sysctl -w net.ipv4.ip_forward=1');
   assert.match(text, '(tsbridge doctor --fix does this)');
+});
+
+test('hostile names: every interpolated value in a fix is one shell word; the text report has no raw controls', () => {
+  // a pod with NET_ADMIN names its interface; a netns path and a bridge come from elsewhere
+  for (const ifname of ['x;reboot', '\x1b[2J', "a'b$(id)"]) {
+    const a = healthyAttachment();
+    a.ifname = ifname;
+    a.container!.iface = { ...link(2, ifname), flags: 0 };
+    a.container!.addrs = [];
+    a.container!.routes = [];
+    const fs = diagnoseAttachment(ctx, cfgOf(), healthyNode(), a);
+    const up = fs.find((f) => f.piece === 'container.iface-up')!;
+    const addr = fs.find((f) => f.piece === 'container.address')!;
+    const route = fs.find((f) => f.piece === 'container.route')!;
+    const q = ifname === 'x;reboot' ? "'x;reboot'" : ifname === '\x1b[2J' ? "$'\\x1b[2J'" : "'a'\\''b$(id)'";
+    assert.is(up.fix, `nsenter --net=/run/netns/pod ip link set ${q} up`);
+    assert.is(addr.fix, `nsenter --net=/run/netns/pod ip addr add 10.9.0.2/24 dev ${q}`);
+    assert.is(route.fix, `nsenter --net=/run/netns/pod ip route add default via 10.9.0.1 dev ${q}`);
+    const r = attachmentReport(ctx, cfgOf(), healthyNode(), a);
+    const report: DoctorReport = {
+      network: NET, bridge: BR, config: 'c', healthy: false, firstBroken: { ...r.firstBroken!, containerId: CID, ifname }, attachments: [r], findings: r.findings, notes: [`${ifname}: note`],
+    };
+    const text = renderText(report);
+    assert.not.match(text, /[\x00-\x09\x0b-\x1f\x7f]/, 'a raw control character in the text report');
+    assert.ok(text.includes(`fix: nsenter --net=/run/netns/pod ip link set ${q} up`), text);
+  }
+  // positive control: a plain name stays as it is (nothing over-quoted)
+  const a = healthyAttachment();
+  a.container!.iface = { ...link(2, 'eth0'), flags: 0 };
+  assert.is(diagnoseAttachment(ctx, cfgOf(), healthyNode(), a).find((f) => f.piece === 'container.iface-up')!.fix, 'nsenter --net=/run/netns/pod ip link set eth0 up');
+});
+
+test('hostile strings elsewhere: netns path, interface names on the node, iptables rule words are quoted', () => {
+  const a = healthyAttachment();
+  a.netns = '/proc/1/ns/net;reboot';
+  a.container!.iface = { ...link(2, 'eth0'), flags: 0 };
+  assert.is(diagnoseAttachment(ctx, cfgOf(), healthyNode(), a).find((f) => f.piece === 'container.iface-up')!.fix, "nsenter --net='/proc/1/ns/net;reboot' ip link set eth0 up");
+  const n = healthyNode();
+  n.links.push(link(9, 'x$(reboot)'));
+  n.addrs.push({ index: 9, family: 4, address: '10.9.0.77', prefix: 24, flags: 0 });
+  const conflict = routeConflicts(ctx, n)[0];
+  assert.match(conflict.fix!, "ip addr del 10.9.0.77/24 dev 'x$(reboot)'");
+  const nat = healthyNode();
+  nat.nat[4] = natTable(['-A POSTROUTING -s 10.9.0.0/16 -m comment --comment "$(reboot) `id`" -j RETURN']);
+  const f = diagnoseAttachment(ctx, cfgOf(), nat, healthyAttachment()).find((x) => x.piece === 'nat.shadowed')!;
+  assert.is(f.fix, "iptables -t nat -D POSTROUTING -s 10.9.0.0/16 -m comment --comment '$(reboot) `id`' -j RETURN   (not tsbridge's rule)");
+});
+
+test('records: IDs and interface names no runtime gives are refused; real ones pass', () => {
+  for (const [id, ifname] of [['$(reboot)', 'eth0'], ['../x', 'eth0'], ['a/b', 'eth0'], ['x;y', 'eth0'], ['-rf', 'eth0'], ['c0ffee', 'x;reboot\x1b'], ['c0ffee', 'a/b'], ['c0ffee', 'x'.repeat(16)]]) {
+    assert.ok(recordProblem(id, ifname), `${id}/${ifname} accepted`);
+  }
+  for (const [id, ifname] of [['c0ffee', 'eth0'], ['0123456789abcdef'.repeat(4), 'net1'], ['cnitool-77383ca0a0715733ca6f', ''], ['web-1.a_b', 'x;reboot']]) {
+    assert.is(recordProblem(id, ifname), '', `${id}/${ifname} refused`);
+  }
 });
 
 test.run();
