@@ -7,10 +7,10 @@ import { Interface, Result } from '../cni/result';
 import { requiredSysctls, selectBackend } from '../firewall';
 import * as link from '../netlink/link';
 import { NetlinkError, Rtnl } from '../netlink/socket';
-import { requireNetns } from '../sys/netns';
+import { refuseOwnNetns, requireNetns, withNetns } from '../sys/netns';
 import { writeSysctl } from '../sys/sysctl';
 import { BridgeConfig } from './config';
-import { configureContainer, containerRoutes } from './container-side';
+import { configureContainer, containerRoutes, setContainerSysctls } from './container-side';
 import { attachToBridge, createVethPair, ensureBridge, ensureGatewayAddrs } from './host-side';
 import { openIpam } from './ipam';
 import { faultPoint } from './faults';
@@ -29,6 +29,11 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     const ipam = openIpam(cfg.net, env);
     trace('ADD start');
     requireNetns(env.netns); // before anything is made: a gone container gets a clear error
+    refuseOwnNetns(env.netns);
+    // the reference's rule (1.1.1 and later): hairpin lets frames back out of their port, promisc floods them
+    if (cfg.hairpinMode && cfg.promiscMode) {
+      throw new CniError(ErrCode.InvalidConfig, 'cannot set hairpin mode and promiscuous mode at the same time: set hairpinMode or promiscMode, not both');
+    }
     const alloc = ipam.add(cfg.requestedIps);
     trace('ipam allocated');
     faultPoint('after-ipam');
@@ -49,11 +54,13 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     const hostName = hostVethName(env.containerId, env.ifname);
     let hostVeth = await createVethPair(host, hostName, env.ifname, env.netns, cfg);
     undo.push(() => link.deleteLink(host, hostVeth.index));
-    // a container reaching its own published port comes back through its own port: hairpin
-    hostVeth = await attachToBridge(host, hostVeth, br, { ...cfg, hairpinMode: cfg.hairpinMode || rules.portMappings.length > 0 });
+    // hairpinMode as configured: a container reaching its own published port is routed by the
+    // node (the frame goes to the bridge's MAC), so it needs no hairpin on its port
+    hostVeth = await attachToBridge(host, hostVeth, br, cfg);
     trace('veth attached');
     faultPoint('after-veth');
 
+    if (ips.length) withNetns(env.netns, () => setContainerSysctls(env.ifname, alloc, cfg));
     cont = Rtnl.open(env.netns);
     const routes = containerRoutes(alloc, cfg);
     const cIface = await configureContainer(cont, env.ifname, alloc, routes, cfg);

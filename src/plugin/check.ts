@@ -11,6 +11,7 @@ import * as link from '../netlink/link';
 import { listRoutes, RouteEntry } from '../netlink/route';
 import { Rtnl } from '../netlink/socket';
 import { readSysctl } from '../sys/sysctl';
+import { refuseOwnNetns } from '../sys/netns';
 import { BridgeConfig } from './config';
 import { openIpam } from './ipam';
 import { attachmentRules, needsRules } from './firewall-rules';
@@ -21,11 +22,13 @@ import { containerRoutes } from './container-side';
 export async function cmdCheck(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   const prev = cfg.net.prevResult;
   if (!prev) throw new CniError(ErrCode.InvalidConfig, 'CHECK needs prevResult (the result of ADD) in the config');
+  refuseOwnNetns(env.netns);
   let problems: string[];
   try {
+    const cont = await checkContainer(cfg, env, prev);
     problems = [
-      ...(await checkHost(cfg, env)),
-      ...(await checkContainer(cfg, env, prev)),
+      ...(await checkHost(cfg, env, prev, cont.peerIndex)),
+      ...cont.problems,
       ...checkIpamAndRules(cfg, env, prev),
     ];
   } catch (e) {
@@ -113,18 +116,37 @@ export function containerProblems(cfg: BridgeConfig, ifname: string, prev: Resul
   return out;
 }
 
-async function checkHost(cfg: BridgeConfig, env: CniEnv): Promise<string[]> {
+/**
+ * The host end of the pair, found as the reference finds it, so pods either plugin made pass:
+ * the container interface's peer (its IFLA_LINK, an ifindex in this namespace), else tsbridge's
+ * hashed name, else a host-side interface named in prevResult (the reference's random names).
+ */
+export async function findHostVeth(nl: Rtnl, cfg: BridgeConfig, env: CniEnv, prev: Result | undefined, peerIndex?: number): Promise<{ name: string; veth?: link.Link }> {
+  const ours = hostVethName(env.containerId, env.ifname);
+  if (peerIndex) {
+    const peer = await link.getLinkByIndex(nl, peerIndex);
+    if (peer?.kind === 'veth') return { name: peer.name, veth: peer };
+  }
+  const named = [ours, ...(prev?.interfaces ?? []).filter((i) => !i.sandbox && i.name !== cfg.bridge).map((i) => i.name)];
+  for (const name of new Set(named)) {
+    const l = await link.getLink(nl, name);
+    if (l?.kind === 'veth') return { name, veth: l };
+  }
+  return { name: named.length > 1 ? named[1] : ours };
+}
+
+async function checkHost(cfg: BridgeConfig, env: CniEnv, prev: Result, peerIndex?: number): Promise<string[]> {
   const nl = Rtnl.open();
   try {
     const br = await link.getLink(nl, cfg.bridge);
     if (!br) return bridgeProblems(cfg, br).map((p) => p.msg);
-    const vethName = hostVethName(env.containerId, env.ifname);
-    const ips = cfg.net.prevResult?.ips ?? [];
+    const { name: vethName, veth } = await findHostVeth(nl, cfg, env, prev, peerIndex);
+    const ips = prev.ips ?? [];
     const addrs = cfg.isGateway ? await listAddresses(nl, br.index) : [];
     const fwd = (key: string) => (cfg.isGateway ? readSysctl(key) : undefined);
     return [
       ...bridgeProblems(cfg, br),
-      ...vethProblems(cfg, vethName, await link.getLink(nl, vethName), br),
+      ...vethProblems(cfg, vethName, veth, br),
       ...gatewayProblems(cfg, ips, addrs),
       ...forwardingProblems(cfg, ips, fwd('net.ipv4.ip_forward'), fwd('net.ipv6.conf.all.forwarding')),
     ].map((p) => p.msg);
@@ -142,15 +164,16 @@ export async function readContainerState(nl: Rtnl, ifname: string): Promise<Cont
   return { iface, addrs, routes };
 }
 
-async function checkContainer(cfg: BridgeConfig, env: CniEnv, prev: Result): Promise<string[]> {
+async function checkContainer(cfg: BridgeConfig, env: CniEnv, prev: Result): Promise<{ problems: string[]; peerIndex?: number }> {
   let nl: Rtnl;
   try {
     nl = Rtnl.open(env.netns);
   } catch (e) {
-    return [`container network namespace ${env.netns} cannot be entered: ${(e as Error).message}`];
+    return { problems: [`container network namespace ${env.netns} cannot be entered: ${(e as Error).message}`] };
   }
   try {
-    return containerProblems(cfg, env.ifname, prev, await readContainerState(nl, env.ifname)).map((p) => p.msg);
+    const state = await readContainerState(nl, env.ifname);
+    return { problems: containerProblems(cfg, env.ifname, prev, state).map((p) => p.msg), peerIndex: state.iface?.kind === 'veth' ? state.iface.link : undefined };
   } finally {
     nl.close();
   }

@@ -24,6 +24,7 @@ export async function cmdDel(cfg: BridgeConfig, env: CniEnv): Promise<void> {
     trace('rules removed');
     await deleteContainerIface(env);
     await deleteHostVeth(hostVethName(env.containerId, env.ifname));
+    await deletePrevResultVeths(cfg);
     trace('links removed');
     ipam.del();
   } catch (e) {
@@ -64,6 +65,25 @@ export async function deleteHostVeth(name: string): Promise<void> {
   try {
     const veth = await link.getLink(nl, name);
     if (veth && veth.kind === 'veth') await ignoreGone(link.deleteLink(nl, veth.index));
+  } finally {
+    nl.close();
+  }
+}
+
+/**
+ * Host ends named in prevResult (a pod the reference made has a random veth name), when the
+ * container's namespace could not be used to remove the pair: only veths on this network's bridge.
+ */
+async function deletePrevResultVeths(cfg: BridgeConfig): Promise<void> {
+  const names = (cfg.net.prevResult?.interfaces ?? []).filter((i) => !i.sandbox && i.name && i.name !== cfg.bridge).map((i) => i.name);
+  if (!names.length) return;
+  const nl = Rtnl.open();
+  try {
+    const br = await link.getLink(nl, cfg.bridge);
+    for (const name of names) {
+      const veth = await link.getLink(nl, name);
+      if (br && veth?.kind === 'veth' && veth.master === br.index) await ignoreGone(link.deleteLink(nl, veth.index));
+    }
   } finally {
     nl.close();
   }

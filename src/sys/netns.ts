@@ -59,3 +59,23 @@ export function requireNetns(nsPath: string): void {
     throw new CniError(ErrCode.InvalidEnv, `CNI_NETNS ${nsPath} is not a network namespace we can enter: ${err.message}`);
   }
 }
+
+/**
+ * CNI_NETNS naming the plugin's own network namespace (the node's) is refused, code 4: the
+ * "container" interface, its addresses and routes would be made on the node itself. Same
+ * namespace = same nsfs device and inode. The reference (1.1.1 and later) goes ahead.
+ */
+export function refuseOwnNetns(nsPath: string): void {
+  let same = false;
+  try {
+    const want = fs.statSync(nsPath);
+    const own = fs.statSync('/proc/thread-self/ns/net');
+    same = want.dev === own.dev && want.ino === own.ino;
+  } catch {
+    return; // unreadable: requireNetns / opening it names the problem
+  }
+  if (same) {
+    throw new CniError(ErrCode.InvalidEnv,
+      `CNI_NETNS ${nsPath} is the plugin's own network namespace (the node's), not a container's: refusing to configure the node as a container; pass the container's network namespace`);
+  }
+}
