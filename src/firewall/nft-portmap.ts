@@ -104,9 +104,15 @@ export function addPortmapNft(script: NftScript, r: AttachmentRules, current: Nf
   for (const j of hairpinJumpsNft(r, hm).reverse()) script.insertRule(POSTROUTING, j, tag);
   for (const rule of hairpinRulesNft(entries)) script.addRule(hm, rule, tag);
   const guard = guardedBridge(r);
-  if (guard && !current?.get(GUARD_CHAIN)?.rules.some((x) => body(x.text) === guardRuleNft(guard))) {
-    script.ensureBaseChain(GUARD_CHAIN, GUARD_HOOK).addRule(GUARD_CHAIN, guardRuleNft(guard), 'tsbridge localnet guard');
-  }
+  if (guard && !hasGuardNft(current, guard)) addLocalnetGuardNft(script, guard);
+}
+
+export function hasGuardNft(current: NftTable | null, bridge: string): boolean {
+  return current?.get(GUARD_CHAIN)?.rules.some((x) => body(x.text) === guardRuleNft(bridge)) ?? false;
+}
+
+export function addLocalnetGuardNft(script: NftScript, bridge: string): void {
+  script.ensureBaseChain(GUARD_CHAIN, GUARD_HOOK).addRule(GUARD_CHAIN, guardRuleNft(bridge), 'tsbridge localnet guard');
 }
 
 /** Adds the removal of an attachment's port mappings: jumps to its chains by handle, then the chains. */

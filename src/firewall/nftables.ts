@@ -7,7 +7,7 @@ import {
   masqueradeProblemsNft, parseNftList,
 } from './nft-rules';
 import {
-  addPortmapNft, delPortmapNft, heldPortsNft, portmapContainersNft, portmapProblemsNft, udpHostPortsNft,
+  addLocalnetGuardNft, addPortmapNft, delPortmapNft, hasGuardNft, heldPortsNft, portmapContainersNft, portmapProblemsNft, udpHostPortsNft,
 } from './nft-portmap';
 import { dnatEntries, findConflicts, flushUdpConntrack, portInUseError } from './portmap';
 import { withPortmapLock } from './lock';
@@ -80,6 +80,20 @@ export class NftablesBackend implements FirewallBackend {
     const pm = portmapProblemsNft(table, r);
     // "table missing" once is enough
     return [...problems, ...pm.filter((p) => !problems.includes(p))];
+  }
+
+  ensureLocalnetGuard(bridge: string): void {
+    withPortmapLock(() => this.apply((cur, script) => {
+      if (!hasGuardNft(cur, bridge)) addLocalnetGuardNft(script, bridge);
+    }, false));
+  }
+
+  hasLocalnetGuard(bridge: string): boolean {
+    try {
+      return hasGuardNft(this.read(true), bridge);
+    } catch {
+      return false;
+    }
   }
 
   listContainers(network: string): string[] {

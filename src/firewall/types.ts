@@ -88,4 +88,11 @@ export interface FirewallBackend {
   checkAttachment(r: AttachmentRules): string[];
   /** Container IDs that have masquerade or port-mapping rules of this network (for GC). */
   listContainers(network: string): string[];
+  /**
+   * Installs the bridge's localnet guard (see LOCALNET_GUARD_COMMENT) unless it is there: its own
+   * transaction, before route_localnet is turned on, and never rolled back.
+   */
+  ensureLocalnetGuard(bridge: string): void;
+  /** Whether this backend's guard for the bridge is in place (false when its tool is missing). */
+  hasLocalnetGuard(bridge: string): boolean;
 }

@@ -8,7 +8,7 @@ import { requiredSysctls, selectBackend } from '../firewall';
 import * as link from '../netlink/link';
 import { NetlinkError, Rtnl } from '../netlink/socket';
 import { refuseOwnNetns, requireNetns, withNetns } from '../sys/netns';
-import { writeSysctl } from '../sys/sysctl';
+import { readSysctl, writeSysctl } from '../sys/sysctl';
 import { BridgeConfig } from './config';
 import { configureContainer, containerRoutes, setContainerSysctls } from './container-side';
 import { attachToBridge, createVethPair, ensureBridge, ensureGatewayAddrs } from './host-side';
@@ -70,7 +70,16 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
 
     if (needsRules(rules)) {
       const fw = selectBackend(cfg.ipMasqBackend);
-      for (const s of requiredSysctls(rules)) writeSysctl(s.path, s.value);
+      const sysctls = requiredSysctls(rules);
+      // CVE-2020-8558: the guard first, as its own step that no rollback removes; then
+      // route_localnet, reset by the rollback when this ADD is what turned it on
+      if (sysctls.length) fw.ensureLocalnetGuard(cfg.bridge);
+      for (const s of sysctls) {
+        const was = readSysctl(s.path);
+        if (was === s.value) continue;
+        writeSysctl(s.path, s.value);
+        undo.push(() => writeSysctl(s.path, was ?? '0'));
+      }
       undo.push(() => fw.removeAttachment(cfg.net.name, env.containerId, rules.ips.map((i) => i.ip)));
       fw.applyAttachment(rules);
       trace(`rules applied (${fw.name})`);

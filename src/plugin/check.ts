@@ -5,7 +5,7 @@
 import { CniEnv } from '../cni/env';
 import { CniError, ErrCode } from '../cni/errors';
 import { IPConfig, Result } from '../cni/result';
-import { selectBackend } from '../firewall';
+import { guardedBridge, localnetGuardProblems, selectBackend } from '../firewall';
 import { Addr, listAddresses } from '../netlink/addr';
 import * as link from '../netlink/link';
 import { listRoutes, RouteEntry } from '../netlink/route';
@@ -191,5 +191,9 @@ function checkIpamAndRules(cfg: BridgeConfig, env: CniEnv, prev: Result): string
   }
   const rules = attachmentRules(cfg, env, (prev.ips ?? []).map((ip) => ip.address));
   if (needsRules(rules)) out.push(...selectBackend(cfg.ipMasqBackend).checkAttachment(rules));
+  // wherever route_localnet is on, the guard must be there (the pod's own port-mapping check
+  // already covers a pod with IPv4 host ports)
+  const ownCheck = needsRules(rules) && guardedBridge(rules) !== null;
+  if (!ownCheck && readSysctl(`/proc/sys/net/ipv4/conf/${cfg.bridge}/route_localnet`) === '1') out.push(...localnetGuardProblems(cfg.bridge));
   return out;
 }

@@ -192,4 +192,49 @@ test('12.4: a pod tsbridge made: the reference CHECK passes and its DEL leaves n
   }
 });
 
+
+
+for (const backend of ['iptables', 'nftables'] as const) {
+  test(`18.2 (${backend}): the localnet guard comes first and stays; a failed ADD resets the route_localnet it set; CHECK names a missing guard`, () => {
+    const w = new World(`lnet${backend.slice(0, 3)}`);
+    try {
+      const mk = (name: string, bridge: string, subnet: string, pm: object[]) =>
+        ({ ...confs(w, name, bridge, subnet, { ipMasq: true, ipMasqBackend: backend }).ts, runtimeConfig: { portMappings: pm } });
+      const brA = `tsbla${backend.slice(0, 3)}`;
+      const brB = `tsblb${backend.slice(0, 3)}`;
+      const a = mk('lnet-a', brA, '10.203.8.0/24', [{ hostPort: 18100, containerPort: 80 }]);
+      const b = mk('lnet-b', brB, '10.203.9.0/24', [{ hostPort: 18100, containerPort: 80 }]);
+      const guardOf = (br: string) => (backend === 'iptables'
+        ? w.exec(w.node, 'iptables-save', ['-t', 'raw']).split('\n').filter((l) => l.includes(`-i ${br} `) && l.includes('127.0.0.0/8'))
+        : w.exec(w.node, 'nft', ['list', 'ruleset']).split('\n').filter((l) => l.includes(`iifname "${br}"`) && l.includes('127.0.0.0/8')));
+      const p1 = w.pod('p1');
+      const add1 = cni(w.node, { command: 'ADD', conf: a, containerId: 'lnet1', netns: p1.path });
+      assert.is(add1.status, 0, add1.stdout);
+      assert.is(guardOf(brA).length, 1);
+
+      // the same host port from another network: 103, after its bridge was made
+      const p2 = w.pod('p2');
+      const clash = cni(w.node, { command: 'ADD', conf: b, containerId: 'lnet2', netns: p2.path });
+      assert.is(clash.json?.code, 103, clash.stdout);
+      assert.is(w.sysctl(w.node, `net.ipv4.conf.${brB}.route_localnet`), '0', 'the failed ADD turned route_localnet off again');
+      assert.is(guardOf(brB).length, 1, 'the guard installed first stays');
+
+      // a pod without host ports on a bridge where route_localnet is on: its CHECK wants the guard
+      const plain = { ...a, runtimeConfig: {} };
+      const p3 = w.pod('p3');
+      const add3 = cni(w.node, { command: 'ADD', conf: plain, containerId: 'lnet3', netns: p3.path });
+      assert.is(add3.status, 0, add3.stdout);
+      const check = () => cni(w.node, { command: 'CHECK', conf: withPrev(plain, add3.json), containerId: 'lnet3', netns: p3.path });
+      assert.is(check().status, 0, check().stdout);
+      if (backend === 'iptables') w.exec(w.node, 'iptables', ['-t', 'raw', '-F', 'PREROUTING']);
+      else w.exec(w.node, 'nft', ['flush', 'chain', 'inet', 'tsbridge', 'localnet-guard']);
+      assert.equal(guardOf(brA), []);
+      const broken = check();
+      assert.is(broken.json?.code, 104, broken.stdout);
+      assert.match(broken.json.msg, new RegExp(`route_localnet is 1 but no localnet guard drops 127\\.0\\.0\\.0/8 arriving on ${brA}`));
+    } finally {
+      w.cleanup();
+    }
+  });
+}
 test.run();
