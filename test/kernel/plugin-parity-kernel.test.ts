@@ -237,4 +237,34 @@ for (const backend of ['iptables', 'nftables'] as const) {
     }
   });
 }
+for (const backend of ['iptables', 'nftables'] as const) {
+  test(`12.5 (${backend}): a Service-like DNAT to a pod on the hostPort's number keeps the client address; our own host-port DNAT is still masqueraded`, async () => {
+    const w = new World(`svc${backend.slice(0, 3)}`);
+    try {
+      w.outside('out', '192.168.205.1/24', '192.168.205.2/24');
+      const { ts } = confs(w, `svc-${backend}`, `tsbsvc${backend.slice(0, 3)}`, '10.203.10.0/24', { ipMasq: true, ipMasqBackend: backend, hairpinMode: true });
+      const backendPod = w.pod('backend');
+      const client = w.pod('client');
+      const add = cni(w.node, { command: 'ADD', conf: { ...ts, runtimeConfig: { portMappings: [{ hostPort: 18110, containerPort: 8110 }] } }, containerId: 'svcbe', netns: backendPod.path });
+      assert.is(add.status, 0, add.stdout);
+      const addC = cni(w.node, { command: 'ADD', conf: ts, containerId: 'svccl', netns: client.path });
+      assert.is(addC.status, 0, addC.stdout);
+      const backendIp = add.json.ips[0].address.split('/')[0];
+      const clientIp = addC.json.ips[0].address.split('/')[0];
+      // kube-proxy's part, as a test rule: ClusterIP 10.96.0.10:18110 -> backend:8110
+      w.exec(w.node, 'iptables', ['-t', 'nat', '-I', 'PREROUTING', '-d', '10.96.0.10/32', '-p', 'tcp', '--dport', '18110',
+        '-j', 'DNAT', '--to-destination', `${backendIp}:8110`]);
+      await w.serveTcp(backendPod.name, 8110);
+      assert.is(w.tcpPeer(client.name, '10.96.0.10', 18110), clientIp, 'the Service connection keeps the client address');
+      assert.is(w.tcpPeer(client.name, '192.168.205.1', 18110), '10.203.10.1', 'the host port from a neighbour is masqueraded (hairpin)');
+      assert.is(w.tcpPeer(backendPod.name, '192.168.205.1', 18110), '10.203.10.1', 'and from the container itself');
+      assert.is(w.tcpPeer(w.node, '127.0.0.1', 18110), '10.203.10.1', 'and from the node\'s 127.0.0.1');
+      const check = cni(w.node, { command: 'CHECK', conf: withPrev({ ...ts, runtimeConfig: { portMappings: [{ hostPort: 18110, containerPort: 8110 }] } }, add.json), containerId: 'svcbe', netns: backendPod.path });
+      assert.is(check.status, 0, check.stdout);
+    } finally {
+      w.cleanup();
+    }
+  });
+}
+
 test.run();
