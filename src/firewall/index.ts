@@ -41,11 +41,13 @@ export function delMasqueradeEverywhere(network: string, containerId: string, if
 
 /**
  * Removes everything of an attachment (masquerade and port mappings) from both backends, for the
- * same reason as delMasqueradeEverywhere. Idempotent; needs no IPs and no container netns.
+ * same reason as delMasqueradeEverywhere. Idempotent; needs no IPs and no container netns. The
+ * reference's iptables rules (same chain names) go with ours; with `ifname`, the upstream
+ * reference's nftables rules too (nft-foreign.ts).
  */
-export function removeAttachmentEverywhere(network: string, containerId: string, ips?: string[]): void {
+export function removeAttachmentEverywhere(network: string, containerId: string, ips?: string[], ifname?: string): void {
   new IptablesBackend().removeAttachment(network, containerId, ips);
-  new NftablesBackend().removeAttachment(network, containerId, ips);
+  new NftablesBackend().removeAttachment(network, containerId, ips, ifname);
 }
 
 /** Container IDs of `network` with masquerade or port-mapping state in either backend (for GC). */

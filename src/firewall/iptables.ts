@@ -11,6 +11,7 @@ import {
 } from './iptables-portmap';
 import { dnatEntries, findConflicts, flushUdpConntrack, guardedBridge, portInUseError } from './portmap';
 import { withPortmapLock } from './lock';
+import { foreignHeld } from './nftables';
 import { dnatChainName } from './tag';
 import type { AttachmentRules, Family, FirewallBackend, MasqTarget } from './types';
 
@@ -70,8 +71,9 @@ export class IptablesBackend implements FirewallBackend {
     const families = ([4, 6] as const).filter((f) => r.ips.some((i) => i.family === f));
     const own = dnatChainName(r.network, r.containerId);
     const guard = guardedBridge(r); // IPv4 only
+    const foreign = foreignHeld(r);
     const build = (family: Family) => (cur: Saved, batch: RestoreBatch) => {
-      const conflicts = findConflicts(heldPorts(cur, family), dnatEntries(r, family), own);
+      const conflicts = findConflicts([...heldPorts(cur, family), ...foreign.filter((h) => h.family === family)], dnatEntries(r, family), own);
       if (conflicts.length) throw portInUseError(conflicts);
       if (r.masquerade) addMasqueradeOps(batch, r, family, cur);
       else delMasqueradeOps(batch, cur, r.network, r.containerId, r.ips.map((i) => i.ip));

@@ -3,7 +3,7 @@
 // store. So DEL works with an empty or vanished CNI_NETNS (containerd's ctr always sends an empty
 // one), where the reference leaks its MASQUERADE rules (plugins#810).
 import { CniEnv } from '../cni/env';
-import { selectBackend } from '../firewall';
+import { removeAttachmentEverywhere } from '../firewall';
 import { mayHaveRules } from './firewall-rules';
 import * as link from '../netlink/link';
 import { ENODEV, NetlinkError, Rtnl } from '../netlink/socket';
@@ -16,11 +16,12 @@ import { asCniError } from './add';
 export async function cmdDel(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   try {
     trace('DEL start');
-    // The configured (or detected) backend only, and only the families of the attachment's IPs:
-    // every exec counts. Rules left by a config that changed under us (other backend, ipMasq
-    // turned off) are GC's: it sweeps both backends. Port mappings are not validated here.
+    // Both backends, whatever ipMasqBackend resolves to now (the attachment may be from another
+    // setting, or from the reference: same iptables chains; its nftables tables by ifname too),
+    // only the families of the attachment's IPs: one read per family/backend, one batch each.
+    // Rules left by a config that turned ipMasq off are GC's. Port mappings are not validated here.
     const ipam = openIpam(cfg.net, env);
-    if (mayHaveRules(cfg)) selectBackend(cfg.ipMasqBackend).removeAttachment(cfg.net.name, env.containerId, attachmentIps(ipam.held(), cfg));
+    if (mayHaveRules(cfg)) removeAttachmentEverywhere(cfg.net.name, env.containerId, attachmentIps(ipam.held(), cfg), env.ifname);
     trace('rules removed');
     await deleteContainerIface(env);
     await deleteHostVeth(hostVethName(env.containerId, env.ifname));

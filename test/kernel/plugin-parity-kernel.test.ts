@@ -2,6 +2,7 @@
 // bridge hardening (pinned MAC, accept_ra=0) and the container sysctls, a foreign IPv4 address on
 // the bridge, hairpinMode honoured and refused with promiscMode, the node's own namespace refused,
 // and pods moving between the two implementations (CHECK/DEL/GC either way round).
+import * as crypto from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RUN_ID, World, bridgeConf, cni, withPrev } from '../helpers/netns';
@@ -266,5 +267,98 @@ for (const backend of ['iptables', 'nftables'] as const) {
     }
   });
 }
+
+test('12.11: DEL removes the attachment\'s rules from both backends, whatever ipMasqBackend says now', () => {
+  const w = new World('switch');
+  try {
+    for (const [from, to] of [['nftables', 'iptables'], ['iptables', 'nftables']] as const) {
+      const cid = `sw-${from.slice(0, 3)}-${RUN_ID}`;
+      const conf = (backend: string) => ({ ...confs(w, 'switch', 'tsbswitch', '10.203.11.0/24', { ipMasq: true, ipMasqBackend: backend }).ts,
+        runtimeConfig: { portMappings: [{ hostPort: from === 'iptables' ? 18120 : 18121, containerPort: 80 }] } });
+      const pod = w.pod(`s${from.slice(0, 3)}`);
+      const add = cni(w.node, { command: 'ADD', conf: conf(from), containerId: cid, netns: pod.path });
+      assert.is(add.status, 0, add.stdout);
+      assert.ok(w.natDump(w.node).includes(cid), `${from} rules exist`);
+      assert.is(cni(w.node, { command: 'DEL', conf: conf(to), containerId: cid, netns: pod.path }).status, 0);
+      assert.not.ok(w.natDump(w.node).includes(cid), `${from} rules left after a DEL configured for ${to}`);
+    }
+  } finally {
+    w.cleanup();
+  }
+});
+
+test('12.11: DEL with the nftables backend removes the reference\'s iptables rules (bridge ipMasq, portmap) of the container', () => {
+  const w = new World('refipt');
+  try {
+    const { ts, ref } = confs(w, 'refipt', 'tsbrefipt', '10.203.12.0/24', { ipMasq: true });
+    const pod = w.pod('p');
+    const cid = `refipt-${RUN_ID}`;
+    const add = cni(w.node, { command: 'ADD', conf: ref, containerId: cid, netns: pod.path, bin: REF });
+    assert.is(add.status, 0, add.stdout);
+    const pm = { cniVersion: '1.0.0', name: 'refipt', type: 'portmap', capabilities: { portMappings: true },
+      runtimeConfig: { portMappings: [{ hostPort: 18130, containerPort: 80, protocol: 'tcp' }] }, prevResult: add.json };
+    const pmAdd = cni(w.node, { command: 'ADD', conf: pm, containerId: cid, netns: pod.path, bin: '/usr/lib/cni/portmap' });
+    assert.is(pmAdd.status, 0, pmAdd.stdout + pmAdd.stderr);
+    const save = () => w.exec(w.node, 'iptables-save', ['-t', 'nat']);
+    assert.match(save(), /-j CNI-DN-/);
+    assert.ok(save().includes(cid));
+    const del = cni(w.node, { command: 'DEL', conf: withPrev({ ...ts, ipMasqBackend: 'nftables', capabilities: { portMappings: true } }, add.json),
+      containerId: cid, netns: pod.path });
+    assert.is(del.status, 0, del.stdout);
+    assert.not.ok(save().includes(cid), save());
+    assert.not.match(save(), /CNI-DN-/);
+  } finally {
+    w.cleanup();
+  }
+});
+
+/** upstream's 16-hex-digit hash (utils.MustFormatHashWithPrefix(16, "", s)), to lay out its tables as it would. */
+const h16 = (s: string) => crypto.createHash('sha512').update(s).digest('hex').slice(0, 16);
+
+test('12.11: the upstream reference\'s nftables rules: DEL and GC remove the container\'s, its host ports count in the 103 check', () => {
+  const w = new World('upnft');
+  try {
+    const net = 'upnft';
+    const mine = `upmine-${RUN_ID}`;
+    const other = `upother-${RUN_ID}`;
+    const masqComment = (cid: string) => `${h16(net)}-${h16(`eth0:${cid}`)}, net: ${net}, if: eth0, id: ${cid}`;
+    w.exec(w.node, 'nft', ['-f', '-'], [
+      'add table inet cni_plugins_masquerade',
+      'add chain inet cni_plugins_masquerade masq_checks',
+      'add chain inet cni_plugins_masquerade postrouting { type nat hook postrouting priority srcnat; }',
+      'add rule inet cni_plugins_masquerade postrouting goto masq_checks',
+      `add rule inet cni_plugins_masquerade masq_checks ip saddr == 10.203.13.50 ip daddr != 10.203.13.0/24 masquerade comment "${masqComment(mine)}"`,
+      `add rule inet cni_plugins_masquerade masq_checks ip saddr == 10.203.13.51 ip daddr != 10.203.13.0/24 masquerade comment "${masqComment(other)}"`,
+      'add table ip cni_hostport { comment "CNI portmap plugin"; }',
+      'add chain ip cni_hostport hostports',
+      'add chain ip cni_hostport hostip_hostports',
+      'add chain ip cni_hostport masquerading { type nat hook postrouting priority srcnat; }',
+      `add rule ip cni_hostport hostports tcp dport 18140 dnat to 10.203.13.50:80 comment "${mine}"`,
+      `add rule ip cni_hostport masquerading ip saddr 10.203.13.50 ip daddr 10.203.13.50 masquerade comment "${mine}"`,
+      `add rule ip cni_hostport hostports tcp dport 18141 dnat to 10.203.13.51:80 comment "${other}"`,
+      `add rule ip cni_hostport masquerading ip saddr 10.203.13.51 ip daddr 10.203.13.51 masquerade comment "${other}"`,
+      '',
+    ].join('\n'));
+    const ruleset = () => w.exec(w.node, 'nft', ['list', 'ruleset']);
+    assert.ok(ruleset().includes(mine) && ruleset().includes(other));
+    const { ts } = confs(w, net, 'tsbupnft', '10.203.13.0/24', { ipMasq: true, ipMasqBackend: 'iptables', capabilities: { portMappings: true } });
+
+    // the host port the upstream portmap maps for the other container is taken
+    const pod = w.pod('p');
+    const clash = cni(w.node, { command: 'ADD', conf: { ...ts, runtimeConfig: { portMappings: [{ hostPort: 18141, containerPort: 80 }] } }, containerId: 'upnew', netns: pod.path });
+    assert.is(clash.json?.code, 103, clash.stdout);
+    assert.match(clash.json.msg, new RegExp(`18141/tcp is already mapped by container ${other}`));
+
+    assert.is(cni(w.node, { command: 'DEL', conf: ts, containerId: mine, netns: '' }).status, 0);
+    assert.not.ok(ruleset().includes(mine), ruleset());
+    assert.ok(ruleset().includes(other), 'another container\'s rules stay');
+
+    const gc = cni(w.node, { command: 'GC', conf: { ...ts, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [] } });
+    assert.is(gc.status, 0, gc.stdout);
+    assert.not.ok(ruleset().includes(other), ruleset());
+  } finally {
+    w.cleanup();
+  }
+});
 
 test.run();
