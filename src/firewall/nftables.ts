@@ -156,26 +156,23 @@ export class NftablesBackend implements FirewallBackend {
 
   /** apply() for DEL and GC: our table only if it exists, the upstream tables that exist. */
   private applyWithForeign(build: (cur: NftTable | null, foreign: ForeignTables, script: NftScript) => void): void {
-    for (let attempt = 1; ; attempt++) {
+    this.retry((script) => {
       const tables = this.listTables();
       if (!tables) return;
       const cur = tables.has(`${NFT_FAMILY} ${NFT_TABLE}`) ? this.read(true) : null;
-      const script = new NftScript();
       build(cur, this.readForeign(tables), script);
-      if (script.empty) return;
-      const input = script.render();
-      const r = runTool('nft', ['-f', '-'], input);
-      if (r.status === 0) return;
-      const err = toolError('nft', ['-f', '-'], r, input);
-      if (err.code === ErrCode.TryAgainLater || attempt >= ATTEMPTS) throw err;
-    }
+    });
   }
 
   private apply(build: (cur: NftTable | null, script: NftScript) => void, optional: boolean): void {
+    this.retry((script) => build(this.read(optional), script));
+  }
+
+  /** Reads and builds (`fill`), runs the script; re-reads and retries when it failed because the table moved. */
+  private retry(fill: (script: NftScript) => void): void {
     for (let attempt = 1; ; attempt++) {
-      const cur = this.read(optional);
       const script = new NftScript();
-      build(cur, script);
+      fill(script);
       if (script.empty) return;
       const input = script.render();
       const r = runTool('nft', ['-f', '-'], input);
