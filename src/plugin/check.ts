@@ -14,7 +14,7 @@ import { readSysctl } from '../sys/sysctl';
 import { refuseOwnNetns } from '../sys/netns';
 import { BridgeConfig } from './config';
 import { openIpam } from './ipam';
-import { attachmentRules, needsRules } from './firewall-rules';
+import { attachmentRules, doesPortMappings, needsRules } from './firewall-rules';
 import { hostVethName } from './names';
 import { asCniError } from './add';
 import { containerRoutes } from './container-side';
@@ -191,9 +191,12 @@ function checkIpamAndRules(cfg: BridgeConfig, env: CniEnv, prev: Result): string
   }
   const rules = attachmentRules(cfg, env, (prev.ips ?? []).map((ip) => ip.address));
   if (needsRules(rules)) out.push(...selectBackend(cfg.ipMasqBackend).checkAttachment(rules));
-  // wherever route_localnet is on, the guard must be there (the pod's own port-mapping check
-  // already covers a pod with IPv4 host ports)
+  // on a network where tsbridge publishes ports, route_localnet on the bridge wants the guard for
+  // every pod (a pod with IPv4 host ports has it checked with its rules). With the reference
+  // portmap chained after tsbridge, route_localnet is portmap's and has no guard: doctor names it.
   const ownCheck = needsRules(rules) && guardedBridge(rules) !== null;
-  if (!ownCheck && readSysctl(`/proc/sys/net/ipv4/conf/${cfg.bridge}/route_localnet`) === '1') out.push(...localnetGuardProblems(cfg.bridge));
+  if (!ownCheck && doesPortMappings(cfg) && readSysctl(`/proc/sys/net/ipv4/conf/${cfg.bridge}/route_localnet`) === '1') {
+    out.push(...localnetGuardProblems(cfg.bridge));
+  }
   return out;
 }

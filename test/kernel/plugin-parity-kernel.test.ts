@@ -200,7 +200,7 @@ for (const backend of ['iptables', 'nftables'] as const) {
     const w = new World(`lnet${backend.slice(0, 3)}`);
     try {
       const mk = (name: string, bridge: string, subnet: string, pm: object[]) =>
-        ({ ...confs(w, name, bridge, subnet, { ipMasq: true, ipMasqBackend: backend }).ts, runtimeConfig: { portMappings: pm } });
+        ({ ...confs(w, name, bridge, subnet, { ipMasq: true, ipMasqBackend: backend, capabilities: { portMappings: true } }).ts, runtimeConfig: { portMappings: pm } });
       const brA = `tsbla${backend.slice(0, 3)}`;
       const brB = `tsblb${backend.slice(0, 3)}`;
       const a = mk('lnet-a', brA, '10.203.8.0/24', [{ hostPort: 18100, containerPort: 80 }]);
