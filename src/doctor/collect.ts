@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { CniEnv, ifnameProblem, isValidContainerId } from '../cni/env';
 import { getKey, isObject } from '../cni/json';
 import { IPConfig } from '../cni/result';
-import { AttachmentRules, parsePortMappings, selectBackend } from '../firewall';
+import { AttachmentRules, localnetGuardProblems, parsePortMappings, selectBackend } from '../firewall';
 import { runTool, which } from '../firewall/exec';
 import { HostLocalConfig } from '../ipam/config';
 import { listAttachments } from '../ipam/host-local';
@@ -97,6 +97,7 @@ export async function collectNode(cfg: BridgeConfig): Promise<NodeFacts> {
       ipv6Forward: readSysctl('net.ipv6.conf.all.forwarding'),
       brNfCallIptables: readSysctl('net.bridge.bridge-nf-call-iptables'),
       brNfCallIp6tables: readSysctl('net.bridge.bridge-nf-call-ip6tables'),
+      ...localnet(cfg.bridge),
       filter: { 4: readTable(4, 'filter', errors), 6: readTable(6, 'filter', errors) },
       nat: { 4: readTable(4, 'nat', errors), 6: readTable(6, 'nat', errors) },
       nftForwardDrops: nftForwardDrops(cfg.bridge, errors),
@@ -105,6 +106,12 @@ export async function collectNode(cfg: BridgeConfig): Promise<NodeFacts> {
   } finally {
     nl.close();
   }
+}
+
+/** route_localnet of the bridge, and (only where it is on: it costs two reads) whether its guard exists. */
+function localnet(bridge: string): Pick<NodeFacts, 'routeLocalnet' | 'localnetGuard'> {
+  const routeLocalnet = readSysctl(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`);
+  return routeLocalnet === '1' ? { routeLocalnet, localnetGuard: localnetGuardProblems(bridge).length === 0 } : { routeLocalnet };
 }
 
 // ---- which attachments ------------------------------------------------------------------------

@@ -130,6 +130,11 @@ function bridgeFindings(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFacts, 
   if (node.bridge && node.bridge.kind !== 'bridge') {
     out.push(finding('bridge', 'bridge.kind', `${ctx.bridge} is a ${node.bridge.kind ?? 'device'}, not a bridge`, `ip link del ${br}   (if nothing else uses it)`, false));
   }
+  if (node.bridge && node.routeLocalnet === '1' && node.localnetGuard === false) {
+    out.push(finding('bridge', 'bridge.localnet-guard',
+      `net.ipv4.conf.${ctx.bridge}.route_localnet is 1 but no localnet guard drops 127.0.0.0/8 arriving on ${ctx.bridge}: containers can reach the node's 127.0.0.1 services (CVE-2020-8558)`,
+      `iptables -t raw -A PREROUTING -d 127.0.0.0/8 -i ${ctx.bridge} -j DROP   (or restart a container with a host port: its ADD re-installs the guard)`, false, 'warning'));
+  }
   if (node.bridge) {
     for (const p of gatewayProblems(cfg, a.ips, node.bridgeAddrs)) {
       const ip = a.ips.find((i) => i.gateway === p.what);

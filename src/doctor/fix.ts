@@ -5,6 +5,7 @@
 import { requiredSysctls, selectBackend } from '../firewall';
 import { addAddress } from '../netlink/addr';
 import * as link from '../netlink/link';
+import { listNeighbours4 } from '../netlink/neigh';
 import { addRoute } from '../netlink/route';
 import { Rtnl } from '../netlink/socket';
 import { BridgeConfig } from '../plugin/config';
@@ -49,6 +50,14 @@ export async function applyFixes(cfg: BridgeConfig, cacheDir: string, items: Fix
         br = await ensureBridge(host, cfg);
       });
     }
+    if (br && recreated) {
+      // the pods still know the old gateway MAC (ADD pinned it): give it back to the new bridge
+      const mac = await knownGatewayMac(items);
+      if (mac) await step(`ip link set ${cfg.bridge} address ${mac}`, async () => {
+        await link.setMac(host, br!.index, mac);
+        br = (await link.getLinkByIndex(host, br!.index)) ?? br;
+      });
+    }
     if (br && cfg.isGateway && (recreated || has('bridge.gateway'))) {
       const gws = [...new Set(items.flatMap((i) => i.facts.ips.filter((ip) => ip.gateway).map((ip) => `${ip.gateway}/${ip.address.split('/')[1]}`)))];
       // a bridge made anew has none; else only those a finding names
@@ -62,9 +71,8 @@ export async function applyFixes(cfg: BridgeConfig, cacheDir: string, items: Fix
       const a = item.facts;
       const veth = a.veth && (await link.getLinkByIndex(host, a.veth.index));
       if (veth && br && has('host-veth.master', item)) {
-        const pm = expectedRules(cfg, a, readCniCache(cacheDir, cfg.net.name, a.containerId, a.ifname)?.portMappings)?.portMappings.length ?? 0;
         await step(`ip link set ${shq(veth.name)} master ${shq(cfg.bridge)} && ip link set ${shq(veth.name)} up`,
-          () => attachToBridge(host, veth, br!, { ...cfg, hairpinMode: cfg.hairpinMode || pm > 0 }));
+          () => attachToBridge(host, veth, br!, cfg));
       } else if (veth && has('host-veth.up', item)) {
         await step(`ip link set ${shq(veth.name)} up`, () => link.setUp(host, veth.index));
       }
@@ -80,6 +88,27 @@ export async function applyFixes(cfg: BridgeConfig, cacheDir: string, items: Fix
 }
 
 type Step = (what: string, fn: () => unknown) => Promise<boolean>;
+
+/** The MAC a pod has cached for its IPv4 gateway (the first found), read in its namespace. */
+async function knownGatewayMac(items: FixInput[]): Promise<string | undefined> {
+  for (const { facts: a } of items) {
+    const gw = a.ips.find((ip) => ip.gateway && !ip.gateway.includes(':'))?.gateway;
+    if (!a.netnsHandle || !gw) continue;
+    let nl: Rtnl;
+    try {
+      nl = Rtnl.open(a.netnsHandle);
+    } catch {
+      continue;
+    }
+    try {
+      const hit = (await listNeighbours4(nl)).find((n) => n.ip === gw && n.mac !== '00:00:00:00:00:00');
+      if (hit) return hit.mac;
+    } finally {
+      nl.close();
+    }
+  }
+  return undefined;
+}
 
 async function fixContainer(cfg: BridgeConfig, item: FixInput, step: Step): Promise<void> {
   const a = item.facts;
@@ -117,7 +146,9 @@ async function fixRules(cfg: BridgeConfig, cacheDir: string, a: AttachmentFacts,
   if (cache?.portMappings !== undefined) {
     // the full state ADD made: masquerade and the port mappings the runtime asked for
     await step(`${fw.name}: re-apply the rules of ${a.containerId}/${a.ifname} (masquerade${rules.portMappings.length ? `, ${rules.portMappings.length} port mapping(s)` : ''})`, () => {
-      for (const s of requiredSysctls(rules)) writeSysctl(s.path, s.value);
+      const sysctls = requiredSysctls(rules);
+      if (sysctls.length) fw.ensureLocalnetGuard(cfg.bridge); // first, as ADD does (CVE-2020-8558)
+      for (const s of sysctls) writeSysctl(s.path, s.value);
       fw.applyAttachment(rules);
     });
   } else if (rules.masquerade) {

@@ -84,6 +84,9 @@ export interface NodeFacts {
   /** undefined: br_netfilter is not loaded (no /proc/sys/net/bridge). */
   brNfCallIptables?: string;
   brNfCallIp6tables?: string;
+  /** net.ipv4.conf.<bridge>.route_localnet, and whether a localnet guard for the bridge exists (CVE-2020-8558). */
+  routeLocalnet?: string;
+  localnetGuard?: boolean;
   /** iptables filter / nat tables per family (absent: unreadable or tool missing). */
   filter: { 4?: PolicyTable; 6?: PolicyTable };
   nat: { 4?: PolicyTable; 6?: PolicyTable };

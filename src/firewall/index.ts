@@ -14,7 +14,7 @@ import type { FirewallBackend } from './types';
 export type {
   AttachmentRules, Family, FirewallBackend, MasqIp, MasqTarget, PortConflict, PortMapping, PortProtocol,
 } from './types';
-export { parsePortMappings, requiredSysctls } from './portmap';
+export { guardedBridge, parsePortMappings, requiredSysctls } from './portmap';
 export type { Sysctl } from './portmap';
 export { IptablesBackend } from './iptables';
 export { NftablesBackend } from './nftables';
@@ -41,17 +41,30 @@ export function delMasqueradeEverywhere(network: string, containerId: string, if
 
 /**
  * Removes everything of an attachment (masquerade and port mappings) from both backends, for the
- * same reason as delMasqueradeEverywhere. Idempotent; needs no IPs and no container netns.
+ * same reason as delMasqueradeEverywhere. Idempotent; needs no IPs and no container netns. The
+ * reference's iptables rules (same chain names) go with ours; with `ifname`, the upstream
+ * reference's nftables rules too (nft-foreign.ts).
  */
-export function removeAttachmentEverywhere(network: string, containerId: string, ips?: string[]): void {
+export function removeAttachmentEverywhere(network: string, containerId: string, ips?: string[], ifname?: string): void {
   new IptablesBackend().removeAttachment(network, containerId, ips);
-  new NftablesBackend().removeAttachment(network, containerId, ips);
+  new NftablesBackend().removeAttachment(network, containerId, ips, ifname);
 }
 
 /** Container IDs of `network` with masquerade or port-mapping state in either backend (for GC). */
 export function listMasqueradedContainers(network: string): string[] {
   const ids = new Set([...new IptablesBackend().listContainers(network), ...new NftablesBackend().listContainers(network)]);
   return [...ids];
+}
+
+/**
+ * Problems with the bridge's localnet guard where route_localnet is on (CVE-2020-8558): either
+ * backend's guard will do, as either drops the packets. [] when one is there.
+ */
+export function localnetGuardProblems(bridge: string): string[] {
+  if (new IptablesBackend().hasLocalnetGuard(bridge) || new NftablesBackend().hasLocalnetGuard(bridge)) return [];
+  return [`net.ipv4.conf.${bridge}.route_localnet is 1 but no localnet guard drops 127.0.0.0/8 arriving on ${bridge} `
+    + `(neither in iptables raw PREROUTING nor in nftables inet tsbridge localnet-guard; was the raw table flushed?): `
+    + `containers can reach the node's 127.0.0.1 services (CVE-2020-8558); an ADD with a host port re-installs it`];
 }
 
 /** The same as listMasqueradedContainers, under a name that says it covers port mappings too. */

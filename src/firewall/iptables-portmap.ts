@@ -9,21 +9,24 @@
 //                                                  (each protocol, at most 15 ports per rule)
 //   -A CNI-DN-<hash> [-d <hostIP>/32] -p tcp -m tcp --dport <hostPort> -m comment --comment D
 //                    -j DNAT --to-destination <containerIP>:<containerPort>   ([v6]:port)
-// The hairpin/localhost half replaces the reference's mark bit (which can collide with other
-// users of the mark) by conntrack matches; it must run before the ipMasq chain's ACCEPT, so its
-// jumps are inserted at the top of POSTROUTING:
+// The hairpin/localhost half masquerades only what this DNAT rewrote: each DNAT rule is preceded
+// by rules marking the packets from the hairpin sources (the reference portmap's mark bit,
+// HAIRPIN_MARK), and the masquerade wants the mark, so a Service's DNAT to the container (whose
+// port may equal the host port) keeps the client's address. It must run before the ipMasq chain's
+// ACCEPT, so its jumps are inserted at the top of POSTROUTING:
+//   -A CNI-DN-<hash> [-d <hostIP>/32] -s <container subnet> -p tcp -m tcp --dport <hostPort>
+//                    -m comment --comment D -j MARK --set-xmark 0x2000/0x2000  (and -s 127.0.0.0/8 for IPv4)
 //   :CNI-HM-<hash>
 //   -I POSTROUTING -s <container subnet> -d <containerIP>/32 -m conntrack --ctstate DNAT
 //                  -m comment --comment D -j CNI-HM-<hash>          (and -s 127.0.0.0/8 for IPv4)
-//   -A CNI-HM-<hash> -p tcp -m tcp --dport <containerPort> -m conntrack --ctorigdstport <hostPort>
-//                    -m comment --comment D -j MASQUERADE
+//   -A CNI-HM-<hash> -m mark --mark 0x2000/0x2000 -m comment --comment D -j MASQUERADE
 // D is the reference's `dnat name: "<network>" id: "<containerID>"`. For IPv4 with a bridge named,
 // the raw table gets the bridge's localnet guard (see LOCALNET_GUARD_COMMENT in portmap.ts):
 //   -A PREROUTING -d 127.0.0.0/8 -i <bridge> -m comment --comment G -j DROP   (raw; shared, if missing)
 import { hostCidr, normIp, normSavedCidr, normSubnet } from './addr';
 import { RestoreBatch, SavedRule, SavedTable, jumpsTo } from './iptables-rules';
 import {
-  DnatEntry, HeldPort, LOCALNET_GUARD_COMMENT, PROTOCOLS, dnatEntries, hairpinChainName, hairpinPorts, portsByProtocol,
+  DnatEntry, HAIRPIN_MARK, HeldPort, LOCALNET_GUARD_COMMENT, PROTOCOLS, dnatEntries, hairpinChainName, portsByProtocol,
 } from './portmap';
 import { dnatChainName, iptablesComment, parseIptablesComment } from './tag';
 import type { AttachmentRules, Family, PortProtocol } from './types';
@@ -60,6 +63,13 @@ function hasNegated(args: string[], ...names: string[]): boolean {
 }
 
 const target = (r: SavedRule) => optValue(r.args, '-j', '--jump', '-g', '--goto');
+
+/** Marks what the DNAT rule after it rewrites, from one hairpin source. */
+function markArgs(e: DnatEntry, src: string, comment: string): string[] {
+  const dst = e.hostIP === undefined ? [] : ['-d', hostCidr(e.hostIP, e.family)];
+  return [...dst, '-s', src, '-p', e.protocol, '-m', e.protocol, '--dport', String(e.hostPort), '-m', 'comment', '--comment', comment,
+    '-j', 'MARK', '--set-xmark', HAIRPIN_MARK];
+}
 
 function dnatArgs(e: DnatEntry, comment: string): string[] {
   const dst = e.hostIP === undefined ? [] : ['-d', hostCidr(e.hostIP, e.family)];
@@ -101,15 +111,16 @@ export function addPortmapOps(batch: RestoreBatch, r: AttachmentRules, family: F
       batch.append(HOSTPORT_CHAIN, ['-p', proto, '-m', 'multiport', '--dports', list, '-m', 'comment', '--comment', comment, '-j', dn]);
     }
   }
-  for (const e of entries) batch.append(dn, dnatArgs(e, comment));
+  const sources = hairpinSources(r, family);
+  for (const e of entries) {
+    for (const src of sources) batch.append(dn, markArgs(e, src, comment));
+    batch.append(dn, dnatArgs(e, comment));
+  }
   const cip = hostCidr(entries[0].containerIp, family);
-  for (const src of hairpinSources(r, family)) {
+  for (const src of sources) {
     batch.insert('POSTROUTING', ['-s', src, '-d', cip, '-m', 'conntrack', '--ctstate', 'DNAT', '-m', 'comment', '--comment', comment, '-j', hm]);
   }
-  for (const p of hairpinPorts(entries)) {
-    batch.append(hm, ['-p', p.protocol, '-m', p.protocol, '--dport', String(p.containerPort), '-m', 'conntrack',
-      '--ctorigdstport', String(p.hostPort), '-m', 'comment', '--comment', comment, '-j', 'MASQUERADE']);
-  }
+  batch.append(hm, ['-m', 'mark', '--mark', HAIRPIN_MARK, '-m', 'comment', '--comment', comment, '-j', 'MASQUERADE']);
 }
 
 /** The raw table's localnet guard rule (as iptables-save prints it); see LOCALNET_GUARD_COMMENT. */
@@ -246,12 +257,18 @@ export function portmapProblems(table: SavedTable, r: AttachmentRules, family: F
   }
   if (!table.chains.has(hm)) {
     problems.push(`${tool} nat chain ${hm} (hairpin masquerade of container ${r.containerId}) is missing`);
-  } else {
-    const own = rulesOf(hm).filter((x) => target(x) === 'MASQUERADE');
-    for (const p of hairpinPorts(entries)) {
-      const ok = own.some((x) => optValue(x.args, '-p', '--protocol') === p.protocol && optValue(x.args, '--dport') === String(p.containerPort)
-        && optValue(x.args, '--ctorigdstport') === String(p.hostPort));
-      if (!ok) problems.push(`hairpin MASQUERADE rule for ${p.hostPort}/${p.protocol} missing from ${tool} nat chain ${hm}`);
+  } else if (!rulesOf(hm).some((x) => target(x) === 'MASQUERADE' && optValue(x.args, '--mark') === HAIRPIN_MARK)) {
+    problems.push(`hairpin MASQUERADE rule (mark ${HAIRPIN_MARK}) missing from ${tool} nat chain ${hm}`);
+  }
+  if (table.chains.has(dn)) {
+    const marks = rulesOf(dn).filter((x) => target(x) === 'MARK' && optValue(x.args, '--set-xmark') === HAIRPIN_MARK);
+    for (const e of entries) {
+      for (const src of hairpinSources(r, family)) {
+        const ok = marks.some((x) => norm(optValue(x.args, '-s', '--source'), family) === src && optValue(x.args, '--dport') === String(e.hostPort)
+          && optValue(x.args, '-p', '--protocol') === e.protocol
+          && norm(optValue(x.args, '-d', '--destination'), family) === (e.hostIP === undefined ? null : hostCidr(e.hostIP, family)));
+        if (!ok) problems.push(`hairpin mark rule for ${src} -> ${e.hostPort}/${e.protocol} missing from ${tool} nat chain ${dn}`);
+      }
     }
   }
   return problems;

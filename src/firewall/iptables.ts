@@ -3,14 +3,15 @@
 import { ErrCode } from '../cni/errors';
 import { runTool, toolError, which } from './exec';
 import {
-  RestoreBatch, SavedTable, addMasqueradeOps, delMasqueradeOps, masqueradeContainers, masqueradeProblems, parseSave,
+  RestoreBatch, SavedTable, addMasqueradeOps, quoteArg, delMasqueradeOps, masqueradeContainers, masqueradeProblems, parseSave,
 } from './iptables-rules';
 import {
-  addLocalnetGuardOps, addPortmapOps, delPortmapOps, heldPorts, localnetGuardProblems, portmapContainers, portmapProblems,
+  addLocalnetGuardOps, addPortmapOps, delPortmapOps, guardArgs, heldPorts, localnetGuardProblems, portmapContainers, portmapProblems,
   udpHostPorts,
 } from './iptables-portmap';
 import { dnatEntries, findConflicts, flushUdpConntrack, guardedBridge, portInUseError } from './portmap';
 import { withPortmapLock } from './lock';
+import { foreignHeld } from './nftables';
 import { dnatChainName } from './tag';
 import type { AttachmentRules, Family, FirewallBackend, MasqTarget } from './types';
 
@@ -70,8 +71,9 @@ export class IptablesBackend implements FirewallBackend {
     const families = ([4, 6] as const).filter((f) => r.ips.some((i) => i.family === f));
     const own = dnatChainName(r.network, r.containerId);
     const guard = guardedBridge(r); // IPv4 only
+    const foreign = foreignHeld(r);
     const build = (family: Family) => (cur: Saved, batch: RestoreBatch) => {
-      const conflicts = findConflicts(heldPorts(cur, family), dnatEntries(r, family), own);
+      const conflicts = findConflicts([...heldPorts(cur, family), ...foreign.filter((h) => h.family === family)], dnatEntries(r, family), own);
       if (conflicts.length) throw portInUseError(conflicts);
       if (r.masquerade) addMasqueradeOps(batch, r, family, cur);
       else delMasqueradeOps(batch, cur, r.network, r.containerId, r.ips.map((i) => i.ip));
@@ -136,6 +138,25 @@ export class IptablesBackend implements FirewallBackend {
       if (guard && table.raw) problems.push(...localnetGuardProblems(table.raw, guard));
     }
     return problems;
+  }
+
+  ensureLocalnetGuard(bridge: string): void {
+    const { restore } = this.tools[4];
+    const args = ['--noflush', '-w', LOCK_WAIT_S];
+    withPortmapLock(() => {
+      if (this.hasLocalnetGuard(bridge)) return;
+      const input = ['*raw', `-A PREROUTING ${guardArgs(bridge).map(quoteArg).join(' ')}`, 'COMMIT', ''].join('\n');
+      const r = runTool(restore, args, input);
+      if (r.status !== 0) throw toolError(restore, args, r, input);
+    });
+  }
+
+  hasLocalnetGuard(bridge: string): boolean {
+    const { save } = this.tools[4];
+    if (!which(save)) return false;
+    const r = runTool(save, ['-t', 'raw']);
+    if (r.status !== 0) return false;
+    return localnetGuardProblems(parseSave(r.stdout, 'raw'), bridge).length === 0;
   }
 
   listContainers(network: string): string[] {

@@ -4,7 +4,9 @@
 //     chain prerouting  { type nat hook prerouting priority dstnat;   fib daddr type local jump hostports }
 //     chain output      { type nat hook output priority -100;        fib daddr type local jump hostports }
 //     chain hostports   { tcp dport { 80, 8080 } jump CNI-DN-<hash> comment "<tag>"       (each protocol) }
-//     chain CNI-DN-<hash> {
+//     chain CNI-DN-<hash> {           (each DNAT rule after its marks, one per hairpin source: HAIRPIN_MARK)
+//       ip saddr 127.0.0.0/8 tcp dport 8080 meta mark set meta mark | 0x00002000 comment "<tag>"
+//       ip saddr 10.1.0.0/24 tcp dport 8080 meta mark set meta mark | 0x00002000 comment "<tag>"
 //       meta nfproto ipv4 tcp dport 8080 dnat ip to 10.1.0.5:80 comment "<tag>"     (no hostIP)
 //       ip daddr 192.0.2.1 tcp dport 8081 dnat ip to 10.1.0.5:81 comment "<tag>"    (hostIP)
 //       meta nfproto ipv6 tcp dport 8080 dnat ip6 to [fd00::5]:80 comment "<tag>" }
@@ -12,7 +14,7 @@
 //       ip saddr 127.0.0.0/8 ip daddr 10.1.0.5 ct status dnat jump CNI-HM-<hash> comment "<tag>"   (first:
 //       ip saddr 10.1.0.0/24 ip daddr 10.1.0.5 ct status dnat jump CNI-HM-<hash> comment "<tag>"    inserted)
 //       ... the masquerade jumps ... }
-//     chain CNI-HM-<hash> { tcp dport 80 ct original proto-dst 8080 masquerade comment "<tag>" }
+//     chain CNI-HM-<hash> { meta mark & 0x00002000 == 0x00002000 masquerade comment "<tag>" }
 //     chain localnet-guard { type filter hook prerouting priority raw;        (IPv4 mappings and a bridge named)
 //       iifname "<bridge>" ip daddr 127.0.0.0/8 drop comment "tsbridge localnet guard" } }   (one per bridge)
 // prerouting, output and hostports are shared and stay; hostports is made with `create` so that
@@ -20,7 +22,7 @@
 import { normIp, normSubnet } from './addr';
 import { NFT_FAMILY, NFT_TABLE, NftChain, NftScript, NftTable, POSTROUTING, jumpsTo } from './nft-rules';
 import {
-  DnatEntry, HeldPort, dnatEntries, guardedBridge, hairpinChainName, hairpinPorts, portsByProtocol,
+  DnatEntry, HAIRPIN_MARK_NFT, HeldPort, dnatEntries, guardedBridge, hairpinChainName, portsByProtocol,
 } from './portmap';
 import { dnatChainName, nftTag, parseNftTag } from './tag';
 import type { AttachmentRules, Family, PortProtocol } from './types';
@@ -61,22 +63,33 @@ function allEntries(r: AttachmentRules): DnatEntry[] {
   return [...dnatEntries(r, 4), ...dnatEntries(r, 6)];
 }
 
+/** Source networks whose connections to the container are masqueraded when DNAT'd by us (hairpin, localhost). */
+function hairpinSourcesNft(r: AttachmentRules, family: Family): string[] {
+  const subnets = r.ips.filter((i) => i.family === family).map((i) => normSubnet(i.subnet, family));
+  return [...new Set([...(family === 4 ? [LOOPBACK_NET] : []), ...subnets])];
+}
+
 /** The postrouting jumps into the hairpin chain (nft's printed form, without comment). */
 export function hairpinJumpsNft(r: AttachmentRules, chain: string): string[] {
   const out: string[] = [];
   for (const family of [4, 6] as const) {
     const entries = dnatEntries(r, family);
     if (entries.length === 0) continue;
-    const subnets = r.ips.filter((i) => i.family === family).map((i) => normSubnet(i.subnet, family));
-    const sources = [...new Set([...(family === 4 ? [LOOPBACK_NET] : []), ...subnets])];
-    for (const src of sources) out.push(`${ipKw(family)} saddr ${src} ${ipKw(family)} daddr ${entries[0].containerIp} ct status dnat jump ${chain}`);
+    for (const src of hairpinSourcesNft(r, family)) out.push(`${ipKw(family)} saddr ${src} ${ipKw(family)} daddr ${entries[0].containerIp} ct status dnat jump ${chain}`);
   }
   return out;
 }
 
-export function hairpinRulesNft(entries: DnatEntry[]): string[] {
-  return hairpinPorts(entries).map((p) => `${p.protocol} dport ${p.containerPort} ct original proto-dst ${p.hostPort} masquerade`);
+/** The DNAT chain's rules for one entry: mark what it rewrites from each hairpin source, then the DNAT. */
+export function dnatChainRulesNft(r: AttachmentRules, e: DnatEntry): string[] {
+  const dst = e.hostIP === undefined ? '' : `${ipKw(e.family)} daddr ${e.hostIP} `;
+  const marks = hairpinSourcesNft(r, e.family)
+    .map((src) => `${dst}${ipKw(e.family)} saddr ${src} ${e.protocol} dport ${e.hostPort} meta mark set meta mark | ${HAIRPIN_MARK_NFT}`);
+  return [...marks, dnatRuleNft(e)];
 }
+
+/** Only what our own DNAT marked is masqueraded (see HAIRPIN_MARK). */
+export const HAIRPIN_RULE_NFT = `meta mark & ${HAIRPIN_MARK_NFT} == ${HAIRPIN_MARK_NFT} masquerade`;
 
 /**
  * Adds an attachment's port mappings to the script (layout above). Jumps to its chains found in
@@ -100,13 +113,19 @@ export function addPortmapNft(script: NftScript, r: AttachmentRules, current: Nf
   script.freshChain(dn).freshChain(hm);
   if (current) for (const [chain, x] of [...jumpsTo(current, dn), ...jumpsTo(current, hm)]) script.deleteRule(chain, x.handle);
   for (const [proto, ports] of portsByProtocol(entries)) script.addRule(HOSTPORTS, dispatchRuleNft(proto, ports, dn), tag);
-  for (const e of entries) script.addRule(dn, dnatRuleNft(e), tag);
+  for (const e of entries) for (const rule of dnatChainRulesNft(r, e)) script.addRule(dn, rule, tag);
   for (const j of hairpinJumpsNft(r, hm).reverse()) script.insertRule(POSTROUTING, j, tag);
-  for (const rule of hairpinRulesNft(entries)) script.addRule(hm, rule, tag);
+  script.addRule(hm, HAIRPIN_RULE_NFT, tag);
   const guard = guardedBridge(r);
-  if (guard && !current?.get(GUARD_CHAIN)?.rules.some((x) => body(x.text) === guardRuleNft(guard))) {
-    script.ensureBaseChain(GUARD_CHAIN, GUARD_HOOK).addRule(GUARD_CHAIN, guardRuleNft(guard), 'tsbridge localnet guard');
-  }
+  if (guard && !hasGuardNft(current, guard)) addLocalnetGuardNft(script, guard);
+}
+
+export function hasGuardNft(current: NftTable | null, bridge: string): boolean {
+  return current?.get(GUARD_CHAIN)?.rules.some((x) => body(x.text) === guardRuleNft(bridge)) ?? false;
+}
+
+export function addLocalnetGuardNft(script: NftScript, bridge: string): void {
+  script.ensureBaseChain(GUARD_CHAIN, GUARD_HOOK).addRule(GUARD_CHAIN, guardRuleNft(bridge), 'tsbridge localnet guard');
 }
 
 /** Adds the removal of an attachment's port mappings: jumps to its chains by handle, then the chains. */
@@ -188,11 +207,11 @@ export function portmapProblemsNft(table: NftTable | null, r: AttachmentRules): 
   if (!table.has(HOSTPORTS)) problems.push(`nftables chain ${T} ${HOSTPORTS} is missing`);
   else missingFrom(HOSTPORTS, portsByProtocol(entries).map(([proto, ports]) => dispatchRuleNft(proto, ports, dn)));
   if (!table.has(dn)) problems.push(`nftables chain ${T} ${dn} (port mappings of container ${r.containerId}) is missing`);
-  else missingFrom(dn, entries.map(dnatRuleNft));
+  else missingFrom(dn, entries.flatMap((e) => dnatChainRulesNft(r, e)));
   if (!table.has(POSTROUTING)) problems.push(`nftables chain ${T} ${POSTROUTING} is missing`);
   else missingFrom(POSTROUTING, hairpinJumpsNft(r, hm));
   if (!table.has(hm)) problems.push(`nftables chain ${T} ${hm} (hairpin masquerade of container ${r.containerId}) is missing`);
-  else missingFrom(hm, hairpinRulesNft(entries));
+  else missingFrom(hm, [HAIRPIN_RULE_NFT]);
   const guard = guardedBridge(r);
   if (guard && !table.has(GUARD_CHAIN)) problems.push(`nftables chain ${T} ${GUARD_CHAIN} is missing`);
   else if (guard) missingFrom(GUARD_CHAIN, [guardRuleNft(guard)]);

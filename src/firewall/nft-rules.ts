@@ -101,6 +101,10 @@ export class NftScript {
   deleteChain(chain: string): this {
     return this.add(`flush chain ${T} ${chain}`).add(`delete chain ${T} ${chain}`);
   }
+  /** A statement on another table (the upstream plugins' rules that DEL and GC remove). */
+  foreign(line: string): this {
+    return this.add(line);
+  }
   get empty(): boolean {
     return this.lines.length === 0;
   }

@@ -7,9 +7,10 @@ import {
   masqueradeProblemsNft, parseNftList,
 } from './nft-rules';
 import {
-  addPortmapNft, delPortmapNft, heldPortsNft, portmapContainersNft, portmapProblemsNft, udpHostPortsNft,
+  addLocalnetGuardNft, addPortmapNft, delPortmapNft, hasGuardNft, heldPortsNft, portmapContainersNft, portmapProblemsNft, udpHostPortsNft,
 } from './nft-portmap';
-import { dnatEntries, findConflicts, flushUdpConntrack, portInUseError } from './portmap';
+import { HeldPort, dnatEntries, findConflicts, flushUdpConntrack, portInUseError } from './portmap';
+import { FOREIGN_TABLES, ForeignTables, foreignDeletes, foreignGcDeletes, foreignHeldPorts, parseForeign, parseTableList } from './nft-foreign';
 import { withPortmapLock } from './lock';
 import { dnatChainName } from './tag';
 import type { AttachmentRules, Family, FirewallBackend, MasqTarget } from './types';
@@ -45,7 +46,8 @@ export class NftablesBackend implements FirewallBackend {
     const wanted = [...dnatEntries(r, 4), ...dnatEntries(r, 6)];
     const own = dnatChainName(r.network, r.containerId);
     const run = () => this.apply((cur, script) => {
-      const conflicts = cur ? findConflicts(heldPortsNft(cur), wanted, own) : [];
+      const held = [...(cur ? heldPortsNft(cur) : []), ...foreignHeld(r)];
+      const conflicts = findConflicts(held, wanted, own);
       if (conflicts.length) throw portInUseError(conflicts);
       if (r.masquerade) addMasqueradeNft(script, r, cur);
       else if (cur) delMasqueradeNft(script, cur, r.network, r.containerId, r.ips.map((i) => i.ip));
@@ -56,15 +58,35 @@ export class NftablesBackend implements FirewallBackend {
     flushUdpConntrack(wanted.filter((e) => e.protocol === 'udp'));
   }
 
-  removeAttachment(network: string, containerId: string, ips?: string[]): void {
+  /**
+   * Our table's rules of the attachment and, with `ifname`, the upstream reference's nftables
+   * rules for it (see nft-foreign.ts), in one transaction. Reads: `nft list tables`, then only
+   * the tables that exist.
+   */
+  removeAttachment(network: string, containerId: string, ips?: string[], ifname?: string): void {
     let udp: { family: Family; hostPort: number }[] = [];
-    this.apply((cur, script) => {
-      if (!cur) return;
-      udp = udpHostPortsNft(cur, network, containerId);
-      delMasqueradeNft(script, cur, network, containerId, ips);
-      delPortmapNft(script, cur, network, containerId);
-    }, true);
+    this.applyWithForeign((cur, foreign, script) => {
+      if (cur) {
+        udp = udpHostPortsNft(cur, network, containerId);
+        delMasqueradeNft(script, cur, network, containerId, ips);
+        delPortmapNft(script, cur, network, containerId);
+      }
+      if (ifname !== undefined) for (const l of foreignDeletes(foreign, network, containerId, ifname)) script.foreign(l);
+    });
     flushUdpConntrack(udp);
+  }
+
+  /** GC of the upstream reference's nftables rules of `network` (see foreignGcDeletes). */
+  gcForeign(network: string, valid: { containerId: string; ifname: string }[], subnets: string[]): void {
+    this.applyWithForeign((_cur, foreign, script) => {
+      for (const l of foreignGcDeletes(foreign, network, valid, subnets)) script.foreign(l);
+    });
+  }
+
+  /** Host ports the upstream nftables portmap holds (none without nft or its tables). */
+  foreignHeldPorts(): HeldPort[] {
+    const tables = this.listTables();
+    return tables ? foreignHeldPorts(this.readForeign(tables)) : [];
   }
 
   checkAttachment(r: AttachmentRules): string[] {
@@ -82,6 +104,20 @@ export class NftablesBackend implements FirewallBackend {
     return [...problems, ...pm.filter((p) => !problems.includes(p))];
   }
 
+  ensureLocalnetGuard(bridge: string): void {
+    withPortmapLock(() => this.apply((cur, script) => {
+      if (!hasGuardNft(cur, bridge)) addLocalnetGuardNft(script, bridge);
+    }, false));
+  }
+
+  hasLocalnetGuard(bridge: string): boolean {
+    try {
+      return hasGuardNft(this.read(true), bridge);
+    } catch {
+      return false;
+    }
+  }
+
   listContainers(network: string): string[] {
     const table = this.read(true);
     return table ? [...new Set([...masqueradeContainersNft(table, network), ...portmapContainersNft(table, network)])] : [];
@@ -97,11 +133,46 @@ export class NftablesBackend implements FirewallBackend {
     throw toolError('nft', LIST_ARGS, r);
   }
 
+  /** `<family> <name>` of every table; null when nft is missing or the kernel has no nf_tables. */
+  private listTables(): Set<string> | null {
+    if (!which('nft')) return null;
+    const r = runTool('nft', ['list', 'tables']);
+    if (r.status === 0) return parseTableList(r.stdout);
+    if (/not supported/i.test(r.stderr)) return null;
+    throw toolError('nft', ['list', 'tables'], r);
+  }
+
+  private readForeign(tables: Set<string>): ForeignTables {
+    const listings = new Map<string, string>();
+    for (const t of FOREIGN_TABLES) {
+      if (!tables.has(t)) continue;
+      const args = ['-a', 'list', 'table', ...t.split(' ')];
+      const r = runTool('nft', args);
+      if (r.status === 0) listings.set(t, r.stdout);
+      else if (!/No such file or directory/.test(r.stderr)) throw toolError('nft', args, r);
+    }
+    return parseForeign(listings);
+  }
+
+  /** apply() for DEL and GC: our table only if it exists, the upstream tables that exist. */
+  private applyWithForeign(build: (cur: NftTable | null, foreign: ForeignTables, script: NftScript) => void): void {
+    this.retry((script) => {
+      const tables = this.listTables();
+      if (!tables) return;
+      const cur = tables.has(`${NFT_FAMILY} ${NFT_TABLE}`) ? this.read(true) : null;
+      build(cur, this.readForeign(tables), script);
+    });
+  }
+
   private apply(build: (cur: NftTable | null, script: NftScript) => void, optional: boolean): void {
+    this.retry((script) => build(this.read(optional), script));
+  }
+
+  /** Reads and builds (`fill`), runs the script; re-reads and retries when it failed because the table moved. */
+  private retry(fill: (script: NftScript) => void): void {
     for (let attempt = 1; ; attempt++) {
-      const cur = this.read(optional);
       const script = new NftScript();
-      build(cur, script);
+      fill(script);
       if (script.empty) return;
       const input = script.render();
       const r = runTool('nft', ['-f', '-'], input);
@@ -110,4 +181,13 @@ export class NftablesBackend implements FirewallBackend {
       if (err.code === ErrCode.TryAgainLater || attempt >= ATTEMPTS) throw err;
     }
   }
+}
+
+/**
+ * Host ports the upstream reference's nftables portmap holds for other containers (read only when
+ * there are mappings: it costs an exec); the container's own old rules are not a conflict.
+ */
+export function foreignHeld(r: AttachmentRules): HeldPort[] {
+  if (r.portMappings.length === 0) return [];
+  return new NftablesBackend().foreignHeldPorts().filter((h) => h.containerId !== r.containerId);
 }

@@ -139,18 +139,14 @@ export function dnatEntries(r: Pick<AttachmentRules, 'ips' | 'portMappings'>, fa
   return out;
 }
 
-/** The distinct (protocol, hostPort, containerPort) triples: one hairpin masquerade rule each. */
-export function hairpinPorts(entries: DnatEntry[]): { protocol: PortProtocol; hostPort: number; containerPort: number }[] {
-  const seen = new Set<string>();
-  const out: { protocol: PortProtocol; hostPort: number; containerPort: number }[] = [];
-  for (const e of entries) {
-    const k = `${e.protocol}/${e.hostPort}/${e.containerPort}`;
-    if (seen.has(k)) continue;
-    seen.add(k);
-    out.push({ protocol: e.protocol, hostPort: e.hostPort, containerPort: e.containerPort });
-  }
-  return out;
-}
+/**
+ * The packet mark bit tsbridge's host-port DNAT chains set on what they rewrite from a hairpin
+ * source (the container's subnet, 127.0.0.0/8), so that only that traffic is masqueraded: a
+ * connection some other DNAT (a Service's) sent to the container keeps its client address. It is
+ * the reference portmap's bit (markMasqBit 13), which Kubernetes (bits 14, 15) leaves alone.
+ */
+export const HAIRPIN_MARK = '0x2000/0x2000';
+export const HAIRPIN_MARK_NFT = '0x00002000';
 
 /** Host ports by protocol (sorted, distinct), protocols in PROTOCOLS order. */
 export function portsByProtocol(entries: DnatEntry[]): [PortProtocol, number[]][] {

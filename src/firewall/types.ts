@@ -81,11 +81,19 @@ export interface FirewallBackend {
   /**
    * DEL: removes every rule of (network, containerId), masquerade and port mappings. Idempotent;
    * needs no IPs. With `ips`, only the masquerade jumps from them go (another interface of the same
-   * container keeps its own) and the shared chain goes with the last of them.
+   * container keeps its own) and the shared chain goes with the last of them. With `ifname`, the
+   * nftables backend also removes the upstream reference's nftables rules of the attachment.
    */
-  removeAttachment(network: string, containerId: string, ips?: string[]): void;
+  removeAttachment(network: string, containerId: string, ips?: string[], ifname?: string): void;
   /** CHECK: problems with the attachment's rules (only for families the container has); [] when all present. */
   checkAttachment(r: AttachmentRules): string[];
   /** Container IDs that have masquerade or port-mapping rules of this network (for GC). */
   listContainers(network: string): string[];
+  /**
+   * Installs the bridge's localnet guard (see LOCALNET_GUARD_COMMENT) unless it is there: its own
+   * transaction, before route_localnet is turned on, and never rolled back.
+   */
+  ensureLocalnetGuard(bridge: string): void;
+  /** Whether this backend's guard for the bridge is in place (false when its tool is missing). */
+  hasLocalnetGuard(bridge: string): boolean;
 }

@@ -15,7 +15,7 @@ export const IFF_UP = 0x1;
 export const IFF_PROMISC = 0x100;
 
 export const IFLA = {
-  ADDRESS: 1, IFNAME: 3, MTU: 4, MASTER: 10, PROTINFO: 12, LINKINFO: 18, NET_NS_FD: 28,
+  ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, PROTINFO: 12, LINKINFO: 18, NET_NS_FD: 28,
 } as const;
 export const IFLA_INFO = { KIND: 1, DATA: 2, SLAVE_KIND: 4 } as const;
 export const VETH_INFO_PEER = 1;

@@ -13,6 +13,8 @@ export interface Link {
   mac: string;
   master?: number;
   kind?: string;
+  /** IFLA_LINK: for a veth, the peer's ifindex (in the peer's namespace). */
+  link?: number;
 }
 
 function ifinfomsg(index = 0, flags = 0, change = 0, family: number = AF.UNSPEC): Buffer {
@@ -42,6 +44,7 @@ export function decodeLink(data: Buffer): Link {
     mac: macToString(attrs.get(IFLA.ADDRESS)),
     master: A.readU32(attrs.get(IFLA.MASTER)),
     kind: info ? A.readStr(A.parseAttrs(info).get(IFLA_INFO.KIND)) : undefined,
+    link: A.readU32(attrs.get(IFLA.LINK)),
   };
 }
 

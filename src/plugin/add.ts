@@ -7,10 +7,10 @@ import { Interface, Result } from '../cni/result';
 import { requiredSysctls, selectBackend } from '../firewall';
 import * as link from '../netlink/link';
 import { NetlinkError, Rtnl } from '../netlink/socket';
-import { Netns, openContainerNetns } from '../sys/netns';
-import { writeSysctl } from '../sys/sysctl';
+import { Netns, openContainerNetns, refuseOwnNetns } from '../sys/netns';
+import { readSysctl, writeSysctl } from '../sys/sysctl';
 import { BridgeConfig } from './config';
-import { configureContainer, containerRoutes } from './container-side';
+import { configureContainer, containerRoutes, setContainerSysctls } from './container-side';
 import { attachToBridge, createVethPair, ensureBridge, ensureGatewayAddrs } from './host-side';
 import { openIpam } from './ipam';
 import { faultPoint } from './faults';
@@ -31,6 +31,11 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     trace('ADD start');
     // opened once, before anything is made (a gone container gets a clear error), and used for every step
     ns = openContainerNetns(env.netns);
+    refuseOwnNetns(ns);
+    // the reference's rule (1.1.1 and later): hairpin lets frames back out of their port, promisc floods them
+    if (cfg.hairpinMode && cfg.promiscMode) {
+      throw new CniError(ErrCode.InvalidConfig, 'cannot set hairpin mode and promiscuous mode at the same time: set hairpinMode or promiscMode, not both');
+    }
     const alloc = ipam.add(cfg.requestedIps);
     trace('ipam allocated');
     faultPoint('after-ipam');
@@ -51,11 +56,13 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     const hostName = hostVethName(env.containerId, env.ifname);
     let hostVeth = await createVethPair(host, hostName, env.ifname, ns, cfg);
     undo.push(() => link.deleteLink(host, hostVeth.index));
-    // a container reaching its own published port comes back through its own port: hairpin
-    hostVeth = await attachToBridge(host, hostVeth, br, { ...cfg, hairpinMode: cfg.hairpinMode || rules.portMappings.length > 0 });
+    // hairpinMode as configured: a container reaching its own published port is routed by the
+    // node (the frame goes to the bridge's MAC), so it needs no hairpin on its port
+    hostVeth = await attachToBridge(host, hostVeth, br, cfg);
     trace('veth attached');
     faultPoint('after-veth');
 
+    if (ips.length) ns.run(() => setContainerSysctls(env.ifname, alloc, cfg));
     cont = Rtnl.open(ns);
     const routes = containerRoutes(alloc, cfg);
     const cIface = await configureContainer(cont, env.ifname, alloc, routes, cfg);
@@ -65,7 +72,16 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
 
     if (needsRules(rules)) {
       const fw = selectBackend(cfg.ipMasqBackend);
-      for (const s of requiredSysctls(rules)) writeSysctl(s.path, s.value);
+      const sysctls = requiredSysctls(rules);
+      // CVE-2020-8558: the guard first, as its own step that no rollback removes; then
+      // route_localnet, reset by the rollback when this ADD is what turned it on
+      if (sysctls.length) fw.ensureLocalnetGuard(cfg.bridge);
+      for (const s of sysctls) {
+        const was = readSysctl(s.path);
+        if (was === s.value) continue;
+        writeSysctl(s.path, s.value);
+        undo.push(() => writeSysctl(s.path, was ?? '0'));
+      }
       undo.push(() => fw.removeAttachment(cfg.net.name, env.containerId, rules.ips.map((i) => i.ip)));
       fw.applyAttachment(rules);
       trace(`rules applied (${fw.name})`);

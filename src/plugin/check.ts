@@ -5,15 +5,16 @@
 import { CniEnv } from '../cni/env';
 import { CniError, ErrCode } from '../cni/errors';
 import { IPConfig, Result } from '../cni/result';
-import { selectBackend } from '../firewall';
+import { guardedBridge, localnetGuardProblems, selectBackend } from '../firewall';
 import { Addr, listAddresses } from '../netlink/addr';
 import * as link from '../netlink/link';
 import { listRoutes, RouteEntry } from '../netlink/route';
 import { Rtnl } from '../netlink/socket';
 import { readSysctl } from '../sys/sysctl';
+import { Netns, refuseOwnNetns } from '../sys/netns';
 import { BridgeConfig } from './config';
 import { openIpam } from './ipam';
-import { attachmentRules, needsRules } from './firewall-rules';
+import { attachmentRules, doesPortMappings, needsRules } from './firewall-rules';
 import { hostVethName } from './names';
 import { asCniError } from './add';
 import { containerRoutes } from './container-side';
@@ -21,15 +22,26 @@ import { containerRoutes } from './container-side';
 export async function cmdCheck(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   const prev = cfg.net.prevResult;
   if (!prev) throw new CniError(ErrCode.InvalidConfig, 'CHECK needs prevResult (the result of ADD) in the config');
+  // opened once; a namespace that cannot be opened is one of CHECK's findings, not an error of its own
+  let ns: Netns | Error;
+  try {
+    ns = Netns.open(env.netns);
+  } catch (e) {
+    ns = e as Error;
+  }
   let problems: string[];
   try {
+    if (ns instanceof Netns) refuseOwnNetns(ns);
+    const cont = await checkContainer(cfg, env, prev, ns);
     problems = [
-      ...(await checkHost(cfg, env)),
-      ...(await checkContainer(cfg, env, prev)),
+      ...(await checkHost(cfg, env, prev, cont.peerIndex)),
+      ...cont.problems,
       ...checkIpamAndRules(cfg, env, prev),
     ];
   } catch (e) {
     throw asCniError(e);
+  } finally {
+    if (ns instanceof Netns) ns.close();
   }
   if (problems.length) throw new CniError(ErrCode.CheckFailed, `CHECK failed: ${problems.join('; ')}`);
 }
@@ -113,18 +125,37 @@ export function containerProblems(cfg: BridgeConfig, ifname: string, prev: Resul
   return out;
 }
 
-async function checkHost(cfg: BridgeConfig, env: CniEnv): Promise<string[]> {
+/**
+ * The host end of the pair, found as the reference finds it, so pods either plugin made pass:
+ * the container interface's peer (its IFLA_LINK, an ifindex in this namespace), else tsbridge's
+ * hashed name, else a host-side interface named in prevResult (the reference's random names).
+ */
+export async function findHostVeth(nl: Rtnl, cfg: BridgeConfig, env: CniEnv, prev: Result | undefined, peerIndex?: number): Promise<{ name: string; veth?: link.Link }> {
+  const ours = hostVethName(env.containerId, env.ifname);
+  if (peerIndex) {
+    const peer = await link.getLinkByIndex(nl, peerIndex);
+    if (peer?.kind === 'veth') return { name: peer.name, veth: peer };
+  }
+  const named = [ours, ...(prev?.interfaces ?? []).filter((i) => !i.sandbox && i.name !== cfg.bridge).map((i) => i.name)];
+  for (const name of new Set(named)) {
+    const l = await link.getLink(nl, name);
+    if (l?.kind === 'veth') return { name, veth: l };
+  }
+  return { name: named.length > 1 ? named[1] : ours };
+}
+
+async function checkHost(cfg: BridgeConfig, env: CniEnv, prev: Result, peerIndex?: number): Promise<string[]> {
   const nl = Rtnl.open();
   try {
     const br = await link.getLink(nl, cfg.bridge);
     if (!br) return bridgeProblems(cfg, br).map((p) => p.msg);
-    const vethName = hostVethName(env.containerId, env.ifname);
-    const ips = cfg.net.prevResult?.ips ?? [];
+    const { name: vethName, veth } = await findHostVeth(nl, cfg, env, prev, peerIndex);
+    const ips = prev.ips ?? [];
     const addrs = cfg.isGateway ? await listAddresses(nl, br.index) : [];
     const fwd = (key: string) => (cfg.isGateway ? readSysctl(key) : undefined);
     return [
       ...bridgeProblems(cfg, br),
-      ...vethProblems(cfg, vethName, await link.getLink(nl, vethName), br),
+      ...vethProblems(cfg, vethName, veth, br),
       ...gatewayProblems(cfg, ips, addrs),
       ...forwardingProblems(cfg, ips, fwd('net.ipv4.ip_forward'), fwd('net.ipv6.conf.all.forwarding')),
     ].map((p) => p.msg);
@@ -142,15 +173,17 @@ export async function readContainerState(nl: Rtnl, ifname: string): Promise<Cont
   return { iface, addrs, routes };
 }
 
-async function checkContainer(cfg: BridgeConfig, env: CniEnv, prev: Result): Promise<string[]> {
+async function checkContainer(cfg: BridgeConfig, env: CniEnv, prev: Result, ns: Netns | Error): Promise<{ problems: string[]; peerIndex?: number }> {
   let nl: Rtnl;
   try {
-    nl = Rtnl.open(env.netns);
+    if (ns instanceof Error) throw ns;
+    nl = Rtnl.open(ns);
   } catch (e) {
-    return [`container network namespace ${env.netns} cannot be entered: ${(e as Error).message}`];
+    return { problems: [`container network namespace ${env.netns} cannot be entered: ${(e as Error).message}`] };
   }
   try {
-    return containerProblems(cfg, env.ifname, prev, await readContainerState(nl, env.ifname)).map((p) => p.msg);
+    const state = await readContainerState(nl, env.ifname);
+    return { problems: containerProblems(cfg, env.ifname, prev, state).map((p) => p.msg), peerIndex: state.iface?.kind === 'veth' ? state.iface.link : undefined };
   } finally {
     nl.close();
   }
@@ -168,5 +201,12 @@ function checkIpamAndRules(cfg: BridgeConfig, env: CniEnv, prev: Result): string
   }
   const rules = attachmentRules(cfg, env, (prev.ips ?? []).map((ip) => ip.address));
   if (needsRules(rules)) out.push(...selectBackend(cfg.ipMasqBackend).checkAttachment(rules));
+  // on a network where tsbridge publishes ports, route_localnet on the bridge wants the guard for
+  // every pod (a pod with IPv4 host ports has it checked with its rules). With the reference
+  // portmap chained after tsbridge, route_localnet is portmap's and has no guard: doctor names it.
+  const ownCheck = needsRules(rules) && guardedBridge(rules) !== null;
+  if (!ownCheck && doesPortMappings(cfg) && readSysctl(`/proc/sys/net/ipv4/conf/${cfg.bridge}/route_localnet`) === '1') {
+    out.push(...localnetGuardProblems(cfg.bridge));
+  }
   return out;
 }

@@ -3,7 +3,7 @@
 // store. So DEL works with an empty or vanished CNI_NETNS (containerd's ctr always sends an empty
 // one), where the reference leaks its MASQUERADE rules (plugins#810).
 import { CniEnv } from '../cni/env';
-import { selectBackend } from '../firewall';
+import { removeAttachmentEverywhere } from '../firewall';
 import { mayHaveRules } from './firewall-rules';
 import * as link from '../netlink/link';
 import { ENODEV, NetlinkError, Rtnl } from '../netlink/socket';
@@ -16,14 +16,16 @@ import { asCniError } from './add';
 export async function cmdDel(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   try {
     trace('DEL start');
-    // The configured (or detected) backend only, and only the families of the attachment's IPs:
-    // every exec counts. Rules left by a config that changed under us (other backend, ipMasq
-    // turned off) are GC's: it sweeps both backends. Port mappings are not validated here.
+    // Both backends, whatever ipMasqBackend resolves to now (the attachment may be from another
+    // setting, or from the reference: same iptables chains; its nftables tables by ifname too),
+    // only the families of the attachment's IPs: one read per family/backend, one batch each.
+    // Rules left by a config that turned ipMasq off are GC's. Port mappings are not validated here.
     const ipam = openIpam(cfg.net, env);
-    if (mayHaveRules(cfg)) selectBackend(cfg.ipMasqBackend).removeAttachment(cfg.net.name, env.containerId, attachmentIps(ipam.held(), cfg));
+    if (mayHaveRules(cfg)) removeAttachmentEverywhere(cfg.net.name, env.containerId, attachmentIps(ipam.held(), cfg), env.ifname);
     trace('rules removed');
     await deleteContainerIface(env);
     await deleteHostVeth(hostVethName(env.containerId, env.ifname));
+    await deletePrevResultVeths(cfg);
     trace('links removed');
     ipam.del();
   } catch (e) {
@@ -64,6 +66,25 @@ export async function deleteHostVeth(name: string): Promise<void> {
   try {
     const veth = await link.getLink(nl, name);
     if (veth && veth.kind === 'veth') await ignoreGone(link.deleteLink(nl, veth.index));
+  } finally {
+    nl.close();
+  }
+}
+
+/**
+ * Host ends named in prevResult (a pod the reference made has a random veth name), when the
+ * container's namespace could not be used to remove the pair: only veths on this network's bridge.
+ */
+async function deletePrevResultVeths(cfg: BridgeConfig): Promise<void> {
+  const names = (cfg.net.prevResult?.interfaces ?? []).filter((i) => !i.sandbox && i.name && i.name !== cfg.bridge).map((i) => i.name);
+  if (!names.length) return;
+  const nl = Rtnl.open();
+  try {
+    const br = await link.getLink(nl, cfg.bridge);
+    for (const name of names) {
+      const veth = await link.getLink(nl, name);
+      if (br && veth?.kind === 'veth' && veth.master === br.index) await ignoreGone(link.deleteLink(nl, veth.index));
+    }
   } finally {
     nl.close();
   }

@@ -21,11 +21,16 @@ export function attachmentRules(cfg: BridgeConfig, env: CniEnv, addresses: strin
   };
 }
 
-/** Whether this network may hold rules of ours: ipMasq, or port mappings asked for now or declared. */
-export function mayHaveRules(cfg: BridgeConfig): boolean {
+/** Whether tsbridge publishes ports on this network: the capability declared, or port mappings passed. */
+export function doesPortMappings(cfg: BridgeConfig): boolean {
   const caps = getKey(cfg.net.raw, 'capabilities');
   const declared = typeof caps === 'object' && caps !== null && getKey(caps as Record<string, unknown>, 'portMappings') === true;
-  return cfg.ipMasq || declared || getKey(cfg.net.runtimeConfig, 'portMappings') !== undefined;
+  return declared || getKey(cfg.net.runtimeConfig, 'portMappings') !== undefined;
+}
+
+/** Whether this network may hold rules of ours: ipMasq, or port mappings asked for now or declared. */
+export function mayHaveRules(cfg: BridgeConfig): boolean {
+  return cfg.ipMasq || doesPortMappings(cfg);
 }
 
 export const needsRules = (r: AttachmentRules): boolean => r.masquerade || r.portMappings.length > 0;

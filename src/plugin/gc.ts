@@ -4,7 +4,7 @@
 import { CniEnv } from '../cni/env';
 import { CniError, ErrCode } from '../cni/errors';
 import { getKey, isObject } from '../cni/json';
-import { listFirewallContainers, removeAttachmentEverywhere } from '../firewall';
+import { listFirewallContainers, NftablesBackend, removeAttachmentEverywhere } from '../firewall';
 import * as hostLocal from '../ipam/host-local';
 import { log } from '../log';
 import { BridgeConfig } from './config';
@@ -56,6 +56,10 @@ export async function cmdGc(cfg: BridgeConfig, env: CniEnv): Promise<void> {
     for (const cid of listFirewallContainers(cfg.net.name)) {
       if (!isValid(cid)) removeAttachmentEverywhere(cfg.net.name, cid);
     }
+  });
+  await attempt('remove the upstream reference\'s nftables rules', () => {
+    const subnets = (ipam.local?.ranges ?? []).flat().map((r) => r.subnet);
+    new NftablesBackend().gcForeign(cfg.net.name, valid, subnets);
   });
   if (errors.length) throw new CniError(busy ? ErrCode.TryAgainLater : ErrCode.IOFailure, `GC finished with errors: ${errors.join('; ')}`);
 }

@@ -143,3 +143,17 @@ export function openContainerNetns(nsPath: string): Netns {
     throw new CniError(ErrCode.InvalidEnv, `CNI_NETNS: ${(e as Error).message}`);
   }
 }
+
+/**
+ * CNI_NETNS naming the plugin's own network namespace (the node's) is refused, code 4: the
+ * "container" interface, its addresses and routes would be made on the node itself. Same
+ * namespace = same nsfs device and inode. The reference (1.1.1 and later) goes ahead.
+ */
+export function refuseOwnNetns(ns: Netns): void {
+  const want = fs.fstatSync(ns.fd);
+  const own = fs.statSync('/proc/thread-self/ns/net');
+  if (want.dev === own.dev && want.ino === own.ino) {
+    throw new CniError(ErrCode.InvalidEnv,
+      `CNI_NETNS ${ns.path} is the plugin's own network namespace (the node's), not a container's: refusing to configure the node as a container; pass the container's network namespace`);
+  }
+}

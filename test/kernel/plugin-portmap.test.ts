@@ -16,7 +16,7 @@ for (const backend of ['iptables', 'nftables'] as const) {
       const out = world.outside('out', `${NODE_OUT}/24`, `${OUT}/24`);
       const net = `pm-${backend}`;
       const base = bridgeConf(world, { name: net, bridge: `tsbpm${backend.slice(0, 3)}`, cniVersion: '1.0.0', ranges: [[{ subnet: '10.200.11.0/24' }]] },
-        { ipMasq: true, ipMasqBackend: backend, capabilities: { portMappings: true } });
+        { ipMasq: true, ipMasqBackend: backend, hairpinMode: true, capabilities: { portMappings: true } });
       // containerd's CRI sends capitalised keys
       const conf = { ...base, runtimeConfig: { portMappings: [{ HostPort: 18080, ContainerPort: 8080, Protocol: 'TCP' }] } };
       const pod = world.pod('web');

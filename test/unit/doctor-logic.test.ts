@@ -128,6 +128,21 @@ test('a healthy attachment has no findings and every hop ok', () => {
   assert.equal(r.hops.map((h) => h.status), Array(9).fill('ok'));
 });
 
+test('route_localnet on the bridge without a localnet guard is named (CVE-2020-8558); with the guard, or route_localnet off, it is not', () => {
+  const n = healthyNode();
+  n.routeLocalnet = '1';
+  n.localnetGuard = false;
+  const f = diagnoseAttachment(ctx, cfgOf(), n, healthyAttachment()).find((x) => x.piece === 'bridge.localnet-guard');
+  assert.ok(f, 'named');
+  assert.is(f!.severity, 'warning');
+  assert.match(f!.message, /route_localnet is 1 but no localnet guard/);
+  n.localnetGuard = true;
+  assert.not.ok(pieces(n, healthyAttachment()).includes('bridge.localnet-guard'));
+  n.routeLocalnet = '0';
+  n.localnetGuard = undefined;
+  assert.not.ok(pieces(n, healthyAttachment()).includes('bridge.localnet-guard'));
+});
+
 test('each broken piece is the first broken one, with its fix command and fixability', () => {
   const cases: { name: string; mut: (n: NodeFacts, a: AttachmentFacts) => void; piece: string; fix: string | RegExp; fixable: boolean }[] = [
     { name: 'forwarding', mut: (n) => (n.ipv4Forward = '0'), piece: 'forwarding.ipv4', fix: 'sysctl -w net.ipv4.ip_forward=1', fixable: true },

@@ -49,14 +49,18 @@ test('ADD batch, IPv4, empty table: shared chain by -N, masquerade and port mapp
     '-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT',
     `-A CNI-HOSTPORT-DNAT -p tcp -m multiport --dports 8080,8443 -m comment --comment ${D} -j ${DN}`,
     `-A CNI-HOSTPORT-DNAT -p udp -m multiport --dports 53 -m comment --comment ${D} -j ${DN}`,
+    `-A ${DN} -s 10.99.0.0/24 -p tcp -m tcp --dport 8080 -m comment --comment ${D} -j MARK --set-xmark 0x2000/0x2000`,
+    `-A ${DN} -s 127.0.0.0/8 -p tcp -m tcp --dport 8080 -m comment --comment ${D} -j MARK --set-xmark 0x2000/0x2000`,
     `-A ${DN} -p tcp -m tcp --dport 8080 -m comment --comment ${D} -j DNAT --to-destination 10.99.0.2:80`,
+    `-A ${DN} -d 192.0.2.1/32 -s 10.99.0.0/24 -p tcp -m tcp --dport 8443 -m comment --comment ${D} -j MARK --set-xmark 0x2000/0x2000`,
+    `-A ${DN} -d 192.0.2.1/32 -s 127.0.0.0/8 -p tcp -m tcp --dport 8443 -m comment --comment ${D} -j MARK --set-xmark 0x2000/0x2000`,
     `-A ${DN} -d 192.0.2.1/32 -p tcp -m tcp --dport 8443 -m comment --comment ${D} -j DNAT --to-destination 10.99.0.2:443`,
+    `-A ${DN} -s 10.99.0.0/24 -p udp -m udp --dport 53 -m comment --comment ${D} -j MARK --set-xmark 0x2000/0x2000`,
+    `-A ${DN} -s 127.0.0.0/8 -p udp -m udp --dport 53 -m comment --comment ${D} -j MARK --set-xmark 0x2000/0x2000`,
     `-A ${DN} -p udp -m udp --dport 53 -m comment --comment ${D} -j DNAT --to-destination 10.99.0.2:5353`,
     `-I POSTROUTING -s 10.99.0.0/24 -d 10.99.0.2/32 -m conntrack --ctstate DNAT -m comment --comment ${D} -j ${HM}`,
     `-I POSTROUTING -s 127.0.0.0/8 -d 10.99.0.2/32 -m conntrack --ctstate DNAT -m comment --comment ${D} -j ${HM}`,
-    `-A ${HM} -p tcp -m tcp --dport 80 -m conntrack --ctorigdstport 8080 -m comment --comment ${D} -j MASQUERADE`,
-    `-A ${HM} -p tcp -m tcp --dport 443 -m conntrack --ctorigdstport 8443 -m comment --comment ${D} -j MASQUERADE`,
-    `-A ${HM} -p udp -m udp --dport 5353 -m conntrack --ctorigdstport 53 -m comment --comment ${D} -j MASQUERADE`,
+    `-A ${HM} -m mark --mark 0x2000/0x2000 -m comment --comment ${D} -j MASQUERADE`,
     'COMMIT',
     '',
   ].join('\n'));
@@ -74,11 +78,12 @@ test('ADD batch, IPv6: no loopback source, [addr]:port targets, IPv4 hostIP skip
     '-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT',
     `-A CNI-HOSTPORT-DNAT -p tcp -m multiport --dports 8080 -m comment --comment ${D} -j ${DN}`,
     `-A CNI-HOSTPORT-DNAT -p udp -m multiport --dports 53 -m comment --comment ${D} -j ${DN}`,
+    `-A ${DN} -s fd00:99::/64 -p tcp -m tcp --dport 8080 -m comment --comment ${D} -j MARK --set-xmark 0x2000/0x2000`,
     `-A ${DN} -p tcp -m tcp --dport 8080 -m comment --comment ${D} -j DNAT --to-destination [fd00:99::2]:80`,
+    `-A ${DN} -s fd00:99::/64 -p udp -m udp --dport 53 -m comment --comment ${D} -j MARK --set-xmark 0x2000/0x2000`,
     `-A ${DN} -p udp -m udp --dport 53 -m comment --comment ${D} -j DNAT --to-destination [fd00:99::2]:5353`,
     `-I POSTROUTING -s fd00:99::/64 -d fd00:99::2/128 -m conntrack --ctstate DNAT -m comment --comment ${D} -j ${HM}`,
-    `-A ${HM} -p tcp -m tcp --dport 80 -m conntrack --ctorigdstport 8080 -m comment --comment ${D} -j MASQUERADE`,
-    `-A ${HM} -p udp -m udp --dport 5353 -m conntrack --ctorigdstport 53 -m comment --comment ${D} -j MASQUERADE`,
+    `-A ${HM} -m mark --mark 0x2000/0x2000 -m comment --comment ${D} -j MASQUERADE`,
     'COMMIT',
     '',
   ].join('\n'));
@@ -114,12 +119,16 @@ const SAVE = `*nat
 -A POSTROUTING -s 10.99.0.0/24 -d 10.99.0.2/32 -m conntrack --ctstate DNAT -m comment --comment ${D} -j ${HM}
 -A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ
 -A POSTROUTING -s 10.99.0.2/32 -m comment --comment ${C} -j ${MASQ}
+-A ${DN} -s 10.99.0.0/24 -p tcp -m tcp --dport 8080 -m comment --comment ${D} -j MARK --set-xmark 0x2000/0x2000
+-A ${DN} -s 127.0.0.0/8 -p tcp -m tcp --dport 8080 -m comment --comment ${D} -j MARK --set-xmark 0x2000/0x2000
 -A ${DN} -p tcp -m tcp --dport 8080 -m comment --comment ${D} -j DNAT --to-destination 10.99.0.2:80
+-A ${DN} -s 10.99.0.0/24 -d 192.0.2.1/32 -p tcp -m tcp --dport 8443 -m comment --comment ${D} -j MARK --set-xmark 0x2000/0x2000
+-A ${DN} -s 127.0.0.0/8 -d 192.0.2.1/32 -p tcp -m tcp --dport 8443 -m comment --comment ${D} -j MARK --set-xmark 0x2000/0x2000
 -A ${DN} -d 192.0.2.1/32 -p tcp -m tcp --dport 8443 -m comment --comment ${D} -j DNAT --to-destination 10.99.0.2:443
+-A ${DN} -s 10.99.0.0/24 -p udp -m udp --dport 53 -m comment --comment ${D} -j MARK --set-xmark 0x2000/0x2000
+-A ${DN} -s 127.0.0.0/8 -p udp -m udp --dport 53 -m comment --comment ${D} -j MARK --set-xmark 0x2000/0x2000
 -A ${DN} -p udp -m udp --dport 53 -m comment --comment ${D} -j DNAT --to-destination 10.99.0.2:5353
--A ${HM} -p tcp -m tcp --dport 80 -m conntrack --ctorigdstport 8080 -m comment --comment ${D} -j MASQUERADE
--A ${HM} -p tcp -m tcp --dport 443 -m conntrack --ctorigdstport 8443 -m comment --comment ${D} -j MASQUERADE
--A ${HM} -p udp -m udp --dport 5353 -m conntrack --ctorigdstport 53 -m comment --comment ${D} -j MASQUERADE
+-A ${HM} -m mark --mark 0x2000/0x2000 -m comment --comment ${D} -j MASQUERADE
 -A CNI-DN-9f079b8674a2e09ef6e9c -s 10.99.0.0/24 -p tcp -m tcp --dport 9090 -j CNI-HOSTPORT-SETMARK
 -A CNI-DN-9f079b8674a2e09ef6e9c -s 127.0.0.1/32 -p tcp -m tcp --dport 9090 -j CNI-HOSTPORT-SETMARK
 -A CNI-DN-9f079b8674a2e09ef6e9c -p tcp -m tcp --dport 9090 -j DNAT --to-destination 10.99.0.3:80
@@ -212,14 +221,17 @@ test('CHECK: complete rules -> no problems; missing pieces are named per mapping
     `DNAT rule 192.0.2.1:8443/tcp -> 10.99.0.2:443 missing from iptables nat chain ${DN}`,
   ]);
   assert.equal(portmapProblems(without(/^-A OUTPUT/), r, 4), ['jump to CNI-HOSTPORT-DNAT for local addresses missing from iptables nat OUTPUT']);
-  assert.equal(portmapProblems(without(/-s 127\.0\.0\.0\/8/), r, 4), [
+  assert.equal(portmapProblems(without(/^-A POSTROUTING -s 127\.0\.0\.0\/8/), r, 4), [
     'hairpin masquerade jump for 127.0.0.0/8 -> 10.99.0.2 missing from iptables nat POSTROUTING',
   ]);
   assert.equal(portmapProblems(without(/-p udp -m multiport --dports 53 /), r, 4), [
     `jump to ${DN} for 53/udp missing from iptables nat CNI-HOSTPORT-DNAT`,
   ]);
-  assert.equal(portmapProblems(without(/--ctorigdstport 53 /), r, 4), [
-    `hairpin MASQUERADE rule for 53/udp missing from iptables nat chain ${HM}`,
+  assert.equal(portmapProblems(without(/-s 127\.0\.0\.0\/8 -p udp .*-j MARK/), r, 4), [
+    `hairpin mark rule for 127.0.0.0/8 -> 53/udp missing from iptables nat chain ${DN}`,
+  ]);
+  assert.equal(portmapProblems(without(/^-A CNI-HM-.*MASQUERADE/), r, 4), [
+    `hairpin MASQUERADE rule (mark 0x2000/0x2000) missing from iptables nat chain ${HM}`,
   ]);
   const flushed = portmapProblems(parseSave('*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n'), r, 4);
   assert.ok(flushed.includes('iptables nat chain CNI-HOSTPORT-DNAT is missing (was the nat table flushed?)'), flushed.join('\n'));

@@ -55,17 +55,23 @@ test('ADD script on a missing table: masquerade and port mappings in one transac
     `flush chain ${T} ${HM}`,
     `add rule ${T} hostports tcp dport { 8080, 8443 } jump ${DN} comment "${TAG}"`,
     `add rule ${T} hostports udp dport 53 jump ${DN} comment "${TAG}"`,
+    `add rule ${T} ${DN} ip saddr 127.0.0.0/8 tcp dport 8080 meta mark set meta mark | 0x00002000 comment "${TAG}"`,
+    `add rule ${T} ${DN} ip saddr 10.99.0.0/24 tcp dport 8080 meta mark set meta mark | 0x00002000 comment "${TAG}"`,
     `add rule ${T} ${DN} meta nfproto ipv4 tcp dport 8080 dnat ip to 10.99.0.2:80 comment "${TAG}"`,
+    `add rule ${T} ${DN} ip daddr 192.0.2.1 ip saddr 127.0.0.0/8 tcp dport 8443 meta mark set meta mark | 0x00002000 comment "${TAG}"`,
+    `add rule ${T} ${DN} ip daddr 192.0.2.1 ip saddr 10.99.0.0/24 tcp dport 8443 meta mark set meta mark | 0x00002000 comment "${TAG}"`,
     `add rule ${T} ${DN} ip daddr 192.0.2.1 tcp dport 8443 dnat ip to 10.99.0.2:443 comment "${TAG}"`,
+    `add rule ${T} ${DN} ip saddr 127.0.0.0/8 udp dport 53 meta mark set meta mark | 0x00002000 comment "${TAG}"`,
+    `add rule ${T} ${DN} ip saddr 10.99.0.0/24 udp dport 53 meta mark set meta mark | 0x00002000 comment "${TAG}"`,
     `add rule ${T} ${DN} meta nfproto ipv4 udp dport 53 dnat ip to 10.99.0.2:5353 comment "${TAG}"`,
+    `add rule ${T} ${DN} ip6 saddr fd00:99::/64 tcp dport 8080 meta mark set meta mark | 0x00002000 comment "${TAG}"`,
     `add rule ${T} ${DN} meta nfproto ipv6 tcp dport 8080 dnat ip6 to [fd00:99::2]:80 comment "${TAG}"`,
+    `add rule ${T} ${DN} ip6 saddr fd00:99::/64 udp dport 53 meta mark set meta mark | 0x00002000 comment "${TAG}"`,
     `add rule ${T} ${DN} meta nfproto ipv6 udp dport 53 dnat ip6 to [fd00:99::2]:5353 comment "${TAG}"`,
     `insert rule ${T} postrouting ip6 saddr fd00:99::/64 ip6 daddr fd00:99::2 ct status dnat jump ${HM} comment "${TAG}"`,
     `insert rule ${T} postrouting ip saddr 10.99.0.0/24 ip daddr 10.99.0.2 ct status dnat jump ${HM} comment "${TAG}"`,
     `insert rule ${T} postrouting ip saddr 127.0.0.0/8 ip daddr 10.99.0.2 ct status dnat jump ${HM} comment "${TAG}"`,
-    `add rule ${T} ${HM} tcp dport 80 ct original proto-dst 8080 masquerade comment "${TAG}"`,
-    `add rule ${T} ${HM} tcp dport 443 ct original proto-dst 8443 masquerade comment "${TAG}"`,
-    `add rule ${T} ${HM} udp dport 5353 ct original proto-dst 53 masquerade comment "${TAG}"`,
+    `add rule ${T} ${HM} meta mark & 0x00002000 == 0x00002000 masquerade comment "${TAG}"`,
     '',
   ].join('\n'));
 });
@@ -107,17 +113,23 @@ const LIST = `table inet tsbridge { # handle 9
 	}
 
 	chain ${DN} { # handle 16
+		ip saddr 127.0.0.0/8 tcp dport 8080 meta mark set meta mark | 0x00002000 comment "${TAG}" # handle 60
+		ip saddr 10.99.0.0/24 tcp dport 8080 meta mark set meta mark | 0x00002000 comment "${TAG}" # handle 61
 		meta nfproto ipv4 tcp dport 8080 dnat ip to 10.99.0.2:80 comment "${TAG}" # handle 20
+		ip daddr 192.0.2.1 ip saddr 127.0.0.0/8 tcp dport 8443 meta mark set meta mark | 0x00002000 comment "${TAG}" # handle 62
+		ip daddr 192.0.2.1 ip saddr 10.99.0.0/24 tcp dport 8443 meta mark set meta mark | 0x00002000 comment "${TAG}" # handle 63
 		ip daddr 192.0.2.1 tcp dport 8443 dnat ip to 10.99.0.2:443 comment "${TAG}" # handle 21
+		ip saddr 127.0.0.0/8 udp dport 53 meta mark set meta mark | 0x00002000 comment "${TAG}" # handle 64
+		ip saddr 10.99.0.0/24 udp dport 53 meta mark set meta mark | 0x00002000 comment "${TAG}" # handle 65
 		meta nfproto ipv4 udp dport 53 dnat ip to 10.99.0.2:5353 comment "${TAG}" # handle 22
+		ip6 saddr fd00:99::/64 tcp dport 8080 meta mark set meta mark | 0x00002000 comment "${TAG}" # handle 66
 		meta nfproto ipv6 tcp dport 8080 dnat ip6 to [fd00:99::2]:80 comment "${TAG}" # handle 23
+		ip6 saddr fd00:99::/64 udp dport 53 meta mark set meta mark | 0x00002000 comment "${TAG}" # handle 67
 		meta nfproto ipv6 udp dport 53 dnat ip6 to [fd00:99::2]:5353 comment "${TAG}" # handle 24
 	}
 
 	chain ${HM} { # handle 17
-		tcp dport 80 ct original proto-dst 8080 masquerade comment "${TAG}" # handle 25
-		tcp dport 443 ct original proto-dst 8443 masquerade comment "${TAG}" # handle 26
-		udp dport 5353 ct original proto-dst 53 masquerade comment "${TAG}" # handle 27
+		meta mark & 0x00002000 == 0x00002000 masquerade comment "${TAG}" # handle 25
 	}
 
 	chain ${OTHER} { # handle 41
@@ -197,6 +209,12 @@ test('CHECK: complete -> []; a missing DNAT rule, jump or hook is named', () => 
   ]);
   assert.equal(portmapProblemsNft(without(/handle 30$/), r), [
     `rule "ip saddr 127.0.0.0/8 ip daddr 10.99.0.2 ct status dnat jump ${HM}" missing from nftables chain ${T} postrouting`,
+  ]);
+  assert.equal(portmapProblemsNft(without(/handle 60$/), r), [
+    `rule "ip saddr 127.0.0.0/8 tcp dport 8080 meta mark set meta mark | 0x00002000" missing from nftables chain ${T} ${DN}`,
+  ]);
+  assert.equal(portmapProblemsNft(without(/handle 25$/), r), [
+    `rule "meta mark & 0x00002000 == 0x00002000 masquerade" missing from nftables chain ${T} ${HM}`,
   ]);
   assert.equal(portmapProblemsNft(null, r), [`nftables table ${T} is missing (was the ruleset flushed?)`]);
   // an IPv4-only container is never asked for IPv6 rules (plugins#819)
