@@ -159,6 +159,7 @@ async function checkContainer(cfg: BridgeConfig, env: CniEnv, prev: Result): Pro
 function checkIpamAndRules(cfg: BridgeConfig, env: CniEnv, prev: Result): string[] {
   const out: string[] = [];
   const ipam = openIpam(cfg.net, env);
+  out.push(...ipam.check()); // a delegated plugin checks its own state (spec: CHECK is passed to it)
   if (ipam.local) {
     const held = ipam.held();
     for (const ip of prev.ips ?? []) {
@@ -167,6 +168,6 @@ function checkIpamAndRules(cfg: BridgeConfig, env: CniEnv, prev: Result): string
     }
   }
   const rules = attachmentRules(cfg, env, (prev.ips ?? []).map((ip) => ip.address));
-  if (needsRules(rules)) out.push(...selectBackend(cfg.ipMasqBackend).checkAttachment(rules));
+  if (cfg.layer3 && needsRules(rules)) out.push(...selectBackend(cfg.ipMasqBackend).checkAttachment(rules));
   return out;
 }

@@ -45,7 +45,7 @@ export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
       case 'DEL': await (await import('./del')).cmdDel(cfg, cniEnv); break;
       case 'CHECK': await (await import('./check')).cmdCheck(cfg, cniEnv); break;
       case 'GC': await (await import('./gc')).cmdGc(cfg, cniEnv); break;
-      case 'STATUS': await (await import('./status')).cmdStatus(cfg); break;
+      case 'STATUS': await (await import('./status')).cmdStatus(cfg, cniEnv); break;
     }
     return 0;
   } catch (e) {
