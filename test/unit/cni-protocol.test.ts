@@ -7,7 +7,7 @@ import { getKey, optInt } from '../../src/cni/json';
 import { parseNetConf } from '../../src/cni/netconf';
 import { parsePrevResult, Result, toVersion } from '../../src/cni/result';
 import { compareVersions, requireSupported } from '../../src/cni/version';
-import { versionReply } from '../../src/plugin/dispatch';
+import { peekVersion, versionReply } from '../../src/plugin/dispatch';
 
 const code = (fn: () => unknown): number => {
   try {
@@ -134,6 +134,14 @@ test('versions: compare, supported, unknown is code 1', () => {
   requireSupported('0.1.0');
   assert.is(code(() => requireSupported('0.2.1')), 1);
   assert.is(code(() => requireSupported('9.9.9')), 1);
+});
+
+test('early errors answer in the config\'s version; none given is 0.1.0 (libcni)', () => {
+  assert.is(peekVersion(Buffer.from('{"cniVersion":"0.4.0","name":"x"}')), '0.4.0');
+  assert.is(peekVersion(Buffer.from('{"name":"x"}')), '0.1.0');
+  assert.is(peekVersion(Buffer.from('{"cniVersion":"","name":"x"}')), '0.1.0');
+  assert.is(peekVersion(Buffer.from('{"cniVersion":"7.0.0"}')), undefined);
+  assert.is(peekVersion(Buffer.from('nope')), undefined);
 });
 
 test('VERSION echoes the input version and lists the supported ones', () => {
