@@ -32,8 +32,16 @@ export interface HostLocalEnv {
   ipArgs?: string[];
   /** runtimeConfig.ipRanges (capability): range sets placed before the configured ones, as the reference does. */
   ipRanges?: unknown;
-  /** The config's cniVersion: below 0.3.0 a result holds one address per family. */
-  cniVersion?: string;
+}
+
+/** ADD: a 0.1.0/0.2.0 result holds one address per family, so the config may have one range set per family (host-local's rule). */
+export function requireOnePerFamily(ranges: RangeSet[], cniVersion: string): void {
+  if (!isLegacyResult(cniVersion)) return;
+  for (const v6 of [false, true]) {
+    if (ranges.filter((set) => set[0].subnet.includes(':') === v6).length > 1) {
+      throw invalid(`CNI version ${cniVersion} does not support more than 1 address per family (use cniVersion 0.3.0 or later for more range sets)`);
+    }
+  }
 }
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
@@ -184,13 +192,6 @@ export function parseHostLocalConfig(ipam: JsonObject, networkName: string, env:
   if (rawSets.length === 0) throw invalid('no IP ranges specified');
 
   const sets = rawSets.map(parseRangeSet);
-  if (env.cniVersion !== undefined && isLegacyResult(env.cniVersion)) {
-    for (const fam of [4, 6]) {
-      if (sets.filter((set) => set[0].subnet.ip.family === fam).length > 1) {
-        throw invalid(`CNI version ${env.cniVersion} does not support more than 1 address per family (use cniVersion 0.3.0 or later for more range sets)`);
-      }
-    }
-  }
   const all = sets.flatMap((set, i) => set.map((r) => ({ r, i })));
   for (let a = 0; a < all.length; a++) {
     for (let b = a + 1; b < all.length; b++) {

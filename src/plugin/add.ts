@@ -31,6 +31,11 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
   try {
     const ipam = openIpam(cfg.net, env);
     trace('ADD start');
+    if (cfg.layer3 && cfg.disableContainerInterface) {
+      // as upstream (bridge >= 1.5, on ADD only): an interface left down cannot carry IPAM's addresses
+      throw new CniError(ErrCode.InvalidConfig,
+        'cannot use IPAM when disableContainerInterface is set: remove "ipam" (L2-only network) or disableContainerInterface');
+    }
     if (!cfg.layer3 && isLegacyResult(cfg.net.cniVersion)) {
       // the reference makes everything, then fails converting the result ("no valid IP addresses")
       throw new CniError(ErrCode.IncompatibleVersion,

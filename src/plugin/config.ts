@@ -53,11 +53,6 @@ export function parseBridgeConfig(net: NetConf, args: CniArgs): BridgeConfig {
   if (mac !== undefined && !MAC_RE.test(mac)) throw new CniError(ErrCode.InvalidConfig, `invalid MAC address "${mac}"`);
   const layer3 = hasIpam(net);
   const disableContainerInterface = optBool(raw, 'disableContainerInterface') ?? false;
-  if (layer3 && disableContainerInterface) {
-    // as upstream (bridge >= 1.5): an interface that stays down cannot carry the addresses IPAM hands out
-    throw new CniError(ErrCode.InvalidConfig,
-      'cannot use IPAM when disableContainerInterface is set: remove "ipam" (L2-only network) or disableContainerInterface');
-  }
 
   return {
     net,

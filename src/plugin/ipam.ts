@@ -6,7 +6,7 @@ import { CniError, ErrCode } from '../cni/errors';
 import { getKey, JsonObject } from '../cni/json';
 import { NetConf } from '../cni/netconf';
 import { Result } from '../cni/result';
-import { parseHostLocalConfig, HostLocalConfig } from '../ipam/config';
+import { parseHostLocalConfig, HostLocalConfig, requireOnePerFamily } from '../ipam/config';
 import { delegateSpeaks, execIpam } from '../ipam/delegate';
 import * as hostLocal from '../ipam/host-local';
 import { log } from '../log';
@@ -33,9 +33,9 @@ export function openIpam(net: NetConf, env: CniEnv): Ipam {
   return type === 'host-local' ? localIpam(net, env, hostLocalConfig(net)) : execIpamPlugin(net, env, type);
 }
 
-/** host-local's config as the reference reads it: runtimeConfig.ipRanges in front, the config's version for 0.2.0's limits. */
+/** host-local's config as the reference reads it: runtimeConfig.ipRanges in front of the configured ranges. */
 export function hostLocalConfig(net: NetConf & { ipam: JsonObject }): HostLocalConfig {
-  return parseHostLocalConfig(net.ipam, net.name, { ipRanges: getKey(net.runtimeConfig, 'ipRanges'), cniVersion: net.cniVersion });
+  return parseHostLocalConfig(net.ipam, net.name, { ipRanges: getKey(net.runtimeConfig, 'ipRanges') });
 }
 
 const noIpam: Ipam = {
@@ -53,6 +53,7 @@ function localIpam(net: NetConf, env: CniEnv, cfg: HostLocalConfig): Ipam {
     type: 'host-local',
     local: cfg,
     add(requested) {
+      requireOnePerFamily(cfg.ranges, net.cniVersion); // on ADD only: DEL of any config must still work
       const r = hostLocal.allocate(cfg, net.name, env.containerId, env.ifname, requested);
       return { cniVersion: net.cniVersion, ips: r.ips.map((ip) => ({ address: ip.address, gateway: ip.gateway })), routes: r.routes, dns: r.dns };
     },

@@ -134,6 +134,12 @@ test('point 2: ipam together with disableContainerInterface is refused (code 7) 
     assert.equal(w.links(pod.name), ['lo']);
     assert.not.ok(w.links(w.node).includes('tsbpar0'), 'bridge made');
     assert.equal(w.reservations('par'), []);
+    // only ADD refuses it: an attachment made before (here: without the flag) is still deleted
+    const made = conf(w, {}, { ranges: [[{ subnet: '10.207.3.0/24' }]] });
+    ok(cni(w.node, { command: 'ADD', conf: made, containerId: `l2dis-${RUN_ID}`, netns: pod.path }), 'ADD');
+    assert.equal(w.reservations('par'), ['10.207.3.2']);
+    ok(cni(w.node, { command: 'DEL', conf: c, containerId: `l2dis-${RUN_ID}`, netns: pod.path }), 'DEL with the flag');
+    assert.equal(w.reservations('par'), []);
   } finally {
     w.cleanup();
   }
@@ -357,6 +363,7 @@ test('point 14: 0.2.0 limits are refused before anything is made: two ranges of 
     const r = cni(w.node, { command: 'ADD', conf: two, containerId: `v020x-${RUN_ID}`, netns: pod.path });
     assert.is(r.json?.code, 7, r.stdout);
     assert.match(r.json.msg, /does not support more than 1 address per family/);
+    ok(cni(w.node, { command: 'DEL', conf: two, containerId: `v020x-${RUN_ID}`, netns: pod.path }), 'DEL of the refused config');
     const l2 = cni(w.node, { command: 'ADD', conf: conf(w, { cniVersion: '0.2.0' }, {}), containerId: `v020y-${RUN_ID}`, netns: pod.path });
     assert.is(l2.json?.code, 1, l2.stdout);
     assert.equal(w.links(pod.name), ['lo'], 'a refused ADD left an interface');

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CniError } from '../../src/cni/errors';
 import { parseNetConf } from '../../src/cni/netconf';
-import { parseHostLocalConfig } from '../../src/ipam/config';
+import { parseHostLocalConfig, requireOnePerFamily } from '../../src/ipam/config';
 import * as A from '../../src/netlink/attrs';
 import { RTA } from '../../src/netlink/constants';
 import { newRouteMsg } from '../../src/netlink/route';
@@ -98,10 +98,10 @@ test('point 10: the firewall tool the config needs, per backend choice and famil
 });
 
 test('point 14: a 0.1.0/0.2.0 config may have one range set per family only (host-local\'s rule)', () => {
-  const two = { ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: '10.2.0.0/24' }]] };
-  assert.is(code(() => parseHostLocalConfig(two, 'n', { cniVersion: '0.2.0' })), 7);
-  parseHostLocalConfig(two, 'n', { cniVersion: '0.3.0' });
-  parseHostLocalConfig({ ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: 'fd00::/64' }]] }, 'n', { cniVersion: '0.1.0' });
+  const two = parseHostLocalConfig({ ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: '10.2.0.0/24' }]] }, 'n').ranges;
+  assert.is(code(() => requireOnePerFamily(two, '0.2.0')), 7);
+  requireOnePerFamily(two, '0.3.0');
+  requireOnePerFamily(parseHostLocalConfig({ ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: 'fd00::/64' }]] }, 'n').ranges, '0.1.0');
 });
 
 test.run();
