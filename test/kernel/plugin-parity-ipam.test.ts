@@ -252,7 +252,7 @@ test('point 9: CHECK is passed to a delegated IPAM plugin (the reference host-lo
   }
 });
 
-test('point 9: STATUS and GC with a delegated IPAM plugin: passed when it speaks 1.1.0, skipped when not (reference 1.1.1 static), STATUS fails when the plugin is missing', () => {
+test('point 9: STATUS and GC with a delegated IPAM plugin that does not speak 1.1.0 (reference 1.1.1 static) succeed without calling it; STATUS fails (50) when the plugin is missing', () => {
   const w = new World('dst');
   try {
     const c = conf(w, { cniVersion: '1.1.0' }, { type: 'static', addresses: [{ address: '10.207.9.7/24' }] });
