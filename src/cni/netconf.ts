@@ -3,7 +3,7 @@
 import { CniError, ErrCode } from './errors';
 import { getKey, isObject, JsonObject, optObject, optString } from './json';
 import { parsePrevResult, Result } from './result';
-import { requireSupported } from './version';
+import { IMPLICIT_VERSION, requireSupported } from './version';
 
 export interface NetConf {
   cniVersion: string;
@@ -27,7 +27,7 @@ export function parseNetConf(stdin: Buffer | string): NetConf {
     throw new CniError(ErrCode.DecodeFailure, `error parsing configuration: ${(e as Error).message}`);
   }
   if (!isObject(raw)) throw new CniError(ErrCode.DecodeFailure, 'error parsing configuration: not a JSON object');
-  const cniVersion = optString(raw, 'cniVersion') ?? '0.1.0';
+  const cniVersion = optString(raw, 'cniVersion') || IMPLICIT_VERSION;
   requireSupported(cniVersion);
   const name = optString(raw, 'name') ?? '';
   if (!NAME_RE.test(name)) {

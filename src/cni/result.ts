@@ -3,7 +3,7 @@
 // chained plugin's result of any version we support back into that shape.
 import { CniError, ErrCode } from './errors';
 import { getKey, isObject, JsonObject } from './json';
-import { compareVersions, ipsHaveVersion } from './version';
+import { compareVersions, ipsHaveVersion, isLegacyResult } from './version';
 
 export interface Interface { name: string; mac?: string; mtu?: number; sandbox?: string; socketPath?: string; pciID?: string }
 export interface IPConfig { address: string; gateway?: string; interface?: number }
@@ -13,12 +13,17 @@ export interface Result { cniVersion: string; interfaces?: Interface[]; ips?: IP
 
 const pick = <T extends object>(o: T, keys: (keyof T)[]): Partial<T> => {
   const out: Partial<T> = {};
-  for (const k of keys) if (o[k] !== undefined && o[k] !== '') out[k] = o[k];
+  // Go's omitempty: no empty strings and no empty lists
+  for (const k of keys) {
+    const v = o[k];
+    if (v !== undefined && v !== '' && !(Array.isArray(v) && v.length === 0)) out[k] = v;
+  }
   return out;
 };
 
 /** Render a result in `version`; fields newer than that version are dropped, `ips[].version` added for < 1.0.0. */
 export function toVersion(r: Result, version: string): JsonObject {
+  if (isLegacyResult(version)) return toLegacy(r, version);
   const v11 = compareVersions(version, '1.1.0') >= 0;
   const ifKeys: (keyof Interface)[] = v11 ? ['name', 'mac', 'mtu', 'sandbox', 'socketPath', 'pciID'] : ['name', 'mac', 'sandbox'];
   const rtKeys: (keyof Route)[] = v11 ? ['dst', 'gw', 'mtu', 'advmss', 'priority', 'table', 'scope'] : ['dst', 'gw'];
@@ -31,6 +36,29 @@ export function toVersion(r: Result, version: string): JsonObject {
     }));
   }
   if (r.routes?.length) out.routes = r.routes.map((rt) => pick(rt, rtKeys));
+  out.dns = pick(r.dns ?? {}, ['nameservers', 'domain', 'search', 'options']);
+  return out;
+}
+
+const isV6 = (cidr: string): boolean => cidr.includes(':');
+
+/**
+ * The 0.1.0/0.2.0 shape, converted as libcni's types020 does: the first address of each family
+ * becomes `ip4`/`ip6` ({ip, gateway?, routes?}), each route goes under its family's object (dropped
+ * when the result has no address of that family), interfaces are dropped. No address at all
+ * cannot be expressed (libcni: "cannot convert: no valid IP addresses").
+ */
+function toLegacy(r: Result, version: string): JsonObject {
+  const out: JsonObject = { cniVersion: version };
+  for (const [key, v6] of [['ip4', false], ['ip6', true]] as const) {
+    const ip = r.ips?.find((i) => isV6(i.address) === v6);
+    if (!ip) continue;
+    const routes = (r.routes ?? []).filter((rt) => isV6(rt.dst) === v6).map((rt) => pick(rt, ['dst', 'gw']));
+    out[key] = { ip: ip.address, ...pick(ip, ['gateway']), ...(routes.length ? { routes } : {}) };
+  }
+  if (!out.ip4 && !out.ip6) {
+    throw new CniError(ErrCode.IncompatibleVersion, `cniVersion ${version} results need an IP address (cannot convert: no valid IP addresses); use cniVersion 0.3.0 or later`);
+  }
   out.dns = pick(r.dns ?? {}, ['nameservers', 'domain', 'search', 'options']);
   return out;
 }
@@ -62,12 +90,39 @@ const objs = (o: JsonObject, k: string): JsonObject[] => list(o, k).map((x) => {
   return x;
 });
 
-/** Read a prevResult (0.3.0 .. 1.1.0) into the internal shape; a missing cniVersion means the config's. */
+const routeOf = (rt: JsonObject): Route => {
+  const dst = str(rt, 'dst');
+  if (!dst) throw bad('route without dst');
+  return { dst, gw: str(rt, 'gw'), mtu: num(rt, 'mtu'), advmss: num(rt, 'advmss'), priority: num(rt, 'priority'),
+    table: num(rt, 'table'), scope: num(rt, 'scope') };
+};
+
+const dnsOf = (dnsRaw: unknown): DNS => (isObject(dnsRaw) ? {
+  nameservers: list(dnsRaw, 'nameservers') as string[], domain: str(dnsRaw, 'domain'),
+  search: list(dnsRaw, 'search') as string[], options: list(dnsRaw, 'options') as string[],
+} : {});
+
+/** A 0.1.0/0.2.0 result (`ip4`/`ip6` objects), as libcni's convertFrom02x reads it. */
+function parseLegacy(raw: JsonObject, cniVersion: string): Result {
+  const ips: IPConfig[] = [];
+  const routes: Route[] = [];
+  for (const key of ['ip4', 'ip6']) {
+    const v = getKey(raw, key);
+    if (v === undefined || v === null) continue;
+    if (!isObject(v)) throw bad(`${key} must be an object`);
+    const address = str(v, 'ip');
+    if (!address) throw bad(`${key} without ip`);
+    ips.push({ address, gateway: str(v, 'gateway') });
+    routes.push(...objs(v, 'routes').map(routeOf));
+  }
+  return { cniVersion, interfaces: [], ips, routes, dns: dnsOf(getKey(raw, 'dns')) };
+}
+
+/** Read a prevResult or an IPAM result (0.1.0 .. 1.1.0) into the internal shape; a missing cniVersion means the config's. */
 export function parsePrevResult(raw: unknown, configVersion: string): Result {
   if (!isObject(raw)) throw bad('not an object');
   const cniVersion = str(raw, 'cniVersion') || configVersion;
-  if (compareVersions(cniVersion, '0.3.0') < 0) throw bad(`version ${cniVersion} is older than 0.3.0`);
-  const dnsRaw = getKey(raw, 'dns');
+  if (isLegacyResult(cniVersion)) return parseLegacy(raw, cniVersion);
   return {
     cniVersion,
     interfaces: objs(raw, 'interfaces').map((i) => ({
@@ -79,15 +134,7 @@ export function parsePrevResult(raw: unknown, configVersion: string): Result {
       if (!address) throw bad('ips entry without address');
       return { address, gateway: str(ip, 'gateway'), interface: num(ip, 'interface') };
     }),
-    routes: objs(raw, 'routes').map((rt) => {
-      const dst = str(rt, 'dst');
-      if (!dst) throw bad('route without dst');
-      return { dst, gw: str(rt, 'gw'), mtu: num(rt, 'mtu'), advmss: num(rt, 'advmss'), priority: num(rt, 'priority'),
-        table: num(rt, 'table'), scope: num(rt, 'scope') };
-    }),
-    dns: isObject(dnsRaw) ? {
-      nameservers: list(dnsRaw, 'nameservers') as string[], domain: str(dnsRaw, 'domain'),
-      search: list(dnsRaw, 'search') as string[], options: list(dnsRaw, 'options') as string[],
-    } : {},
+    routes: objs(raw, 'routes').map(routeOf),
+    dns: dnsOf(getKey(raw, 'dns')),
   };
 }

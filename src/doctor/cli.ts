@@ -6,6 +6,10 @@ import { FlagSpec, FlagValues, parseFlags, UsageError } from '../k8s/flags';
 import { escapeControls, safeJson, shq } from '../safe-text';
 import { tryParseIP, ipToString } from '../ipam/ip';
 import { BridgeConfig } from '../plugin/config';
+import { fullnessWarnings } from '../plugin/status';
+import { rangeSetUsage } from '../ipam/host-local';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { collectAttachment, collectNode, CollectOptions, CorruptRecord, selectSeeds, subnetsOf } from './collect';
 import { ConfigError, loadNetwork } from './config';
 import { attachmentReport, firstBroken } from './diagnose';
@@ -153,6 +157,14 @@ async function doctor(argv: string[]): Promise<number> {
       r.healthy = !fb;
       if (fb) r.firstBroken = fb;
       notes.push(...pr.notes.map((n) => `${a.containerId || '?'}/${a.ifname}: ${n}`));
+    }
+  }
+  // a full range fails the next ADD but is no STATUS error (it would make the node NotReady): named here
+  if (fs.existsSync(path.join(ipam.dataDir, ctx.network))) {
+    try {
+      notes.push(...fullnessWarnings(rangeSetUsage(ipam, ctx.network, true)));
+    } catch (e) {
+      notes.push(`cannot count the free addresses: ${(e as Error).message}`);
     }
   }
   if (!w.reports.length && !w.notes.length) notes.push(`no attachments of network ${ctx.network} are recorded in ${ipam.dataDir}/${ctx.network}`);

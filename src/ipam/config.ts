@@ -2,7 +2,8 @@
 // does (same defaults, same rejections), with every address already in canonical text.
 import * as path from 'node:path';
 import { CniError, ErrCode } from '../cni/errors';
-import { isObject, JsonObject, optArray, optString } from '../cni/json';
+import { isLegacyResult } from '../cni/version';
+import { isObject, JsonObject, optArray, optInt, optString } from '../cni/json';
 import {
   addIP, canonicalIP, Cidr, cidrToString, compareIP, contains, familyBits, IP, ipToString, lastOf,
   networkOf, parseCidr, parseIP,
@@ -15,7 +16,8 @@ export interface IpRange {
   gateway?: string;
 }
 export type RangeSet = IpRange[];
-export interface Route { dst: string; gw?: string }
+/** A route of ipam.routes; priority/table/scope/mtu/advmss are the CNI 1.1 route fields. */
+export interface Route { dst: string; gw?: string; mtu?: number; advmss?: number; priority?: number; table?: number; scope?: number }
 export interface HostLocalConfig {
   ranges: RangeSet[];
   routes: Route[];
@@ -30,6 +32,16 @@ export interface HostLocalEnv {
   ipArgs?: string[];
   /** runtimeConfig.ipRanges (capability): range sets placed before the configured ones, as the reference does. */
   ipRanges?: unknown;
+}
+
+/** ADD: a 0.1.0/0.2.0 result holds one address per family, so the config may have one range set per family (host-local's rule). */
+export function requireOnePerFamily(ranges: RangeSet[], cniVersion: string): void {
+  if (!isLegacyResult(cniVersion)) return;
+  for (const v6 of [false, true]) {
+    if (ranges.filter((set) => set[0].subnet.includes(':') === v6).length > 1) {
+      throw invalid(`CNI version ${cniVersion} does not support more than 1 address per family (use cniVersion 0.3.0 or later for more range sets)`);
+    }
+  }
 }
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
@@ -125,11 +137,17 @@ function parseRoute(v: unknown, i: number): Route {
   if (!dstText) throw invalid(`${where}dst is required`);
   // Go prints the route as written (host bits kept), in canonical address text.
   const dst = parseCidr(dstText, `${where}dst`);
+  // CNI 1.1 fields, kept as upstream host-local/bridge keep them (1.1.1 dropped them)
+  const extra: Omit<Route, 'dst' | 'gw'> = {};
+  for (const [key, max] of [['mtu', 0x7fffffff], ['advmss', 0x7fffffff], ['priority', 0xffffffff], ['table', 0xffffffff], ['scope', 255]] as const) {
+    const n = optInt(v, key, where, 0, max);
+    if (n !== undefined) extra[key] = n;
+  }
   const gwText = optAddr(v, 'gw', where);
-  if (gwText === undefined) return { dst: cidrToString(dst) };
+  if (gwText === undefined) return { dst: cidrToString(dst), ...extra };
   const gw = parseIP(gwText, `${where}gw`);
   if (gw.family !== dst.ip.family) throw invalid(`${where}gw ${gwText} is not of the family of dst ${dstText}`);
-  return { dst: cidrToString(dst), gw: ipToString(gw) };
+  return { dst: cidrToString(dst), gw: ipToString(gw), ...extra };
 }
 
 function parseDataDir(ipam: JsonObject): string {

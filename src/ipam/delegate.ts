@@ -20,15 +20,33 @@ export function findPlugin(type: string, cniPath: string[]): string {
   throw new CniError(ErrCode.InvalidConfig, `failed to find plugin "${type}" in path [${cniPath.join(' ')}]`);
 }
 
-/** Run the IPAM plugin for `command`; returns its parsed result for ADD, undefined otherwise. */
-export function execIpam(command: string, type: string, cniPath: string[], stdin: JsonObject, cniVersion: string): Result | undefined {
-  const bin = findPlugin(type, cniPath);
-  const r = spawnSync(bin, [], {
+/** The plugin run as the spec says: our environment (CNI_* included) with CNI_COMMAND set, `stdin` as JSON. */
+function run(bin: string, command: string, stdin: JsonObject) {
+  return spawnSync(bin, [], {
     input: JSON.stringify(stdin),
     env: { ...process.env, CNI_COMMAND: command },
     maxBuffer: 1 << 20,
     timeout: 60_000,
   });
+}
+
+/** Does the plugin's VERSION list `cniVersion`? (Spec: a plugin is only called with a version it supports.) */
+export function delegateSpeaks(type: string, cniPath: string[], cniVersion: string): boolean {
+  const r = run(findPlugin(type, cniPath), 'VERSION', { cniVersion });
+  if (r.error || r.status !== 0) {
+    throw new CniError(ErrCode.DelegateFailure, `IPAM plugin ${type} VERSION failed: ${r.error?.message ?? (r.stdout?.toString() || `exit status ${r.status}`)}`);
+  }
+  try {
+    const v = (JSON.parse(r.stdout.toString()) as { supportedVersions?: unknown }).supportedVersions;
+    return Array.isArray(v) && v.includes(cniVersion);
+  } catch (e) {
+    throw new CniError(ErrCode.DelegateFailure, `IPAM plugin ${type} VERSION answered garbage: ${(e as Error).message}`);
+  }
+}
+
+/** Run the IPAM plugin for `command`; returns its parsed result for ADD, undefined otherwise. */
+export function execIpam(command: string, type: string, cniPath: string[], stdin: JsonObject, cniVersion: string): Result | undefined {
+  const r = run(findPlugin(type, cniPath), command, stdin);
   const out = r.stdout?.toString() ?? '';
   if (r.error) throw new CniError(ErrCode.DelegateFailure, `IPAM plugin ${type} ${command}: ${r.error.message}`);
   if (r.status !== 0) {

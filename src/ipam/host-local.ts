@@ -1,7 +1,7 @@
 // The IPAM entry points the plugin calls. Each takes the network directory's lock exactly once,
 // for the whole operation, like one run of the reference host-local binary.
 import { allocateAll, freeAddressCount } from './allocator';
-import { HostLocalConfig, Route } from './config';
+import { HostLocalConfig, Route, toParsedRange } from './config';
 import { withDiskStore } from './disk-store';
 import { Dns, readResolvConf } from './resolv-conf';
 import { Reservation } from './store';
@@ -66,8 +66,18 @@ export function gc(cfg: HostLocalConfig, network: string, valid: Attachment[]): 
   }, AFTER_REBOOT);
 }
 
-/** STATUS: indices of the range sets with no address left to hand out. */
+/**
+ * STATUS: per range set, how many addresses are still free and how many the set spans.
+ * `readOnly` (doctor): leave earlier boots' reservations alone; they then count as taken.
+ */
+export function rangeSetUsage(cfg: HostLocalConfig, network: string, readOnly = false): { free: bigint; size: bigint }[] {
+  return withDiskStore(cfg.dataDir, network, (store) => cfg.ranges.map((set) => ({
+    free: freeAddressCount(store, set),
+    size: set.map(toParsedRange).reduce((n, r) => n + (r.end.value - r.start.value + 1n), 0n),
+  })), readOnly ? undefined : AFTER_REBOOT);
+}
+
+/** Indices of the range sets with no address left to hand out. */
 export function exhaustedRangeSets(cfg: HostLocalConfig, network: string): number[] {
-  return withDiskStore(cfg.dataDir, network, (store) =>
-    cfg.ranges.flatMap((set, i) => (freeAddressCount(store, set) === 0n ? [i] : [])), AFTER_REBOOT);
+  return rangeSetUsage(cfg, network).flatMap((u, i) => (u.free === 0n ? [i] : []));
 }

@@ -1,4 +1,4 @@
-// Routes: struct rtmsg + RTA_* attributes, main table only (what the bridge plugin manages).
+// Routes: struct rtmsg + RTA_* attributes; the main table unless a route names another (ipam.routes' `table`).
 import * as A from './attrs';
 import { AF, NLM_F, RT_SCOPE, RT_TABLE_MAIN, RTA, RTM, RTN_UNICAST, RTPROT_BOOT } from './constants';
 import { ipBytes } from './addr';
@@ -7,11 +7,14 @@ import * as ipaddr from 'ipaddr.js';
 
 export interface RouteEntry { family: 4 | 6; dst: string; gw?: string; oif?: number; table: number; priority?: number; protocol: number }
 
-function rtmsg(family: 4 | 6, dstLen: number, scope: number, protocol: number = RTPROT_BOOT, type: number = RTN_UNICAST): Buffer {
+/** rtm_table is one byte: a larger table id goes in RTA_TABLE with rtm_table = RT_TABLE_COMPAT (as iproute2 does). */
+const RT_TABLE_COMPAT = 252;
+
+function rtmsg(family: 4 | 6, dstLen: number, scope: number, protocol: number = RTPROT_BOOT, type: number = RTN_UNICAST, table = RT_TABLE_MAIN): Buffer {
   const b = Buffer.alloc(12);
   b.writeUInt8(family === 4 ? AF.INET : AF.INET6, 0);
   b.writeUInt8(dstLen, 1);
-  b.writeUInt8(RT_TABLE_MAIN, 4);
+  b.writeUInt8(table > 255 ? RT_TABLE_COMPAT : table, 4);
   b.writeUInt8(protocol, 5);
   b.writeUInt8(scope, 6);
   b.writeUInt8(type, 7);
@@ -19,19 +22,16 @@ function rtmsg(family: 4 | 6, dstLen: number, scope: number, protocol: number = 
 }
 
 /**
- * Add a route; "0.0.0.0/0" or "::/0" is the default route. Without a gateway the route is link-scoped.
+ * Add a route; "0.0.0.0/0" or "::/0" is the default route. Without a gateway the route is link-scoped
+ * unless `scope` says otherwise; `table` (default main) and `priority` (metric) as given.
  * `existOk`: a route to the same destination that is already there (another interface's default
  * route, say) is kept and ours appended beside it, as the reference does; an identical one is success.
  */
-export async function addRoute(nl: Rtnl, r: { dst: string; gw?: string; oif: number; priority?: number }, existOk = false): Promise<void> {
-  const [ip, len] = r.dst.split('/');
-  const dst = ipBytes(ip);
-  const attrs: Buffer[] = [A.u32(RTA.OIF, r.oif)];
-  if (Number(len) > 0) attrs.push(A.attr(RTA.DST, dst.bytes));
-  if (r.gw) attrs.push(A.attr(RTA.GATEWAY, ipBytes(r.gw).bytes));
-  if (r.priority) attrs.push(A.u32(RTA.PRIORITY, r.priority));
-  const msg = Buffer.concat([rtmsg(dst.family, Number(len), r.gw ? RT_SCOPE.UNIVERSE : RT_SCOPE.LINK), ...attrs]);
-  const op = `add route ${r.dst}${r.gw ? ' via ' + r.gw : ''}`;
+export interface NewRoute { dst: string; gw?: string; oif: number; priority?: number; table?: number; scope?: number }
+
+export async function addRoute(nl: Rtnl, r: NewRoute, existOk = false): Promise<void> {
+  const msg = newRouteMsg(r);
+  const op = `add route ${r.dst}${r.gw ? ' via ' + r.gw : ''}${r.table !== undefined ? ' table ' + r.table : ''}`;
   try {
     await nl.request(RTM.NEWROUTE, NLM_F.CREATE | NLM_F.EXCL, msg, op);
   } catch (e) {
@@ -42,6 +42,20 @@ export async function addRoute(nl: Rtnl, r: { dst: string; gw?: string; oif: num
       if (!(e2 instanceof NetlinkError && e2.errno === EEXIST)) throw e2;
     }
   }
+}
+
+/** The RTM_NEWROUTE body of `r` (exported for the codec's unit test). */
+export function newRouteMsg(r: NewRoute): Buffer {
+  const [ip, len] = r.dst.split('/');
+  const dst = ipBytes(ip);
+  const table = r.table || RT_TABLE_MAIN; // 0 (unspec) is the main table to the kernel too
+  const attrs: Buffer[] = [A.u32(RTA.OIF, r.oif)];
+  if (Number(len) > 0) attrs.push(A.attr(RTA.DST, dst.bytes));
+  if (r.gw) attrs.push(A.attr(RTA.GATEWAY, ipBytes(r.gw).bytes));
+  if (r.priority) attrs.push(A.u32(RTA.PRIORITY, r.priority));
+  if (table !== RT_TABLE_MAIN) attrs.push(A.u32(RTA.TABLE, table));
+  const scope = r.scope ?? (r.gw ? RT_SCOPE.UNIVERSE : RT_SCOPE.LINK);
+  return Buffer.concat([rtmsg(dst.family, Number(len), scope, RTPROT_BOOT, RTN_UNICAST, table), ...attrs]);
 }
 
 /**

@@ -10,7 +10,9 @@ import { NetlinkError, Rtnl } from '../netlink/socket';
 import { Netns, openContainerNetns, refuseOwnNetns } from '../sys/netns';
 import { readSysctl, writeSysctl } from '../sys/sysctl';
 import { BridgeConfig } from './config';
-import { configureContainer, containerRoutes, setContainerSysctls } from './container-side';
+import { configureContainer, containerRoutes, setContainerSysctls, withGateways } from './container-side';
+import { getKey, JsonObject } from '../cni/json';
+import { isLegacyResult } from '../cni/version';
 import { attachToBridge, createVethPair, ensureBridge, ensureGatewayAddrs } from './host-side';
 import { openIpam } from './ipam';
 import { faultPoint } from './faults';
@@ -29,6 +31,16 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
   try {
     const ipam = openIpam(cfg.net, env);
     trace('ADD start');
+    if (cfg.layer3 && cfg.disableContainerInterface) {
+      // as upstream (bridge >= 1.5, on ADD only): an interface left down cannot carry IPAM's addresses
+      throw new CniError(ErrCode.InvalidConfig,
+        'cannot use IPAM when disableContainerInterface is set: remove "ipam" (L2-only network) or disableContainerInterface');
+    }
+    if (!cfg.layer3 && isLegacyResult(cfg.net.cniVersion)) {
+      // the reference makes everything, then fails converting the result ("no valid IP addresses")
+      throw new CniError(ErrCode.IncompatibleVersion,
+        `an L2-only network (no ipam type) has no IP address to put in a cniVersion ${cfg.net.cniVersion} result: use cniVersion 0.3.0 or later`);
+    }
     // opened once, before anything is made (a gone container gets a clear error), and used for every step
     ns = openContainerNetns(env.netns);
     refuseOwnNetns(ns);
@@ -40,7 +52,8 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     trace('ipam allocated');
     faultPoint('after-ipam');
     undo.push(() => ipam.del());
-    const ips = alloc.ips ?? [];
+    const ips = withGateways(alloc.ips ?? [], cfg.isGateway);
+    alloc.ips = ips;
     // port mappings are read (and refused if malformed) before anything is made in the kernel
     const rules = attachmentRules(cfg, env, ips.map((ip) => ip.address));
 
@@ -70,7 +83,8 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     faultPoint('after-container');
     if (cfg.isGateway || rules.portMappings.length) enableForwarding(ips.map((ip) => ip.address));
 
-    if (needsRules(rules)) {
+    // L2-only: no address to masquerade or map a port to (the reference applies ipMasq only with IPAM)
+    if (cfg.layer3 && needsRules(rules)) {
       const fw = selectBackend(cfg.ipMasqBackend);
       const sysctls = requiredSysctls(rules);
       // CVE-2020-8558: the guard first, as its own step that no rollback removes; then
@@ -99,7 +113,7 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
       interfaces,
       ips: ips.map((ip) => ({ address: ip.address, gateway: ip.gateway, interface: 2 })),
       routes,
-      dns: mergeDns(alloc, cfg),
+      dns: mergeDns(alloc.dns, cfg.net.dns),
     };
   } catch (e) {
     for (const u of undo.reverse()) {
@@ -123,13 +137,20 @@ function enableForwarding(addresses: string[]): void {
   if (addresses.some((a) => a.includes(':'))) writeSysctl('net.ipv6.conf.all.forwarding', '1');
 }
 
-/** The config's `dns` wins over IPAM's (as the reference bridge does when IPAM returned none). */
-function mergeDns(alloc: Result, cfg: BridgeConfig): Result['dns'] {
-  const fromIpam = alloc.dns ?? {};
-  if (Object.values(fromIpam).some((v) => v !== undefined && (!Array.isArray(v) || v.length))) return fromIpam;
-  const d = cfg.net.dns;
-  if (!d) return {};
-  return d as Result['dns'];
+/**
+ * The config's `dns`, when it sets anything, replaces IPAM's (e.g. host-local's resolvConf) as a
+ * whole; else IPAM's is kept. That is upstream's rule (bridge >= 1.2); 1.1.1 always returned the
+ * config's, dropping IPAM's. "Sets anything" as Go sees it: a list key present (even []) or a domain.
+ */
+export function mergeDns(fromIpam: Result['dns'], conf: JsonObject | undefined): Result['dns'] {
+  const set = conf !== undefined && (['nameservers', 'search', 'options'].some((k) => Array.isArray(getKey(conf, k))) || !!getKey(conf, 'domain'));
+  if (!set) return fromIpam ?? {};
+  const list = (k: string): string[] | undefined => {
+    const v = getKey(conf, k);
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : undefined;
+  };
+  const domain = getKey(conf, 'domain');
+  return { nameservers: list('nameservers'), domain: typeof domain === 'string' ? domain : undefined, search: list('search'), options: list('options') };
 }
 
 /** Anything thrown below the CNI layer, as a CNI error: netlink failures 105, file-system errors 5. */

@@ -192,6 +192,7 @@ async function checkContainer(cfg: BridgeConfig, env: CniEnv, prev: Result, ns: 
 function checkIpamAndRules(cfg: BridgeConfig, env: CniEnv, prev: Result): string[] {
   const out: string[] = [];
   const ipam = openIpam(cfg.net, env);
+  out.push(...ipam.check()); // a delegated plugin checks its own state (spec: CHECK is passed to it)
   if (ipam.local) {
     const held = ipam.held();
     for (const ip of prev.ips ?? []) {
@@ -200,11 +201,11 @@ function checkIpamAndRules(cfg: BridgeConfig, env: CniEnv, prev: Result): string
     }
   }
   const rules = attachmentRules(cfg, env, (prev.ips ?? []).map((ip) => ip.address));
-  if (needsRules(rules)) out.push(...selectBackend(cfg.ipMasqBackend).checkAttachment(rules));
+  if (cfg.layer3 && needsRules(rules)) out.push(...selectBackend(cfg.ipMasqBackend).checkAttachment(rules));
   // on a network where tsbridge publishes ports, route_localnet on the bridge wants the guard for
   // every pod (a pod with IPv4 host ports has it checked with its rules). With the reference
   // portmap chained after tsbridge, route_localnet is portmap's and has no guard: doctor names it.
-  const ownCheck = needsRules(rules) && guardedBridge(rules) !== null;
+  const ownCheck = cfg.layer3 && needsRules(rules) && guardedBridge(rules) !== null;
   if (!ownCheck && doesPortMappings(cfg) && readSysctl(`/proc/sys/net/ipv4/conf/${cfg.bridge}/route_localnet`) === '1') {
     out.push(...localnetGuardProblems(cfg.bridge));
   }

@@ -3,7 +3,7 @@
 // implemented or refused with a clear error: nothing is silently ignored.
 import { CniArgs } from '../cni/args';
 import { CniError, ErrCode } from '../cni/errors';
-import { getKey, isObject, JsonObject, optBool, optInt, optString } from '../cni/json';
+import { getKey, isObject, JsonObject, optBool, optInt, optObject, optString } from '../cni/json';
 import { NetConf } from '../cni/netconf';
 
 export interface BridgeConfig {
@@ -20,10 +20,12 @@ export interface BridgeConfig {
   enableDad: boolean;
   disableContainerInterface: boolean;
   portIsolation: boolean;
-  /** MAC for the container interface (runtimeConfig.mac, else CNI_ARGS MAC=) */
+  /** MAC for the container interface: runtimeConfig.mac, else args.cni.mac, else CNI_ARGS MAC= (the reference's order) */
   mac?: string;
-  /** requested IPs (runtimeConfig.ips, else CNI_ARGS IP=), without prefix length */
+  /** requested IPs: CNI_ARGS IP=, args.cni.ips and runtimeConfig.ips together (as host-local), without prefix length */
   requestedIps: string[];
+  /** `ipam` has a type: addresses are allocated. Without one the network is L2-only (the reference's isLayer3). */
+  layer3: boolean;
 }
 
 const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
@@ -45,9 +47,12 @@ export function parseBridgeConfig(net: NetConf, args: CniArgs): BridgeConfig {
   }
   refuseUnimplemented(raw);
 
-  const rtMac = optString(net.runtimeConfig, 'mac', 'runtimeConfig.');
-  const mac = rtMac ?? args.mac;
+  const cniArgs = optObject(optObject(raw, 'args') ?? {}, 'cni', 'args.') ?? {};
+  // later sources win, as in the reference's loadNetConf; an empty string means "not set"
+  const mac = optString(net.runtimeConfig, 'mac', 'runtimeConfig.') || optString(cniArgs, 'mac', 'args.cni.') || args.mac || undefined;
   if (mac !== undefined && !MAC_RE.test(mac)) throw new CniError(ErrCode.InvalidConfig, `invalid MAC address "${mac}"`);
+  const layer3 = hasIpam(net);
+  const disableContainerInterface = optBool(raw, 'disableContainerInterface') ?? false;
 
   return {
     net,
@@ -62,10 +67,11 @@ export function parseBridgeConfig(net: NetConf, args: CniArgs): BridgeConfig {
     hairpinMode: optBool(raw, 'hairpinMode') ?? false,
     promiscMode: optBool(raw, 'promiscMode') ?? false,
     enableDad: optBool(raw, 'enabledad') ?? false,
-    disableContainerInterface: optBool(raw, 'disableContainerInterface') ?? false,
+    disableContainerInterface,
     portIsolation: optBool(raw, 'portIsolation') ?? false,
     mac,
-    requestedIps: requestedIps(net.runtimeConfig, args),
+    requestedIps: [...args.ips, ...ipList(cniArgs, 'ips', 'args.cni.'), ...ipList(net.runtimeConfig, 'ips', 'runtimeConfig.')],
+    layer3,
   };
 }
 
@@ -82,16 +88,19 @@ function refuseUnimplemented(raw: JsonObject): void {
   if (optBool(raw, 'macspoofchk')) throw unsupported('macspoofchk', true, 'MAC spoof checking is not implemented by tsbridge yet');
 }
 
-function requestedIps(rc: JsonObject, args: CniArgs): string[] {
-  const ips = getKey(rc, 'ips');
-  if (ips === undefined || ips === null) return args.ips;
+/** A list of requested IPs ("10.0.0.5" or "10.0.0.5/24"); the allocator wants the address only. */
+function ipList(obj: JsonObject, key: string, where: string): string[] {
+  const ips = getKey(obj, key);
+  if (ips === undefined || ips === null) return [];
   if (!Array.isArray(ips) || !ips.every((x) => typeof x === 'string')) {
-    throw new CniError(ErrCode.InvalidConfig, `invalid runtimeConfig.ips: want a list of strings, got ${JSON.stringify(ips)}`);
+    throw new CniError(ErrCode.InvalidConfig, `invalid ${where}${key}: want a list of strings, got ${JSON.stringify(ips)}`);
   }
-  // runtimeConfig.ips carry a prefix length ("10.0.0.5/24"); the allocator wants the address.
   return (ips as string[]).map((s) => s.split('/')[0]);
 }
 
+/** `ipam` with a non-empty type (the reference: IPAM.Type != ""); `"ipam": {}` or none is L2-only. */
 export function hasIpam(net: NetConf): net is NetConf & { ipam: JsonObject } {
-  return isObject(net.ipam) && typeof getKey(net.ipam, 'type') === 'string';
+  if (!isObject(net.ipam)) return false;
+  const type = optString(net.ipam, 'type', 'ipam.');
+  return type !== undefined && type !== '';
 }

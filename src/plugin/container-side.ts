@@ -1,5 +1,6 @@
 // Container namespace steps of ADD: bring the interface up, add its addresses and routes.
-import { Result, Route } from '../cni/result';
+import { IPConfig, Result, Route } from '../cni/result';
+import { addIP, ipToString, networkOf, parseCidr } from '../ipam/ip';
 import { addAddress } from '../netlink/addr';
 import * as link from '../netlink/link';
 import { addRoute } from '../netlink/route';
@@ -9,7 +10,21 @@ import { readSysctl, writeSysctl } from '../sys/sysctl';
 
 const familyOf = (addr: string): 4 | 6 => (addr.includes(':') ? 6 : 4);
 
-/** Routes the container gets: IPAM's routes, plus a default route per family when isDefaultGateway. */
+/**
+ * With isGateway, an address IPAM gave without a gateway (static, dhcp, ...) gets its subnet's
+ * first address as gateway, as the reference's calcGateways does: the bridge carries it and the
+ * default route of isDefaultGateway goes through it.
+ */
+export function withGateways(ips: IPConfig[], isGateway: boolean): IPConfig[] {
+  if (!isGateway) return ips;
+  return ips.map((ip) => {
+    if (ip.gateway) return ip;
+    const c = parseCidr(ip.address);
+    return { ...ip, gateway: ipToString(addIP(networkOf(c), 1n)) };
+  });
+}
+
+/** Routes the container gets: IPAM's routes, plus a default route per family when isDefaultGateway (unless IPAM gave one with a gateway). */
 export function containerRoutes(ipam: Result, cfg: BridgeConfig): Route[] {
   const routes = [...(ipam.routes ?? [])];
   if (cfg.isDefaultGateway) {
@@ -31,7 +46,7 @@ export async function configureContainer(nl: Rtnl, ifname: string, ipam: Result,
   for (const r of routes) {
     // a route without gw goes via the gateway of its family (host-local semantics)
     const gw = r.gw ?? (ipam.ips ?? []).find((ip) => familyOf(ip.address) === familyOf(r.dst))?.gateway;
-    await addRoute(nl, { dst: r.dst, gw, oif: iface.index }, true);
+    await addRoute(nl, { dst: r.dst, gw, oif: iface.index, priority: r.priority, table: r.table, scope: r.scope }, true);
   }
   return iface;
 }

@@ -7,7 +7,7 @@ import { CniError, ErrCode, errorJson } from '../cni/errors';
 import { isObject } from '../cni/json';
 import { parseNetConf } from '../cni/netconf';
 import { toVersion } from '../cni/result';
-import { hasCheck, hasGcAndStatus, LATEST_VERSION, SUPPORTED_VERSIONS } from '../cni/version';
+import { hasCheck, hasGcAndStatus, IMPLICIT_VERSION, LATEST_VERSION, SUPPORTED_VERSIONS } from '../cni/version';
 import { log, trace } from '../log';
 
 export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
@@ -45,7 +45,7 @@ export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
       case 'DEL': await (await import('./del')).cmdDel(cfg, cniEnv); break;
       case 'CHECK': await (await import('./check')).cmdCheck(cfg, cniEnv); break;
       case 'GC': await (await import('./gc')).cmdGc(cfg, cniEnv); break;
-      case 'STATUS': await (await import('./status')).cmdStatus(cfg); break;
+      case 'STATUS': await (await import('./status')).cmdStatus(cfg, cniEnv); break;
     }
     return 0;
   } catch (e) {
@@ -68,10 +68,12 @@ function print(obj: unknown): void {
   fs.writeSync(1, JSON.stringify(obj) + '\n');
 }
 
-/** The config's version before full validation, so even early errors answer in it. */
-function peekVersion(stdin: Buffer): string | undefined {
+/** The config's version before full validation, so even early errors answer in it (none given: 0.1.0, as libcni). */
+export function peekVersion(stdin: Buffer): string | undefined {
   try {
-    const v = (JSON.parse(stdin.toString()) as { cniVersion?: unknown }).cniVersion;
+    const parsed: unknown = JSON.parse(stdin.toString());
+    if (!isObject(parsed)) return undefined;
+    const v = parsed.cniVersion === undefined || parsed.cniVersion === '' ? IMPLICIT_VERSION : parsed.cniVersion;
     return typeof v === 'string' && (SUPPORTED_VERSIONS as readonly string[]).includes(v) ? v : undefined;
   } catch {
     return undefined;

@@ -51,6 +51,8 @@ export async function cmdGc(cfg: BridgeConfig, env: CniEnv): Promise<void> {
       if (freed.length) log.info(`GC released ${freed.join(', ')}`);
     });
   }
+  // a delegated IPAM plugin keeps its own state: GC is passed to it (spec), with the same valid list on stdin
+  if (!ipam.local) await attempt(`GC of IPAM plugin ${ipam.type}`, () => ipam.gc());
   await attempt('remove firewall rules', () => {
     // rules are keyed by (network, container ID), like the reference's chain names
     for (const cid of listFirewallContainers(cfg.net.name)) {

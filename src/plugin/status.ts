@@ -1,35 +1,69 @@
-// STATUS (spec 1.1): can an ADD succeed right now? Code 50 when not: IPAM store not writable,
-// every range set exhausted, or the firewall backend missing when ipMasq needs it.
+// STATUS (spec 1.1): can an ADD succeed right now? Code 50 only when no ADD can work: the IPAM
+// store is not writable, the firewall tool the config needs is missing, or the delegated IPAM
+// plugin's own STATUS fails. A full (or nearly full) range is only logged: containerd 2.x marks
+// the node NotReady on a STATUS error, which evicts running pods; failing the next ADD is far less harm.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CniEnv } from '../cni/env';
 import { CniError, ErrCode } from '../cni/errors';
-import { getKey } from '../cni/json';
-import { selectBackend } from '../firewall';
+import { which } from '../firewall/exec';
 import * as hostLocal from '../ipam/host-local';
-import { parseHostLocalConfig } from '../ipam/config';
+import { log } from '../log';
 import { BridgeConfig } from './config';
+import { mayHaveRules } from './firewall-rules';
+import { openIpam } from './ipam';
 
-export async function cmdStatus(cfg: BridgeConfig): Promise<void> {
+export async function cmdStatus(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   const problems: string[] = [];
-  const ipam = cfg.net.ipam;
-  if (ipam && getKey(ipam, 'type') === 'host-local') {
-    const local = parseHostLocalConfig(ipam, cfg.net.name);
+  const ipam = openIpam(cfg.net, env);
+  let families: (4 | 6)[] = [4];
+  if (ipam.local) {
+    const local = ipam.local;
+    families = [...new Set(local.ranges.map((set) => (set[0].subnet.includes(':') ? 6 : 4) as 4 | 6))];
     const dir = path.join(local.dataDir, cfg.net.name);
     try {
       // creates and checks the store's directories (and releases what earlier boots left) first
-      const full = hostLocal.exhaustedRangeSets(local, cfg.net.name);
+      const usage = hostLocal.rangeSetUsage(local, cfg.net.name);
       fs.accessSync(dir, fs.constants.W_OK);
-      if (full.length) problems.push(`no free addresses in range set(s) ${full.join(', ')}`);
+      for (const w of fullnessWarnings(usage)) log.warn(`STATUS: ${w}`);
     } catch (e) {
       problems.push(`IPAM store ${dir} is not usable: ${(e as Error).message}`);
     }
-  }
-  if (cfg.ipMasq) {
+  } else {
     try {
-      selectBackend(cfg.ipMasqBackend);
+      ipam.status();
     } catch (e) {
-      problems.push(`firewall backend unavailable: ${(e as Error).message}`);
+      problems.push((e as Error).message);
     }
   }
+  // L2-only networks never get rules (no address to masquerade or map to)
+  if (cfg.layer3 && mayHaveRules(cfg)) {
+    const missing = firewallToolProblem(cfg.ipMasqBackend, families, (cmd) => which(cmd) !== null);
+    if (missing) problems.push(missing);
+  }
   if (problems.length) throw new CniError(ErrCode.NotAvailable, `tsbridge cannot ADD now: ${problems.join('; ')}`);
+}
+
+/** A range set with no free address, or under 10% free: worth a warning (and `doctor`), not a STATUS error. */
+export function fullnessWarnings(usage: { free: bigint; size: bigint }[]): string[] {
+  return usage.flatMap((u, i) => {
+    if (u.free === 0n) return [`range set ${i} is exhausted (0 of ${u.size} addresses free): the next ADD on it fails`];
+    if (u.free * 10n < u.size) return [`range set ${i} is nearly full (${u.free} of ${u.size} addresses free)`];
+    return [];
+  });
+}
+
+/**
+ * The tools the firewall backend needs (as src/firewall's selection: a configured backend is used
+ * as it is; auto takes iptables, else nftables). `has` answers whether a command is installed.
+ */
+export function firewallToolProblem(pref: 'iptables' | 'nftables' | undefined, families: (4 | 6)[], has: (cmd: string) => boolean): string | undefined {
+  const ipt = families.flatMap((f) => (f === 4 ? ['iptables-save', 'iptables-restore'] : ['ip6tables-save', 'ip6tables-restore']));
+  const lacking = (cmds: string[]): string[] => cmds.filter((c) => !has(c));
+  const fix = 'install iptables or nftables (or turn ipMasq and port mappings off)';
+  if (pref === 'nftables') return has('nft') ? undefined : `ipMasqBackend nftables needs nft, which is not installed: install nftables`;
+  const noIpt = lacking(ipt);
+  if (pref === 'iptables') return noIpt.length ? `ipMasqBackend iptables needs ${noIpt.join(', ')}, not installed: install iptables` : undefined;
+  if (noIpt.length && !has('nft')) return `ipMasq/port mappings need a firewall tool and none is installed (no ${noIpt.join(', ')}, no nft): ${fix}`;
+  return undefined;
 }

@@ -35,7 +35,7 @@ function delConf(dataDir: string): string {
 test('VERSION answers without stdin config, in the input version', () => {
   const r = run(BIN, { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
   assert.is(r.status, 0);
-  assert.equal(r.json, { cniVersion: '1.0.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+  assert.equal(r.json, { cniVersion: '1.0.0', supportedVersions: ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
 });
 
 test('malformed config is code 6 and missing CNI_CONTAINERID on ADD is code 4, on stdout, exit non-zero', () => {

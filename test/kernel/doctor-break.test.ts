@@ -212,6 +212,20 @@ breakages.forEach((b, i) => {
   });
 });
 
+test('a full range set is named in the notes and is no problem of the attachments (exit 0)', () => {
+  // .1-.3: .1 is the gateway, the pod and its peer take .2 and .3
+  const t = setup('dfull', 'iptables', {}, [[{ subnet: SUBNET, rangeEnd: '10.233.0.3' }]]);
+  try {
+    const j = doctor(t, '--json');
+    assert.is(j.status, 0, show(j));
+    assert.ok(((j.json as unknown as { notes: string[] }).notes).some((n) => /range set 0 is exhausted/.test(n)), show(j));
+    const text = doctor(t);
+    assert.match(text.stdout, /note: range set 0 is exhausted \(0 of 3 addresses free\)/);
+  } finally {
+    t.world.cleanup();
+  }
+});
+
 test('dual stack: IPv6 forwarding off is named; --fix turns it on', () => {
   const t = setup('dv6', 'iptables', {}, [[{ subnet: SUBNET }], [{ subnet: 'fd00:233::/64' }]]);
   try {

@@ -30,7 +30,12 @@ function replyProblems(r: CniReply & { timedOut: boolean }, command: string): st
   if (/\n\s+at .*\(|^\s+at /m.test(r.stdout)) p.push('stack trace on stdout');
   if (r.status === 0) {
     if (command === 'ADD') {
-      if (!isObject(r.json) || typeof r.json.cniVersion !== 'string' || !Array.isArray(r.json.ips) || !r.json.ips.length || !Array.isArray(r.json.interfaces)) p.push(`exit 0 with a broken result: ${r.stdout}`);
+      // 0.3.0+: interfaces, and ips unless L2-only (no ipam type: no ips key at all); 0.1.0/0.2.0: ip4/ip6
+      const j = r.json;
+      const good = isObject(j) && typeof j.cniVersion === 'string' && (
+        (Array.isArray(j.interfaces) && (j.ips === undefined || (Array.isArray(j.ips) && j.ips.length > 0)))
+        || (/^0\.[12]\.0$/.test(j.cniVersion) && (isObject(j.ip4) || isObject(j.ip6))));
+      if (!good) p.push(`exit 0 with a broken result: ${r.stdout}`);
     } else if (command === 'VERSION') {
       if (!isObject(r.json) || !Array.isArray(r.json.supportedVersions)) p.push(`VERSION reply: ${r.stdout}`);
     } else if (r.stdout.trim() !== '') p.push(`exit 0 with output: ${r.stdout}`);

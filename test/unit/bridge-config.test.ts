@@ -30,12 +30,31 @@ test('isDefaultGateway implies isGateway; keys are case-insensitive', () => {
   assert.is(c.mtu, 1400);
 });
 
-test('mac and requested IPs: runtimeConfig wins over CNI_ARGS', () => {
-  assert.is(conf({}, 'MAC=0a:00:00:00:00:01').mac, '0a:00:00:00:00:01');
-  assert.is(conf({ runtimeConfig: { mac: '0a:00:00:00:00:02' } }, 'MAC=0a:00:00:00:00:01').mac, '0a:00:00:00:00:02');
-  assert.equal(conf({}, 'IP=10.0.0.9').requestedIps, ['10.0.0.9']);
-  assert.equal(conf({ runtimeConfig: { ips: ['10.0.0.7/24'] } }, 'IP=10.0.0.9').requestedIps, ['10.0.0.7']);
+test('mac: runtimeConfig.mac, else args.cni.mac, else CNI_ARGS MAC (the reference loadNetConf order)', () => {
+  const M = (n: number) => `0a:00:00:00:00:0${n}`;
+  assert.is(conf({}, `MAC=${M(1)}`).mac, M(1));
+  assert.is(conf({ args: { cni: { mac: M(3) } } }, `MAC=${M(1)}`).mac, M(3));
+  assert.is(conf({ args: { cni: { mac: M(3) } }, runtimeConfig: { mac: M(2) } }, `MAC=${M(1)}`).mac, M(2));
+  assert.is(conf({ runtimeConfig: { mac: '' }, args: { cni: { mac: M(3) } } }).mac, M(3)); // "" is unset, as in Go
   assert.is(code(() => conf({ runtimeConfig: { mac: 'zz' } })), 7);
+  assert.is(code(() => conf({ args: { cni: { mac: 'zz' } } })), 7);
+});
+
+test('requested IPs: CNI_ARGS IP=, args.cni.ips and runtimeConfig.ips together, in host-local\'s order', () => {
+  assert.equal(conf({}, 'IP=10.0.0.9').requestedIps, ['10.0.0.9']);
+  assert.equal(conf({ runtimeConfig: { ips: ['10.0.0.7/24'] }, args: { cni: { ips: ['fd00::7/64'] } } }, 'IP=10.0.0.9').requestedIps,
+    ['10.0.0.9', 'fd00::7', '10.0.0.7']);
+  assert.is(code(() => conf({ args: { cni: { ips: '10.0.0.1' } } })), 7);
+});
+
+test('L2-only: no ipam, "ipam": {} or an empty type (ipam with disableContainerInterface is refused by ADD only)', () => {
+  assert.is(conf({}).layer3, false);
+  assert.is(conf({ ipam: {} }).layer3, false);
+  assert.is(conf({ ipam: { type: '' } }).layer3, false);
+  assert.is(conf({ ipam: { type: 'host-local' } }).layer3, true);
+  assert.is(conf({ ipam: {}, disableContainerInterface: true }).disableContainerInterface, true);
+  assert.is(conf({ ipam: { type: 'static' }, disableContainerInterface: true }).layer3, true); // DEL of an old attachment still parses
+  assert.is(code(() => conf({ ipam: { type: 5 } })), 7);
 });
 
 test('unimplemented reference keys are refused with code 2, never ignored', () => {

@@ -7,7 +7,7 @@ import { getKey, optInt } from '../../src/cni/json';
 import { parseNetConf } from '../../src/cni/netconf';
 import { parsePrevResult, Result, toVersion } from '../../src/cni/result';
 import { compareVersions, requireSupported } from '../../src/cni/version';
-import { versionReply } from '../../src/plugin/dispatch';
+import { peekVersion, versionReply } from '../../src/plugin/dispatch';
 
 const code = (fn: () => unknown): number => {
   try {
@@ -81,7 +81,40 @@ test('parsePrevResult rejects garbage with code 6', () => {
   assert.is(code(() => parsePrevResult('x', '1.0.0')), 6);
   assert.is(code(() => parsePrevResult({ ips: [{}] }, '1.0.0')), 6);
   assert.is(code(() => parsePrevResult({ ips: 'no' }, '1.0.0')), 6);
-  assert.is(code(() => parsePrevResult({ cniVersion: '0.2.0' }, '1.0.0')), 6);
+  assert.is(code(() => parsePrevResult({ cniVersion: '0.2.0', ip4: 'x' }, '1.0.0')), 6);
+  assert.is(code(() => parsePrevResult({ cniVersion: '0.2.0', ip4: { gateway: '10.0.0.1' } }, '1.0.0')), 6);
+});
+
+// libcni's types020: what the reference 1.1.1 prints for a 0.1.0/0.2.0 config (checked side by side)
+test('toVersion 0.2.0 / 0.1.0: the ip4/ip6 format of libcni types020, routes under their family', () => {
+  for (const v of ['0.1.0', '0.2.0']) {
+    const r = toVersion({ ...full, routes: [{ dst: '10.99.0.0/16' }, { dst: '0.0.0.0/0', gw: '10.1.0.1', priority: 5 }, { dst: 'fd99::/64', gw: 'fd00::9' }] }, v);
+    assert.equal(r, {
+      cniVersion: v,
+      ip4: { ip: '10.1.0.5/24', gateway: '10.1.0.1', routes: [{ dst: '10.99.0.0/16' }, { dst: '0.0.0.0/0', gw: '10.1.0.1' }] },
+      ip6: { ip: 'fd00::5/64', gateway: 'fd00::1', routes: [{ dst: 'fd99::/64', gw: 'fd00::9' }] },
+      dns: { nameservers: ['10.1.0.1'] },
+    });
+    assert.equal(Object.keys(r), ['cniVersion', 'ip4', 'ip6', 'dns']);
+  }
+  // only the first address per family; a route of a family without address is dropped
+  const one = toVersion({ cniVersion: '1.1.0', ips: [{ address: '10.1.0.5/24' }, { address: '10.2.0.5/24' }], routes: [{ dst: 'fd99::/64' }] }, '0.2.0') as any;
+  assert.equal(one, { cniVersion: '0.2.0', ip4: { ip: '10.1.0.5/24' }, dns: {} });
+  // no address: not expressible (libcni "cannot convert: no valid IP addresses")
+  assert.is(code(() => toVersion({ cniVersion: '1.1.0', interfaces: full.interfaces }, '0.2.0')), 1);
+});
+
+test('parsePrevResult reads a 0.2.0 result (a delegated IPAM plugin answering a 0.2.0 config)', () => {
+  const r = parsePrevResult({ cniVersion: '0.2.0', ip4: { ip: '10.1.0.5/24', gateway: '10.1.0.1', routes: [{ dst: '0.0.0.0/0' }] }, ip6: { ip: 'fd00::5/64' }, dns: { domain: 'x' } }, '0.2.0');
+  assert.equal(r.ips, [{ address: '10.1.0.5/24', gateway: '10.1.0.1' }, { address: 'fd00::5/64', gateway: undefined }]);
+  assert.equal(r.routes!.map((x) => x.dst), ['0.0.0.0/0']);
+  assert.is(r.dns!.domain, 'x');
+  // missing cniVersion in the result: the config's (here 0.1.0) decides the format
+  assert.is(parsePrevResult({ ip4: { ip: '10.1.0.5/24' } }, '0.1.0').ips![0].address, '10.1.0.5/24');
+});
+
+test('toVersion drops empty dns lists (Go omitempty)', () => {
+  assert.equal((toVersion({ cniVersion: '1.0.0', dns: { nameservers: [], domain: '', search: ['a'] } }, '1.0.0') as any).dns, { search: ['a'] });
 });
 
 test('errorJson has cniVersion, code, msg and details', () => {
@@ -97,13 +130,23 @@ test('versions: compare, supported, unknown is code 1', () => {
   assert.ok(compareVersions('1.1.0', '1.0.0') > 0);
   assert.is(compareVersions('0.3.1', '0.3.1'), 0);
   requireSupported('0.3.1');
-  assert.is(code(() => requireSupported('0.2.0')), 1);
+  requireSupported('0.2.0'); // the reference 1.1.1 accepts 0.1.0 and 0.2.0
+  requireSupported('0.1.0');
+  assert.is(code(() => requireSupported('0.2.1')), 1);
   assert.is(code(() => requireSupported('9.9.9')), 1);
+});
+
+test('early errors answer in the config\'s version; none given is 0.1.0 (libcni)', () => {
+  assert.is(peekVersion(Buffer.from('{"cniVersion":"0.4.0","name":"x"}')), '0.4.0');
+  assert.is(peekVersion(Buffer.from('{"name":"x"}')), '0.1.0');
+  assert.is(peekVersion(Buffer.from('{"cniVersion":"","name":"x"}')), '0.1.0');
+  assert.is(peekVersion(Buffer.from('{"cniVersion":"7.0.0"}')), undefined);
+  assert.is(peekVersion(Buffer.from('nope')), undefined);
 });
 
 test('VERSION echoes the input version and lists the supported ones', () => {
   assert.equal(versionReply(Buffer.from('{"cniVersion":"0.4.0"}')), {
-    cniVersion: '0.4.0', supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'],
+    cniVersion: '0.4.0', supportedVersions: ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'],
   });
   assert.is(versionReply(Buffer.alloc(0)).cniVersion, '1.1.0');
   assert.is(versionReply(Buffer.from('not json')).cniVersion, '1.1.0');
@@ -176,7 +219,9 @@ test('netconf: malformed JSON is code 6, bad name 7, unknown version 1', () => {
   assert.is(code(() => parseNetConf('[]')), 6);
   assert.is(code(() => parseNetConf('{"cniVersion":"1.0.0","name":"a/b","type":"tsbridge"}')), 7);
   assert.is(code(() => parseNetConf('{"cniVersion":"7.0.0","name":"n","type":"tsbridge"}')), 1);
-  assert.is(code(() => parseNetConf('{"name":"n","type":"tsbridge"}')), 1); // missing version means 0.1.0
+  // missing (or empty) cniVersion means 0.1.0, as libcni's DecodeVersion and the reference
+  assert.is(parseNetConf('{"name":"n","type":"tsbridge"}').cniVersion, '0.1.0');
+  assert.is(parseNetConf('{"cniVersion":"","name":"n","type":"tsbridge"}').cniVersion, '0.1.0');
   const n = parseNetConf('{"CNIVersion":"1.0.0","Name":"net1","type":"tsbridge","RuntimeConfig":{"mac":"x"},"prevResult":{"ips":[{"address":"10.0.0.2/24"}]}}');
   assert.is(n.cniVersion, '1.0.0');
   assert.is(n.name, 'net1');
