@@ -1,43 +1,223 @@
-// Runs every suite and prints the closing line CI reads: "N passed, M failed".
-//   unit   - uvu, no root needed;  kernel - uvu, root, real network namespaces (both from build/js/test)
-//   e2e    - test/e2e/run.sh: tsbridge under ctr, podman and containerd's CRI (installs them first)
-import { spawnSync } from 'node:child_process';
+// Runs the test suites and prints the closing line CI reads: "N passed, M failed" (", K skipped"
+// appended when K > 0). How the count is made (README "How the count is made"):
+// - each uvu test file runs in its own process (build/js/test/helpers/run-file.js), which reports a
+//   structured result; a file that throws while loading is one named failure and the rest of its
+//   suite still runs; a file with no tests is a failure;
+// - every test and hook has a timeout (the suite's default below, or timeout(ms, fn) from
+//   test/helpers/test); a hang that blocks the event loop is caught by the watchdog here and named;
+// - a skip is counted and printed with its reason, never as a pass; under CI=true (where every
+//   prerequisite is installed) a missing prerequisite, `.only` and a `.skip` without a reason fail;
+// - a suite with fewer tests (passed + failed + skipped) than its minimum fails.
+// Usage: node test/run.mjs [suite|directory|file.test.js ...]   (default: every suite in SUITES)
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const uvu = path.join(root, 'node_modules', 'uvu', 'bin.js');
-const suites = process.argv.length > 2 ? process.argv.slice(2) : ['unit', 'kernel', 'e2e'];
 
-let passed = 0;
-let failed = 0;
-let skipped = 0;
-for (const suite of suites) {
-  if (suite === 'e2e') {
-    const r = spawnSync('bash', [path.join(root, 'test', 'e2e', 'run.sh')], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 256 << 20 });
-    process.stdout.write(r.stdout);
-    const m = [...r.stdout.matchAll(/^(\d+) passed, (\d+) failed$/gm)].pop();
-    const p = m ? Number(m[1]) : 0;
-    const f = m ? Number(m[2]) : 0;
-    const failedNow = f || (r.status !== 0 ? 1 : 0);
-    passed += p;
-    failed += failedNow;
-    console.log(`[e2e] ${p} passed, ${failedNow} failed`);
-    continue;
-  }
-  const dir = path.join(root, 'build', 'js', 'test', suite);
-  const r = spawnSync(process.execPath, [uvu, dir, '\\.test\\.js$'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 256 << 20 });
-  process.stdout.write(r.stdout);
-  const num = (label) => Number((r.stdout.match(new RegExp(`${label}:\\s+(\\d+)`)) ?? [])[1] ?? 0);
-  const total = num('Total');
-  const p = num('Passed');
-  const s = num('Skipped');
-  let f = total - p - s;
-  // a file that crashed before reporting counts as one failure
-  if (r.status !== 0 && f === 0) f = 1;
-  passed += p;
-  failed += f;
-  skipped += s;
-  console.log(`[${suite}] ${p} passed, ${f} failed${s ? `, ${s} skipped` : ''}`);
+// One line per suite. min: the fewest tests it may report (raise it when you add tests);
+// timeout: per-test default (ms); jobs: files run at once; source: the suite only counts once
+// that source directory exists (before that it is listed as "not present" and not run).
+const SUITES = [
+  { name: 'unit', dir: 'build/js/test/unit', min: 197, timeout: 30_000, jobs: 2 },
+  { name: 'kernel', dir: 'build/js/test/kernel', min: 193, timeout: 120_000, jobs: 1 },
+  { name: 'parity', dir: 'build/js/test/parity', min: 1, timeout: 120_000, jobs: 1, source: 'test/parity' },
+  { name: 'e2e', script: 'test/e2e/run.sh', min: 1 },
+];
+
+const RESULT = '##tsbridge-result ';
+const driver = path.join(root, 'build', 'js', 'test', 'helpers', 'run-file.js');
+const children = new Set();
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    for (const pid of children) killGroup(pid);
+    process.exit(130);
+  });
 }
-console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exitCode = failed ? 1 : 0;
+
+function killGroup(pid) {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** A suite from the table, or an ad-hoc one for a directory of compiled test files or one file (min 1). */
+function suiteOf(arg) {
+  const known = SUITES.find((s) => s.name === arg);
+  if (known) return known;
+  if (arg.includes('/') || fs.existsSync(arg)) {
+    return { name: path.basename(arg), dir: path.resolve(arg), min: 1, timeout: Number(process.env.TSB_TEST_TIMEOUT_MS) || 30_000, jobs: 1 };
+  }
+  throw new Error(`unknown suite "${arg}" (known: ${SUITES.map((s) => s.name).join(', ')}, or a directory)`);
+}
+
+/** Run one test file in its own process; resolves with its result (a failure when it never reported). */
+function runFile(suite, file, stream) {
+  return new Promise((resolve) => {
+    const statusFile = path.join(os.tmpdir(), `tsbridge-test-status-${process.pid}-${path.basename(file)}`);
+    fs.rmSync(statusFile, { force: true });
+    const started = Date.now();
+    const child = spawn(process.execPath, [driver, file], {
+      cwd: root,
+      detached: true, // its own process group: a hang is killed with everything it started
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TSB_TEST_TIMEOUT_MS: String(suite.timeout), TSB_TEST_STATUS: statusFile },
+    });
+    children.add(child.pid);
+    let out = '';
+    let err = '';
+    let hung;
+    child.stdout.on('data', (b) => {
+      out += b;
+      if (stream) process.stdout.write(String(b).split('\n').filter((l) => !l.startsWith(RESULT)).join('\n'));
+    });
+    child.stderr.on('data', (b) => {
+      err += b;
+      if (stream) process.stderr.write(b);
+    });
+    const watchdog = setInterval(() => {
+      let st = { test: '(loading the file)', timeout: suite.timeout, started };
+      try {
+        st = JSON.parse(fs.readFileSync(statusFile, 'utf8'));
+      } catch {
+        // not started a test yet
+      }
+      const grace = Math.min(st.timeout, 10_000) + 2_000;
+      if (Date.now() - st.started > st.timeout + grace) {
+        hung = `${st.suite ? `${st.suite} › ` : ''}${st.test} hung (no end ${st.timeout} ms + ${grace} ms after it started; the event loop was blocked or the process would not exit): killed`;
+        killGroup(child.pid);
+      }
+    }, 500);
+    child.on('close', (code, signal) => {
+      clearInterval(watchdog);
+      children.delete(child.pid);
+      fs.rmSync(statusFile, { force: true });
+      if (!stream) {
+        process.stdout.write(out.split('\n').filter((l) => !l.startsWith(RESULT)).join('\n'));
+        process.stderr.write(err);
+      }
+      const name = path.relative(path.resolve(root, suite.dir), file) || path.basename(file);
+      const at = out.lastIndexOf(`\n${RESULT}`);
+      let r;
+      try {
+        r = at >= 0 ? JSON.parse(out.slice(at + RESULT.length + 1).split('\n')[0]) : undefined;
+      } catch {
+        r = undefined;
+      }
+      if (hung) {
+        r ??= { passed: 0, failed: 0, skipped: 0, problems: [], skips: [] };
+        r.failed++;
+        r.problems.push(`${name}: ${hung}`);
+      } else if (!r) {
+        r = { passed: 0, failed: 1, skipped: 0, problems: [`${name}: exited (${signal ?? code}) without reporting a result`], skips: [] };
+      } else if (code !== 0 && r.failed === 0) {
+        r.failed = 1;
+        r.problems.push(`${name}: exited with ${signal ?? code} although its tests passed`);
+      }
+      resolve(r);
+    });
+  });
+}
+
+/** Every *.test.js below `dir`, sorted (as uvu lists them). */
+function testFiles(dir) {
+  if (fs.statSync(dir).isFile()) return [dir];
+  const out = [];
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.test.js')) out.push(p);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+async function runUvuSuite(suite) {
+  const dir = path.resolve(root, suite.dir);
+  const total = { passed: 0, failed: 0, skipped: 0, problems: [], skips: [] };
+  if (!fs.existsSync(driver) || !fs.existsSync(dir)) {
+    total.failed = 1;
+    total.problems.push(`${path.relative(root, fs.existsSync(driver) ? dir : driver)} is missing: run \`make compile\` first`);
+    return total;
+  }
+  const files = testFiles(dir);
+  const results = new Array(files.length);
+  let next = 0;
+  const stream = suite.jobs === 1;
+  const worker = async () => {
+    while (next < files.length) {
+      const i = next++;
+      results[i] = await runFile(suite, files[i], stream);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, suite.jobs) }, worker));
+  for (const r of results) {
+    total.passed += r.passed;
+    total.failed += r.failed;
+    total.skipped += r.skipped;
+    total.problems.push(...r.problems);
+    total.skips.push(...r.skips);
+  }
+  return total;
+}
+
+function runScriptSuite(suite) {
+  return new Promise((resolve) => {
+    const child = spawn('bash', [path.join(root, suite.script)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (b) => {
+      out += b;
+      process.stdout.write(b);
+    });
+    child.on('close', (code) => {
+      // the script's own closing line, the last one of that shape
+      const m = [...out.matchAll(/^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/gm)].pop();
+      const r = { passed: m ? Number(m[1]) : 0, failed: m ? Number(m[2]) : 0, skipped: m?.[3] ? Number(m[3]) : 0, problems: [], skips: [] };
+      if (!m) r.problems.push(`${suite.script} printed no "N passed, M failed" line`);
+      if (code !== 0 && r.failed === 0) {
+        r.failed = 1;
+        r.problems.push(`${suite.script} exited with ${code}`);
+      }
+      for (const l of out.matchAll(/^skip (.*)$/gm)) r.skips.push(`${suite.name}: ${l[1]}`);
+      resolve(r);
+    });
+  });
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const suites = args.length ? args.map(suiteOf) : SUITES;
+  const sum = { passed: 0, failed: 0, skipped: 0 };
+  const lines = [];
+  for (const suite of suites) {
+    if (suite.source && !fs.existsSync(path.join(root, suite.source))) {
+      lines.push(`[${suite.name}] not present yet (no ${suite.source}): not run`);
+      continue;
+    }
+    const r = suite.script ? await runScriptSuite(suite) : await runUvuSuite(suite);
+    const tests = r.passed + r.failed + r.skipped;
+    if (tests < suite.min) {
+      r.failed++;
+      r.problems.push(`${suite.name}: ${tests} tests, fewer than its minimum ${suite.min} (tests vanished, or update SUITES in test/run.mjs)`);
+    }
+    // never below zero, whatever a suite reported
+    r.failed = Math.max(0, r.failed);
+    r.passed = Math.max(0, r.passed);
+    sum.passed += r.passed;
+    sum.failed += r.failed;
+    sum.skipped += r.skipped;
+    lines.push(`[${suite.name}] ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}`);
+    for (const p of r.problems) lines.push(`  FAIL ${p.split('\n').join('\n       ')}`);
+    for (const s of r.skips) lines.push(`  skipped ${s}`);
+  }
+  console.log(`\n${lines.join('\n')}`);
+  console.log(`${sum.passed} passed, ${sum.failed} failed${sum.skipped ? `, ${sum.skipped} skipped` : ''}`);
+  process.exitCode = sum.failed ? 1 : 0;
+}
+
+await main();

@@ -5,6 +5,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { missing, requires } from '../helpers/test';
 import { IptablesBackend, MasqTarget, NftablesBackend } from '../../src/firewall';
 import type { FirewallBackend } from '../../src/firewall';
 import { withNetns } from '../../src/sys/netns';
@@ -26,6 +27,8 @@ const target: MasqTarget = {
 };
 const NODE_OUT_V4 = '172.31.253.1';
 const NODE_OUT_V6 = 'fd00:254::1';
+const FAR_V4 = '172.31.199.2';
+const FAR_V6 = 'fd00:199::2';
 
 function sh(...args: string[]): string {
   return execFileSync(args[0], args.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -53,6 +56,11 @@ function buildTopology(): void {
   // and the test shows which source address arrives, not merely whether replies come back.
   sh('ip', '-n', OUT, 'route', 'add', '10.253.0.0/24', 'via', NODE_OUT_V4);
   sh('ip', '-n', OUT, '-6', 'route', 'add', 'fd00:253::/64', 'via', NODE_OUT_V6);
+  // a second address of the outside host in another subnet (FAR_*): the contrast for the ACCEPT rule
+  sh('ip', '-n', OUT, 'addr', 'add', `${FAR_V4}/32`, 'dev', 'eth0');
+  sh('ip', '-n', OUT, 'addr', 'add', `${FAR_V6}/128`, 'dev', 'eth0', 'nodad');
+  sh('ip', '-n', NODE, 'route', 'add', FAR_V4, 'via', '172.31.253.2');
+  sh('ip', '-n', NODE, '-6', 'route', 'add', FAR_V6, 'via', 'fd00:254::2');
   inNs(NODE, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
   inNs(NODE, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1');
 }
@@ -95,62 +103,71 @@ const backends: [string, () => FirewallBackend][] = [
   ['nftables', () => new NftablesBackend()],
 ];
 
-if (process.getuid?.() === 0) {
-  test.before(async () => {
-    buildTopology();
-    await startServer();
-  });
+// as non-root these are counted as skipped (a failure under CI=true)
+const rootTest = requires(test, missing.root());
 
-  test('without masquerade the outside host sees the container address', () => {
+test.before(async () => {
+  if (missing.root()) return;
+  buildTopology();
+  await startServer();
+});
+
+rootTest('without masquerade the outside host sees the container address', () => {
+  assert.is(seenFrom('172.31.253.2'), '10.253.0.2');
+  assert.is(seenFrom('fd00:254::2'), 'fd00:253::2');
+});
+
+for (const [label, make] of backends) {
+  const test = rootTest;
+  test(`${label}: with masquerade it sees the node address; after del the container's again`, () => {
+    const fw = make();
+    withNetns(`/run/netns/${NODE}`, () => fw.addMasquerade(target));
+    try {
+      assert.is(seenFrom('172.31.253.2'), NODE_OUT_V4);
+      assert.is(seenFrom('fd00:254::2'), NODE_OUT_V6);
+    } finally {
+      withNetns(`/run/netns/${NODE}`, () => fw.delMasquerade(target.network, target.containerId, target.ifname));
+    }
     assert.is(seenFrom('172.31.253.2'), '10.253.0.2');
     assert.is(seenFrom('fd00:254::2'), 'fd00:253::2');
   });
+}
 
+rootTest('destinations inside the attachment subnet are not masqueraded (the ACCEPT rule)', () => {
+  // Pretend the outside hosts are on the container's own subnet: their traffic must keep its source.
+  const wide: MasqTarget = {
+    ...target,
+    ips: [
+      { ip: '10.253.0.2', subnet: '172.31.253.0/24', family: 4 },
+      { ip: 'fd00:253::2', subnet: 'fd00:254::/64', family: 6 },
+    ],
+  };
   for (const [label, make] of backends) {
-    test(`${label}: with masquerade it sees the node address; after del the container's again`, () => {
-      const fw = make();
-      withNetns(`/run/netns/${NODE}`, () => fw.addMasquerade(target));
-      try {
-        assert.is(seenFrom('172.31.253.2'), NODE_OUT_V4);
-        assert.is(seenFrom('fd00:254::2'), NODE_OUT_V6);
-      } finally {
-        withNetns(`/run/netns/${NODE}`, () => fw.delMasquerade(target.network, target.containerId, target.ifname));
-      }
+    const fw = make();
+    withNetns(`/run/netns/${NODE}`, () => fw.addMasquerade(wide));
+    try {
+      // the rules are there (a pass must not come from having no rule at all) ...
+      withNetns(`/run/netns/${NODE}`, () => assert.equal(fw.checkMasquerade(wide), [], `${label}: rules missing`));
+      const dump = label === 'iptables' ? inNs(NODE, 'iptables-save', '-t', 'nat') + inNs(NODE, 'ip6tables-save', '-t', 'nat') : inNs(NODE, 'nft', 'list', 'ruleset');
+      for (const net of ['172.31.253.0/24', 'fd00:254::/64']) assert.ok(dump.includes(net), `${label}: no rule for ${net}:\n${dump}`);
+      // ... and do masquerade a destination outside the subnet, on the same outside host
+      assert.is(seenFrom(FAR_V4), NODE_OUT_V4, `${label}: ${FAR_V4} not masqueraded`);
+      assert.is(seenFrom(FAR_V6), NODE_OUT_V6, `${label}: ${FAR_V6} not masqueraded`);
+      // while the destinations inside the subnet keep the container's source
       assert.is(seenFrom('172.31.253.2'), '10.253.0.2');
       assert.is(seenFrom('fd00:254::2'), 'fd00:253::2');
-    });
+    } finally {
+      withNetns(`/run/netns/${NODE}`, () => fw.delMasquerade(wide.network, wide.containerId, wide.ifname));
+    }
   }
+});
 
-  test('destinations inside the attachment subnet are not masqueraded (the ACCEPT rule)', () => {
-    // Pretend the outside hosts are on the container's own subnet: their traffic must keep its source.
-    const wide: MasqTarget = {
-      ...target,
-      ips: [
-        { ip: '10.253.0.2', subnet: '172.31.253.0/24', family: 4 },
-        { ip: 'fd00:253::2', subnet: 'fd00:254::/64', family: 6 },
-      ],
-    };
-    for (const [, make] of backends) {
-      const fw = make();
-      withNetns(`/run/netns/${NODE}`, () => fw.addMasquerade(wide));
-      try {
-        assert.is(seenFrom('172.31.253.2'), '10.253.0.2');
-        assert.is(seenFrom('fd00:254::2'), 'fd00:253::2');
-      } finally {
-        withNetns(`/run/netns/${NODE}`, () => fw.delMasquerade(wide.network, wide.containerId, wide.ifname));
-      }
-    }
-  });
-
-  test.after(() => {
-    if (server) {
-      server.removeAllListeners('exit');
-      server.kill();
-    }
-    tearDown();
-  });
-} else {
-  test('kernel traffic test needs root (skipped)', () => undefined);
-}
+test.after(() => {
+  if (server) {
+    server.removeAllListeners('exit');
+    server.kill();
+  }
+  tearDown();
+});
 
 test.run();

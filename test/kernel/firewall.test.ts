@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { missing, requires } from '../helpers/test';
 import {
   IptablesBackend, MasqTarget, NftablesBackend, delMasqueradeEverywhere, listMasqueradedContainers, selectBackend,
 } from '../../src/firewall';
@@ -107,11 +108,11 @@ const variants: Variant[] = [
   },
 ];
 
-const isRoot = process.getuid?.() === 0;
-const haveLegacy = fs.existsSync('/usr/sbin/iptables-legacy') || fs.existsSync('/sbin/iptables-legacy');
+// as non-root, or without iptables-legacy, these are counted as skipped (a failure under CI=true)
+const rootTest = requires(test, missing.root());
 
 for (const v of variants) {
-  if (!isRoot || (v.label === 'iptables-legacy' && !haveLegacy)) continue;
+  const test = requires(rootTest, v.label === 'iptables-legacy' ? missing.tool('iptables-legacy', 'ip6tables-legacy') : undefined);
 
   test(`${v.label}: add (twice), check, flush -> check reports it, del twice leaves nothing`, () => {
     inFreshNs('rules', (ns) => {
@@ -174,79 +175,74 @@ for (const v of variants) {
   });
 }
 
-if (isRoot) {
-  test('rules made in a test namespace never show up in the machine\'s own namespace', () => {
-    inFreshNs('leak', (ns) => {
-      withNetns(nsPath(ns), () => new IptablesBackend().addMasquerade(target));
-      const host = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' });
-      assert.not.ok(host.includes(CHAIN));
+rootTest('rules made in a test namespace never show up in the machine\'s own namespace', () => {
+  inFreshNs('leak', (ns) => {
+    withNetns(nsPath(ns), () => new IptablesBackend().addMasquerade(target));
+    const host = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' });
+    assert.not.ok(host.includes(CHAIN));
+  });
+});
+
+rootTest('selectBackend: explicit preference wins; auto picks iptables where it works', () => {
+  inFreshNs('select', (ns) => {
+    withNetns(nsPath(ns), () => {
+      assert.is(selectBackend('nftables').name, 'nftables');
+      assert.is(selectBackend('iptables').name, 'iptables');
+      assert.is(selectBackend().name, 'iptables');
     });
   });
+});
 
-  test('selectBackend: explicit preference wins; auto picks iptables where it works', () => {
-    inFreshNs('select', (ns) => {
-      withNetns(nsPath(ns), () => {
-        assert.is(selectBackend('nftables').name, 'nftables');
-        assert.is(selectBackend('iptables').name, 'iptables');
-        assert.is(selectBackend().name, 'iptables');
-      });
+rootTest('delMasqueradeEverywhere removes an attachment whichever backend made it; GC listing sees both', () => {
+  inFreshNs('both', (ns) => {
+    const viaNft = { ...target, containerId: 'made-by-nft' };
+    withNetns(nsPath(ns), () => {
+      new IptablesBackend().addMasquerade(target);
+      new NftablesBackend().addMasquerade(viaNft);
+      assert.equal(listMasqueradedContainers(target.network).sort(), [target.containerId, 'made-by-nft'].sort());
+      delMasqueradeEverywhere(target.network, 'made-by-nft', 'eth0');
+      delMasqueradeEverywhere(target.network, target.containerId, 'eth0');
+      delMasqueradeEverywhere(target.network, target.containerId, 'eth0');
+      assert.equal(listMasqueradedContainers(target.network), []);
     });
   });
+});
 
-  test('delMasqueradeEverywhere removes an attachment whichever backend made it; GC listing sees both', () => {
-    inFreshNs('both', (ns) => {
-      const viaNft = { ...target, containerId: 'made-by-nft' };
-      withNetns(nsPath(ns), () => {
-        new IptablesBackend().addMasquerade(target);
-        new NftablesBackend().addMasquerade(viaNft);
-        assert.equal(listMasqueradedContainers(target.network).sort(), [target.containerId, 'made-by-nft'].sort());
-        delMasqueradeEverywhere(target.network, 'made-by-nft', 'eth0');
-        delMasqueradeEverywhere(target.network, target.containerId, 'eth0');
-        delMasqueradeEverywhere(target.network, target.containerId, 'eth0');
-        assert.equal(listMasqueradedContainers(target.network), []);
-      });
+requires(rootTest, missing.refPlugins('bridge', 'host-local'))('interop: rules the reference bridge plugin made are checked and deleted by tsbridge', () => {
+  const node = newNs('refnode');
+  const ctr = newNs('refctr');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-fw-ipam-'));
+  try {
+    const conf = {
+      cniVersion: '0.4.0', name: 'ref-net.1', type: 'bridge', bridge: 'tsbtref0', isGateway: true, ipMasq: true,
+      ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.252.0.0/24' }], [{ subnet: 'fd00:252::/64' }]] },
+    };
+    const cid = `ref-${RUN}`;
+    const out = execFileSync('ip', ['netns', 'exec', node, '/usr/lib/cni/bridge'], {
+      input: JSON.stringify(conf),
+      encoding: 'utf8',
+      env: { ...process.env, CNI_COMMAND: 'ADD', CNI_CONTAINERID: cid, CNI_NETNS: nsPath(ctr), CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
     });
-  });
-
-  test('interop: rules the reference bridge plugin made are checked and deleted by tsbridge', () => {
-    if (!fs.existsSync('/usr/lib/cni/bridge') || !fs.existsSync('/usr/lib/cni/host-local')) return;
-    const node = newNs('refnode');
-    const ctr = newNs('refctr');
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-fw-ipam-'));
-    try {
-      const conf = {
-        cniVersion: '0.4.0', name: 'ref-net.1', type: 'bridge', bridge: 'tsbtref0', isGateway: true, ipMasq: true,
-        ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.252.0.0/24' }], [{ subnet: 'fd00:252::/64' }]] },
-      };
-      const cid = `ref-${RUN}`;
-      const out = execFileSync('ip', ['netns', 'exec', node, '/usr/lib/cni/bridge'], {
-        input: JSON.stringify(conf),
-        encoding: 'utf8',
-        env: { ...process.env, CNI_COMMAND: 'ADD', CNI_CONTAINERID: cid, CNI_NETNS: nsPath(ctr), CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
-      });
-      const ips = (JSON.parse(out).ips as { address: string }[]).map((i) => {
-        const family = i.address.includes(':') ? 6 : 4;
-        return { ip: i.address.split('/')[0], subnet: i.address, family: family as 4 | 6 };
-      });
-      const t: MasqTarget = { network: conf.name, containerId: cid, ifname: 'eth0', ips };
-      const chain = masqChainName(conf.name, cid);
-      assert.ok(inNs(node, 'iptables-save', '-t', 'nat').includes(chain), 'reference chain name differs from ours');
-      withNetns(nsPath(node), () => {
-        const fw = new IptablesBackend();
-        assert.equal(fw.checkMasquerade(t), []);
-        assert.equal(fw.listContainers(conf.name), [cid]);
-        fw.delMasquerade(conf.name, cid, 'eth0');
-      });
-      assert.not.ok((inNs(node, 'iptables-save', '-t', 'nat') + inNs(node, 'ip6tables-save', '-t', 'nat')).includes(chain));
-    } finally {
-      delNs(ctr);
-      delNs(node);
-      fs.rmSync(dataDir, { recursive: true, force: true });
-    }
-  });
-} else {
-  test('kernel firewall tests need root (skipped)', () => undefined);
-}
+    const ips = (JSON.parse(out).ips as { address: string }[]).map((i) => {
+      const family = i.address.includes(':') ? 6 : 4;
+      return { ip: i.address.split('/')[0], subnet: i.address, family: family as 4 | 6 };
+    });
+    const t: MasqTarget = { network: conf.name, containerId: cid, ifname: 'eth0', ips };
+    const chain = masqChainName(conf.name, cid);
+    assert.ok(inNs(node, 'iptables-save', '-t', 'nat').includes(chain), 'reference chain name differs from ours');
+    withNetns(nsPath(node), () => {
+      const fw = new IptablesBackend();
+      assert.equal(fw.checkMasquerade(t), []);
+      assert.equal(fw.listContainers(conf.name), [cid]);
+      fw.delMasquerade(conf.name, cid, 'eth0');
+    });
+    assert.not.ok((inNs(node, 'iptables-save', '-t', 'nat') + inNs(node, 'ip6tables-save', '-t', 'nat')).includes(chain));
+  } finally {
+    delNs(ctr);
+    delNs(node);
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+});
 
 test.after(() => {
   for (const ns of [...created]) delNs(ns);
