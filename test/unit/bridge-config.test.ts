@@ -72,12 +72,12 @@ test('bad values are code 7', () => {
   assert.is(code(() => conf({ isGateway: 'yes' })), 7);
 });
 
-test('host veth names are stable, distinct per (container, ifname), 12 chars', () => {
-  const a = hostVethName('c1', 'eth0');
-  assert.is(a, hostVethName('c1', 'eth0'));
-  assert.is.not(a, hostVethName('c1', 'eth1'));
-  assert.is.not(a, hostVethName('c2', 'eth0'));
-  assert.match(a, /^veth[0-9a-f]{8}$/);
+test('host veth names are pinned: DEL and GC after an upgrade find the host end by this name', () => {
+  // literal values computed once (sha256 of "containerID\0ifname"): never change them
+  assert.is(hostVethName('c1', 'eth0'), 'vethec43057c');
+  assert.is(hostVethName('c1', 'eth1'), 'vethef3e0578');
+  assert.is(hostVethName('c2', 'eth0'), 'vethf61abc13');
+  assert.is(hostVethName('0123456789abcdef'.repeat(4), 'net1'), 'veth6e22c345');
 });
 
 test.run();

@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import {
   dnatChainName, goQuote, goUnquote, iptablesComment, masqChainName, nftTag, parseIptablesComment, parseNftTag,
 } from '../../src/firewall/tag';
+import { hairpinChainName } from '../../src/firewall/portmap';
 
 function expectedChain(prefix: string, s: string): string {
   return (prefix + crypto.createHash('sha512').update(Buffer.from(s, 'utf8')).digest('hex')).substring(0, 28);
@@ -19,6 +20,13 @@ test('chain name is CNI- + sha512(network + containerID), 28 characters', () => 
 
 test('chain name equals what the reference bridge 1.1.1 created (captured from /usr/lib/cni/bridge)', () => {
   assert.is(masqChainName('ref-net.1', 'ctr-1_a.b'), 'CNI-2ab0dbf414445eeb7e546f58');
+});
+
+test('chain names are pinned: DEL and GC after an upgrade find the rules by these names', () => {
+  // literal values computed once: never change them
+  assert.is(masqChainName('mynet', 'abc'), 'CNI-e88f49d94512ff752ebe6070');
+  assert.is(dnatChainName('mynet', 'abc'), 'CNI-DN-e88f49d94512ff752ebe6');
+  assert.is(hairpinChainName('mynet', 'abc'), 'CNI-HM-e88f49d94512ff752ebe6');
 });
 
 test('portmap chain name is CNI-DN- + hash, 28 characters', () => {

@@ -116,8 +116,16 @@ test('validation errors (all code 7)', () => {
 });
 
 test('ranges of one family in different subnets do not overlap; partial ranges of one subnet may coexist', () => {
-  parse({ ranges: [[{ subnet: '10.1.0.0/24', rangeEnd: '10.1.0.99' }, { subnet: '10.1.0.0/24', rangeStart: '10.1.0.100' }]] });
-  parse({ ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: 'fd00::/64' }]] });
+  const split = parse({ ranges: [[{ subnet: '10.1.0.0/24', rangeEnd: '10.1.0.99' }, { subnet: '10.1.0.0/24', rangeStart: '10.1.0.100' }]] });
+  assert.equal(split.ranges, [[
+    { subnet: '10.1.0.0/24', rangeStart: '10.1.0.1', rangeEnd: '10.1.0.99', gateway: '10.1.0.1' },
+    { subnet: '10.1.0.0/24', rangeStart: '10.1.0.100', rangeEnd: '10.1.0.254', gateway: '10.1.0.1' },
+  ]]);
+  const dual = parse({ ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: 'fd00::/64' }]] });
+  assert.equal(dual.ranges.map((set) => set.map((r) => r.subnet)), [['10.1.0.0/24'], ['fd00::/64']]);
+  // the contrast: sharing one address, or one subnet inside another, is refused
+  rejects({ ranges: [[{ subnet: '10.1.0.0/24', rangeEnd: '10.1.0.100' }, { subnet: '10.1.0.0/24', rangeStart: '10.1.0.100' }]] }, /overlap/);
+  rejects({ ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: '10.1.0.0/25' }]] }, /overlaps/);
 });
 
 test('network name must be a valid CNI name: it becomes a directory', () => {
