@@ -18,7 +18,12 @@ compile: deps
 test: build compile
 	node test/run.mjs
 
-test-unit: compile
+# the syscall addon alone, which the unit tests load from build/native (`build` makes it too)
+.PHONY: native
+native: deps
+	node build/build.mjs --native-only
+
+test-unit: native compile
 	node test/run.mjs unit
 
 test-kernel: build compile
@@ -49,8 +54,7 @@ bench: build compile cnitool
 # lock contention (FUZZ_SEED, FUZZ_CASES, STORM_PODS, STORM_CYCLES scale or replay it)
 .PHONY: test-reliability
 test-reliability: build compile
-	node node_modules/uvu/bin.js build/js/test/unit 'fuzz-'
-	node node_modules/uvu/bin.js build/js/test/kernel '(fault|fuzz)-'
+	node test/run.mjs 'unit:fuzz-' 'kernel:(fault|fuzz)-'
 
 # the long churn soak (not part of `make test`; its short version is test/kernel/soak-churn.test.ts):
 # 10,000 ADD/DEL pairs, 20 in parallel, 1 % kill -9, random GC; prints leaks and p50/p99 first/last 1,000

@@ -21,6 +21,8 @@ fs.mkdirSync(path.join(out, 'bin'), { recursive: true });
 // 1. our syscall addon (N-API: one build runs on any Node).
 run('gcc', ['-O2', '-Wall', '-Werror', '-shared', '-fPIC', '-I', nodeInclude,
   path.join(root, 'native', 'tsb_sys.c'), '-o', path.join(out, 'native', 'tsb_sys.node')]);
+// `--native-only`: just the addon (what the compiled tests in build/js load; `make test-unit`)
+if (process.argv.includes('--native-only')) process.exit(0);
 
 // 2. bundle. netlink's loader (node-gyp-build) cannot work inside a SEA: send it to ours.
 const netlinkLoader = {

@@ -8,7 +8,7 @@
 // - a skip is counted and printed with its reason, never as a pass; under CI=true (where every
 //   prerequisite is installed) a missing prerequisite, `.only` and a `.skip` without a reason fail;
 // - a suite with fewer tests (passed + failed + skipped) than its minimum fails.
-// Usage: node test/run.mjs [suite|directory|file.test.js ...]   (default: every suite in SUITES)
+// Usage: node test/run.mjs [suite|suite:file-regex|directory|file.test.js ...]   (default: every suite in SUITES)
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -48,6 +48,10 @@ function killGroup(pid) {
 function suiteOf(arg) {
   const known = SUITES.find((s) => s.name === arg);
   if (known) return known;
+  // "suite:regex": the files of a suite whose name matches (its minimum does not apply)
+  const [name, pattern] = [arg.slice(0, arg.indexOf(':')), arg.slice(arg.indexOf(':') + 1)];
+  const part = SUITES.find((s) => s.name === name && s.dir);
+  if (part && arg.includes(':')) return { ...part, name: arg, min: 1, filter: new RegExp(pattern) };
   if (arg.includes('/') || fs.existsSync(arg)) {
     return { name: path.basename(arg), dir: path.resolve(arg), min: 1, timeout: Number(process.env.TSB_TEST_TIMEOUT_MS) || 30_000, jobs: 1 };
   }
@@ -145,7 +149,7 @@ async function runUvuSuite(suite) {
     total.problems.push(`${path.relative(root, fs.existsSync(driver) ? dir : driver)} is missing: run \`make compile\` first`);
     return total;
   }
-  const files = testFiles(dir);
+  const files = testFiles(dir).filter((f) => !suite.filter || suite.filter.test(path.relative(dir, f)));
   const results = new Array(files.length);
   let next = 0;
   const stream = suite.jobs === 1;
