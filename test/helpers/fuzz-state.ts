@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/plugin/names';
-import { BIN, CniCall, CniReply, cniEnv, World } from './netns';
+import * as assert from 'uvu/assert';
+import { BIN, CniCall, CniReply, RUN_ID, cniEnv, World } from './netns';
 
 export interface Census {
   /** host veths (any veth whose name starts with "veth") in the node namespace */
@@ -25,8 +26,9 @@ const lines = (s: string): string[] => s.split('\n').map((l) => l.trim()).filter
 /** Counts everything a tsbridge attachment can leave in `world`'s node namespace. */
 export function census(world: World, network: string): Census {
   const links = world.links(world.node);
-  const ipt = ['iptables-save', 'ip6tables-save'].map((c) => world.tryExec(world.node, c, ['-t', 'nat']).stdout).join('\n');
-  const nft = world.tryExec(world.node, 'nft', ['list', 'ruleset']).stdout;
+  // read through exec: a tool that fails throws rather than counting as "no rules"
+  const ipt = ['iptables-save', 'ip6tables-save'].map((c) => world.exec(world.node, c, ['-t', 'nat'])).join('\n');
+  const nft = world.exec(world.node, 'nft', ['list', 'ruleset']);
   const iptRules = lines(ipt).filter((l) => l.startsWith('-A '));
   const iptChains = lines(ipt).filter((l) => l.startsWith(':CNI-')).map((l) => l.split(' ')[0]);
   // an nft rule is a line inside a chain body that is not a chain/type/policy line or a brace
@@ -50,6 +52,43 @@ export function traces(world: World, network: string, cid: string, ifname = 'eth
   if (dump.includes(cid)) out.push(`a rule naming ${cid}`);
   return out;
 }
+
+/**
+ * The presence check before an absence check ("nothing of attachment X left"): plants in `world`'s
+ * node what an attachment of `network` leaves (a host veth, an IPAM record, an iptables chain and
+ * an nft rule naming it) for a control container, asserts traces() finds every piece, removes them
+ * and asserts traces() is empty again. A traces(...) === [] that follows is then no placebo: the
+ * readers work in this namespace and the matching sees each kind of leftover.
+ */
+export function assertTracesSeen(world: World, network: string): void {
+  const cid = `control-${RUN_ID}-${++controls}`;
+  const veth = hostVethName(cid, 'eth0');
+  const chain = masqChainName(network, cid);
+  const dir = path.join(world.dataDir, network);
+  const madeDir = !fs.existsSync(dir);
+  const record = path.join(dir, '203.0.113.254'); // TEST-NET-3: no test allocates from it
+  const table = `tsbt_control_${RUN_ID}`;
+  const n = (cmd: string, ...args: string[]): string => world.exec(world.node, cmd, args);
+  n('ip', 'link', 'add', veth, 'type', 'veth', 'peer', 'name', `${veth}c`);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(record, `${cid}\r\neth0`);
+  n('iptables', '-t', 'nat', '-N', chain);
+  n('nft', 'add', 'table', 'inet', table);
+  n('nft', 'add', 'chain', 'inet', table, 'c');
+  n('nft', 'add', 'rule', 'inet', table, 'c', 'counter', 'comment', `"id: ${cid}"`);
+  try {
+    assert.equal(traces(world, network, cid).sort(), [`IPAM file 203.0.113.254`, `a rule naming ${cid}`, `chain ${chain}`, `host veth ${veth}`].sort(),
+      'planted control traces not all seen: an absence check here would mean nothing');
+  } finally {
+    spawnSync('ip', ['-n', world.node, 'link', 'del', veth]);
+    fs.rmSync(record, { force: true });
+    if (madeDir) fs.rmSync(dir, { recursive: true, force: true });
+    spawnSync('ip', ['netns', 'exec', world.node, 'iptables', '-t', 'nat', '-X', chain]);
+    spawnSync('ip', ['netns', 'exec', world.node, 'nft', 'delete', 'table', 'inet', table]);
+  }
+  assert.equal(traces(world, network, cid), [], 'control traces not removed');
+}
+let controls = 0;
 
 /**
  * Reservation files in `dir` whose record names `cid` (regular files only; links, FIFOs and

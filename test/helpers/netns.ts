@@ -41,7 +41,10 @@ export class World {
     return { name, path: `/run/netns/${name}` };
   }
 
-  /** Run a command inside one of our namespaces; never throws, returns status and output. */
+  /**
+   * Run a command inside one of our namespaces; never throws, returns status and output. For a
+   * command whose failure is the answer (ping); to read state use exec(), which throws.
+   */
   tryExec(ns: string, cmd: string, args: string[]): ExecReply {
     const r = spawnSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8', timeout: 30_000 });
     return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
@@ -82,10 +85,13 @@ export class World {
     return fs.readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip') && !f.startsWith('tsbridge-boot')).sort();
   }
 
-  /** Everything netfilter holds in `ns`: iptables and ip6tables nat tables, and the nft ruleset. */
+  /**
+   * Everything netfilter holds in `ns`: iptables and ip6tables nat tables, and the nft ruleset.
+   * A tool that fails throws (through exec): a failing reader must never read as "no rules".
+   */
   natDump(ns: string): string {
     return ['iptables-save -t nat', 'ip6tables-save -t nat', 'nft list ruleset']
-      .map((c) => { const [cmd, ...args] = c.split(' '); return this.tryExec(ns, cmd, args).stdout; })
+      .map((c) => { const [cmd, ...args] = c.split(' '); return this.exec(ns, cmd, args); })
       .join('\n');
   }
 

@@ -37,7 +37,7 @@ function chainList(world: World, cniVersion: string, name: string, bridge: strin
 /** Everything netfilter holds in `ns`, all tables, both families, and nft. */
 function allRules(world: World, ns: string): string {
   return ['iptables-save', 'ip6tables-save', 'nft list ruleset']
-    .map((c) => { const [cmd, ...args] = c.split(' '); return world.tryExec(ns, cmd, args).stdout; })
+    .map((c) => { const [cmd, ...args] = c.split(' '); return world.exec(ns, cmd, args); }) // a failing tool throws
     .join('\n');
 }
 

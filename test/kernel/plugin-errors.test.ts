@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/plugin/names';
-import { cniBounded } from '../helpers/fuzz-state';
+import { assertTracesSeen, cniBounded, traces } from '../helpers/fuzz-state';
 import { CniReply, RUN_ID, World, bridgeConf, cni, sh } from '../helpers/netns';
 
 const BRIDGE = 'tsberr0';
@@ -27,6 +27,8 @@ function assertError(r: CniReply, code: number, msgPart?: string): void {
 
 /** Only lo in the node, or lo and the bridge (made before the failing step); no reservation, no rule. */
 function assertNothingLeft(world: World, cid: string): void {
+  assertTracesSeen(world, NET); // the presence check: these readers would see a leftover
+  if (cid !== '') assert.equal(traces(world, NET, cid), [], 'traces left behind');
   const extra = world.links(world.node).filter((l) => l !== 'lo' && l !== BRIDGE);
   assert.equal(extra, [], 'links left in the node');
   assert.not.ok(world.links(world.node).includes(hostVethName(cid, 'eth0')));

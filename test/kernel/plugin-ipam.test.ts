@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/plugin/names';
+import { assertTracesSeen, traces } from '../helpers/fuzz-state';
 import { RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
 
 const BRIDGE = 'tsbipam0';
@@ -16,6 +17,8 @@ const conf = (world: World, subnet = '10.200.5.0/24') =>
 
 /** Nothing of attachment (cid, eth0) in the node or the pod: no veth, no eth0, no reservation, no rule. */
 function assertNothingOf(world: World, cid: string, pod: { name: string }): void {
+  assertTracesSeen(world, NET); // the presence check: these readers would see a leftover
+  assert.equal(traces(world, NET, cid), [], 'traces left behind');
   assert.not.ok(world.links(world.node).includes(hostVethName(cid, 'eth0')), 'host veth left behind');
   assert.not.ok(world.links(pod.name).includes('eth0'), 'container interface left behind');
   const dump = world.natDump(world.node);

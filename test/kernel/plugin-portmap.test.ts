@@ -26,9 +26,10 @@ for (const backend of ['iptables', 'nftables'] as const) {
       await world.serveTcp(pod.name, 8080);
 
       assert.is(world.tcpPeer(out, NODE_OUT, 18080), OUT, 'outside host through the node address');
-      assert.ok(world.tcpPeer(world.node, NODE_OUT, 18080), 'node through its own address');
+      // which source address the server saw, not merely that a connection was made
+      assert.is(world.tcpPeer(world.node, NODE_OUT, 18080), NODE_OUT, 'node through its own address (kept as the source)');
       assert.is(world.tcpPeer(world.node, '127.0.0.1', 18080), GW, 'node through 127.0.0.1 (seen as the bridge address)');
-      assert.ok(world.tcpPeer(pod.name, NODE_OUT, 18080), 'container through its own published port (hairpin)');
+      assert.is(world.tcpPeer(pod.name, NODE_OUT, 18080), GW, 'container through its own published port (hairpin: masqueraded to the bridge address)');
       assert.is(world.sysctl(world.node, `net.ipv4.conf.${base.bridge}.route_localnet`), '1');
 
       const check = cni(world.node, { command: 'CHECK', conf: withPrev(conf, add.json), containerId: 'pmweb', netns: pod.path });
@@ -41,6 +42,8 @@ for (const backend of ['iptables', 'nftables'] as const) {
       assert.match(clash.json.msg, /pmweb/);
       assert.equal(world.reservations(net), [ip], 'the refused ADD released its IP');
 
+      const before = world.natDump(world.node);
+      for (const re of [/CNI-DN-/, /CNI-HM-/, /pmweb/]) assert.match(before, re, `no ${re} before DEL (the absence check below would mean nothing):\n${before}`);
       assert.is(cni(world.node, { command: 'DEL', conf, containerId: 'pmweb', netns: pod.path }).status, 0);
       assert.not.match(world.natDump(world.node), /CNI-DN-|CNI-HM-|pmweb/);
       assert.throws(() => world.tcpPeer(out, NODE_OUT, 18080));

@@ -8,6 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/plugin/names';
+import { assertTracesSeen, traces } from '../helpers/fuzz-state';
 import { RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
 
 const BRIDGE = 'tsbrb0';
@@ -17,6 +18,8 @@ const conf = (world: World, backend = 'iptables', ipam: object = {}) =>
   bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.8.0/24' }]], ipam }, { ipMasq: true, ipMasqBackend: backend });
 
 function assertNothingLeft(world: World, cid: string, pod: { name: string }, podLinks: string[] = ['lo']): void {
+  assertTracesSeen(world, NET); // the presence check: these readers would see a leftover
+  assert.equal(traces(world, NET, cid), [], 'traces left behind');
   assert.equal(world.reservations(NET), [], 'IP reservation left behind');
   assert.not.ok(world.links(world.node).includes(hostVethName(cid, 'eth0')), 'host veth left behind');
   assert.equal(world.links(pod.name).sort(), podLinks.sort(), 'container links');
