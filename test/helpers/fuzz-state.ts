@@ -172,7 +172,7 @@ export function cniBounded(hostNs: string, call: CniCall, limitMs: number, opts:
 }
 
 /** A process holding an exclusive flock(1) on `file` until killed; resolves once the lock is held. */
-export function holdFlock(file: string): Promise<{ release: () => void }> {
+export function holdFlock(file: string): Promise<{ release: (wait?: boolean) => void }> {
   return new Promise((resolve, reject) => {
     // flock(1) runs the command with the lock held; the command announces it and sleeps.
     const child = spawn('flock', ['-x', file, 'sh', '-c', 'echo held; exec sleep 60'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -184,7 +184,8 @@ export function holdFlock(file: string): Promise<{ release: () => void }> {
       if (!b.toString().includes('held')) return;
       child.removeAllListeners('exit');
       resolve({
-        release: () => {
+        // wait (default): return once the lock is free; false: return at once (waiters may take it)
+        release: (wait = true) => {
           // kill the whole group: flock and its sleep (the lock is on their shared open file)
           if (child.exitCode === null && child.signalCode === null) {
             try {
@@ -193,7 +194,7 @@ export function holdFlock(file: string): Promise<{ release: () => void }> {
               child.kill('SIGKILL');
             }
           }
-          spawnSync('sh', ['-c', 'until flock -n "$1" true; do sleep 0.05; done', 'sh', file], { timeout: 10_000 });
+          if (wait) spawnSync('sh', ['-c', 'until flock -n "$1" true; do sleep 0.05; done', 'sh', file], { timeout: 10_000 });
         },
       });
     });

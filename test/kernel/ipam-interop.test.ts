@@ -9,8 +9,12 @@ import * as assert from 'uvu/assert';
 import { CniError, ErrCode } from '../../src/cni/errors';
 import { HostLocalConfig, parseHostLocalConfig } from '../../src/ipam/config';
 import * as hostLocal from '../../src/ipam/host-local';
+import { holdFlock } from '../helpers/fuzz-state';
+import { missing, requires } from '../helpers/test';
 
 const REF = '/usr/lib/cni/host-local';
+// without the reference plugin every test here is counted as skipped (a failure under CI=true)
+const rtest = requires(test, missing.refPlugins('host-local'));
 const NET = 'interop';
 
 interface Env { tmp: string; dir: string; cfg: HostLocalConfig; stdin: string }
@@ -60,7 +64,7 @@ function markFromEarlierBoot(e: Env): void {
 
 const ipFiles = (dir: string): string[] => fs.readdirSync(dir).filter((n) => !n.startsWith('last_') && n !== 'lock' && n !== 'tsbridge-boot').sort();
 
-test('alternating allocations continue one round-robin, never repeat, and both see the range as full', () => {
+rtest('alternating allocations continue one round-robin, never repeat, and both see the range as full', () => {
   withEnv([[{ subnet: '10.99.0.0/29' }]], (e) => {
     const got = [refAdd(e, 'c0'), ours(e, 'c1'), refAdd(e, 'c2'), ours(e, 'c3'), refAdd(e, 'c4')].flat();
     assert.equal(got, ['10.99.0.2/29', '10.99.0.3/29', '10.99.0.4/29', '10.99.0.5/29', '10.99.0.6/29']);
@@ -73,7 +77,7 @@ test('alternating allocations continue one round-robin, never repeat, and both s
   });
 });
 
-test('each side releases the other\'s records (its 0644, our 0600); allocation then wraps around for both', () => {
+rtest('each side releases the other\'s records (its 0644, our 0600); allocation then wraps around for both', () => {
   withEnv([[{ subnet: '10.99.0.0/29' }]], (e) => {
     refAdd(e, 'c0');
     // the reference 1.1.1 made the network directory 0755 and its record 0644; our checks accept its directory
@@ -92,7 +96,7 @@ test('each side releases the other\'s records (its 0644, our 0600); allocation t
   });
 });
 
-test('the reference finds our record (CHECK) and we find its records; an interface is its own attachment', () => {
+rtest('the reference finds our record (CHECK) and we find its records; an interface is its own attachment', () => {
   withEnv([[{ subnet: '10.99.0.0/29' }]], (e) => {
     ours(e, 'c1', 'eth0');
     refAdd(e, 'c1', 'eth1');
@@ -103,7 +107,7 @@ test('the reference finds our record (CHECK) and we find its records; an interfa
   });
 });
 
-test('dual stack: IPv6 file names agree, requested IPs conflict across implementations', () => {
+rtest('dual stack: IPv6 file names agree, requested IPs conflict across implementations', () => {
   withEnv([[{ subnet: '10.99.0.0/29' }], [{ subnet: 'fd00:99::/120' }]], (e) => {
     assert.equal(refAdd(e, 'c0'), ['10.99.0.2/29', 'fd00:99::2/120']);
     assert.equal(ours(e, 'c1'), ['10.99.0.3/29', 'fd00:99::3/120']);
@@ -117,18 +121,38 @@ test('dual stack: IPv6 file names agree, requested IPs conflict across implement
   });
 });
 
-test('concurrent reference ADDs and our ADDs: the shared lock keeps every address unique', async () => {
+/** Processes blocked in flock() on `file` right now (the "->" lines of /proc/locks for its inode). */
+function flockWaiters(file: string): number {
+  const ino = fs.statSync(file).ino;
+  return fs.readFileSync('/proc/locks', 'utf8').split('\n')
+    .filter((l) => l.includes('->') && l.includes('FLOCK') && l.trim().split(/\s+/).some((f) => f.endsWith(`:${ino}`))).length;
+}
+
+rtest('concurrent reference ADDs and our ADDs: the shared lock keeps every address unique', async () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsb-interop-'));
+  let holder: { release: (wait?: boolean) => void } | undefined;
   try {
     const ipam = { type: 'host-local', dataDir: tmp, ranges: [[{ subnet: '10.98.0.0/27' }]] };
     const stdin = JSON.stringify({ cniVersion: '1.0.0', name: NET, ipam });
     const cfg = parseHostLocalConfig(ipam, NET);
+    // Prove the overlap: hold the store's lock, start the reference ADDs and wait until they are
+    // all blocked on it; then release it and allocate ours while they are still waiting.
+    const lock = path.join(tmp, NET, 'lock');
+    fs.mkdirSync(path.dirname(lock));
+    holder = await holdFlock(lock);
     const children = Array.from({ length: 8 }, (_, i) => new Promise<number | null>((resolve) => {
       const p = spawn(REF, [], { env: refEnv('ADD', `ref${i}`, 'eth0'), stdio: ['pipe', 'ignore', 'ignore'] });
       p.on('close', resolve);
       p.stdin.end(stdin);
     }));
+    for (let i = 0; i < 400 && flockWaiters(lock) < 8; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.is(flockWaiters(lock), 8, 'the reference ADDs never all waited on the shared lock');
+    assert.equal(ipFiles(path.join(tmp, NET)), [], 'a reference ADD wrote while the lock was held');
+    holder.release(false);
+    holder = undefined;
+    const waitingAtStart = flockWaiters(lock);
     const mine = Array.from({ length: 8 }, (_, i) => hostLocal.allocate(cfg, NET, `ours${i}`, 'eth0', []).ips[0].address);
+    assert.ok(waitingAtStart > 0, 'no reference ADD was still waiting when ours began: no overlap in time');
     assert.equal(await Promise.all(children), Array(8).fill(0));
     const files = ipFiles(path.join(tmp, NET));
     assert.is(files.length, 16);
@@ -136,11 +160,12 @@ test('concurrent reference ADDs and our ADDs: the shared lock keeps every addres
     const owners = hostLocal.listAttachments(cfg, NET).map((a) => a.containerId).sort();
     assert.equal(owners, [...Array.from({ length: 8 }, (_, i) => `ours${i}`), ...Array.from({ length: 8 }, (_, i) => `ref${i}`)].sort());
   } finally {
+    holder?.release();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 });
 
-test('our gc releases stale records the reference wrote', () => {
+rtest('our gc releases stale records the reference wrote', () => {
   withEnv([[{ subnet: '10.99.0.0/29' }]], (e) => {
     refAdd(e, 'c0');
     refAdd(e, 'c1');
@@ -150,7 +175,7 @@ test('our gc releases stale records the reference wrote', () => {
   });
 });
 
-test('reboot, store only the reference wrote (no mark): our ADD in a new boot releases nothing', () => {
+rtest('reboot, store only the reference wrote (no mark): our ADD in a new boot releases nothing', () => {
   withEnv([[{ subnet: '10.99.0.0/29' }]], (e) => {
     refAdd(e, 'r0');
     refAdd(e, 'r1');
@@ -161,7 +186,7 @@ test('reboot, store only the reference wrote (no mark): our ADD in a new boot re
   });
 });
 
-test('reboot, mixed store: only our own untouched records of the earlier boot go; the reference\'s stay, before or after ours', () => {
+rtest('reboot, mixed store: only our own untouched records of the earlier boot go; the reference\'s stay, before or after ours', () => {
   withEnv([[{ subnet: '10.99.0.0/28' }]], (e) => {
     refAdd(e, 'r0'); // .2, before any mark
     ours(e, 'c1'); // .3, listed in our mark
