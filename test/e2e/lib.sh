@@ -5,7 +5,9 @@
 # machine's own network. The mount namespace of `ip netns exec` is private too, so the bind
 # mounts below (/etc/cni/net.d, /opt/cni/bin for ctr) and the clients' netns pins stay inside.
 #
-# Checks: `check "what" cmd...` counts a pass or a failure; `finish` prints "N passed, M failed".
+# Checks: `check "what" cmd...` counts a pass or a failure; `skip_check "what" "why"` counts a skip
+# (E2E_TRACE=0), `skip_prereq "what" "why"` a skip for something this machine lacks (a failure under
+# CI=true, where everything is installed); `finish` prints "N passed, M failed[, K skipped]".
 # E2E_KEEP=1 keeps the work dir; E2E_TRACE=0 links tsbridge straight into the CNI bin dir instead of
 # through the exec recorder (tsbridge-trace.sh), whose log is printed when a check fails.
 
@@ -17,6 +19,7 @@ SUBNET_PREFIX=${SUBNET_PREFIX:-10.211.7}   # the node's pod subnet: $SUBNET_PREF
 GATEWAY=$SUBNET_PREFIX.1
 PASSED=0
 FAILED=0
+SKIPPED=0
 
 log() { printf '[%s %s] %s\n' "$E2E_NAME" "$(date +%T)" "$*" >&2; }
 
@@ -35,8 +38,22 @@ check() { # check "description" cmd args...
 # has GREP-ARGS: grep reading all its input (grep -q under pipefail can fail the pipe with SIGPIPE)
 has() { grep "$@" >/dev/null; }
 
-# tcheck: a check that reads the exec recorder's log; skipped with E2E_TRACE=0
-tcheck() { [ "${E2E_TRACE:-1}" = 0 ] && return 0; check "$@"; }
+# skip_check "what" "why": a check not run, counted and printed as skipped (never as a pass)
+skip_check() { SKIPPED=$((SKIPPED + 1)); printf 'skip %s: %s\n' "$1" "$2"; }
+# skip_prereq "what" "why": a check this machine cannot run; under CI=true that is a failure
+skip_prereq() {
+  if [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; then
+    FAILED=$((FAILED + 1)); printf 'FAIL %s (cannot run under CI=true: %s)\n' "$1" "$2"
+  else
+    skip_check "$@"
+  fi
+}
+
+# tcheck: a check that reads the exec recorder's log; counted as skipped with E2E_TRACE=0
+tcheck() {
+  if [ "${E2E_TRACE:-1}" = 0 ]; then skip_check "$1" "E2E_TRACE=0: no exec recorder"; return 0; fi
+  check "$@"
+}
 
 # in_grep PATTERN cmd...: cmd's output matches PATTERN
 in_grep() { local pat=$1; shift; "$@" | has "$pat"; }
@@ -178,16 +195,19 @@ make_image() {
 }
 
 # What tsbridge left on the node for the attachment: reservation files, host veths, rules
-ipam_files() { find "$W/ipam" -type f ! -name lock ! -name 'last_reserved_ip*' ! -name 'tsbridge-boot*' 2>/dev/null; }
-host_veths() { ip -o link show type veth 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1; }
-node_rules() { { iptables-save; ip6tables-save; nft list ruleset; } 2>/dev/null; }
+# The readers below fail when their tool fails: a failing reader must never read as "nothing left".
+ipam_files() { [ -d "$W/ipam" ] || { echo "no IPAM store $W/ipam (wrong dataDir?)" >&2; return 1; }; find "$W/ipam" -type f ! -name lock ! -name 'last_reserved_ip*' ! -name 'tsbridge-boot*'; }
+host_veths() { local o; o=$(ip -o link show type veth) || return 1; awk -F': ' '{print $2}' <<<"$o" | cut -d@ -f1; }
+node_rules() { iptables-save && ip6tables-save && nft list ruleset; }
 
-rules_free_of() { ! node_rules | has -E -e "$1" -e "$2"; }
+# none_of READER: READER succeeds and prints nothing (what it printed is shown otherwise)
+none_of() { local o; o=$("$@") || { echo "$* failed"; return 1; }; [ -z "$o" ] || { printf '%s\n' "$o"; return 1; }; }
+rules_free_of() { local r; r=$(node_rules) || { echo 'reading the rules failed'; return 1; }; ! has -E -e "$1" -e "$2" <<<"$r"; }
 
 check_nothing_left() { # check_nothing_left WHAT IP CONTAINERID
   local what=$1 ip=$2 cid=${3:-no-such-container-id}
-  check "$what: no IP reservation file left" test -z "$(ipam_files)"
-  check "$what: no host veth left" test -z "$(host_veths)"
+  check "$what: no IP reservation file left" none_of ipam_files
+  check "$what: no host veth left" none_of host_veths
   check "$what: no rule naming $ip or the container left" rules_free_of "${ip//./\\.}([^0-9]|\$)" "$cid"
 }
 
@@ -222,6 +242,6 @@ finish() {
       cat "$f"
     done
   fi
-  echo "$E2E_NAME: $PASSED passed, $FAILED failed"
+  echo "$E2E_NAME: $PASSED passed, $FAILED failed$([ "$SKIPPED" -gt 0 ] && echo ", $SKIPPED skipped")"
   [ "$FAILED" -eq 0 ]
 }

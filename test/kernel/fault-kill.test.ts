@@ -9,9 +9,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/plugin/names';
-import { traces } from '../helpers/fuzz-state';
+import { ipFilesOf, traces } from '../helpers/fuzz-state';
 import { BIN, RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
 import { spawn } from 'node:child_process';
+import * as path from 'node:path';
 
 const BRIDGE = 'tsbfk0';
 const NET = 'tsbt-fk';
@@ -22,17 +23,35 @@ type Point = (typeof POINTS)[number];
 const conf = (world: World, backend: string) =>
   bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.220.1.0/24' }]] }, { ipMasq: true, ipMasqBackend: backend });
 
-/** What must exist right after the kill: proves the process died at that point and not before. */
-function assertKilledAt(world: World, point: Point, cid: string, pod: { name: string }): void {
+/** Where the state differs from "killed right at `point`" ([] when it matches exactly). */
+function killedAtProblems(world: World, point: Point, cid: string, pod: { name: string }): string[] {
   const veth = hostVethName(cid, 'eth0');
   const links = world.links(world.node);
   const dump = world.natDump(world.node);
-  assert.is(world.reservations(NET).length, 1, `${point}: the IP should be reserved`);
-  assert.is(links.includes(BRIDGE), point !== 'after-ipam', `${point}: bridge`);
-  assert.is(links.includes(veth), ['after-veth', 'after-container', 'after-rules'].includes(point), `${point}: host veth`);
   const addrs = world.link(pod.name, 'eth0') ? world.addrs(pod.name, 'eth0') : [];
-  assert.is(addrs.length > 0, ['after-container', 'after-rules'].includes(point), `${point}: container address`);
-  assert.is(dump.includes(masqChainName(NET, cid)), point === 'after-rules', `${point}: masquerade chain`);
+  const want: [string, boolean, boolean][] = [
+    ['the IP reserved', world.reservations(NET).length === 1, true],
+    ['bridge', links.includes(BRIDGE), point !== 'after-ipam'],
+    ['host veth', links.includes(veth), ['after-veth', 'after-container', 'after-rules'].includes(point)],
+    ['container address', addrs.length > 0, ['after-container', 'after-rules'].includes(point)],
+    ['masquerade chain', dump.includes(masqChainName(NET, cid)), point === 'after-rules'],
+  ];
+  return want.filter(([, got, expected]) => got !== expected).map(([what, got]) => `${point}: ${what} ${got ? 'present' : 'missing'}`);
+}
+
+/** What must exist right after the kill: proves the process died at that point and not before. */
+function assertKilledAt(world: World, point: Point, cid: string, pod: { name: string }): void {
+  assert.equal(killedAtProblems(world, point, cid, pod), []);
+}
+
+/**
+ * Where a kill at an arbitrary moment landed: "before" (nothing made yet), the Point whose
+ * state assertKilledAt would accept, "between" points (a step half done), or "finished".
+ */
+function landedAt(world: World, cid: string, pod: { name: string }, killed: boolean): string {
+  if (!killed) return 'finished';
+  if (world.reservations(NET).length === 0 && !world.links(world.node).includes(hostVethName(cid, 'eth0'))) return 'before';
+  return POINTS.find((p) => killedAtProblems(world, p, cid, pod).length === 0) ?? 'between';
 }
 
 function killedAdd(world: World, c: object, cid: string, pod: { path: string }, point: Point): void {
@@ -108,15 +127,24 @@ for (const point of POINTS) {
   });
 }
 
-/** Runs the binary and SIGKILLs it `ms` after the start (it may finish first); resolves when it is gone. */
-function killedAfter(world: World, command: 'ADD' | 'DEL', c: object, cid: string, netns: string, ms: number): Promise<void> {
+/**
+ * Runs the binary and SIGKILLs it `when` ms after the start, or as soon as its IP record is written
+ * ("reserved": mid-operation by construction); it may finish first. Resolves, once it is gone,
+ * with whether the kill got it.
+ */
+function killedAfter(world: World, command: 'ADD' | 'DEL', c: object, cid: string, netns: string, when: number | 'reserved'): Promise<boolean> {
   return new Promise((resolve) => {
     const child = spawn('ip', ['netns', 'exec', world.node, BIN], {
       env: { PATH: process.env.PATH ?? '', CNI_COMMAND: command, CNI_CONTAINERID: cid, CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
       stdio: ['pipe', 'ignore', 'ignore'],
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.on('close', () => { clearTimeout(timer); resolve(); });
+    const kill = (): void => { child.kill('SIGKILL'); };
+    const timer = when === 'reserved'
+      // (the record written, not merely created: a kill between create and write leaves an empty,
+      // ownerless file, a window host-local's store has, as the reference's does)
+      ? setInterval(() => ipFilesOf(path.join(world.dataDir, NET), cid).length > 0 && kill(), 1)
+      : setTimeout(kill, when);
+    child.on('close', (_code, signal) => { clearTimeout(timer); clearInterval(timer); resolve(signal === 'SIGKILL'); });
     child.stdin!.on('error', () => undefined);
     child.stdin!.end(JSON.stringify(c));
   });
@@ -126,20 +154,28 @@ function killedAfter(world: World, command: 'ADD' | 'DEL', c: object, cid: strin
 // work, some in the middle, some after it finished). Whatever state that leaves, one DEL must
 // remove it all, and the next ADD must work.
 for (const backend of ['iptables', 'nftables'] as const) {
-  test(`kill -9 at 0..140 ms into ADD and into DEL (${backend}): one DEL afterwards leaves nothing; ADD works again`, async () => {
+  test(`kill -9 at 0..140 ms (and on the IP record) into ADD and into DEL (${backend}): one DEL afterwards leaves nothing; ADD works again`, async () => {
     const world = new World(`fkt${backend[0]}`);
     try {
       const pod = world.pod('pod');
       const c = conf(world, backend);
-      for (let k = 0; k < 8; k++) {
+      // where each ADD kill landed (assertKilledAt's observations); the last one is triggered by
+      // the IP record appearing, so at least that one is mid-operation whatever the machine's speed
+      const landed: string[] = [];
+      for (let k = 0; k < 9; k++) {
         const cid = `fkt-${backend}-${k}-${RUN_ID}`;
-        await killedAfter(world, 'ADD', c, cid, pod.path, k * 20);
-        await killedAfter(world, 'DEL', c, cid, pod.path, (7 - k) * 20);
+        const when = k < 8 ? k * 20 : 'reserved';
+        const killed = await killedAfter(world, 'ADD', c, cid, pod.path, when);
+        landed.push(`${when}: ${landedAt(world, cid, pod, killed)}`);
+        if (when === 'reserved') assert.ok(killed && world.reservations(NET).length === 1, `the kill on the IP record did not land mid-ADD: ${landed.join(', ')}`);
+        await killedAfter(world, 'DEL', c, cid, pod.path, (7 - (k % 8)) * 20);
         const del = cni(world.node, { command: 'DEL', conf: c, containerId: cid, netns: pod.path });
         assert.is(del.status, 0, `DEL after the kills (ADD +${k * 20} ms): ${del.stdout}`);
         assert.equal(traces(world, NET, cid, 'eth0', pod), [], `traces after ADD killed at +${k * 20} ms and DEL at +${(7 - k) * 20} ms`);
         assert.equal(world.reservations(NET), []);
       }
+      const mid = landed.filter((l) => !/: (before|finished)$/.test(l));
+      assert.ok(mid.length > 0, `no kill landed mid-ADD: ${landed.join(', ')}`);
       retryWorks(world, c, `fkt-${backend}-last-${RUN_ID}`, pod);
     } finally {
       world.cleanup();
