@@ -17,12 +17,14 @@ import * as path from 'node:path';
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 // One line per suite. min: the fewest tests it may report (raise it when you add tests);
-// timeout: per-test default (ms); jobs: files run at once; source: the suite only counts once
-// that source directory exists (before that it is listed as "not present" and not run).
+// timeout: per-test default (ms); jobs: files run at once; needs: 'root' (otherwise each of its
+// tests is counted as skipped, a failure under CI=true); source: the suite only counts once that
+// source directory exists (before that it is listed as "not present" and not run).
 const SUITES = [
   { name: 'unit', dir: 'build/js/test/unit', min: 197, timeout: 30_000, jobs: 2 },
-  { name: 'kernel', dir: 'build/js/test/kernel', min: 193, timeout: 120_000, jobs: 1 },
-  { name: 'parity', dir: 'build/js/test/parity', min: 1, timeout: 120_000, jobs: 1, source: 'test/parity' },
+  { name: 'kernel', dir: 'build/js/test/kernel', min: 193, timeout: 120_000, jobs: 1, needs: 'root' },
+  // issue 10's differential suite (test/parity, compiled to build/js/test/parity); raise min once it lands
+  { name: 'parity', dir: 'build/js/test/parity', min: 1, timeout: 120_000, jobs: 1, needs: 'root', source: 'test/parity' },
   { name: 'e2e', script: 'test/e2e/run.sh', min: 1 },
 ];
 
@@ -58,6 +60,11 @@ function suiteOf(arg) {
   throw new Error(`unknown suite "${arg}" (known: ${SUITES.map((s) => s.name).join(', ')}, or a directory)`);
 }
 
+/** What the whole suite lacks on this machine ('' when nothing). */
+function suiteMissing(suite) {
+  return suite.needs === 'root' && process.getuid?.() !== 0 ? 'root (these tests make network namespaces)' : '';
+}
+
 /** Run one test file in its own process; resolves with its result (a failure when it never reported). */
 function runFile(suite, file, stream) {
   return new Promise((resolve) => {
@@ -68,7 +75,7 @@ function runFile(suite, file, stream) {
       cwd: root,
       detached: true, // its own process group: a hang is killed with everything it started
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, TSB_TEST_TIMEOUT_MS: String(suite.timeout), TSB_TEST_STATUS: statusFile },
+      env: { ...process.env, TSB_TEST_TIMEOUT_MS: String(suite.timeout), TSB_TEST_STATUS: statusFile, TSB_SUITE_MISSING: suiteMissing(suite) },
     });
     children.add(child.pid);
     let out = '';
