@@ -150,7 +150,7 @@ function testFiles(dir) {
 
 async function runUvuSuite(suite) {
   const dir = path.resolve(root, suite.dir);
-  const total = { passed: 0, failed: 0, skipped: 0, problems: [], skips: [] };
+  const total = { passed: 0, failed: 0, skipped: 0, problems: [], skips: [], notes: [] };
   if (!fs.existsSync(driver) || !fs.existsSync(dir)) {
     total.failed = 1;
     total.problems.push(`${path.relative(root, fs.existsSync(driver) ? dir : driver)} is missing: run \`make compile\` first`);
@@ -173,6 +173,7 @@ async function runUvuSuite(suite) {
     total.skipped += r.skipped;
     total.problems.push(...r.problems);
     total.skips.push(...r.skips);
+    total.notes.push(...(r.notes ?? []));
   }
   return total;
 }
@@ -225,6 +226,7 @@ async function main() {
     lines.push(`[${suite.name}] ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}`);
     for (const p of r.problems) lines.push(`  FAIL ${p.split('\n').join('\n       ')}`);
     for (const s of r.skips) lines.push(`  skipped ${s}`);
+    for (const n of r.notes ?? []) lines.push(`  slow ${n}`);
   }
   console.log(`\n${lines.join('\n')}`);
   console.log(`${sum.passed} passed, ${sum.failed} failed${sum.skipped ? `, ${sum.skipped} skipped` : ''}`);

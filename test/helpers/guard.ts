@@ -30,7 +30,7 @@ export class SkipSignal extends Error {
 }
 
 export interface GuardRecord {
-  kind: 'fail' | 'hook' | 'only' | 'skip' | 'runtime-skip' | 'not-run';
+  kind: 'fail' | 'hook' | 'only' | 'skip' | 'runtime-skip' | 'not-run' | 'slow';
   suite: string;
   name: string;
   detail: string;
@@ -64,6 +64,7 @@ function bounded(suite: string, name: string, fn: Fn, onSkip?: (s: SkipSignal) =
   const ms = (fn as any)[TIMEOUT] ?? defaultTimeout();
   return async (ctx) => {
     status(suite, name, ms);
+    const start = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: a hang (if it is slow by design, give it timeout(ms, fn) from test/helpers/test)`)), ms);
@@ -80,6 +81,9 @@ function bounded(suite: string, name: string, fn: Fn, onSkip?: (s: SkipSignal) =
       throw err;
     } finally {
       clearTimeout(timer);
+      // a note (never a failure): a test near its timeout will fail on a busier machine
+      const took = Date.now() - start;
+      if (onSkip && took > ms / 2 && took < ms) guardState.records.push({ kind: 'slow', suite, name, detail: `took ${Math.round(took / 1000)} s of its ${Math.round(ms / 1000)} s timeout` });
     }
   };
 }

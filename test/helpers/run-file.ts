@@ -13,13 +13,15 @@ interface Result {
   problems: string[];
   /** "suite › test: reason" for every skip */
   skips: string[];
+  /** not counted: tests that took more than half their timeout */
+  notes: string[];
 }
 
 type Runner = () => Promise<[string | true, number, number, number]>;
 
 async function main(): Promise<void> {
   const file = path.resolve(process.argv[2] ?? '');
-  const result: Result = { file, passed: 0, failed: 0, skipped: 0, problems: [], skips: [] };
+  const result: Result = { file, passed: 0, failed: 0, skipped: 0, problems: [], skips: [], notes: [] };
   let finished = false;
   process.on('exit', () => {
     if (finished) return;
@@ -70,6 +72,7 @@ async function main(): Promise<void> {
   for (const r of guard.guardState.records) {
     const where = `${path.basename(file)}: ${r.suite ? `${r.suite} › ` : ''}${r.name}`;
     if (r.kind === 'fail') result.problems.push(`${where}: ${r.detail}`);
+    else if (r.kind === 'slow') result.notes.push(`${where}: ${r.detail}`);
     else if (r.kind === 'hook') result.problems.push(`${where} hook failed: ${r.detail.split('\n')[0]}`);
     else if (r.kind === 'only' && !guard.inCI()) result.skips.push(`${where}: ${r.detail}`); // under CI it failed
     else if (r.kind === 'skip') result.skips.push(`${where}: ${r.detail}`);

@@ -9,6 +9,7 @@
 // STORM_PODS / STORM_CYCLES scale the first storm. Subnets 10.220.2.0/24, 10.220.3.0/24, 10.220.4.0/24.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { timeout } from '../helpers/test';
 import { census } from '../helpers/fuzz-state';
 import { CniReply, RUN_ID, World, bridgeConf, cni, cniAsync } from '../helpers/netns';
 
@@ -88,20 +89,20 @@ async function storm(tag: string, net: string, subnet: string, backend: string, 
   }
 }
 
-test(`storm: ${PODS} containers x ${CYCLES} ADD/DEL cycles at once (iptables): no duplicate IP, no leak`, async () => {
+test(`storm: ${PODS} containers x ${CYCLES} ADD/DEL cycles at once (iptables): no duplicate IP, no leak`, timeout(600_000, async () => {
   const s = await storm('st', 'tsbt-storm', '10.220.2.0/24', 'iptables', PODS, CYCLES);
   console.log(`  storm iptables: ${s.adds} ADD + ${s.dels} DEL, up to ${s.maxParallel} in parallel, ${s.distinctIps} distinct IPs, ${s.seconds.toFixed(1)} s`);
   assert.is(s.adds, PODS * CYCLES);
   // the live check above can see a duplicate only when containers overlap in time
   assert.ok(s.maxParallel > PODS / 2, `only ${s.maxParallel} calls ever ran at once`);
-});
+}));
 
-test('storm: 20 containers x 5 cycles at once (nftables): no duplicate IP, no leak', async () => {
+test('storm: 20 containers x 5 cycles at once (nftables): no duplicate IP, no leak', timeout(600_000, async () => {
   const s = await storm('stn', 'tsbt-stormn', '10.220.4.0/24', 'nftables', 20, 5);
   console.log(`  storm nftables: ${s.adds} ADD + ${s.dels} DEL, up to ${s.maxParallel} in parallel, ${s.seconds.toFixed(1)} s`);
-});
+}));
 
-test(`${PODS} ADDs at once on a bridge that does not exist yet: all succeed, one bridge, one gateway address`, async () => {
+test(`${PODS} ADDs at once on a bridge that does not exist yet: all succeed, one bridge, one gateway address`, timeout(600_000, async () => {
   const world = new World('stbr');
   try {
     const net = 'tsbt-stbr';
@@ -134,6 +135,6 @@ test(`${PODS} ADDs at once on a bridge that does not exist yet: all succeed, one
   } finally {
     world.cleanup();
   }
-});
+}));
 
 test.run();

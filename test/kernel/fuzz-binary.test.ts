@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { timeout } from '../helpers/test';
 import { getKey, isObject } from '../../src/cni/json';
 import { NASTY_STRINGS, Rng, VALID_CODES, fuzzSeed, genConfig, genEnv } from '../helpers/fuzz';
 import { cniBounded, tree } from '../helpers/fuzz-state';
@@ -64,7 +65,7 @@ function state(world: World, pod: string, dataRoot: string, safeDir: string): St
   };
 }
 
-test(`binary: ${CASES} generated cases (seed ${SEED}): CNI error JSON or a valid result, no trace, no state change`, async () => {
+test(`binary: ${CASES} generated cases (seed ${SEED}): CNI error JSON or a valid result, no trace, no state change`, timeout(600_000, async () => {
   const world = new World('fzbin');
   const madeRoots = ['/', '/dev'].map((d) => path.join(d, NET));
   try {
@@ -132,7 +133,7 @@ test(`binary: ${CASES} generated cases (seed ${SEED}): CNI error JSON or a valid
     for (const d of madeRoots) fs.rmSync(d, { recursive: true, force: true });
     world.cleanup();
   }
-});
+}));
 
 const base = (world: World, extra: object = {}) => ({
   cniVersion: '1.0.0', name: NET, type: 'tsbridge', bridge: 'tsbfz0', isGateway: true,

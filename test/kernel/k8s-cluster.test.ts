@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { timeout } from '../helpers/test';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
 import { BIN, cni, sh, World } from '../helpers/netns';
 
@@ -59,7 +60,7 @@ function pluginConf(conflistPath: string): Record<string, unknown> {
   return { cniVersion: c.cniVersion, name: c.name, ...c.plugins[0] };
 }
 
-test('three nodes: installed from the API, pods reach each other across nodes, routes follow the Node objects', async () => {
+test('three nodes: installed from the API, pods reach each other across nodes, routes follow the Node objects', timeout(600_000, async () => {
   const world = new World('k8s');
   const api = new FakeApi([SW_V4]);
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8scluster-'));
@@ -186,7 +187,7 @@ test('three nodes: installed from the API, pods reach each other across nodes, r
     fs.rmSync(root, { recursive: true, force: true });
     await api.close();
   }
-});
+}));
 
 test('an agent that cannot reach the API keeps the routes it has (no list, no deletions)', async () => {
   const world = new World('k8sdown');
