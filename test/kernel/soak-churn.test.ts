@@ -4,6 +4,7 @@
 // SOAK_CYCLES / SOAK_SEED scale or replay it. Subnets 10.231.0.0/22, 10.231.4.0/22.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { timeout } from '../helpers/test';
 import { ChurnReport, churn, strayStoreFiles } from '../helpers/soak';
 
 const CYCLES = Number(process.env.SOAK_CYCLES) || 300;
@@ -22,13 +23,13 @@ function verify(r: ChurnReport): void {
   assert.ok(r.addFirst.n > r.cycles / 4 && r.addLast.n > 0, 'too few successful ADDs to measure');
 }
 
-test(`churn: ${CYCLES} ADD/DEL pairs, 10 in parallel, 3 % killed, random GC (iptables): no leak, no duplicate`, async () => {
+test(`churn: ${CYCLES} ADD/DEL pairs, 10 in parallel, 3 % killed, random GC (iptables): no leak, no duplicate`, timeout(600_000, async () => {
   verify(await churn('sk', { cycles: CYCLES, parallel: 10, killRate: 0.03, gcRate: 0.05, backend: 'iptables', subnet: '10.231.0.0/22', seed: SEED }));
-});
+}));
 
-test(`churn: ${Math.ceil(CYCLES / 2)} pairs (nftables): no leak, no duplicate`, async () => {
+test(`churn: ${Math.ceil(CYCLES / 2)} pairs (nftables): no leak, no duplicate`, timeout(600_000, async () => {
   verify(await churn('skn', { cycles: Math.ceil(CYCLES / 2), parallel: 10, killRate: 0.03, gcRate: 0.05, backend: 'nftables', subnet: '10.231.4.0/22', seed: SEED + 1 }));
-});
+}));
 
 test('churn positive control: attachments kept valid through the final GC are reported as left behind', async () => {
   const r = await churn('skc', { cycles: 20, parallel: 4, killRate: 0, gcRate: 0.2, backend: 'iptables', subnet: '10.231.8.0/24', seed: SEED, keep: 2 });
