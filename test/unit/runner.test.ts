@@ -63,11 +63,12 @@ test('a file that throws while loading is one failure named by file; the rest of
   assert.match(c.out, /FAIL a-throws\.test\.js: threw while loading: Error: fixture: boom while loading/);
 });
 
-test('failing before / before.each hooks fail their tests and their error is printed', () => {
+test('failing before / before.each / after hooks are failures and their error is printed', () => {
   const c = run(false, 'hook');
-  is(c, [0, 3, 0], 'hook');
+  is(c, [1, 4, 0], 'hook');
   assert.match(c.out, /before fails › before hook failed: Error: fixture: before boom/);
   assert.match(c.out, /before\.each fails › before\.each hook failed: Error: fixture: before\.each boom/);
+  assert.match(c.out, /after fails › after hook failed: Error: fixture: after boom/);
 });
 
 test('a file with no tests, a suite never run() and an empty suite directory are failures', () => {

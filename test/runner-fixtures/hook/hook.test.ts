@@ -1,4 +1,4 @@
-// Failing hooks: uvu alone would swallow these errors; each must be a failure with its message.
+// Failing hooks: uvu alone would swallow (or, for `after`, abort on) these errors; each must be a failure with its message.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
@@ -16,3 +16,10 @@ b.before.each(() => {
 });
 b('three', () => assert.ok(true));
 b.run();
+
+const c = suite('after fails');
+c.after(() => {
+  throw new Error('fixture: after boom');
+});
+c('four', () => assert.ok(true));
+c.run();
