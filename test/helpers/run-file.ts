@@ -73,7 +73,10 @@ async function main(): Promise<void> {
     const where = `${path.basename(file)}: ${r.suite ? `${r.suite} › ` : ''}${r.name}`;
     if (r.kind === 'fail') result.problems.push(`${where}: ${r.detail}`);
     else if (r.kind === 'slow') result.notes.push(`${where}: ${r.detail}`);
-    else if (r.kind === 'hook') result.problems.push(`${where} hook failed: ${r.detail.split('\n')[0]}`);
+    else if (r.kind === 'hook') {
+      result.problems.push(`${where} hook failed: ${r.detail.split('\n')[0]}`);
+      if (r.name === 'after') result.failed++; // the others fail the tests they guard
+    }
     else if (r.kind === 'only' && !guard.inCI()) result.skips.push(`${where}: ${r.detail}`); // under CI it failed
     else if (r.kind === 'skip') result.skips.push(`${where}: ${r.detail}`);
     else if (r.kind === 'runtime-skip') {
