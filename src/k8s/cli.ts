@@ -10,7 +10,7 @@ import { configsBefore, renderConflist } from './conflist';
 import { FlagSpec, FlagValues, parseFlags, UsageError, usageExit } from './flags';
 import { Installer, Logger, NETWORK_NAME, purgeIpam, uninstall } from './install';
 import { keepInstalled } from './keeper';
-import { markNow, maxAgeFor, probeStatusFile, StatusWriter } from './status';
+import { markNow, probeStatusFile, StatusWriter } from './status';
 import { LogSettings, logSettingProblem } from '../log';
 import { podCidrsFromApi } from './podcidr';
 import { DEFAULT_MAX_ROUTES, HostAddr, ownPodCidrProblems } from './trust';
@@ -194,6 +194,8 @@ async function install(argv: string[], log: Logger): Promise<number> {
   const mtu = f.mtu === undefined ? undefined : Number(f.mtu);
   if (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= 68 && mtu <= 65535)) throw new UsageError(`--mtu: "${f.mtu}" is not an MTU`);
   const stop = stopSignal();
+  const status = typeof f['status-file'] === 'string' ? new StatusWriter(f['status-file'], 'install', seconds(f, 'interval', 10)) : undefined;
+  status?.record('installing (waiting for the pod CIDR?)');
 
   let podCidrs: string[];
   let apiServer: string[] = [];
@@ -223,7 +225,6 @@ async function install(argv: string[], log: Logger): Promise<number> {
   const inst = new Installer({ source, binPath: p.binPath, confPath: p.confPath, conflist });
   const r = inst.ensure();
   // the probe's view: both files as verified just now (the binary by its stat, the config by content)
-  const status = typeof f['status-file'] === 'string' ? new StatusWriter(f['status-file'], 'install', maxAgeFor(seconds(f, 'interval', 10))) : undefined;
   const installed = (error?: string): void => status?.record(error, error ? undefined : [markNow(p.binPath, 'stamp'), markNow(p.confPath, 'sha256')].filter((m) => m !== undefined));
   installed();
   log.info(`${p.binPath}: ${r.binary}; ${p.confPath}: ${r.conflist} (pod CIDRs ${podCidrs.join(', ')})`);
@@ -277,7 +278,8 @@ async function runRoutes(argv: string[], log: Logger): Promise<number> {
   const agent = agentFlags(f);
   const client = api(f);
   const { RouteAgent } = await routesModule();
-  const status = typeof f['status-file'] === 'string' ? new StatusWriter(f['status-file'], 'routes', maxAgeFor(agent.resyncMs)) : undefined;
+  const status = typeof f['status-file'] === 'string' ? new StatusWriter(f['status-file'], 'routes', agent.resyncMs) : undefined;
+  status?.record('waiting for the first list of the nodes');
   const onSync = status ? (error?: string): void => status.record(error) : undefined;
   await new RouteAgent(client, { self, ...agent, apiServer: apiServerIps(client), onSync }, log).run(stopSignal());
   return 0;

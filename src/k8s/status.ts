@@ -11,13 +11,13 @@ export interface FileMark { path: string; sha256?: string; stamp?: string }
 
 export interface JobStatus {
   job: 'install' | 'routes';
-  /** ms since the epoch: the job's loop ran (liveness) */
-  attemptAt: number;
+  /** ms since the epoch: the process's event loop turned (liveness; a heartbeat each period) */
+  aliveAt: number;
   /** ms since the epoch: its last check or sync that succeeded (readiness) */
   okAt?: number;
-  /** how old attemptAt/okAt may be: the job's period and some slack */
+  /** how old aliveAt/okAt may be: the job's period and some slack */
   maxAgeMs: number;
-  /** why the last attempt failed */
+  /** why the last attempt failed (or what the job is waiting for) */
   error?: string;
   files?: FileMark[];
 }
@@ -43,13 +43,24 @@ export function markNow(file: string, how: 'sha256' | 'stamp'): FileMark | undef
 
 export class StatusWriter {
   private okAt?: number;
-  constructor(private readonly file: string, private readonly job: JobStatus['job'], private readonly maxAgeMs: number) {}
+  private error?: string;
+  private files?: FileMark[];
+  /** `periodMs`: the job's period; the heartbeat runs at half of it while the process lives. */
+  constructor(private readonly file: string, private readonly job: JobStatus['job'], private readonly periodMs: number) {
+    setInterval(() => this.write(), Math.max(1000, periodMs / 2)).unref();
+  }
 
   /** Record one attempt; `error` undefined means it succeeded. Never throws (a probe then fails: stale). */
   record(error?: string, files?: FileMark[]): void {
-    const now = Date.now();
-    if (error === undefined) this.okAt = now;
-    const st: JobStatus = { job: this.job, attemptAt: now, maxAgeMs: this.maxAgeMs, ...(this.okAt ? { okAt: this.okAt } : {}), ...(error ? { error } : {}), ...(files ? { files } : {}) };
+    if (error === undefined) this.okAt = Date.now();
+    this.error = error;
+    if (files) this.files = files;
+    this.write();
+  }
+
+  private write(): void {
+    const st: JobStatus = { job: this.job, aliveAt: Date.now(), maxAgeMs: maxAgeFor(this.periodMs), ...(this.okAt ? { okAt: this.okAt } : {}),
+      ...(this.error ? { error: this.error } : {}), ...(this.files ? { files: this.files } : {}) };
     try {
       fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o755 });
       writeFileAtomic(this.file, JSON.stringify(st) + '\n', 0o644);
@@ -59,14 +70,14 @@ export class StatusWriter {
 
 /**
  * Why the job is not healthy, or '' when it is. Pure but for `current` (how a file is now).
- * live: the loop ran within maxAgeMs. ready: also the last success is that recent, and every
+ * live: the heartbeat is within maxAgeMs. ready: also the last success is that recent, and every
  * verified file is unchanged since.
  */
 export function probeProblem(st: JobStatus, now: number, live: boolean, current: (m: FileMark) => FileMark | undefined): string {
   const age = (t: number): string => `${((now - t) / 1000).toFixed(0)}s ago`;
-  if (now - st.attemptAt > st.maxAgeMs) return `${st.job}: its loop last ran ${age(st.attemptAt)} (allowed ${st.maxAgeMs / 1000}s): stuck`;
+  if (now - st.aliveAt > st.maxAgeMs) return `${st.job}: last heartbeat ${age(st.aliveAt)} (allowed ${st.maxAgeMs / 1000}s): stuck or gone`;
   if (live) return '';
-  if (st.okAt === undefined) return `${st.job}: no successful ${st.job === 'routes' ? 'route sync' : 'install check'} yet${st.error ? `: ${st.error}` : ''}`;
+  if (st.okAt === undefined) return `${st.job}: no successful ${st.job === 'routes' ? 'route sync' : 'install check'} yet${st.error ? ` (${st.error})` : ''}`;
   if (now - st.okAt > st.maxAgeMs) return `${st.job}: last success ${age(st.okAt)} (allowed ${st.maxAgeMs / 1000}s)${st.error ? `; last error: ${st.error}` : ''}`;
   for (const m of st.files ?? []) {
     const c = current(m);
@@ -84,6 +95,6 @@ export function probeStatusFile(file: string, live: boolean, now = Date.now()): 
   } catch (e) {
     return `no status in ${file}: ${(e as Error).message}`;
   }
-  if (typeof st?.attemptAt !== 'number' || typeof st.maxAgeMs !== 'number') return `${file}: not a status file`;
+  if (typeof st?.aliveAt !== 'number' || typeof st.maxAgeMs !== 'number') return `${file}: not a status file`;
   return probeProblem(st, now, live, (m) => markNow(m.path, m.sha256 ? 'sha256' : 'stamp'));
 }
