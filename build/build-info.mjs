@@ -34,7 +34,9 @@ function dependencyLicenses(root) {
 /** The runtime's entry: `name` (e.g. "Node.js") and the directory of its npm package. */
 function runtimeLicense({ name, dir }) {
   const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
-  return { name, version: pkg.version, license: pkg.license ?? '', text: licenseText(dir) };
+  const text = licenseText(dir);
+  if (!text) throw new Error(`build-info: the runtime's package ${dir} ships no LICENSE file`);
+  return { name, version: pkg.version, license: pkg.license ?? '', text };
 }
 
 function gitCommit(root) {

@@ -173,6 +173,40 @@ test('install --log-* writes the conflist\'s log keys; its status file makes `pr
   }
 });
 
+test('install --watch keeps its status current: ready, and ready again after it restored a removed conflist', async () => {
+  const d = tmp();
+  let inst: ChildProcess | undefined;
+  let log = '';
+  try {
+    const status = path.join(d, 'run', 'status.json');
+    const conf = path.join(d, 'net.d', '10-tsbridge.conflist');
+    inst = spawn(BIN, ['install', '--watch', '--interval', '0.3', '--pod-cidr', '10.244.8.0/24', '--cni-bin-dir', path.join(d, 'bin'),
+      '--cni-conf-dir', path.join(d, 'net.d'), '--status-file', status], { stdio: ['ignore', 'pipe', 'pipe'] });
+    inst.stdout!.on('data', (x: Buffer) => (log += x.toString()));
+    inst.stderr!.on('data', (x: Buffer) => (log += x.toString()));
+    const until = async (what: string, ok: () => boolean): Promise<void> => {
+      const end = Date.now() + 20_000;
+      while (!ok()) {
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${log}`);
+        await sleep(100);
+      }
+    };
+    await until('ready', () => tsb(['probe', '--status-file', status]).status === 0);
+    const st = JSON.parse(fs.readFileSync(status, 'utf8'));
+    assert.equal(st.files.map((f: any) => f.path), [path.join(d, 'bin', 'tsbridge'), conf]);
+    assert.is(st.maxAgeMs, 15_600);
+    fs.rmSync(conf);
+    await until('restored', () => fs.existsSync(conf) && /restored/.test(log));
+    await until('ready again', () => tsb(['probe', '--status-file', status]).status === 0);
+    inst.kill('SIGTERM');
+    const c = inst;
+    assert.is(await new Promise((r) => c.exitCode !== null ? r(c.exitCode) : c.once('exit', r)), 0, log);
+  } finally {
+    inst?.kill('SIGKILL');
+    fs.rmSync(d, { recursive: true, force: true });
+  }
+});
+
 test('routes --kubeconfig against the fake API server; the readiness probe follows its route syncs', async () => {
   const world = new World('opkc');
   const api = new FakeApi(['127.0.0.1']);
