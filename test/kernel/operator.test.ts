@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { SUPPORTED_VERSIONS } from '../../src/cni/version';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
 import { BIN, bridgeConf, cni, RUN_ID, sh, World } from '../helpers/netns';
 
@@ -56,7 +57,7 @@ test('bare (no CNI_COMMAND, no arguments): the reference plugins\' two lines on 
   assert.is(ours.stdout, '');
   assert.is(ref.stdout, '');
   assert.match(ref.stderr, /^CNI bridge plugin .*\nCNI protocol versions supported: [0-9., ]+\n$/);
-  assert.is(ours.stderr, `CNI tsbridge plugin v${PKG.version}\nCNI protocol versions supported: 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0\n`);
+  assert.is(ours.stderr, `CNI tsbridge plugin v${PKG.version}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`);
 });
 
 test('--version and version --json: package.json\'s version, the git commit, the build date, the runtime, the CNI versions', () => {
@@ -72,7 +73,7 @@ test('--version and version --json: package.json\'s version, the git commit, the
   // built from this tree (the binary under test is this checkout's build) unless committed since
   assert.ok(j.commit.startsWith(head) || spawnSync('git', ['-C', ROOT, 'merge-base', '--is-ancestor', j.commit.slice(0, 40), head]).status === 0, `${j.commit} vs HEAD ${head}`);
   assert.ok(Math.abs(Date.parse(j.buildDate) - fs.statSync(BIN).mtimeMs) < 10 * 60_000, 'build date is the build\'s');
-  assert.equal(j.cniVersions, ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0']);
+  assert.equal(j.cniVersions, [...SUPPORTED_VERSIONS]);
 });
 
 test('licenses: the runtime\'s and every npm dependency\'s text, as collected from node_modules at build time', () => {
