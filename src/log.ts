@@ -1,19 +1,89 @@
-// Logs go to stderr (never stdout: that is the runtime's result channel), and to a log file when
-// TSBRIDGE_LOG_FILE names one that is safe to write into (openLogFile). The level comes from
-// TSBRIDGE_LOG_LEVEL (error|warn|info|debug). Messages are escaped: one message, one line.
+// Logs go to stderr (never stdout: that is the runtime's result channel), and to a log file that
+// is safe to write into (openLogFile). Settings: TSBRIDGE_LOG_LEVEL / _FILE / _FORMAT, else the
+// plugin's netconf keys logLevel / logFile / logFormat (runtimes do not pass the operator's
+// environment to plugins; the environment, when set, wins). Text lines, or JSON lines with the
+// command's context (container, ifname, netns, network), the phase and its duration, and the CNI
+// code of an error. Messages are escaped: one message, one line. The file is rotated at
+// MAX_LOG_BYTES to one ".1" file: at most twice that on disk.
 import * as fs from 'node:fs';
-import { escapeControls } from './safe-text';
+import { escapeControls, safeJson } from './safe-text';
 
 const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 type Level = keyof typeof LEVELS;
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** What the netconf (and `tsbridge install --log-*`) may set. */
+export interface LogSettings { logLevel?: Level; logFile?: string; logFormat?: LogFormat }
+
+export const MAX_LOG_BYTES = 10 << 20;
+
+/** Why a log setting's value is refused, or '' (the message names what is accepted). */
+export function logSettingProblem(key: keyof LogSettings, v: unknown): string {
+  if (typeof v !== 'string') return `${key} must be a string`;
+  if (key === 'logLevel' && !(v in LEVELS)) return `"${v}" is not a log level (${Object.keys(LEVELS).join(', ')})`;
+  if (key === 'logFormat' && !(LOG_FORMATS as readonly string[]).includes(v)) return `"${v}" is not a log format (${LOG_FORMATS.join(', ')})`;
+  if (key === 'logFile' && !v.startsWith('/')) return `"${v}" is not an absolute path`;
+  return '';
+}
+
+/** The log keys of a plugin's netconf (unvalidated JSON); a bad value throws with the fix. Pure. */
+export function logSettingsOf(conf: unknown): LogSettings {
+  const out: LogSettings = {};
+  if (!conf || typeof conf !== 'object') return out;
+  for (const key of ['logLevel', 'logFile', 'logFormat'] as const) {
+    const v = (conf as Record<string, unknown>)[key];
+    if (v === undefined) continue;
+    const why = logSettingProblem(key, v);
+    if (why) throw new Error(`${key}: ${why}`);
+    out[key] = v as never;
+  }
+  return out;
+}
+
+/** Who this invocation works for: added to every JSON line. */
+export interface LogContext { command?: string; containerID?: string; ifname?: string; netns?: string; network?: string }
+/** One line's own fields: the phase (and its duration), the CNI error code. */
+export interface LogFields { phase?: string; durationMs?: number; code?: number }
 
 let threshold: number = LEVELS.warn;
+let format: LogFormat = 'text';
+let context: LogContext = {};
 let fileFd = -1;
+let filePath = '';
+let fileBytes = 0;
+let maxBytes = MAX_LOG_BYTES;
 
-export function configureLog(env: NodeJS.ProcessEnv): void {
-  const lvl = (env.TSBRIDGE_LOG_LEVEL ?? '').toLowerCase() as Level;
-  if (lvl in LEVELS) threshold = LEVELS[lvl];
-  if (env.TSBRIDGE_LOG_FILE) fileFd = openLogFile(env.TSBRIDGE_LOG_FILE);
+/**
+ * Called at start with the environment, and again by the plugin with its netconf's settings: the
+ * environment's value wins over the netconf's for each of the three. A file already open stays open.
+ */
+export function configureLog(env: NodeJS.ProcessEnv, conf: LogSettings = {}, opts: { maxBytes?: number } = {}): void {
+  const envLevel = (env.TSBRIDGE_LOG_LEVEL ?? '').toLowerCase();
+  const lvl = envLevel in LEVELS ? (envLevel as Level) : conf.logLevel;
+  if (lvl) threshold = LEVELS[lvl];
+  const envFormat = (env.TSBRIDGE_LOG_FORMAT ?? '').toLowerCase();
+  format = (LOG_FORMATS as readonly string[]).includes(envFormat) ? (envFormat as LogFormat) : conf.logFormat ?? format;
+  if (opts.maxBytes) maxBytes = opts.maxBytes;
+  const file = env.TSBRIDGE_LOG_FILE || conf.logFile || '';
+  if (file && file !== filePath) {
+    closeLogFile();
+    fileFd = openLogFile(file);
+    if (fileFd >= 0) {
+      filePath = file;
+      fileBytes = fs.fstatSync(fileFd).size;
+    }
+  }
+}
+
+export function setLogContext(c: LogContext): void {
+  context = { ...context, ...c };
+}
+
+export function closeLogFile(): void {
+  if (fileFd >= 0) fs.closeSync(fileFd);
+  fileFd = -1;
+  filePath = '';
 }
 
 /**
@@ -46,22 +116,70 @@ export function unsafeLogFile(st: { isFile(): boolean; uid: number; nlink: numbe
   return '';
 }
 
-function write(level: Level, msg: string): void {
+/**
+ * The file reached the cap: it becomes FILE.1 (replacing the older one) and a new FILE is opened
+ * with the same checks. Renamed only while FILE is still the file we hold, so when several plugin
+ * processes cross the cap together only the first renames; the others reopen its new file.
+ */
+function rotate(): void {
+  const file = filePath;
+  try {
+    const mine = fs.fstatSync(fileFd);
+    const now = fs.lstatSync(file);
+    if (now.ino === mine.ino && now.dev === mine.dev) fs.renameSync(file, `${file}.1`);
+  } catch { /* gone or renamed by another process: reopen */ }
+  closeLogFile();
+  fileFd = openLogFile(file);
+  if (fileFd >= 0) {
+    filePath = file;
+    fileBytes = fs.fstatSync(fileFd).size;
+  }
+}
+
+function writeFile(line: string): void {
+  if (fileFd < 0) return;
+  const bytes = Buffer.byteLength(line);
+  try {
+    if (fileBytes > 0 && fileBytes + bytes > maxBytes) rotate();
+    if (fileFd < 0) return;
+    fs.writeSync(fileFd, line);
+    fileBytes += bytes;
+  } catch { /* a full disk must not fail the runtime's call: stderr still has the line */ }
+}
+
+function write(level: Level, msg: string, fields: LogFields = {}): void {
   if (LEVELS[level] > threshold) return;
-  // newlines and terminal escapes from CNI_ARGS, names or API messages cannot forge or hide lines
-  const line = `${new Date().toISOString()} tsbridge[${process.pid}] ${level}: ${escapeControls(msg)}\n`;
+  let line: string;
+  if (format === 'json') {
+    const rec = { time: new Date().toISOString(), level, pid: process.pid, ...context, ...fields, msg };
+    if (rec.durationMs !== undefined) rec.durationMs = Math.round(rec.durationMs * 10) / 10;
+    line = safeJson(rec, 0) + '\n';
+  } else {
+    // newlines and terminal escapes from CNI_ARGS, names or API messages cannot forge or hide lines
+    line = `${new Date().toISOString()} tsbridge[${process.pid}] ${level}: ${escapeControls(msg)}\n`;
+  }
   process.stderr.write(line);
-  if (fileFd >= 0) fs.writeSync(fileFd, line);
+  writeFile(line);
 }
 
 export const log = {
-  error: (m: string): void => write('error', m),
-  warn: (m: string): void => write('warn', m),
-  info: (m: string): void => write('info', m),
-  debug: (m: string): void => write('debug', m),
+  error: (m: string, f?: LogFields): void => write('error', m, f),
+  warn: (m: string, f?: LogFields): void => write('warn', m, f),
+  info: (m: string, f?: LogFields): void => write('info', m, f),
+  debug: (m: string, f?: LogFields): void => write('debug', m, f),
 };
 
-/** Debug-level step timing since process start: where did this invocation spend its time? */
+let lastStep = 0;
+let lastPhase = 'start';
+
+/** The step this invocation reached last (an error's phase). */
+export const currentPhase = (): string => lastPhase;
+
+/** Debug-level step timing: each step with the time since the previous one (and since start in text). */
 export function trace(step: string): void {
-  if (threshold >= LEVELS.debug) write('debug', `+${performance.now().toFixed(1)}ms ${step}`);
+  const now = performance.now();
+  const took = now - lastStep;
+  lastStep = now;
+  lastPhase = step;
+  if (threshold >= LEVELS.debug) write('debug', `+${now.toFixed(1)}ms ${step}`, { phase: step, durationMs: took });
 }

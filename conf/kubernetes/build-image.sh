@@ -22,7 +22,7 @@ staged_tree() {
   local e
   for e in "$1"/* "$1"/.[!.]* "$1"/..?*; do
     [ -e "$e" ] || [ -L "$e" ] || continue
-    case "${e##*/}" in usr|lib|lib32|lib64|libx32|run|tmp) ;; *) return 1 ;; esac
+    case "${e##*/}" in usr|lib|lib32|lib64|libx32|run|tmp|licenses) ;; *) return 1 ;; esac
   done
 }
 if [ "$ctx" = / ] || { [ -e "$ctx" ] && ! { [ -d "$ctx" ] && [ -z "$(ls -A -- "$ctx")" ]; } && ! staged_tree "$ctx"; }; then
@@ -41,6 +41,13 @@ cp "$bin" "$ctx/usr/local/bin/tsbridge"
 for lib in $(ldd "$bin" | awk '/=>/ {print $3; next} $1 ~ /^\// {print $1}'); do
   mkdir -p "$ctx$(dirname "$lib")"
   cp -L "$lib" "$ctx$lib"
+done
+# notices: what the binary embeds (its own list) and the copyright files of the copied libraries' packages
+mkdir -p "$ctx/licenses"
+"$bin" licenses >"$ctx/licenses/tsbridge-embedded.txt"
+for lib in $(ldd "$bin" | awk '/=>/ {print $3; next} $1 ~ /^\// {print $1}'); do
+  pkg=$({ dpkg -S "$lib" 2>/dev/null || dpkg -S "$(realpath "$lib")"; } | head -n1 | cut -d: -f1)
+  cp "/usr/share/doc/$pkg/copyright" "$ctx/licenses/$pkg.copyright"
 done
 chmod 1777 "$ctx/tmp"
 echo "staged $(du -sh "$ctx" | cut -f1) in $ctx"

@@ -2,7 +2,7 @@
 // packets take and name the first broken piece with the command that repairs it. Exit status: 0
 // healthy, 1 problems found, 2 usage or config errors.
 import { ifnameProblem, isValidContainerId } from '../cni/env';
-import { FlagSpec, FlagValues, parseFlags, UsageError } from '../k8s/flags';
+import { FlagSpec, FlagValues, HelpRequest, parseFlags, UsageError, usageExit } from '../k8s/flags';
 import { escapeControls, safeJson, shq } from '../safe-text';
 import { tryParseIP, ipToString } from '../ipam/ip';
 import { BridgeConfig } from '../plugin/config';
@@ -17,7 +17,8 @@ import { applyFixes } from './fix';
 import { NetnsScanner } from './netns-scan';
 import { probeAttachment } from './probe';
 import { exitCode, renderText, uniqueFindings } from './report';
-export { DOCTOR_HELP } from './help';
+import { DOCTOR_HELP } from './help';
+export { DOCTOR_HELP };
 import { AttachmentFacts, AttachmentReport, Change, DoctorContext, DoctorReport, NodeFacts } from './types';
 
 export const DOCTOR_FLAGS: FlagSpec = {
@@ -108,7 +109,8 @@ async function doctor(argv: string[]): Promise<number> {
     o = parseDoctorArgs(argv);
     loaded = loadNetwork({ config: o.config, network: o.network, confDir: o.confDir });
   } catch (e) {
-    if (e instanceof UsageError || e instanceof ConfigError) {
+    if (e instanceof UsageError || e instanceof HelpRequest) return usageExit('doctor', e, DOCTOR_HELP, escapeControls);
+    if (e instanceof ConfigError) {
       process.stderr.write(`tsbridge doctor: ${escapeControls(e.message)}\n`);
       return 2;
     }

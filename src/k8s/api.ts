@@ -5,18 +5,27 @@
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import { IncomingMessage } from 'node:http';
+import { KubeCredentials, readKubeconfig } from './kubeconfig';
 
 export const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
-export interface ApiConfig {
+/** Files are re-read for every request (rotation); inline material comes from a kubeconfig. */
+export interface ApiConfig extends Omit<KubeCredentials, 'server'> {
   /** https://host:port */
   server: string;
-  tokenFile: string;
-  caFile: string;
 }
 
-/** Flags win; else the in-cluster environment. Throws when no server can be found. */
-export function apiConfig(o: { server?: string; tokenFile?: string; caFile?: string }, env: NodeJS.ProcessEnv): ApiConfig {
+/**
+ * Flags win; then a kubeconfig (--kubeconfig); else the in-cluster environment and service
+ * account. Throws when no server can be found.
+ */
+export function apiConfig(o: { server?: string; tokenFile?: string; caFile?: string; kubeconfig?: string }, env: NodeJS.ProcessEnv): ApiConfig {
+  if (o.kubeconfig) {
+    const k = readKubeconfig(o.kubeconfig);
+    const u = new URL(o.server ?? k.server);
+    if (u.protocol !== 'https:') throw new Error(`API server must be https: ${u.href}`);
+    return { ...k, server: u.origin, ...(o.tokenFile ? { tokenFile: o.tokenFile, token: undefined } : {}), ...(o.caFile ? { caFile: o.caFile, ca: undefined } : {}) };
+  }
   let server = o.server;
   if (!server) {
     const host = env.KUBERNETES_SERVICE_HOST;
@@ -52,8 +61,12 @@ export class ApiClient {
 
   private open(pathAndQuery: string, idleMs: number, signal?: AbortSignal): Promise<IncomingMessage> {
     const u = new URL(pathAndQuery, this.cfg.server);
-    const token = fs.readFileSync(this.cfg.tokenFile, 'utf8').trim();
-    const ca = fs.readFileSync(this.cfg.caFile);
+    const c = this.cfg;
+    const token = c.token ?? (c.tokenFile ? fs.readFileSync(c.tokenFile, 'utf8').trim() : undefined);
+    const ca = c.ca ?? (c.caFile ? fs.readFileSync(c.caFile) : undefined);
+    const cert = c.cert ?? (c.certFile ? fs.readFileSync(c.certFile) : undefined);
+    const key = c.key ?? (c.keyFile ? fs.readFileSync(c.keyFile) : undefined);
+    if (!ca) throw new Error('no CA to verify the API server with');
     return new Promise((resolve, reject) => {
       const req = https.request({
         protocol: 'https:',
@@ -61,8 +74,8 @@ export class ApiClient {
         port: u.port || 443,
         path: u.pathname + u.search,
         method: 'GET',
-        ca,
-        headers: { Authorization: `Bearer ${token}`, Accept: 'application/json', 'User-Agent': 'tsbridge' },
+        ca, cert, key,
+        headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), Accept: 'application/json', 'User-Agent': 'tsbridge' },
         signal,
         agent: false,
       }, resolve);

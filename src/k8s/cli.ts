@@ -7,9 +7,11 @@ import * as path from 'node:path';
 import { ApiClient, apiConfig } from './api';
 import { parsePodCidrs } from './cidr';
 import { configsBefore, renderConflist } from './conflist';
-import { FlagSpec, FlagValues, parseFlags, UsageError } from './flags';
+import { FlagSpec, FlagValues, parseFlags, UsageError, usageExit } from './flags';
 import { Installer, Logger, NETWORK_NAME, purgeIpam, uninstall } from './install';
 import { keepInstalled } from './keeper';
+import { markNow, probeStatusFile, StatusWriter } from './status';
+import { LogSettings, logSettingProblem } from '../log';
 import { podCidrsFromApi } from './podcidr';
 import { DEFAULT_MAX_ROUTES, HostAddr, ownPodCidrProblems } from './trust';
 import { escapeControls } from '../safe-text';
@@ -20,17 +22,18 @@ const routesModule = (): Promise<typeof import('./routes')> => import('./routes'
 export const BIN_NAME = 'tsbridge';
 
 const COMMON: FlagSpec = { 'cni-bin-dir': 'string', 'cni-conf-dir': 'string', 'conf-name': 'string', network: 'string', binary: 'string' };
-const API: FlagSpec = { 'node-name': 'string', 'api-server': 'string', 'token-file': 'string', 'ca-file': 'string' };
-const AGENT: FlagSpec = { resync: 'string', 'cluster-cidr': 'list', 'max-routes': 'string' };
+const API: FlagSpec = { 'node-name': 'string', 'api-server': 'string', 'token-file': 'string', 'ca-file': 'string', kubeconfig: 'string' };
+const AGENT: FlagSpec = { resync: 'string', 'cluster-cidr': 'list', 'max-routes': 'string', 'status-file': 'string' };
 export const INSTALL: FlagSpec = {
   ...COMMON, ...API, ...AGENT, 'pod-cidr': 'string', bridge: 'string', mtu: 'string', 'ip-masq': 'bool', 'data-dir': 'string',
   'port-mappings': 'bool', watch: 'bool', routes: 'bool', interval: 'string', 'wait': 'string',
+  'log-level': 'string', 'log-file': 'string', 'log-format': 'string',
 };
 export const UNINSTALL: FlagSpec = { ...COMMON, force: 'bool', routes: 'bool', 'purge-ipam': 'bool', 'data-dir': 'string', stay: 'bool' };
 export const ROUTES: FlagSpec = { ...API, ...AGENT };
+export const PROBE: FlagSpec = { 'status-file': 'string', live: 'bool' };
 
-export const K8S_HELP = `
-Kubernetes (see README "Kubernetes"; every flag may also be set as TSBRIDGE_<FLAG>, e.g. TSBRIDGE_NODE_NAME):
+export const INSTALL_HELP = `
   tsbridge install       copy this binary into --cni-bin-dir and write the conflist into --cni-conf-dir
       --pod-cidr CIDR[,CIDR]   this node's pod CIDR(s); else read from the API (spec.podCIDRs of --node-name)
       --node-name NAME         the Node object (DaemonSet: TSBRIDGE_NODE_NAME from spec.nodeName)
@@ -38,9 +41,11 @@ Kubernetes (see README "Kubernetes"; every flag may also be set as TSBRIDGE_<FLA
       --conf-name FILE         default 10-tsbridge.conflist  --network NAME    default tsbridge
       --bridge NAME  (cni0)  --mtu N  --ip-masq  --data-dir DIR (host-local dataDir)
       --no-port-mappings       do not declare the portMappings capability (hostPort)
+      --log-level L --log-file F --log-format text|json   the plugin's logLevel/logFile/logFormat
       --watch                  keep running, restore the files when removed or changed
                                (default on inside a pod; --no-watch to exit after installing)
       --interval S             file check period with --watch (default 10)
+      --status-file F          with --watch: record each check there, for \`tsbridge probe\`
       --routes                 also program routes to the other nodes' pod CIDRs (implies running on)
       --cluster-cidr CIDR[,CIDR]  the cluster's pod network(s), one per family (needed by --routes;
                                routes outside it are refused; also checks this node's pod CIDR)
@@ -48,12 +53,30 @@ Kubernetes (see README "Kubernetes"; every flag may also be set as TSBRIDGE_<FLA
       --resync S               route table re-check period (default 60)
       --wait S                 how long to wait for the node's pod CIDR (default 60; forever with --watch)
       --api-server URL --token-file F --ca-file F   default: in-cluster service account
+      --kubeconfig FILE        server, CA and credentials from a kubeconfig (its current context)
+`;
+export const UNINSTALL_HELP = `
   tsbridge uninstall     remove the conflist, then the binary, if they are ours
+      --cni-bin-dir DIR --cni-conf-dir DIR --conf-name FILE --network NAME   as for install
       --force  remove even if not ours   --routes  also delete tsbridge's routes (proto 116)
       --purge-ipam [--data-dir DIR]  also delete host-local's reservations of the network
       --stay   then keep running until SIGTERM (so a clean-up DaemonSet's pods stay Running)
-  tsbridge routes        only the route agent (install's API flags, --cluster-cidr, --max-routes, --resync)
 `;
+export const ROUTES_HELP = `
+  tsbridge routes        only the route agent: a route to every other node's pod CIDR(s) via its InternalIP
+      --node-name NAME --cluster-cidr CIDR[,CIDR] --max-routes N --resync S   as for install
+      --api-server URL --token-file F --ca-file F | --kubeconfig FILE         as for install
+      --status-file F          record each route sync there, for \`tsbridge probe\`
+`;
+export const PROBE_HELP = `
+  tsbridge probe         exit 0 when the agent that writes --status-file is healthy (DaemonSet exec probes)
+      --status-file F          what install --watch or routes records (TSBRIDGE_STATUS_FILE)
+      --live                   liveness: its loop ran recently (default, readiness: its last check or
+                               route sync succeeded within its period, and the installed files are unchanged)
+`;
+export const K8S_HELP = `
+Kubernetes (see README "Kubernetes"; every flag may also be set as TSBRIDGE_<FLAG>, e.g. TSBRIDGE_NODE_NAME):
+${INSTALL_HELP.slice(1)}${UNINSTALL_HELP.slice(1)}${ROUTES_HELP.slice(1)}${PROBE_HELP.slice(1)}`;
 
 /** Control characters (a newline in a name or an API message would forge a log line) as \xNN: one function for all logs. */
 export { escapeControls };
@@ -138,7 +161,7 @@ function sourceBinary(f: FlagValues): string | undefined {
 
 function api(f: FlagValues): ApiClient {
   return new ApiClient(apiConfig({ server: f['api-server'] as string | undefined, tokenFile: f['token-file'] as string | undefined,
-    caFile: f['ca-file'] as string | undefined }, process.env));
+    caFile: f['ca-file'] as string | undefined, kubeconfig: f.kubeconfig as string | undefined }, process.env));
 }
 
 function nodeName(f: FlagValues, why: string): string {
@@ -167,9 +190,12 @@ async function install(argv: string[], log: Logger): Promise<number> {
   const self = routes ? nodeName(f, 'for --routes') : '';
   const agent = routes ? agentFlags(f) : undefined;
   const clusterCidrs = clusterCidrsOf(f);
+  const logSettings = logFlags(f);
   const mtu = f.mtu === undefined ? undefined : Number(f.mtu);
   if (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= 68 && mtu <= 65535)) throw new UsageError(`--mtu: "${f.mtu}" is not an MTU`);
   const stop = stopSignal();
+  const status = typeof f['status-file'] === 'string' ? new StatusWriter(f['status-file'], 'install', seconds(f, 'interval', 10)) : undefined;
+  status?.record('installing (waiting for the pod CIDR?)');
 
   let podCidrs: string[];
   let apiServer: string[] = [];
@@ -194,20 +220,24 @@ async function install(argv: string[], log: Logger): Promise<number> {
   if (refused.length) throw new Error(`refusing to install: ${refused.join('; ')}`);
   const conflist = renderConflist({
     network: p.network, bridge, podCidrs, mtu, ipMasq: f['ip-masq'] === true,
-    dataDir: f['data-dir'] as string | undefined, portMappings: f['port-mappings'] !== false,
+    dataDir: f['data-dir'] as string | undefined, portMappings: f['port-mappings'] !== false, log: logSettings,
   });
   const inst = new Installer({ source, binPath: p.binPath, confPath: p.confPath, conflist });
   const r = inst.ensure();
+  // the probe's view: both files as verified just now (the binary by its stat, the config by content)
+  const installed = (error?: string): void => status?.record(error, error ? undefined : [markNow(p.binPath, 'stamp'), markNow(p.confPath, 'sha256')].filter((m) => m !== undefined));
+  installed();
   log.info(`${p.binPath}: ${r.binary}; ${p.confPath}: ${r.conflist} (pod CIDRs ${podCidrs.join(', ')})`);
   const before = configsBefore(fs.readdirSync(path.dirname(p.confPath)), path.basename(p.confPath));
   if (before.length) log.warn(`the runtime uses the lexically first config: ${before.join(', ')} in ${path.dirname(p.confPath)} come(s) before ${path.basename(p.confPath)}`);
   if (!watch && !routes) return 0;
 
   const jobs: Promise<void>[] = [];
-  if (watch) jobs.push(keepInstalled(inst, seconds(f, 'interval', 10), log, stop));
+  if (watch) jobs.push(keepInstalled(inst, seconds(f, 'interval', 10), log, stop, installed));
   if (agent) {
     const { RouteAgent } = await routesModule();
     const client = api(f);
+    // with --watch the status file is the installer's; the agent's shows in the log
     jobs.push(new RouteAgent(client, { self, ...agent, apiServer: apiServerIps(client) }, log).run(stop));
   }
   log.info(`running${watch ? ', keeping the files in place' : ''}${routes ? ', programming routes to the other nodes' : ''}`);
@@ -248,19 +278,52 @@ async function runRoutes(argv: string[], log: Logger): Promise<number> {
   const agent = agentFlags(f);
   const client = api(f);
   const { RouteAgent } = await routesModule();
-  await new RouteAgent(client, { self, ...agent, apiServer: apiServerIps(client) }, log).run(stopSignal());
+  const status = typeof f['status-file'] === 'string' ? new StatusWriter(f['status-file'], 'routes', agent.resyncMs) : undefined;
+  status?.record('waiting for the first list of the nodes');
+  const onSync = status ? (error?: string): void => status.record(error) : undefined;
+  await new RouteAgent(client, { self, ...agent, apiServer: apiServerIps(client), onSync }, log).run(stopSignal());
   return 0;
 }
 
-/** Exit status: 0 done, 1 failed, 2 usage error. */
-export async function runK8s(cmd: 'install' | 'uninstall' | 'routes', argv: string[]): Promise<number> {
+/** `tsbridge probe`: the DaemonSet's exec probes. 0 healthy, 1 not (why on stderr). */
+function runProbe(argv: string[]): number {
+  const f = parseFlags(argv, PROBE, process.env);
+  if (typeof f['status-file'] !== 'string') throw new UsageError('--status-file (or TSBRIDGE_STATUS_FILE) is needed');
+  const why = probeStatusFile(f['status-file'], f.live === true);
+  if (why) process.stderr.write(`tsbridge probe: ${escapeControls(why)}\n`);
+  return why ? 1 : 0;
+}
+
+/** --log-level, --log-file, --log-format: written into the plugin's netconf. */
+function logFlags(f: FlagValues): LogSettings | undefined {
+  const out: LogSettings = {};
+  for (const [flag, key] of [['log-level', 'logLevel'], ['log-file', 'logFile'], ['log-format', 'logFormat']] as const) {
+    const v = f[flag];
+    if (typeof v !== 'string') continue;
+    const why = logSettingProblem(key, v);
+    if (why) throw new UsageError(`--${flag}: ${why}`);
+    out[key] = v as never;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+export type K8sCommand = 'install' | 'uninstall' | 'routes' | 'probe';
+export const K8S_USAGE: Record<K8sCommand, string> = { install: INSTALL_HELP, uninstall: UNINSTALL_HELP, routes: ROUTES_HELP, probe: PROBE_HELP };
+
+/** Exit status: 0 done (or help), 1 failed, 2 usage error. */
+export async function runK8s(cmd: K8sCommand, argv: string[]): Promise<number> {
   const log = out();
   try {
     if (cmd === 'install') return await install(argv, log);
     if (cmd === 'uninstall') return await runUninstall(argv, log);
+    if (cmd === 'probe') return runProbe(argv);
     return await runRoutes(argv, log);
   } catch (e) {
-    process.stderr.write(`tsbridge ${cmd}: ${escapeControls((e as Error).message)}\n`);
-    return e instanceof UsageError ? 2 : 1;
+    try {
+      return usageExit(cmd, e, K8S_USAGE[cmd], escapeControls);
+    } catch {
+      process.stderr.write(`tsbridge ${cmd}: ${escapeControls((e as Error).message)}\n`);
+      return 1;
+    }
   }
 }

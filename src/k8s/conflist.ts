@@ -11,6 +11,8 @@ export interface ConflistInput {
   dataDir?: string;
   /** declare the portMappings capability: kubelet then passes the pod's hostPorts (runtimeConfig) */
   portMappings?: boolean;
+  /** the plugin's logLevel/logFile/logFormat (src/log.ts) */
+  log?: { logLevel?: string; logFile?: string; logFormat?: string };
 }
 
 export function renderConflist(c: ConflistInput): string {
@@ -25,6 +27,7 @@ export function renderConflist(c: ConflistInput): string {
     ipMasq: c.ipMasq,
     ...(c.mtu ? { mtu: c.mtu } : {}),
     ...(c.portMappings ? { capabilities: { portMappings: true } } : {}),
+    ...(c.log ?? {}),
     ipam: {
       type: 'host-local',
       ranges: c.podCidrs.map((subnet) => [{ subnet }]),

@@ -10,6 +10,24 @@ export type FlagValues = Record<string, string | boolean | string[] | undefined>
 const items = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 
 export class UsageError extends Error {}
+/** -h or --help anywhere a flag may stand: the command prints its usage on stdout and exits 0. */
+export class HelpRequest extends Error {}
+
+/**
+ * The one way every subcommand ends on its flags: help on stdout (0), a usage error on stderr
+ * naming the help command (2). Anything else is not ours to handle: rethrown.
+ */
+export function usageExit(cmd: string, e: unknown, help: string, escape: (s: string) => string): number {
+  if (e instanceof HelpRequest) {
+    process.stdout.write(help.replace(/^\n/, ''));
+    return 0;
+  }
+  if (e instanceof UsageError) {
+    process.stderr.write(`tsbridge ${cmd}: ${escape(e.message)} (see tsbridge ${cmd} --help)\n`);
+    return 2;
+  }
+  throw e;
+}
 
 export const envName = (flag: string): string => `TSBRIDGE_${flag.toUpperCase().replace(/-/g, '_')}`;
 
@@ -29,6 +47,7 @@ export function parseFlags(argv: string[], spec: FlagSpec, env: NodeJS.ProcessEn
   const fromArgv = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    if (a === '-h' || a === '--help') throw new HelpRequest();
     if (!a.startsWith('--')) throw new UsageError(`unexpected argument "${a}"`);
     const eq = a.indexOf('=');
     const name = eq >= 0 ? a.slice(2, eq) : a.slice(2);

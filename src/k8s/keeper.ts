@@ -7,7 +7,8 @@ import { Installer, Logger } from './install';
 
 const DEBOUNCE_MS = 200;
 
-export function keepInstalled(inst: Installer, intervalMs: number, log: Logger, signal: AbortSignal): Promise<void> {
+/** onCheck: after each check, its error or undefined (the probe's status file). */
+export function keepInstalled(inst: Installer, intervalMs: number, log: Logger, signal: AbortSignal, onCheck?: (error?: string) => void): Promise<void> {
   const dirs = [...new Set([path.dirname(inst.t.binPath), path.dirname(inst.t.confPath)])];
   const watchers = new Map<string, fs.FSWatcher>();
   let soon: NodeJS.Timeout | undefined;
@@ -17,8 +18,10 @@ export function keepInstalled(inst: Installer, intervalMs: number, log: Logger, 
       const r = inst.ensure();
       if (r.binary === 'written') log.warn(`restored ${inst.t.binPath}`);
       if (r.conflist === 'written') log.warn(`restored ${inst.t.confPath}`);
+      onCheck?.();
     } catch (e) {
       log.warn(`cannot restore the installed files: ${(e as Error).message}`);
+      onCheck?.((e as Error).message);
     }
     arm();
   };

@@ -18,6 +18,8 @@ import { HostAddr, TrustPolicy } from './trust';
 export interface RouteAgentOptions {
   self: string;
   resyncMs: number;
+  /** after each sync attempt: its error, or undefined when it succeeded (the probe's status file) */
+  onSync?: (error?: string) => void;
   /** the cluster CIDR(s), one per family: no pod CIDR outside them is routed */
   clusterCidrs: string[];
   /** the API server's address(es): no pod CIDR may cover them */
@@ -164,20 +166,28 @@ export class RouteAgent {
   /** Serialised: one netlink sync at a time. Events that do not change the wanted set cost one address dump. */
   private sync(force: boolean): void {
     this.syncing = this.syncing.then(async () => {
-      if (!this.listed) return;
+      if (!this.listed) {
+        this.o.onSync?.('no list of the nodes from the API yet');
+        return;
+      }
       const nl = Rtnl.open(this.o.netns ?? '');
       try {
         const policy: TrustPolicy = { clusterCidrs: this.o.clusterCidrs, apiServer: this.o.apiServer, hostAddrs: await hostAddrs(nl) };
         const want = desiredRoutes(this.o.self, [...this.nodes.values()].map(nodeInfo), policy, this.o.maxRoutes);
         for (const p of newProblems(this.refused, want.problems)) this.log.warn(p);
         const key = JSON.stringify(want.routes);
-        if (!force && key === this.lastWanted) return;
+        if (!force && key === this.lastWanted) {
+          this.o.onSync?.();
+          return;
+        }
         const blocked: string[] = [];
         await syncRoutes(nl, want.routes, this.log, (m) => blocked.push(m));
         for (const p of newProblems(this.blocked, blocked)) this.log.warn(p);
         this.lastWanted = key;
+        this.o.onSync?.();
       } catch (e) {
         this.log.warn(`route sync: ${(e as Error).message}`);
+        this.o.onSync?.((e as Error).message);
       } finally {
         nl.close();
       }

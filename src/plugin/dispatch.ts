@@ -8,7 +8,7 @@ import { isObject } from '../cni/json';
 import { parseNetConf } from '../cni/netconf';
 import { toVersion } from '../cni/result';
 import { hasCheck, hasGcAndStatus, IMPLICIT_VERSION, LATEST_VERSION, SUPPORTED_VERSIONS } from '../cni/version';
-import { log, trace } from '../log';
+import { configureLog, currentPhase, log, logSettingsOf, setLogContext, trace } from '../log';
 
 export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
   let version = LATEST_VERSION;
@@ -21,9 +21,12 @@ export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
       return 0;
     }
     version = peekVersion(stdin) ?? version;
+    setLogContext({ command });
+    logFromNetconf(env, stdin);
     const cniEnv = parseEnv(env);
     const net = parseNetConf(stdin);
     version = net.cniVersion;
+    setLogContext({ containerID: cniEnv.containerId, ifname: cniEnv.ifname, netns: cniEnv.netns, network: net.name });
     log.debug(`${command} container=${cniEnv.containerId} ifname=${cniEnv.ifname} netns=${cniEnv.netns} network=${net.name}`);
     if (command === 'CHECK' && !hasCheck(version)) {
       throw new CniError(ErrCode.IncompatibleVersion, `config version does not allow CHECK (cniVersion ${version} < 0.4.0)`);
@@ -34,12 +37,15 @@ export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
     // Loaded only here: VERSION and every error above never pay for the kernel modules.
     const { parseBridgeConfig } = await import('./config');
     const cfg = parseBridgeConfig(net, parseCniArgs(cniEnv.args));
+    let done = 'done';
     switch (command) {
       case 'ADD': {
         trace('config parsed');
         const { cmdAdd } = await import('./add');
         trace('add loaded');
-        print(toVersion(await cmdAdd(cfg, cniEnv), version));
+        const result = await cmdAdd(cfg, cniEnv);
+        print(toVersion(result, version));
+        done = `${cniEnv.ifname} ${(result.ips ?? []).map((i) => i.address).join(' ')} on ${cfg.bridge}`;
         break;
       }
       case 'DEL': await (await import('./del')).cmdDel(cfg, cniEnv); break;
@@ -47,12 +53,35 @@ export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
       case 'GC': await (await import('./gc')).cmdGc(cfg, cniEnv); break;
       case 'STATUS': await (await import('./status')).cmdStatus(cfg, cniEnv); break;
     }
+    // the one info line per command: what was done, and how long the whole invocation took
+    const ms = performance.now();
+    log.info(`${command} ok: ${done} (${ms.toFixed(1)}ms)`, { phase: 'done', durationMs: ms });
     return 0;
   } catch (e) {
     const out = errorJson(e, version);
-    log.error(`${env.CNI_COMMAND ?? ''} failed: ${out.msg}${e instanceof CniError ? '' : `\n${(e as Error).stack ?? ''}`}`);
+    const ms = performance.now();
+    log.error(`${env.CNI_COMMAND ?? ''} failed after ${currentPhase()} (${ms.toFixed(1)}ms): ${out.msg}${e instanceof CniError ? '' : `\n${(e as Error).stack ?? ''}`}`,
+      { phase: currentPhase(), durationMs: ms, code: out.code });
     print(out);
     return 1;
+  }
+}
+
+/**
+ * The netconf's logLevel/logFile/logFormat, read before the config is validated so that its own
+ * errors reach the configured log too. A bad value is the config's error (code 7, naming the key).
+ */
+function logFromNetconf(env: NodeJS.ProcessEnv, stdin: Buffer): void {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(stdin.toString());
+  } catch {
+    return; // parseNetConf reports it
+  }
+  try {
+    configureLog(env, logSettingsOf(raw));
+  } catch (e) {
+    throw new CniError(ErrCode.InvalidConfig, (e as Error).message);
   }
 }
 

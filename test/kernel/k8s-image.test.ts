@@ -17,7 +17,11 @@ test('the staged image tree runs tsbridge by itself (chroot)', () => {
       { env: { ...process.env, TSBRIDGE_IMAGE_CONTEXT: ctx }, encoding: 'utf8' });
     assert.is(stage.status, 0, stage.stderr);
     const top = fs.readdirSync(ctx).sort();
-    assert.ok(top.every((d) => ['lib', 'lib64', 'run', 'tmp', 'usr'].includes(d)), top.join(' '));
+    assert.ok(top.every((d) => ['lib', 'lib64', 'licenses', 'run', 'tmp', 'usr'].includes(d)), top.join(' '));
+    // notices: what the binary embeds, and the copyright of every Debian package a library came from
+    const lic = fs.readdirSync(path.join(ctx, 'licenses')).sort();
+    assert.ok(lic.includes('tsbridge-embedded.txt') && lic.includes('libc6.copyright'), lic.join(' '));
+    assert.match(fs.readFileSync(path.join(ctx, 'licenses', 'tsbridge-embedded.txt'), 'utf8'), /==== Node\.js [\d.]+ \(MIT\) ====/);
     const run = (...args: string[]) => spawnSync('chroot', [ctx, '/usr/local/bin/tsbridge', ...args], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, encoding: 'utf8' });
     const v = run('--version');
     assert.is(v.status, 0, v.stderr);

@@ -1,12 +1,13 @@
 // conf/kubernetes: the manifests parse as YAML (JSON documents with # comment lines; cross-checked
-// with PyYAML when python3 has it) and carry what a CNI DaemonSet needs, and nothing more.
+// with the npm `yaml` parser) and carry what a CNI DaemonSet needs, and nothing more.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { INSTALL, ROUTES, UNINSTALL } from '../../src/k8s/cli';
+import { parseAllDocuments } from 'yaml';
+import { INSTALL, PROBE, ROUTES, UNINSTALL } from '../../src/k8s/cli';
 import { parsePodCidrs } from '../../src/k8s/cidr';
 import { parseFlags } from '../../src/k8s/flags';
 
@@ -21,10 +22,12 @@ function parseDocs(file: string): any[] {
     .map((d) => JSON.parse(d));
 }
 
-function pyyaml(file: string): unknown[] | undefined {
-  const r = spawnSync('python3', ['-c', 'import json,sys,yaml; print(json.dumps([d for d in yaml.safe_load_all(open(sys.argv[1])) if d]))',
-    path.join(DIR, file)], { encoding: 'utf8' });
-  return r.status === 0 ? JSON.parse(r.stdout) : undefined;
+/** The same file through a real YAML parser (what kubectl does): every document, errors fail. */
+function realYaml(file: string): unknown[] {
+  const docs = parseAllDocuments(fs.readFileSync(path.join(DIR, file), 'utf8'));
+  if (!Array.isArray(docs)) throw new Error(`${file}: not a YAML stream`);
+  for (const d of docs) if (d.errors.length) throw new Error(`${file}: ${d.errors[0].message}`);
+  return docs.map((d) => d.toJS()).filter((d) => d !== null && d !== undefined);
 }
 
 const byKind = (docs: any[], kind: string): any => {
@@ -40,8 +43,7 @@ test('both files parse; a real YAML parser reads the same documents', () => {
   assert.equal(install.map((d) => d.kind), ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet']);
   assert.equal(uninstall.map((d) => d.kind), ['DaemonSet']);
   for (const [file, docs] of [['tsbridge.yaml', install], ['tsbridge-uninstall.yaml', uninstall]] as const) {
-    const y = pyyaml(file);
-    if (y) assert.equal(y, docs, file);
+    assert.equal(realYaml(file), docs, file);
   }
 });
 
@@ -101,7 +103,10 @@ test('DaemonSet: the installer (CNI dirs, no capability) and the route agent (NE
   const ds = byKind(install, 'DaemonSet');
   const c = checkPod(ds);
   assert.equal(Object.keys(c), ['install', 'routes']);
-  checkContainer(ds, c.install, [], { '/opt/cni/bin': 'DirectoryOrCreate', '/etc/cni/net.d': 'DirectoryOrCreate' });
+  checkContainer(ds, c.install, [], { '/opt/cni/bin': 'DirectoryOrCreate', '/etc/cni/net.d': 'DirectoryOrCreate', '/run': undefined });
+  // each its own /run: the installer cannot plant native modules the NET_ADMIN agent would load
+  const runVol = (x: any) => x.volumeMounts.find((m: any) => m.mountPath === '/run').name;
+  assert.is.not(runVol(c.install), runVol(c.routes));
   // the process that talks to the API and programs routes can write no file root executes
   checkContainer(ds, c.routes, ['NET_ADMIN'], { '/run': undefined });
   // nothing of the host that neither needs: no iptables lock, no IPAM store
@@ -120,6 +125,38 @@ test('DaemonSet: the installer (CNI dirs, no capability) and the route agent (NE
   // the agent needs the cluster CIDR; the installer checks the node's own CIDR against the same one
   assert.ok(parsePodCidrs(fr['cluster-cidr'] as string[], 'cluster CIDR').length);
   assert.equal(fi['cluster-cidr'], fr['cluster-cidr']);
+});
+
+test('probes: exec `tsbridge probe` (readiness) and `probe --live` (liveness) on the status file each container writes', () => {
+  const c = checkPod(byKind(install, 'DaemonSet'));
+  for (const [name, cmd, spec] of [['install', c.install, INSTALL], ['routes', c.routes, ROUTES]] as const) {
+    const env: Record<string, string> = { ...envOf(cmd), TSBRIDGE_NODE_NAME: 'n' };
+    const file = env.TSBRIDGE_STATUS_FILE;
+    assert.ok(file?.startsWith('/run/'), `${name}: status file in its /run emptyDir`);
+    // the agent writes it (its flags, from the environment) ...
+    assert.is(parseFlags(cmd.command.slice(2), spec, env)['status-file'], file, name);
+    // ... and the probes, run in the same container with the same environment, read it
+    const ready = cmd.readinessProbe.exec.command;
+    const live = cmd.livenessProbe.exec.command;
+    assert.equal(ready.slice(0, 2), ['/usr/local/bin/tsbridge', 'probe'], name);
+    assert.equal(live.slice(0, 2), ['/usr/local/bin/tsbridge', 'probe'], name);
+    assert.equal(parseFlags(ready.slice(2), PROBE, env), { 'status-file': file }, name);
+    assert.equal(parseFlags(live.slice(2), PROBE, env), { 'status-file': file, live: true }, name);
+    // the heartbeat is written at half the period: a liveness check rarer than that is meaningful
+    assert.ok(cmd.livenessProbe.failureThreshold * cmd.livenessProbe.periodSeconds >= 60, name);
+  }
+});
+
+test('image tags and versions in conf/kubernetes are package.json\'s version', () => {
+  const version = JSON.parse(fs.readFileSync(path.resolve(DIR, '../../package.json'), 'utf8')).version;
+  const images = [install, uninstall].flatMap((docs) => docs.filter((d) => d.kind === 'DaemonSet'))
+    .flatMap((ds) => ds.spec.template.spec.containers.map((c: any) => c.image));
+  assert.ok(images.length >= 3);
+  for (const img of images) assert.is(img, `localhost/tsbridge:${version}`);
+  // every tag written in the folder's files (comments, examples) too
+  for (const f of fs.readdirSync(DIR)) {
+    for (const m of fs.readFileSync(path.join(DIR, f), 'utf8').matchAll(/tsbridge:(\d+\.\d+\.\d+[^\s"',]*)/g)) assert.is(m[1], version, `${f}: ${m[0]}`);
+  }
 });
 
 test('the image is to be pinned by digest: the manifest says so and build-image.sh prints it', () => {
