@@ -26,6 +26,8 @@ const SUITES = [
   // issue 10's differential suite (test/parity, compiled to build/js/test/parity); raise min once it lands
   { name: 'parity', dir: 'build/js/test/parity', min: 1, timeout: 120_000, jobs: 1, needs: 'root', source: 'test/parity' },
   { name: 'e2e', script: 'test/e2e/run.sh', min: 136 },
+  // a VM on Debian's stock kernel (6.1, with bridge VLAN filtering and 802.1Q): test/vm/guest/*.sh
+  { name: 'vm', script: 'test/vm/run.sh', min: 16 },
 ];
 
 const RESULT = '##tsbridge-result ';
