@@ -1,7 +1,8 @@
 // host-local's on-disk store, byte for byte, so the reference plugin and tsbridge can share a
 // network directory (and a node can switch between them):
 //   <dataDir>/<network>/            0755
-//   <ip text>                       0600 (upstream since 1.4.0), created O_EXCL, "<containerID>\r\n<ifname>"
+//   <ip text>                       0600 (upstream since 1.4.0), "<containerID>\r\n<ifname>", written whole as
+//                                   .tsbridge-staging, then linked to its name (EEXIST = taken, as O_EXCL)
 //   last_reserved_ip.<set index>    the last IP handed out in that range set (0600 when created)
 //   lock                            flock(LOCK_EX) around every ADD/DEL/GC
 //   tsbridge-boot                   ours only: which records died with an earlier boot (boot-mark.ts)
@@ -24,6 +25,8 @@ const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW, O_NO
 const BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id';
 const MAX_MARK = 16 * 1024 * 1024;
 const LAST_IP_PREFIX = 'last_reserved_ip.';
+/** A record being written (not an address name, so host-local and tsbridge never take it for one). */
+const STAGING = '.tsbridge-staging';
 const LINE_BREAK = '\r\n';
 // Records are an ID and an interface name; anything much larger is not one of ours.
 const MAX_RECORD = 64 * 1024;
@@ -128,26 +131,33 @@ class DiskStore implements Store {
     checkAttachment(containerId, ifname);
     const file = this.ipFile(ip);
     if (this.listing().has(ip)) return false;
-    let fd: number;
+    // The record is written whole under a staging name, then linked to its address's name (link
+    // fails with EEXIST like O_EXCL): a kill -9 at any moment leaves either no record or a complete
+    // one, never an empty file that no DEL can match (host-local's O_EXCL-then-write can). A staged
+    // file left by a killed writer is removed by the next reserve (we hold the lock).
+    this.unlinkQuiet(STAGING);
+    let id: FileId;
     try {
-      fd = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      const fd = fs.openSync(this.at(STAGING), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK, 0o600);
+      try {
+        fs.fchmodSync(fd, 0o600); // upstream's mode whatever the runtime's umask
+        fs.writeSync(fd, containerId.trim() + LINE_BREAK + ifname);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.linkSync(this.at(STAGING), file);
+      const st = fs.statSync(file, { bigint: true });
+      id = { ino: st.ino, mtimeNs: st.mtimeNs };
     } catch (e) {
+      this.unlinkQuiet(STAGING);
       if (errno(e) === 'EEXIST') {
         this.listing().add(ip);
         return false;
       }
       throw ioError(`cannot create ${this.shown(ip)}`, e);
     }
-    let id: FileId;
+    this.unlinkQuiet(STAGING);
     try {
-      try {
-        fs.fchmodSync(fd, 0o600); // upstream's mode whatever the runtime's umask
-        fs.writeSync(fd, containerId.trim() + LINE_BREAK + ifname);
-        const st = fs.fstatSync(fd, { bigint: true });
-        id = { ino: st.ino, mtimeNs: st.mtimeNs };
-      } finally {
-        fs.closeSync(fd);
-      }
       this.listing().add(ip);
       this.writeLastReserved(rangeSetIndex, ip);
     } catch (e) {
@@ -156,6 +166,21 @@ class DiskStore implements Store {
     }
     this.noteInMark(ip, id);
     return true;
+  }
+
+  releaseTorn(): string[] {
+    const torn: string[] = [];
+    for (const name of this.listing()) {
+      if (!isCanonicalIP(name)) continue;
+      try {
+        const st = fs.lstatSync(this.at(name));
+        if (st.isFile() && st.size === 0) torn.push(name);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    for (const ip of torn) this.release(ip);
+    return torn;
   }
 
   private writeLastReserved(rangeSetIndex: number, ip: string): void {

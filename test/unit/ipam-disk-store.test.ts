@@ -70,6 +70,35 @@ test('reserve is O_EXCL: false when the file exists, whoever made it', () => {
   });
 });
 
+test('a record is never seen half-written: staged whole, then linked; a stale staging file is replaced', () => {
+  withTmp((dataDir, dir) => {
+    fs.mkdirSync(dir, { mode: 0o755 });
+    // what a writer killed before its link leaves: a staged record (here another container's)
+    fs.writeFileSync(path.join(dir, '.tsbridge-staging'), 'dead\r\neth0', { mode: 0o600 });
+    withDiskStore(dataDir, 'net1', (s) => {
+      assert.ok(s.reserve('c1', 'eth0', '10.0.0.5', 0));
+      assert.not.ok(s.reserve('c2', 'eth0', '10.0.0.5', 0), 'linking onto an existing address fails like O_EXCL');
+    });
+    assert.not.ok(fs.existsSync(path.join(dir, '.tsbridge-staging')), 'no staging file after reserve');
+    assert.is(read(path.join(dir, '10.0.0.5')), 'c1\r\neth0');
+    assert.is(fs.statSync(path.join(dir, '10.0.0.5')).nlink, 1, 'the record has one name');
+  });
+});
+
+test('releaseTorn frees empty records (a writer killed between O_EXCL create and write) and nothing else', () => {
+  withTmp((dataDir, dir) => {
+    withDiskStore(dataDir, 'net1', (s) => assert.ok(s.reserve('c1', 'eth0', '10.0.0.5', 0)));
+    fs.writeFileSync(path.join(dir, '10.0.0.6'), ''); // torn: the reference's create-then-write, killed
+    fs.writeFileSync(path.join(dir, 'not-an-ip'), ''); // foreign: never touched
+    withDiskStore(dataDir, 'net1', (s) => {
+      assert.ok(s.isReserved('10.0.0.6'), 'the torn record blocks its address until released');
+      assert.equal(s.releaseTorn(), ['10.0.0.6']);
+      assert.equal(s.listAll().map((r) => r.ip), ['10.0.0.5']);
+    });
+    assert.equal(fs.readdirSync(dir).filter((f) => /^\d|not-an-ip/.test(f)).sort(), ['10.0.0.5', 'not-an-ip']);
+  });
+});
+
 test('lastReservedIP: missing, garbage, or whitespace-padded files', () => {
   withTmp((dataDir, dir) => {
     fs.mkdirSync(dir);
