@@ -1,6 +1,6 @@
 # tsbridge: `make build` gives build/bin/tsbridge (one self-contained executable),
 # `make test` runs every test and ends with "N passed, M failed", `make demo` shows it working.
-.PHONY: all deps build compile test test-unit test-kernel demo clean
+.PHONY: all deps build compile test test-unit test-kernel test-parity demo clean
 
 all: build
 
@@ -28,6 +28,11 @@ test-unit: native compile
 
 test-kernel: build compile
 	node test/run.mjs kernel
+
+# the differential suite: the reference bridge + host-local + portmap vs tsbridge (or PARITY_PLUGIN)
+# in twin namespaces (test/parity; root). PARITY_CASES=<regex> runs some cases, PARITY_JOBS=<n> in parallel.
+test-parity: build compile
+	node test/run.mjs parity
 
 demo: build
 	bash build/demo.sh

@@ -1,0 +1,112 @@
+// Process plumbing of the differential suite: async exec (the two sides run at the same time),
+// plugin exec the way libcni does it, and the twin "node" + container namespaces of one side.
+import { spawn, spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export const RUN_ID = crypto.randomBytes(3).toString('hex');
+const root = path.resolve(__dirname, '../../../..');
+/** The plugin under test (any bridge-compatible plugin; one call does bridge + IPAM + port mappings). */
+export const PLUGIN = path.resolve(process.env.PARITY_PLUGIN ?? path.join(root, 'build/bin/tsbridge'));
+/** Directory of the reference plugins (bridge, host-local, portmap, static). */
+export const REF_DIR = path.resolve(process.env.PARITY_REF_DIR ?? '/usr/lib/cni');
+
+export interface Reply { status: number; stdout: string; stderr: string }
+
+export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('close', (code, sig) => { clearTimeout(timer); resolve({ status: code ?? (sig ? 128 : -1), stdout: out, stderr: err }); });
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.end(opts.input ?? '');
+  });
+}
+
+/** Like run() but throws with the tool's stderr when it fails: a tool failing to read state must fail the test. */
+export async function must(cmd: string, args: string[], input?: string): Promise<string> {
+  const r = await run(cmd, args, { input });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+export function mustSync(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+export interface PluginCall {
+  bin: string;
+  command: string;
+  conf: object;
+  containerId: string;
+  netns: string;
+  ifname: string;
+  args?: string;
+  cniPath: string;
+}
+
+export interface PluginReply { status: number; json: any; stdout: string; stderr: string }
+
+/** Exec one plugin in the node namespace `nodeNs` with the CNI_* environment a runtime gives it. */
+export async function execPlugin(nodeNs: string, c: PluginCall): Promise<PluginReply> {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    CNI_COMMAND: c.command,
+    CNI_CONTAINERID: c.containerId,
+    CNI_NETNS: c.netns,
+    CNI_IFNAME: c.ifname,
+    CNI_PATH: c.cniPath,
+    ...(c.args !== undefined ? { CNI_ARGS: c.args } : {}),
+  };
+  const r = await run('ip', ['netns', 'exec', nodeNs, c.bin], { env, input: JSON.stringify(c.conf) });
+  let json: any;
+  try { json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined; } catch { json = undefined; }
+  return { status: r.status, json, stdout: r.stdout, stderr: r.stderr };
+}
+
+let counter = 0;
+
+/** One side of a comparison: a node namespace (holds the bridge), container namespaces, an IPAM dataDir. */
+export class Side {
+  readonly node: string;
+  readonly ctrs: string[] = [];
+  readonly dataDir: string;
+  private readonly all: string[] = [];
+
+  constructor(readonly label: 'ref' | 'ours', pods: number) {
+    const n = ++counter;
+    try {
+      this.node = this.addNs(`${n}${label[0]}n`);
+      for (let i = 0; i < pods; i++) this.ctrs.push(this.addNs(`${n}${label[0]}c${i}`));
+      this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `parity-${RUN_ID}-${label}-`));
+    } catch (e) {
+      for (const ns of this.all.splice(0).reverse()) spawnSync('ip', ['netns', 'del', ns]);
+      throw e;
+    }
+  }
+
+  private addNs(tag: string): string {
+    const name = `tsbp-${RUN_ID}-${tag}`;
+    mustSync('ip', ['netns', 'add', name]);
+    this.all.push(name);
+    mustSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+    return name;
+  }
+
+  netnsPath(i: number): string { return `/run/netns/${this.ctrs[i]}`; }
+
+  /** Removes every namespace and the dataDir; safe to call twice. */
+  cleanup(): void {
+    for (const ns of this.all.splice(0).reverse()) spawnSync('ip', ['netns', 'del', ns]);
+    fs.rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
