@@ -69,7 +69,7 @@ export class Chain {
     return { ok: true };
   }
 
-  async del(a: Attachment, netns = a.netns): Promise<StepOutcome> {
+  async del(a: Attachment, netns: string = a.netns): Promise<StepOutcome> {
     const prev = versionAtLeast(this.list.cniVersion, '0.4.0') ? this.cached : undefined;
     for (const p of [...this.list.plugins].reverse()) {
       const r = await this.call('DEL', a, p, prev, netns);

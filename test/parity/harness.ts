@@ -3,8 +3,6 @@
 // ADD → snapshot → CHECK → DEL → snapshot, both sides at the same time. Snapshots are normalised
 // (names, random MACs, ifindexes, container IDs, temp paths become tokens) and diffed path by path.
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { addrs, captureIpam, captureNs, iptables, links, nft, Raw, routes, sysctl } from './capture';
 import { Attachment, Chain, Conflist, StepOutcome } from './chain';
@@ -12,10 +10,6 @@ import { PLUGIN, REF_DIR, RUN_ID, Side } from './exec';
 
 export const NET = 'parity';
 export const ABSENT = '<absent>';
-
-/** A fixture directory shared by both sides (same paths in both configs), removed by removeFixtures(). */
-export const FIXTURES = fs.mkdtempSync(path.join(os.tmpdir(), `parity-${RUN_ID}-fix-`));
-export function removeFixtures(): void { fs.rmSync(FIXTURES, { recursive: true, force: true }); }
 
 export interface Case {
   name: string;
@@ -32,6 +26,8 @@ export interface Case {
   setup?: string[][];
   /** CNI_NETNS is the node's own namespace */
   ownNetns?: boolean;
+  /** DEL with an empty CNI_NETNS (as containerd's ctr sends it, and runtimes after the netns is gone) */
+  delWithoutNetns?: boolean;
   /** extra keys of the reference portmap plugin */
   portmap?: Record<string, unknown>;
 }
@@ -134,6 +130,7 @@ export async function snapshot(side: Side, c: Case, result?: unknown): Promise<S
   const owned: string[] = [];
   const node2 = tree.node as any;
   for (const k of Object.keys(node2.links)) if (k.startsWith('<hostveth') || k === '<veth:orphan>') owned.push(`node.links.${k}`);
+  t.ctrs.forEach((_, i) => { if ((tree[`ctr${i}`] as any).links.eth0) owned.push(`ctr${i}.links.eth0`); });
   for (const [k, v] of Object.entries(t.ipam)) if (v.content.includes('<cid')) owned.push(`ipam.${k}`);
   for (const fam of ['iptables', 'ip6tables', 'nft']) {
     for (const l of node2.firewall[fam] as string[]) if (/<cid|<h:cid/.test(l)) owned.push(`node.firewall.${fam}: ${l}`);
@@ -206,7 +203,7 @@ async function runSide(side: Side, c: Case, list: Conflist, resolver: (t: string
   const run: SideRun = { add, del: [], chain };
   run.afterAdd = await snapshot(side, c, last.ok ? last.result : { error: last.code });
   if (add.every((a) => a.ok) && chain.supportsCheck()) run.check = await chain.check(attachment(side, c, 0));
-  for (let i = pods - 1; i >= 0; i--) run.del.push(await chains[i].del(attachment(side, c, i)));
+  for (let i = pods - 1; i >= 0; i--) run.del.push(await chains[i].del(attachment(side, c, i), c.delWithoutNetns ? '' : undefined));
   run.afterDel = await snapshot(side, c);
   return run;
 }
@@ -244,8 +241,12 @@ export async function runCase(c: Case): Promise<CaseRun> {
       if (!rd.ok) notes.push(`ref DEL: ${rd.failedPlugin}: ${rd.msg}`);
       if (!od.ok) notes.push(`ours DEL: ${od.msg}`);
     });
-    // after different ADD outcomes the states differ everywhere; the outcome diff says it all
-    if (sameAdd) diff(r.afterDel!.tree, o.afterDel!.tree, 'del', diffs);
+    // after different ADD outcomes the states differ everywhere; the outcome diff says it all.
+    // A DEL without netns is compared by what each side left of the pod.
+    if (sameAdd && !c.delWithoutNetns) diff(r.afterDel!.tree, o.afterDel!.tree, 'del', diffs);
+    if (sameAdd && c.delWithoutNetns && JSON.stringify(r.afterDel!.owned) !== JSON.stringify(o.afterDel!.owned)) {
+      diffs.push({ path: 'del.owned', ref: r.afterDel!.owned, ours: o.afterDel!.owned });
+    }
     // Nothing of the container may stay on our side; what it had must have existed first.
     if (o.add.every((a) => a.ok)) {
       if (!o.afterAdd!.owned.some((x) => x.startsWith('node.links.'))) throw new Error(`ours: no host veth after ADD (${o.afterAdd!.owned.join(', ')})`);

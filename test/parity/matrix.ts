@@ -2,8 +2,14 @@
 // test in twin namespaces (harness.ts); the test is named after it. Both sides are in their own
 // namespaces, so every case may use the same subnets.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { Case, FIXTURES } from './harness';
+import { RUN_ID } from './exec';
+import { Case } from './harness';
+
+/** A fixture directory shared by both sides (same paths in both configs), removed by removeFixtures(). */
+const FIXTURES = fs.mkdtempSync(path.join(os.tmpdir(), `parity-${RUN_ID}-fix-`));
+export function removeFixtures(): void { fs.rmSync(FIXTURES, { recursive: true, force: true }); }
 
 const V4 = '10.22.0.0/24';
 const V6 = 'fd22::/64';
@@ -53,6 +59,8 @@ export const CASES: Case[] = [
   { name: 'ipMasq-default-backend-dual', conf: { ...dgw, ipMasq: true, ipam: dual } },
   { name: 'ipMasq-nftables-v4', conf: { ...dgw, ipMasq: true, ipMasqBackend: 'nftables', ipam: v4 } },
   { name: 'ipMasq-nftables-dual', conf: { ...dgw, ipMasq: true, ipMasqBackend: 'nftables', ipam: dual } },
+  { name: 'ipMasq-del-without-netns', delWithoutNetns: true, conf: { ...dgw, ipMasq: true, ipMasqBackend: 'iptables', ipam: dual } },
+  { name: 'portmap-del-without-netns', delWithoutNetns: true, conf: { ...dgw, ipMasq: true, ipMasqBackend: 'iptables', ipam: v4 }, caps: { portMappings: ports } },
   { name: 'ipMasq-no-gateway', conf: { bridge: 'br-par', ipMasq: true, ipMasqBackend: 'iptables', ipam: v4 } },
   // port mappings
   { name: 'portmap-iptables-v4', conf: { ...dgw, ipMasq: true, ipMasqBackend: 'iptables', ipam: v4 }, caps: { portMappings: ports } },

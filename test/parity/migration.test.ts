@@ -18,7 +18,7 @@ const att = (side: Side, c: Case, netns?: string): Attachment => ({
 
 function judge(name: string, diffs: Diff[], notes: string[]): void {
   const left = diffs.filter((d) => ![...ALLOWED, ...PENDING_ISSUE_12].some((e) => matches(e, name, d)));
-  if (process.env.PARITY_DUMP) console.log(JSON.stringify({ case: name, diffs: left, notes }));
+  if (process.env.PARITY_DUMP) console.log(JSON.stringify({ case: name, diffs: process.env.PARITY_DUMP === 'all' ? diffs : left, notes }));
   const stale = ALLOWED.filter((e) => e.cases.includes(name) && !diffs.some((d) => matches(e, name, d)));
   if (left.length || stale.length) {
     assert.unreachable(`${name}: ${left.length} difference(s) not in allowlist.ts\n${formatDiffs(left)}`
