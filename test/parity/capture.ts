@@ -23,11 +23,12 @@ function script(firewall: boolean): string {
     tool('route4', 'ip -d -j -4 route show table all'),
     tool('route6', 'ip -d -j -6 route show table all'),
     `echo '@@sysctl'`,
-    `for k in ${GLOBAL.join(' ')}; do f=/proc/sys/net/$k; [ -e $f ] && echo "$k=$(cat $f)"; done`,
+    `rd() { [ -e "$2" ] && read -r v < "$2" && echo "$1=$v"; }`,
+    `for k in ${GLOBAL.join(' ')}; do rd $k /proc/sys/net/$k; done`,
     `for d in /sys/class/net/*; do i=\${d##*/}; [ "$i" = lo ] && continue;`
-      + ` for k in ${V4_KEYS.join(' ')}; do f=/proc/sys/net/ipv4/conf/$i/$k; [ -e $f ] && echo "ipv4/$i/$k=$(cat $f)"; done;`
-      + ` for k in ${V6_KEYS.join(' ')}; do f=/proc/sys/net/ipv6/conf/$i/$k; [ -e $f ] && echo "ipv6/$i/$k=$(cat $f)"; done;`
-      + ` for k in ${SYSFS.join(' ')}; do f=$d/$k; [ -e $f ] && echo "sysfs/$i/$k=$(cat $f)"; done; done`,
+      + ` for k in ${V4_KEYS.join(' ')}; do rd ipv4/$i/$k /proc/sys/net/ipv4/conf/$i/$k; done;`
+      + ` for k in ${V6_KEYS.join(' ')}; do rd ipv6/$i/$k /proc/sys/net/ipv6/conf/$i/$k; done;`
+      + ` for k in ${SYSFS.join(' ')}; do rd sysfs/$i/$k $d/$k; done; done`,
   ];
   if (firewall) {
     lines.push(tool('iptables', 'iptables-save'), tool('ip6tables', 'ip6tables-save'), tool('nft', 'nft list ruleset'));
