@@ -218,18 +218,24 @@ export function cni(hostNs: string, call: CniCall): CniReply {
 }
 
 /** cni() without waiting: for runs of the plugin at the same time, as a runtime starting many pods does. */
-export function cniAsync(hostNs: string, call: CniCall): Promise<CniReply> {
+export async function cniAsync(hostNs: string, call: CniCall): Promise<CniReply> {
+  const r = await spawnCollect('ip', ['netns', 'exec', hostNs, call.bin ?? BIN], cniEnv(call), stdinOf(call));
+  return cniReply(r.status, r.stdout, r.stderr);
+}
+
+/** Runs a command with `input` on stdin and collects its output (killed after 60 s); never rejects on a non-zero exit. */
+export function spawnCollect(cmd: string, args: string[], env: NodeJS.ProcessEnv, input: string): Promise<ExecReply> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', hostNs, call.bin ?? BIN], { env: cniEnv(call), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
     child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('close', (code) => { clearTimeout(timer); resolve(cniReply(code, out, err)); });
-    child.stdin!.on('error', () => undefined); // EPIPE when the plugin exits without reading: its reply says why
-    child.stdin!.end(stdinOf(call));
+    child.on('close', (code, sig) => { clearTimeout(timer); resolve({ status: code ?? (sig ? 128 : -1), stdout: out, stderr: err }); });
+    child.stdin!.on('error', () => undefined); // EPIPE when the child exits without reading: its reply says why
+    child.stdin!.end(input);
   });
 }
 

@@ -1,10 +1,11 @@
 // Process plumbing of the differential suite: async exec (the two sides run at the same time),
 // plugin exec the way libcni does it, and the twin "node" + container namespaces of one side.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { CniCall, cniEnv, ExecReply, spawnCollect } from '../helpers/netns';
 
 export const RUN_ID = crypto.randomBytes(3).toString('hex');
 const root = path.resolve(__dirname, '../../../..');
@@ -13,21 +14,10 @@ export const PLUGIN = path.resolve(process.env.PARITY_PLUGIN ?? path.join(root, 
 /** Directory of the reference plugins (bridge, host-local, portmap, static). */
 export const REF_DIR = path.resolve(process.env.PARITY_REF_DIR ?? '/usr/lib/cni');
 
-export interface Reply { status: number; stdout: string; stderr: string }
+export type Reply = ExecReply;
 
 export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('close', (code, sig) => { clearTimeout(timer); resolve({ status: code ?? (sig ? 128 : -1), stdout: out, stderr: err }); });
-    child.stdin!.on('error', () => undefined);
-    child.stdin!.end(opts.input ?? '');
-  });
+  return spawnCollect(cmd, args, opts.env ?? process.env, opts.input ?? '');
 }
 
 /** Like run() but throws with the tool's stderr when it fails: a tool failing to read state must fail the test. */
@@ -58,15 +48,10 @@ export interface PluginReply { status: number; json: any; stdout: string; stderr
 
 /** Exec one plugin in the node namespace `nodeNs` with the CNI_* environment a runtime gives it. */
 export async function execPlugin(nodeNs: string, c: PluginCall): Promise<PluginReply> {
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-    CNI_COMMAND: c.command,
-    CNI_CONTAINERID: c.containerId,
-    CNI_NETNS: c.netns,
-    CNI_IFNAME: c.ifname,
-    CNI_PATH: c.cniPath,
-    ...(c.args !== undefined ? { CNI_ARGS: c.args } : {}),
-  };
+  const env = cniEnv({
+    command: c.command as CniCall['command'], conf: c.conf, containerId: c.containerId, netns: c.netns, ifname: c.ifname,
+    args: c.args, env: { CNI_PATH: c.cniPath },
+  });
   const r = await run('ip', ['netns', 'exec', nodeNs, c.bin], { env, input: JSON.stringify(c.conf) });
   let json: any;
   try { json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined; } catch { json = undefined; }
