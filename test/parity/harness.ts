@@ -260,7 +260,10 @@ export async function runCase(c: Case): Promise<CaseRun> {
   }
 }
 
-/** A readable report of differences. */
-export function formatDiffs(diffs: Diff[]): string {
-  return diffs.map((d) => `  ${d.path}\n    ref:  ${JSON.stringify(d.ref)}\n    ours: ${JSON.stringify(d.ours)}`).join('\n');
+/** A readable report of differences, then each as an allowlist entry to paste once it is reviewed. */
+export function formatDiffs(diffs: Diff[], name?: string): string {
+  const text = diffs.map((d) => `  ${d.path}\n    ref:  ${JSON.stringify(d.ref)}\n    ours: ${JSON.stringify(d.ours)}`).join('\n');
+  if (!name || !diffs.length) return text;
+  const entries = diffs.map((d) => `  { cases: [${JSON.stringify(name)}], path: ${JSON.stringify(d.path)}, ref: ${JSON.stringify(d.ref)}, ours: ${JSON.stringify(d.ours)}, reason: '' },`);
+  return `${text}\n  as allowlist.ts entries (only for a difference that stays on purpose, with its reason):\n${entries.join('\n')}`;
 }

@@ -49,7 +49,7 @@ for (const c of chosen) {
     if (process.env.PARITY_DUMP) console.log(JSON.stringify({ case: c.name, diffs: process.env.PARITY_DUMP === 'all' ? diffs : left, notes }));
     const stale = ALLOWED.filter((e) => e.cases.includes(c.name) && !diffs.some((d) => matches(e, c.name, d)));
     if (left.length || stale.length) {
-      assert.unreachable(`${c.name}: ${left.length} difference(s) from the reference not in allowlist.ts\n${formatDiffs(left)}`
+      assert.unreachable(`${c.name}: ${left.length} difference(s) from the reference not in allowlist.ts\n${formatDiffs(left, c.name)}`
         + (stale.length ? `\n  allowlist entries that no longer match:\n${stale.map((e) => `    ${e.path}`).join('\n')}` : '')
         + (notes.length ? `\n  notes:\n    ${notes.join('\n    ')}` : ''));
     }

@@ -21,7 +21,7 @@ function judge(name: string, diffs: Diff[], notes: string[]): void {
   if (process.env.PARITY_DUMP) console.log(JSON.stringify({ case: name, diffs: process.env.PARITY_DUMP === 'all' ? diffs : left, notes }));
   const stale = ALLOWED.filter((e) => e.cases.includes(name) && !diffs.some((d) => matches(e, name, d)));
   if (left.length || stale.length) {
-    assert.unreachable(`${name}: ${left.length} difference(s) not in allowlist.ts\n${formatDiffs(left)}`
+    assert.unreachable(`${name}: ${left.length} difference(s) not in allowlist.ts\n${formatDiffs(left, name)}`
       + (stale.length ? `\n  allowlist entries that no longer match:\n${stale.map((e) => `    ${e.path}`).join('\n')}` : '')
       + `\n  notes:\n    ${notes.join('\n    ')}`);
   }
