@@ -51,6 +51,9 @@ export const CASES: Case[] = [
   { name: 'mac-runtimeConfig', conf: { ...dgw, ipam: v4 }, caps: { mac: '02:11:22:33:44:55' } },
   { name: 'mac-CNI_ARGS', conf: { ...dgw, ipam: v4 }, args: 'IgnoreUnknown=1;MAC=02:11:22:33:44:66' },
   { name: 'mac-args-cni', conf: { ...dgw, ipam: v4, args: { cni: { mac: '02:11:22:33:44:77' } } } },
+  { name: 'vlan-100', conf: { ...dgw, vlan: 100, ipam: v4 } },
+  { name: 'macspoofchk', conf: { ...dgw, macspoofchk: true, ipam: v4 } },
+  { name: 'disableContainerInterface-with-ipam', conf: { ...dgw, disableContainerInterface: true, ipam: v4 } },
   { name: 'portIsolation', conf: { ...dgw, portIsolation: true, ipam: v4 } },
   // masquerade
   { name: 'ipMasq-iptables-v4', conf: { ...dgw, ipMasq: true, ipMasqBackend: 'iptables', ipam: v4 } },
