@@ -59,11 +59,22 @@ export function captureIpam(dataDir: string): Record<string, { mode: string; con
       const p = path.join(dir, e.name);
       const r = rel ? `${rel}/${e.name}` : e.name;
       const mode = (fs.statSync(p).mode & 0o7777).toString(8).padStart(4, '0');
-      if (e.isDirectory()) { out[r + '/'] = { mode, content: '' }; walk(p, r); } else out[r] = { mode, content: fs.readFileSync(p, 'utf8') };
+      if (e.isDirectory()) { out[r + '/'] = { mode, content: '' }; walk(p, r); continue; }
+      const content = fs.readFileSync(p, 'utf8');
+      out[r] = { mode, content: e.name === 'tsbridge-boot' ? bootMark(content) : content };
     }
   };
   walk(dataDir, '');
   return out;
+}
+
+/**
+ * tsbridge's boot mark (`<boot id>` then `<ip> <record's inode> <mtime ns>` lines) with the parts that
+ * differ by run replaced: which addresses it lists is what the comparison keeps.
+ */
+export function bootMark(content: string): string {
+  const [boot, ...lines] = content.split('\n');
+  return [boot ? '<boot-id>' : '', ...lines.map((l) => l.split(' ')[0])].join('\n');
 }
 
 // ---- normalisation of the parsed sections -------------------------------------------------------

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { matches } from '../parity/allowlist';
-import { iptables, links, nft, routes } from '../parity/capture';
+import { bootMark, iptables, links, nft, routes } from '../parity/capture';
 import { ABSENT, diff } from '../parity/harness';
 
 test('iptables-save: counters and comments go, the comment match moves behind the other matches', () => {
@@ -76,6 +76,10 @@ test('an allowlist entry matches only its cases, its path and both exact values'
   assert.not.ok(matches(e, 'v4', { path: 'add.b.mtu', ref: 1500, ours: 1400 }));
   assert.not.ok(matches(e, 'v4', { path: 'add.a.mtu', ref: 1500, ours: 1300 }));
   assert.not.ok(matches(e, 'v4', { path: 'add.a.mtu', ref: 9000, ours: 1400 }));
+});
+
+test("tsbridge's boot mark: boot id and record stamps go, the listed addresses stay", () => {
+  assert.is(bootMark('dc98f513-ff6a\n10.22.0.2 2189470 1795968303918591971\nfd22::2 2189450 1795968300782591785\n'), '<boot-id>\n10.22.0.2\nfd22::2\n');
 });
 
 test.run();
