@@ -16,8 +16,12 @@ const SYSFS = ['addr_assign_type', 'brport/hairpin_mode', 'brport/isolated', 'br
 function script(firewall: boolean): string {
   const tool = (sec: string, cmd: string): string => `echo '@@${sec}'; ${cmd} || echo "@@FAIL ${sec} $?"`;
   const lines = [
-    // IPv6 DAD of an address that has it (the bridge's gateway) ends after ~1-2 s: read the settled state
-    'for i in $(seq 50); do [ -z "$(ip -6 addr show tentative)" ] && break; sleep 0.1; done',
+    // Read the settled state: IPv6 DAD of an address that has it (the bridge's gateway) ends after
+    // ~1-2 s, and the local route of an IPv6 address (even nodad) comes only once the kernel has seen
+    // carrier, which it reports asynchronously (linkwatch)
+    'for i in $(seq 50); do ok=1; [ -n "$(ip -6 addr show tentative)" ] && ok=;'
+      + ' for a in $(ip -6 -o addr show scope global up | awk \'{print $4}\' | cut -d/ -f1); do'
+      + ' [ -n "$(ip -6 route show table local $a)" ] || ok=; done; [ -n "$ok" ] && break; sleep 0.1; done',
     tool('links', 'ip -d -j link show'),
     tool('addrs', 'ip -j addr show'),
     tool('route4', 'ip -d -j -4 route show table all'),
