@@ -5,6 +5,8 @@ import { CniEnv } from '../cni/env';
 import { CniError, ErrCode } from '../cni/errors';
 import { Interface, Result } from '../cni/result';
 import { requiredSysctls, selectBackend } from '../firewall';
+import { spoofNameProblem } from '../firewall/spoofcheck';
+import { applySpoofCheck, removeSpoofCheck } from '../firewall/spoofcheck-nft';
 import * as link from '../netlink/link';
 import { NetlinkError, Rtnl } from '../netlink/socket';
 import { Netns, openContainerNetns, refuseOwnNetns } from '../sys/netns';
@@ -29,6 +31,10 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
   let cont: Rtnl | undefined;
   let ns: Netns | undefined;
   try {
+    if (cfg.macspoofchk) {
+      const why = spoofNameProblem(env.containerId, env.ifname);
+      if (why) throw new CniError(ErrCode.InvalidEnv, why);
+    }
     const ipam = openIpam(cfg.net, env);
     trace('ADD start');
     if (cfg.layer3 && cfg.disableContainerInterface) {
@@ -77,6 +83,14 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
 
     if (ips.length) ns.run(() => setContainerSysctls(env.ifname, alloc, cfg));
     cont = Rtnl.open(ns);
+    if (cfg.macspoofchk) {
+      // in place before the container interface comes up, so no spoofed frame gets out first
+      const peer = await link.getLink(cont, env.ifname);
+      if (!peer) throw new CniError(ErrCode.NetlinkFailure, `container interface ${env.ifname} missing right after creation`);
+      undo.push(() => removeSpoofCheck(env.containerId, env.ifname));
+      applySpoofCheck(hostVeth.name, peer.mac, env.containerId, env.ifname);
+      trace('macspoofchk applied');
+    }
     const routes = containerRoutes(alloc, cfg);
     const cIface = await configureContainer(cont, env.ifname, alloc, routes, cfg);
     trace('container configured');

@@ -6,6 +6,7 @@ import { CniEnv } from '../cni/env';
 import { CniError, ErrCode } from '../cni/errors';
 import { IPConfig, Result } from '../cni/result';
 import { guardedBridge, localnetGuardProblems, selectBackend } from '../firewall';
+import { checkSpoofCheck } from '../firewall/spoofcheck-nft';
 import { Addr, listAddresses } from '../netlink/addr';
 import * as link from '../netlink/link';
 import { listRoutes, RouteEntry } from '../netlink/route';
@@ -208,6 +209,11 @@ function checkIpamAndRules(cfg: BridgeConfig, env: CniEnv, prev: Result): string
   const ownCheck = cfg.layer3 && needsRules(rules) && guardedBridge(rules) !== null;
   if (!ownCheck && doesPortMappings(cfg) && readSysctl(`/proc/sys/net/ipv4/conf/${cfg.bridge}/route_localnet`) === '1') {
     out.push(...localnetGuardProblems(cfg.bridge));
+  }
+  if (cfg.macspoofchk) {
+    // the MAC ADD reported; a container that changed it since is named by containerProblems too
+    const mac = prev.interfaces?.find((i) => i.name === env.ifname && i.sandbox)?.mac;
+    out.push(...checkSpoofCheck(hostVethName(env.containerId, env.ifname), mac, env.containerId, env.ifname));
   }
   return out;
 }

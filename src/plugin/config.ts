@@ -20,6 +20,8 @@ export interface BridgeConfig {
   enableDad: boolean;
   disableContainerInterface: boolean;
   portIsolation: boolean;
+  /** Drop frames from the container whose source MAC is not its interface's (nftables, bridge family). */
+  macspoofchk: boolean;
   /** MAC for the container interface: runtimeConfig.mac, else args.cni.mac, else CNI_ARGS MAC= (the reference's order) */
   mac?: string;
   /** requested IPs: CNI_ARGS IP=, args.cni.ips and runtimeConfig.ips together (as host-local), without prefix length */
@@ -69,6 +71,7 @@ export function parseBridgeConfig(net: NetConf, args: CniArgs): BridgeConfig {
     enableDad: optBool(raw, 'enabledad') ?? false,
     disableContainerInterface,
     portIsolation: optBool(raw, 'portIsolation') ?? false,
+    macspoofchk: optBool(raw, 'macspoofchk') ?? false,
     mac,
     requestedIps: [...args.ips, ...ipList(cniArgs, 'ips', 'args.cni.'), ...ipList(net.runtimeConfig, 'ips', 'runtimeConfig.')],
     layer3,
@@ -85,7 +88,6 @@ function refuseUnimplemented(raw: JsonObject): void {
   }
   // preserveDefaultVlan only has meaning together with vlan/vlanTrunk, which are refused above.
   optBool(raw, 'preserveDefaultVlan');
-  if (optBool(raw, 'macspoofchk')) throw unsupported('macspoofchk', true, 'MAC spoof checking is not implemented by tsbridge yet');
 }
 
 /** A list of requested IPs ("10.0.0.5" or "10.0.0.5/24"); the allocator wants the address only. */

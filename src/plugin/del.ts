@@ -5,6 +5,8 @@
 import { CniEnv } from '../cni/env';
 import { removeAttachmentEverywhere } from '../firewall';
 import { mayHaveRules } from './firewall-rules';
+import { spoofNameProblem } from '../firewall/spoofcheck';
+import { removeSpoofCheck } from '../firewall/spoofcheck-nft';
 import * as link from '../netlink/link';
 import { ENODEV, NetlinkError, Rtnl } from '../netlink/socket';
 import { log, trace } from '../log';
@@ -22,6 +24,8 @@ export async function cmdDel(cfg: BridgeConfig, env: CniEnv): Promise<void> {
     // Rules left by a config that turned ipMasq off are GC's. Port mappings are not validated here.
     const ipam = openIpam(cfg.net, env);
     if (mayHaveRules(cfg)) removeAttachmentEverywhere(cfg.net.name, env.containerId, attachmentIps(ipam.held(), cfg), env.ifname);
+    // keyed by (container ID, ifname) as the reference's; names nft cannot carry were never made
+    if (cfg.macspoofchk && !spoofNameProblem(env.containerId, env.ifname)) removeSpoofCheck(env.containerId, env.ifname);
     trace('rules removed');
     await deleteContainerIface(env);
     await deleteHostVeth(hostVethName(env.containerId, env.ifname));

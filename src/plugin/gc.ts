@@ -10,6 +10,10 @@ import { log } from '../log';
 import { BridgeConfig } from './config';
 import { deleteHostVeth } from './del';
 import { openIpam } from './ipam';
+import { isStaleSpoofChain, spoofNames } from '../firewall/spoofcheck';
+import { sweepSpoofChecks } from '../firewall/spoofcheck-nft';
+import * as link from '../netlink/link';
+import { Rtnl } from '../netlink/socket';
 import { hostVethName } from './names';
 
 export interface Attachment { containerId: string; ifname: string }
@@ -41,10 +45,11 @@ export async function cmdGc(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   };
 
   const ipam = openIpam(cfg.net, env);
+  let stale: Attachment[] = [];
   if (ipam.local) {
     const local = ipam.local;
     // old-format records (container ID only, ifname '') name no veth we could have made
-    const stale = hostLocal.listAttachments(local, cfg.net.name).filter((a) => a.ifname && !isValid(a.containerId, a.ifname));
+    stale = hostLocal.listAttachments(local, cfg.net.name).filter((a) => a.ifname && !isValid(a.containerId, a.ifname));
     for (const a of stale) await attempt(`delete host veth of ${a.containerId}/${a.ifname}`, () => deleteHostVeth(hostVethName(a.containerId, a.ifname)));
     await attempt('release IPAM reservations', () => {
       const freed = hostLocal.gc(local, cfg.net.name, valid);
@@ -63,5 +68,23 @@ export async function cmdGc(cfg: BridgeConfig, env: CniEnv): Promise<void> {
     const subnets = (ipam.local?.ranges ?? []).flat().map((r) => r.subnet);
     new NftablesBackend().gcForeign(cfg.net.name, valid, subnets);
   });
+  await attempt('remove macspoofchk chains', async () => {
+    // swept whether or not macspoofchk is on now: the config may have changed since ADD
+    const chain = (a: Attachment) => spoofNames(a.containerId, a.ifname).ifaceChain;
+    const keep = new Set(valid.map(chain));
+    const ours = new Set(stale.map(chain));
+    const removed = await sweepSpoofChecks(linkNames, (c, live) => isStaleSpoofChain(c, keep, ours, live));
+    if (removed.length) log.info(`GC removed macspoofchk chains ${removed.join(', ')}`);
+  });
   if (errors.length) throw new CniError(busy ? ErrCode.TryAgainLater : ErrCode.IOFailure, `GC finished with errors: ${errors.join('; ')}`);
+}
+
+/** Names of the node's links (for GC: a chain filtering a gone interface is dead). */
+async function linkNames(): Promise<Set<string>> {
+  const nl = Rtnl.open();
+  try {
+    return new Set((await link.listLinks(nl)).map((l) => l.name));
+  } finally {
+    nl.close();
+  }
 }
