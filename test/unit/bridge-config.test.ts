@@ -60,8 +60,13 @@ test('L2-only: no ipam, "ipam": {} or an empty type (ipam with disableContainerI
 test('unimplemented reference keys are refused with code 2, never ignored', () => {
   assert.is(code(() => conf({ vlan: 100 })), 2);
   assert.is(code(() => conf({ vlanTrunk: [{ id: 5 }] })), 2);
-  assert.is(code(() => conf({ macspoofchk: true })), 2);
-  conf({ vlan: 0, macspoofchk: false, preserveDefaultVlan: true }); // asking for nothing is fine
+  conf({ vlan: 0, preserveDefaultVlan: true }); // asking for nothing is fine
+});
+
+test('macspoofchk is a boolean, off by default', () => {
+  assert.is(conf({}).macspoofchk, false);
+  assert.is(conf({ MacSpoofChk: true }).macspoofchk, true);
+  assert.is(code(() => conf({ macspoofchk: 'yes' })), 7);
 });
 
 test('bad values are code 7', () => {
