@@ -7,6 +7,8 @@ import { getKey, isObject } from '../cni/json';
 import { IPConfig } from '../cni/result';
 import { AttachmentRules, localnetGuardProblems, parsePortMappings, selectBackend } from '../firewall';
 import { runTool, which } from '../firewall/exec';
+import { spoofNameProblem } from '../firewall/spoofcheck';
+import { checkSpoofCheck } from '../firewall/spoofcheck-nft';
 import { HostLocalConfig } from '../ipam/config';
 import { listAttachments } from '../ipam/host-local';
 import { cidrToString, contains, networkOf, parseCidr, parseIP } from '../ipam/ip';
@@ -362,6 +364,10 @@ export async function collectAttachment(o: CollectOptions, node: NodeFacts, scan
       problems = [`cannot check ${fw.name} rules: ${(e as Error).message}`];
     }
     facts.rules = { backend: fw.name, problems, portMappings: cache?.portMappings === undefined ? null : rules.portMappings.length };
+  }
+  if (cfg.macspoofchk && facts.containerId && !spoofNameProblem(facts.containerId, facts.ifname)) {
+    // against the MAC the interface has now: one it took since ADD is what the chain drops
+    facts.spoofcheck = checkSpoofCheck(facts.vethName, facts.container?.iface?.mac, facts.containerId, facts.ifname);
   }
   return facts;
 }

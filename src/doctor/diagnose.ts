@@ -116,7 +116,19 @@ function vethFindings(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFacts, a:
       return finding('host-veth', 'host-veth.master', p.msg + why, `ip link set ${shq(a.vethName)} master ${shq(ctx.bridge)}`, true);
     }
     return finding('host-veth', 'host-veth.up', p.msg, `ip link set ${shq(a.vethName)} up`, true);
-  });
+  }).concat(spoofFindings(a));
+}
+
+/** macspoofchk: every problem of the attachment's chains in one finding (frames enter the bridge there). */
+function spoofFindings(a: AttachmentFacts): Finding[] {
+  const problems = a.spoofcheck ?? [];
+  if (!problems.length) return [];
+  const allowed = /lets only (\S+) through/.exec(problems.join(' '))?.[1];
+  const fix = allowed
+    ? `${inNs(a.netns, `ip link set ${shq(a.ifname)} address ${shq(allowed)}`)}   (the MAC ADD gave it; or re-create the attachment: CNI DEL + ADD)`
+    : 're-create the attachment (CNI DEL + ADD, i.e. restart the container)';
+  const msg = `macspoofchk: ${problems.map((p) => p.replace(/^macspoofchk: /, '')).join('; ')}`;
+  return [finding('host-veth', 'host-veth.macspoofchk', msg, fix, false)];
 }
 
 function bridgeFindings(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFacts, a: AttachmentFacts): Finding[] {
@@ -331,7 +343,7 @@ export function hopStatuses(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFac
       const routes = containerRoutes(prevResultOf(a), cfg).map((r) => (r.dst.endsWith('/0') ? 'default' : r.dst));
       return `${a.ifname} ${c.iface.flags & IFF_UP ? 'up' : 'down'}, ${a.ips.map((i) => i.address).join(', ')}${routes.length ? `, routes: ${routes.join(', ')}` : ''}`;
     },
-    'host-veth': () => (a.veth ? `${a.vethName} ${a.veth.flags & IFF_UP ? 'up' : 'down'}, on ${ctx.bridge}` : null),
+    'host-veth': () => (a.veth ? `${a.vethName} ${a.veth.flags & IFF_UP ? 'up' : 'down'}, on ${ctx.bridge}${a.spoofcheck ? ', macspoofchk in place' : ''}` : null),
     bridge: () => {
       const gws = node.bridgeAddrs.filter((x) => !x.address.startsWith('fe80:')).map((x) => `${x.address}/${x.prefix}`);
       return node.bridge ? `${ctx.bridge} up${gws.length ? `, ${gws.join(', ')}` : ''}` : null;

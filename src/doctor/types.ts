@@ -69,6 +69,8 @@ export interface AttachmentFacts {
   veth?: LinkDetail;
   container?: ContainerState & { ifaceStats?: LinkStats };
   rules?: RulesFacts;
+  /** macspoofchk: what is wrong with the attachment's spoof-check chains ([] = in place); absent when off. */
+  spoofcheck?: string[];
 }
 
 /** What was read in the node's namespace (shared by every attachment). */

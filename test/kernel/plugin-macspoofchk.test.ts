@@ -1,13 +1,16 @@
 // macspoofchk through the binary, for real: a container that changes its MAC gets nothing through
 // the bridge with it and gets through without it; CHECK names a missing piece; DEL (even with an
-// empty CNI_NETNS) removes only its own chains; GC removes the chains of attachments not valid;
+// empty CNI_NETNS) removes only its own chains; doctor names a broken check in one finding; GC removes the chains of attachments not valid;
 // a failed ADD leaves none; the layout is the reference bridge 1.1.1's, side by side.
 // Subnets 10.200.31.0/24 .. 10.200.36.0/24, bridges tsbms0 .. tsbms5.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spoofNames } from '../../src/firewall/spoofcheck';
 import { hostVethName } from '../../src/plugin/names';
-import { RUN_ID, World, bridgeConf, cni, withPrev } from '../helpers/netns';
+import { BIN, RUN_ID, World, bridgeConf, cni, withPrev } from '../helpers/netns';
 
 const NET = 'tsbt-spoof';
 
@@ -25,6 +28,17 @@ function add(world: World, conf: object, tag: string, extra: { ifname?: string }
   const r = cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path, ...extra });
   assert.is(r.status, 0, `ADD ${tag}: ${r.stdout} ${r.stderr}`);
   return { pod, cid, ip: (r.json.ips[0].address as string).split('/')[0], mac: r.json.interfaces[2].mac as string, result: r.json };
+}
+
+/** `tsbridge doctor --json` for one container, in the node namespace. */
+function doctor(world: World, confFile: string, cid: string): { healthy: boolean; findings: { piece: string; message: string }[] } {
+  const r = spawnSync('ip', ['netns', 'exec', world.node, BIN, 'doctor', '--config', confFile, '--cache-dir', world.dataDir, '--json', '--container', cid],
+    { encoding: 'utf8', timeout: 120_000 });
+  try {
+    return JSON.parse(r.stdout);
+  } catch {
+    throw new Error(`doctor: exit ${r.status}\n${r.stdout}\n${r.stderr}`);
+  }
 }
 
 /** The pod takes another MAC; both neighbour caches are flushed so the next ping resolves afresh. */
@@ -48,6 +62,12 @@ for (const on of [true, false]) {
       } else {
         assert.not.ok(nat.includes(a.cid), `a chain without macspoofchk:\n${nat}`);
       }
+      const confFile = path.join(world.dataDir, 'spoof.conf');
+      fs.writeFileSync(confFile, JSON.stringify(conf));
+      if (on) {
+        const d = doctor(world, confFile, a.cid);
+        assert.ok(d.healthy, `doctor before the MAC change: ${JSON.stringify(d.findings)}`);
+      }
       spoof(world, [a.pod.name, b.pod.name], a.pod.name);
       assert.is(world.ping(a.pod.name, b.ip), !on, `ping from a with a changed MAC ${on ? 'got through' : 'was dropped'}`);
       assert.ok(world.ping(b.pod.name, on ? '10.200.31.1' : '10.200.32.1'), 'b lost its gateway');
@@ -55,6 +75,11 @@ for (const on of [true, false]) {
         const chk = cni(world.node, { command: 'CHECK', conf: withPrev(conf, a.result), containerId: a.cid, netns: a.pod.path });
         assert.is(chk.status, 1);
         assert.match(chk.json?.msg ?? '', /02:00:5e:00:53:99/);
+        // doctor: one finding, on the host veth, naming the MAC the chain lets through
+        const d = doctor(world, confFile, a.cid);
+        const mine = d.findings.filter((f) => f.piece === 'host-veth.macspoofchk');
+        assert.is(mine.length, 1, JSON.stringify(d.findings));
+        assert.match(mine[0].message, new RegExp(`lets only ${a.mac} through but eth0 has MAC 02:00:5e:00:53:99`));
       }
     } finally {
       world.cleanup();

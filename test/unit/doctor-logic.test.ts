@@ -172,6 +172,21 @@ test('each broken piece is the first broken one, with its fix command and fixabi
   }
 });
 
+test('macspoofchk: every problem of the chains is one finding on the host veth; a changed MAC gets the command that restores it', () => {
+  const a = { ...healthyAttachment(), spoofcheck: [] as string[] };
+  assert.equal(diagnoseAttachment(ctx, cfgOf({ macspoofchk: true }), healthyNode(), a), []);
+  a.spoofcheck = [
+    'macspoofchk: chain cni-br-iface-c0ffee-eth0-mac lets only 0a:58:0a:09:00:02 through but eth0 has MAC 02:00:00:00:00:01: its frames are dropped',
+    'macspoofchk: chain cni-br-iface-c0ffee-eth0-mac does not end with "drop": spoofed frames pass',
+  ];
+  const f = diagnoseAttachment(ctx, cfgOf({ macspoofchk: true }), healthyNode(), a);
+  assert.is(f.length, 1);
+  assert.is(f[0].piece, 'host-veth.macspoofchk');
+  assert.is(firstBroken(f)?.piece, 'host-veth.macspoofchk');
+  assert.match(f[0].message, /^macspoofchk: chain .* its frames are dropped; chain .* spoofed frames pass$/);
+  assert.is(f[0].fix?.startsWith("nsenter --net=/run/netns/pod ip link set eth0 address 0a:58:0a:09:00:02"), true, f[0].fix);
+});
+
 test('FORWARD DROP with br_netfilter on also names traffic between containers; with accept rules nothing is named', () => {
   const n = healthyNode();
   n.filter[4] = parseTable('*filter\n:FORWARD DROP [0:0]\nCOMMIT\n', 'filter');
