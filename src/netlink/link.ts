@@ -2,6 +2,7 @@
 // need (bridge, veth pair with the peer created straight in another namespace, master, up, MTU,
 // MAC, bridge-port flags, promiscuity).
 import * as A from './attrs';
+import { bridgeVlanFilteringInfo } from './bridge-vlan';
 import { AF, IFF_PROMISC, IFF_UP, IFLA, IFLA_BRPORT, IFLA_INFO, NLM_F, RTM, VETH_INFO_PEER } from './constants';
 import { ENODEV, NetlinkError, Rtnl } from './socket';
 
@@ -72,20 +73,21 @@ export async function listLinks(nl: Rtnl): Promise<Link[]> {
   return (await nl.dump(RTM.GETLINK, ifinfomsg(), 'list links')).map((m) => decodeLink(m.data));
 }
 
-export async function createBridge(nl: Rtnl, name: string, mtu?: number): Promise<void> {
+/** A new bridge; with `vlanFiltering`, created filtering (EOPNOTSUPP on a kernel without it: nothing is made). */
+export async function createBridge(nl: Rtnl, name: string, mtu?: number, vlanFiltering = false): Promise<void> {
   await nl.request(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL, Buffer.concat([
     ifinfomsg(),
     A.str(IFLA.IFNAME, name),
     ...(mtu ? [A.u32(IFLA.MTU, mtu)] : []),
-    A.nested(IFLA.LINKINFO, A.str(IFLA_INFO.KIND, 'bridge')),
+    vlanFiltering ? bridgeVlanFilteringInfo(true) : A.nested(IFLA.LINKINFO, A.str(IFLA_INFO.KIND, 'bridge')),
   ]), `create bridge ${name}`);
 }
 
 export interface VethSpec {
   hostName: string;
   peerName: string;
-  /** fd of the namespace the peer is created in */
-  peerNetnsFd: number;
+  /** fd of the namespace the peer is created in (none: this one) */
+  peerNetnsFd?: number;
   mtu?: number;
   peerMac?: string;
 }
@@ -96,7 +98,7 @@ export async function createVeth(nl: Rtnl, v: VethSpec): Promise<void> {
   const peer = Buffer.concat([
     ifinfomsg(),
     A.str(IFLA.IFNAME, v.peerName),
-    A.u32(IFLA.NET_NS_FD, v.peerNetnsFd),
+    ...(v.peerNetnsFd !== undefined ? [A.u32(IFLA.NET_NS_FD, v.peerNetnsFd)] : []),
     ...mtu,
     ...(v.peerMac ? [A.attr(IFLA.ADDRESS, macToBuffer(v.peerMac))] : []),
   ]);

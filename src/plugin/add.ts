@@ -19,6 +19,7 @@ import { attachToBridge, createVethPair, ensureBridge, ensureGatewayAddrs } from
 import { openIpam } from './ipam';
 import { faultPoint } from './faults';
 import { hostVethName } from './names';
+import { ensureVlanGateway } from './vlan';
 import { attachmentRules, needsRules } from './firewall-rules';
 import { log, trace } from '../log';
 
@@ -64,9 +65,12 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     const rules = attachmentRules(cfg, env, ips.map((ip) => ip.address));
 
     const br = await ensureBridge(host, cfg);
+    let vlanGw: link.Link | undefined;
     if (cfg.isGateway) {
       const gws = ips.filter((ip) => ip.gateway).map((ip) => `${ip.gateway}/${ip.address.split('/')[1]}`);
-      await ensureGatewayAddrs(host, br, gws, cfg.forceAddress);
+      // with a VLAN the gateway lives on <bridge>.<vlan>, a port of that VLAN (upstream)
+      if (gws.length && cfg.vlans.vlan) vlanGw = await ensureVlanGateway(host, br, cfg.vlans, cfg.mtu);
+      await ensureGatewayAddrs(host, vlanGw ?? br, gws, cfg.forceAddress);
     }
 
     trace('bridge ready');
@@ -121,6 +125,8 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
       { name: brNow.name, mac: brNow.mac },
       { name: hostVeth.name, mac: hostVeth.mac },
       { name: cIface.name, mac: cIface.mac, sandbox: env.netns },
+      // upstream lists the VLAN gateway interface after the container's
+      ...(vlanGw ? [{ name: vlanGw.name, mac: vlanGw.mac }] : []),
     ];
     return {
       cniVersion: cfg.net.cniVersion,

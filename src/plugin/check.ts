@@ -7,6 +7,9 @@ import { CniError, ErrCode } from '../cni/errors';
 import { IPConfig, Result } from '../cni/result';
 import { guardedBridge, localnetGuardProblems, selectBackend } from '../firewall';
 import { checkSpoofCheck } from '../firewall/spoofcheck-nft';
+import { getVlanFiltering, listPortVlans } from '../netlink/bridge-vlan';
+import { portVlanProblems, vlanGatewayName } from './vlan';
+import { wantsVlans } from './vlan-config';
 import { Addr, listAddresses } from '../netlink/addr';
 import * as link from '../netlink/link';
 import { listRoutes, RouteEntry } from '../netlink/route';
@@ -152,14 +155,19 @@ async function checkHost(cfg: BridgeConfig, env: CniEnv, prev: Result, peerIndex
     if (!br) return bridgeProblems(cfg, br).map((p) => p.msg);
     const { name: vethName, veth } = await findHostVeth(nl, cfg, env, prev, peerIndex);
     const ips = prev.ips ?? [];
-    const addrs = cfg.isGateway ? await listAddresses(nl, br.index) : [];
+    // with a VLAN the gateway is on <bridge>.<vlan> (upstream), else on the bridge
+    const gwLink = cfg.isGateway && cfg.vlans.vlan ? await link.getLink(nl, vlanGatewayName(cfg.bridge, cfg.vlans.vlan)) : br;
+    const addrs = cfg.isGateway && gwLink ? await listAddresses(nl, gwLink.index) : [];
     const fwd = (key: string) => (cfg.isGateway ? readSysctl(key) : undefined);
+    const vlanProblems = wantsVlans(cfg.vlans) && veth
+      ? portVlanProblems(vethName, cfg.vlans, await getVlanFiltering(nl, br.index), (await listPortVlans(nl)).get(veth.index) ?? [])
+      : [];
     return [
       ...bridgeProblems(cfg, br),
       ...vethProblems(cfg, vethName, veth, br),
       ...gatewayProblems(cfg, ips, addrs),
       ...forwardingProblems(cfg, ips, fwd('net.ipv4.ip_forward'), fwd('net.ipv6.conf.all.forwarding')),
-    ].map((p) => p.msg);
+    ].map((p) => p.msg).concat(vlanProblems);
   } finally {
     nl.close();
   }

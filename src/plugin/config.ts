@@ -5,6 +5,7 @@ import { CniArgs } from '../cni/args';
 import { CniError, ErrCode } from '../cni/errors';
 import { getKey, isObject, JsonObject, optBool, optInt, optObject, optString } from '../cni/json';
 import { NetConf } from '../cni/netconf';
+import { parseVlanConfig, VlanConfig } from './vlan-config';
 
 export interface BridgeConfig {
   net: NetConf;
@@ -22,6 +23,8 @@ export interface BridgeConfig {
   portIsolation: boolean;
   /** Drop frames from the container whose source MAC is not its interface's (nftables, bridge family). */
   macspoofchk: boolean;
+  /** vlan / vlanTrunk / preserveDefaultVlan (see vlan-config.ts) */
+  vlans: VlanConfig;
   /** MAC for the container interface: runtimeConfig.mac, else args.cni.mac, else CNI_ARGS MAC= (the reference's order) */
   mac?: string;
   /** requested IPs: CNI_ARGS IP=, args.cni.ips and runtimeConfig.ips together (as host-local), without prefix length */
@@ -31,10 +34,6 @@ export interface BridgeConfig {
 }
 
 const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
-
-function unsupported(key: string, value: unknown, why: string): CniError {
-  return new CniError(ErrCode.UnsupportedField, `unsupported field "${key}": ${JSON.stringify(value)}: ${why}`);
-}
 
 export function parseBridgeConfig(net: NetConf, args: CniArgs): BridgeConfig {
   const raw = net.raw;
@@ -47,7 +46,6 @@ export function parseBridgeConfig(net: NetConf, args: CniArgs): BridgeConfig {
   if (backend !== undefined && backend !== 'iptables' && backend !== 'nftables') {
     throw new CniError(ErrCode.InvalidConfig, `invalid ipMasqBackend "${backend}": want "iptables" or "nftables"`);
   }
-  refuseUnimplemented(raw);
 
   const cniArgs = optObject(optObject(raw, 'args') ?? {}, 'cni', 'args.') ?? {};
   // later sources win, as in the reference's loadNetConf; an empty string means "not set"
@@ -72,22 +70,11 @@ export function parseBridgeConfig(net: NetConf, args: CniArgs): BridgeConfig {
     disableContainerInterface,
     portIsolation: optBool(raw, 'portIsolation') ?? false,
     macspoofchk: optBool(raw, 'macspoofchk') ?? false,
+    vlans: parseVlanConfig(raw),
     mac,
     requestedIps: [...args.ips, ...ipList(cniArgs, 'ips', 'args.cni.'), ...ipList(net.runtimeConfig, 'ips', 'runtimeConfig.')],
     layer3,
   };
-}
-
-/** Keys of the reference bridge that tsbridge does not implement yet: refuse them when they ask for something. */
-function refuseUnimplemented(raw: JsonObject): void {
-  const vlan = optInt(raw, 'vlan', '', 0, 4094);
-  if (vlan) throw unsupported('vlan', vlan, 'VLAN filtering is not implemented by tsbridge yet');
-  const trunk = getKey(raw, 'vlanTrunk');
-  if (Array.isArray(trunk) ? trunk.length > 0 : trunk !== undefined && trunk !== null) {
-    throw unsupported('vlanTrunk', trunk, 'VLAN trunks are not implemented by tsbridge yet');
-  }
-  // preserveDefaultVlan only has meaning together with vlan/vlanTrunk, which are refused above.
-  optBool(raw, 'preserveDefaultVlan');
 }
 
 /** A list of requested IPs ("10.0.0.5" or "10.0.0.5/24"); the allocator wants the address only. */

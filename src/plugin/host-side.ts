@@ -7,13 +7,18 @@ import { Cidr, parseCidr, contains, networkOf } from '../ipam/ip';
 import type { Netns } from '../sys/netns';
 import { writeSysctl } from '../sys/sysctl';
 import { BridgeConfig } from './config';
+import { createFilteringBridge, ensureVlanFiltering, setPortVlans } from './vlan';
+import { wantsVlans } from './vlan-config';
 
 /** The bridge, created if missing (with the configured MTU), and up. An existing bridge keeps its settings. */
 export async function ensureBridge(nl: Rtnl, cfg: BridgeConfig): Promise<link.Link> {
   let br = await link.getLink(nl, cfg.bridge);
+  const vlans = wantsVlans(cfg.vlans);
   if (!br) {
     try {
-      await link.createBridge(nl, cfg.bridge, cfg.mtu);
+      // with VLANs, created filtering (a kernel without it refuses: nothing is made)
+      if (vlans) await createFilteringBridge(nl, cfg.bridge, cfg.mtu);
+      else await link.createBridge(nl, cfg.bridge, cfg.mtu);
     } catch (e) {
       // a concurrent ADD created it first: fine
       if (!(e instanceof NetlinkError && e.errno === EEXIST)) throw e;
@@ -22,6 +27,7 @@ export async function ensureBridge(nl: Rtnl, cfg: BridgeConfig): Promise<link.Li
     if (!br) throw new CniError(ErrCode.NetlinkFailure, `bridge ${cfg.bridge} vanished right after creation`);
   }
   if (br.kind !== 'bridge') throw new CniError(ErrCode.InvalidConfig, `${cfg.bridge} already exists and is not a bridge (it is a ${br.kind ?? 'device'})`);
+  if (vlans) await ensureVlanFiltering(nl, br);
   if (!(br.flags & 1)) await link.setUp(nl, br.index);
   if (cfg.promiscMode) await link.setPromisc(nl, br.index, true);
   refuseRouterAdverts(br.name);
@@ -103,6 +109,7 @@ export async function createVethPair(nl: Rtnl, hostName: string, ifname: string,
 export async function attachToBridge(nl: Rtnl, host: link.Link, br: link.Link, cfg: BridgeConfig): Promise<link.Link> {
   await link.setMaster(nl, host.index, br.index);
   await link.setBridgePort(nl, host.index, { hairpin: cfg.hairpinMode || undefined, isolated: cfg.portIsolation || undefined });
+  await setPortVlans(nl, host, cfg.vlans); // before the port comes up: no frame on VLAN 1 first
   await link.setUp(nl, host.index);
   return (await link.getLinkByIndex(nl, host.index)) ?? host;
 }

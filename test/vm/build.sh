@@ -89,6 +89,7 @@ copy_with_libs() { # copy_with_libs SRC DST
 }
 copy_with_libs "$bin" /opt/cni/bin/tsbridge
 copy_with_libs "$(command -v ip)" /sbin/ip
+copy_with_libs "$(command -v bridge)" /sbin/bridge
 copy_with_libs "$(command -v nft)" /sbin/nft
 copy_with_libs /usr/sbin/xtables-nft-multi /sbin/xtables-nft-multi
 for t in iptables iptables-restore iptables-save ip6tables ip6tables-restore ip6tables-save; do ln -sf xtables-nft-multi "$stage/sbin/$t"; done
