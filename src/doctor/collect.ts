@@ -89,9 +89,13 @@ export async function collectNode(cfg: BridgeConfig): Promise<NodeFacts> {
     const bridge = links.find((l) => l.name === cfg.bridge);
     const addrs = await listAddresses(nl);
     const routes = [...(await listRoutes(nl, 4)), ...(await listRoutes(nl, 6))].filter((r) => r.table === 254);
+    // with a VLAN the gateways live on <bridge>.<vlan> (upstream), a port of that VLAN
+    const gwName = cfg.isGateway && cfg.vlans.vlan ? `${cfg.bridge}.${cfg.vlans.vlan}` : undefined;
+    const gwLink = gwName ? links.find((l) => l.name === gwName) : bridge;
     return {
       bridge,
-      bridgeAddrs: bridge ? addrs.filter((a) => a.index === bridge.index) : [],
+      bridgeAddrs: gwLink ? addrs.filter((a) => a.index === gwLink.index) : [],
+      ...(gwName && gwLink ? { vlanGateway: gwLink.index } : {}),
       links,
       addrs,
       routes,

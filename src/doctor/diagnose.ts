@@ -168,12 +168,12 @@ export function routeConflicts(ctx: DoctorContext, node: NodeFacts): Finding[] {
     const byIface = new Map<number, { addrs: string[]; routes: string[] }>();
     const at = (i: number) => byIface.get(i) ?? (byIface.set(i, { addrs: [], routes: [] }), byIface.get(i)!);
     for (const a of node.addrs) {
-      if (a.index === brIndex) continue;
+      if (a.index === brIndex || a.index === node.vlanGateway) continue;
       const ip = tryParseIP(a.address);
       if (ip && contains(subnet, ip)) at(a.index).addrs.push(`${a.address}/${a.prefix}`);
     }
     for (const r of node.routes) {
-      if (r.table !== 254 || r.oif === undefined || r.oif === brIndex) continue;
+      if (r.table !== 254 || r.oif === undefined || r.oif === brIndex || r.oif === node.vlanGateway) continue;
       let c: Cidr;
       try {
         c = parseCidr(r.dst);

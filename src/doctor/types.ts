@@ -76,7 +76,10 @@ export interface AttachmentFacts {
 /** What was read in the node's namespace (shared by every attachment). */
 export interface NodeFacts {
   bridge?: LinkDetail;
+  /** Addresses of the interface holding the gateways: the bridge, or `<bridge>.<vlan>` with a VLAN. */
   bridgeAddrs: Addr[];
+  /** ifindex of `<bridge>.<vlan>` (vlan with isGateway): its addresses in the pod subnet are ours. */
+  vlanGateway?: number;
   links: LinkDetail[];
   addrs: Addr[];
   /** Main-table routes of both families. */

@@ -57,12 +57,6 @@ test('L2-only: no ipam, "ipam": {} or an empty type (ipam with disableContainerI
   assert.is(code(() => conf({ ipam: { type: 5 } })), 7);
 });
 
-test('unimplemented reference keys are refused with code 2, never ignored', () => {
-  assert.is(code(() => conf({ vlan: 100 })), 2);
-  assert.is(code(() => conf({ vlanTrunk: [{ id: 5 }] })), 2);
-  conf({ vlan: 0, preserveDefaultVlan: true }); // asking for nothing is fine
-});
-
 test('macspoofchk is a boolean, off by default', () => {
   assert.is(conf({}).macspoofchk, false);
   assert.is(conf({ MacSpoofChk: true }).macspoofchk, true);

@@ -187,6 +187,15 @@ test('macspoofchk: every problem of the chains is one finding on the host veth; 
   assert.is(f[0].fix?.startsWith("nsenter --net=/run/netns/pod ip link set eth0 address 0a:58:0a:09:00:02"), true, f[0].fix);
 });
 
+test('vlan with isGateway: the gateway interface <bridge>.<vlan> holding the pod subnet is no conflict', () => {
+  const node = healthyNode();
+  node.links.push(link(9, `${BR}.10`));
+  node.addrs.push({ index: 9, family: 4, address: '10.9.0.1', prefix: 24, flags: 0 });
+  node.routes.push({ family: 4, dst: '10.9.0.0/24', oif: 9, table: 254, protocol: 2 });
+  assert.is(routeConflicts(ctx, node).length, 1, 'without the VLAN gateway known it is a conflict');
+  assert.equal(routeConflicts(ctx, { ...node, vlanGateway: 9 }), []);
+});
+
 test('FORWARD DROP with br_netfilter on also names traffic between containers; with accept rules nothing is named', () => {
   const n = healthyNode();
   n.filter[4] = parseTable('*filter\n:FORWARD DROP [0:0]\nCOMMIT\n', 'filter');
