@@ -4,7 +4,7 @@
 . /tests/lib.sh
 bridge() { /sbin/bridge "$@"; }
 node=vl-node
-mkns "$node"; for p in a b c t g r p1; do mkns "vl-$p"; done
+mkns "$node"; for p in a b c d t g r p1; do mkns "vl-$p"; done
 data=/tmp/ipam-vlan
 conf() { # conf VLAN-KEYS [BRIDGE SUBNET EXTRA]
   echo '{"cniVersion":"1.0.0","name":"vlnet-'"${2:-vlbr0}"'","type":"tsbridge","bridge":"'"${2:-vlbr0}"'",'"$1"','"${4:-}"'
@@ -27,6 +27,8 @@ check "VLAN 10 pair: a reaches b" ip netns exec vl-a ping -c 1 -W 2 "$b"
 check "VLAN 10 pair: b reaches a" ip netns exec vl-b ping -c 1 -W 2 "$a"
 if ip netns exec vl-c ping -c 1 -W 2 "$a" >/dev/null 2>&1; then notok "VLAN 20 cannot reach VLAN 10 (c -> a)"; else ok "VLAN 20 cannot reach VLAN 10 (c -> a)"; fi
 if ip netns exec vl-a ping -c 1 -W 2 "$c" >/dev/null 2>&1; then notok "VLAN 10 cannot reach VLAN 20 (a -> c)"; else ok "VLAN 10 cannot reach VLAN 20 (a -> c)"; fi
+rd=$(cni "$node" ADD cd /run/netns/vl-d "$(conf '"vlan":20')"); d=$(addr_of "$rd"); vd=$(veth_of "$rd")
+check "VLAN 20 pair: c reaches d (c's own network works)" ip netns exec vl-c ping -c 1 -W 2 "$d"
 chk=$(conf '"vlan":10'); chk="${chk%\}},\"prevResult\":$ra}"
 check "CHECK of a" cni "$node" CHECK ca /run/netns/vl-a "$chk"
 # break it: the port loses VLAN 10, CHECK must say so
@@ -46,21 +48,30 @@ ip -n vl-t link del eth0.10
 ip -n vl-t link add link eth0 name eth0.20 type vlan id 20
 ip -n vl-t addr add 10.98.0.200/24 dev eth0.20; ip -n vl-t link set eth0.20 up
 if ip netns exec vl-t ping -c 1 -W 2 "$c" >/dev/null 2>&1; then notok "trunk: eth0.20 cannot reach c (VLAN 20 is not on the trunk)"; else ok "trunk: eth0.20 cannot reach c (VLAN 20 is not on the trunk)"; fi
+# control: with VLAN 20 added to the trunk port by hand, the same sub-interface does reach c
+bridge -n "$node" vlan add dev "$vt" vid 20
+check "trunk control: with VLAN 20 on the port, eth0.20 reaches c" ip netns exec vl-t ping -c 1 -W 2 "$c"
+bridge -n "$node" vlan del dev "$vt" vid 20
+ip -n vl-t link del eth0.20
 
 # preserveDefaultVlan keeps VLAN 1 on the port (the reference 1.1.1's port has the same entries)
 rp=$(cni "$node" ADD cp1 /run/netns/vl-p1 "$(conf '"vlan":10,"preserveDefaultVlan":true')"); vp=$(veth_of "$rp")
 got=$(vlans_of "$vp" | tr '\n' ',')
 [ "$got" = "1 Egress Untagged,10 PVID Egress Untagged," ] && ok "preserveDefaultVlan: VLAN 1 kept beside VLAN 10" || notok "preserveDefaultVlan: VLAN 1 kept beside VLAN 10" "$got"
 
+# control: with VLAN filtering off, c reaches a (only the VLANs kept them apart)
+ip -n "$node" link set vlbr0 type bridge vlan_filtering 0
+check "control: without VLAN filtering c reaches a" ip netns exec vl-c ping -c 1 -W 2 "$a"
+ip -n "$node" link set vlbr0 type bridge vlan_filtering 1
 before=$(bridge -n "$node" vlan show)
-for p in "$va" "$vb" "$vc" "$vt" "$vp"; do echo "$before" | grep -q "^$p" || notok "VLAN entries of $p before DEL" "$before"; done
-for x in "ca vl-a 10" "cb vl-b 10" "cc vl-c 20" "ct vl-t x" "cp1 vl-p1 10"; do
+for p in "$va" "$vb" "$vc" "$vd" "$vt" "$vp"; do echo "$before" | grep -q "^$p" || notok "VLAN entries of $p before DEL" "$before"; done
+for x in "ca vl-a 10" "cb vl-b 10" "cc vl-c 20" "cd vl-d 20" "ct vl-t x" "cp1 vl-p1 10"; do
   set -- $x
   if [ "$3" = x ]; then k='"vlanTrunk":[{"id":10},{"minID":30,"maxID":31}]'; else k="\"vlan\":$3"; fi
   cni "$node" DEL "$1" "/run/netns/$2" "$(conf "$k")" >/dev/null || notok "DEL $1"
 done
 after=$(bridge -n "$node" vlan show 2>&1) || notok "bridge vlan show after DEL" "$after"
-left=$(echo "$after" | grep -e "$va" -e "$vb" -e "$vc" -e "$vt" -e "$vp")
+left=$(echo "$after" | grep -e "$va" -e "$vb" -e "$vc" -e "$vd" -e "$vt" -e "$vp")
 [ -z "$left" ] && ok "DEL leaves no VLAN entry of the containers" || notok "DEL leaves no VLAN entry of the containers" "$left"
 
 # isGateway with a VLAN: the gateway on vlbr1.10, a port of VLAN 10; reference 1.1.1 the same way
