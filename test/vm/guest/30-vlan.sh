@@ -49,8 +49,10 @@ ip -n vl-t link add link eth0 name eth0.20 type vlan id 20
 ip -n vl-t addr add 10.98.0.200/24 dev eth0.20; ip -n vl-t link set eth0.20 up
 if ip netns exec vl-t ping -c 1 -W 2 "$c" >/dev/null 2>&1; then notok "trunk: eth0.20 cannot reach c (VLAN 20 is not on the trunk)"; else ok "trunk: eth0.20 cannot reach c (VLAN 20 is not on the trunk)"; fi
 # control: with VLAN 20 added to the trunk port by hand, the same sub-interface does reach c
-bridge -n "$node" vlan add dev "$vt" vid 20
-check "trunk control: with VLAN 20 on the port, eth0.20 reaches c" ip netns exec vl-t ping -c 1 -W 2 "$c"
+bridge -n "$node" vlan add dev "$vt" vid 20 || notok "bridge vlan add dev $vt vid 20"
+ip -n vl-t neigh flush all; ip -n vl-c neigh flush all
+if ip netns exec vl-t ping -c 3 -W 3 "$c" >/dev/null 2>&1; then ok "trunk control: with VLAN 20 on the port, eth0.20 reaches c"; else
+  notok "trunk control: with VLAN 20 on the port, eth0.20 reaches c" "$(bridge -n "$node" vlan show)" "$(ip -n vl-t addr; ip -n vl-t neigh; ip -n vl-c neigh)"; fi
 bridge -n "$node" vlan del dev "$vt" vid 20
 ip -n vl-t link del eth0.20
 
