@@ -168,21 +168,6 @@ class DiskStore implements Store {
     return true;
   }
 
-  releaseTorn(): string[] {
-    const torn: string[] = [];
-    for (const name of this.listing()) {
-      if (!isCanonicalIP(name)) continue;
-      try {
-        const st = fs.lstatSync(this.at(name));
-        if (st.isFile() && st.size === 0) torn.push(name);
-      } catch {
-        // gone meanwhile
-      }
-    }
-    for (const ip of torn) this.release(ip);
-    return torn;
-  }
-
   private writeLastReserved(rangeSetIndex: number, ip: string): void {
     const name = LAST_IP_PREFIX + rangeSetIndex;
     const file = this.at(name);

@@ -62,7 +62,7 @@ export function gc(cfg: HostLocalConfig, network: string, valid: Attachment[]): 
   return withDiskStore(cfg.dataDir, network, (store) => {
     const stale = store.listAll().filter((r) => !keep(r)).map((r) => r.ip);
     for (const ip of stale) store.release(ip);
-    return [...stale, ...store.releaseTorn()];
+    return stale;
   }, AFTER_REBOOT);
 }
 

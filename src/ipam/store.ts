@@ -23,12 +23,6 @@ export interface Store {
   /** Every address that cannot be reserved now, whoever holds it (foreign or unreadable records too). */
   reservedIPs(): string[];
   isReserved(ip: string): boolean;
-  /**
-   * Frees records with no content: a writer killed between creating a record and writing it (an
-   * older tsbridge, or the reference host-local) leaves one, and no DEL can ever match it. Seen
-   * under the store lock, which every writer holds while writing, it can only be such a leftover.
-   */
-  releaseTorn(): string[];
 }
 
 /**
@@ -93,8 +87,5 @@ export class MemoryStore implements Store {
   }
   isReserved(ip: string): boolean {
     return this.records.has(ip);
-  }
-  releaseTorn(): string[] {
-    return []; // a record in memory is written whole
   }
 }

@@ -85,20 +85,6 @@ test('a record is never seen half-written: staged whole, then linked; a stale st
   });
 });
 
-test('releaseTorn frees empty records (a writer killed between O_EXCL create and write) and nothing else', () => {
-  withTmp((dataDir, dir) => {
-    withDiskStore(dataDir, 'net1', (s) => assert.ok(s.reserve('c1', 'eth0', '10.0.0.5', 0)));
-    fs.writeFileSync(path.join(dir, '10.0.0.6'), ''); // torn: the reference's create-then-write, killed
-    fs.writeFileSync(path.join(dir, 'not-an-ip'), ''); // foreign: never touched
-    withDiskStore(dataDir, 'net1', (s) => {
-      assert.ok(s.isReserved('10.0.0.6'), 'the torn record blocks its address until released');
-      assert.equal(s.releaseTorn(), ['10.0.0.6']);
-      assert.equal(s.listAll().map((r) => r.ip), ['10.0.0.5']);
-    });
-    assert.equal(fs.readdirSync(dir).filter((f) => /^\d|not-an-ip/.test(f)).sort(), ['10.0.0.5', 'not-an-ip']);
-  });
-});
-
 test('lastReservedIP: missing, garbage, or whitespace-padded files', () => {
   withTmp((dataDir, dir) => {
     fs.mkdirSync(dir);
