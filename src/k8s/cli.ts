@@ -15,7 +15,7 @@ import { LogSettings, logSettingProblem } from '../log';
 import { podCidrsFromApi } from './podcidr';
 import { DEFAULT_MAX_ROUTES, HostAddr, ownPodCidrProblems } from './trust';
 import { escapeControls } from '../safe-text';
-// routes.ts (and with it netlink's native module) is loaded only when routes are asked for:
+// routes.ts (and with it the native addon) is loaded only when routes are asked for:
 // a plain install needs no writable /run and no NET_ADMIN.
 const routesModule = (): Promise<typeof import('./routes')> => import('./routes');
 

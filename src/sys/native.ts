@@ -1,5 +1,5 @@
-// Loads tsbridge's native pieces (.node files): our tiny syscall addon and the `netlink` package's
-// prebuilt binding. In the single executable they travel as SEA assets and are written once to a
+// Loads tsbridge's native piece (.node file): our tiny syscall addon (setns, flock, the rtnetlink
+// socket). In the single executable it travels as an embedded asset and is written once to a
 // root-owned 0700 cache directory, named by content hash; every load re-verifies the file through
 // an fd opened with O_NOFOLLOW and dlopens that very fd (/proc/self/fd/N), so nothing swapped in
 // between the check and the load can be loaded. Outside the SEA (unit tests on the compiled JS)
@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { writeFileAtomic } from './atomic';
 import { isSea } from './sea';
 
-export type NativeName = 'tsb_sys' | 'netlink';
+export type NativeName = 'tsb_sys';
 
 export interface SysBinding {
   setns(fd: number, nstype: number): void;
@@ -20,6 +20,13 @@ export interface SysBinding {
   nsType(fd: number): number;
   /** Inode number of the user namespace that owns the namespace open at fd (ioctl NS_GET_USERNS). */
   nsOwner(fd: number): number;
+  /** A bound NETLINK_ROUTE socket (CLOEXEC) in the calling thread's network namespace. */
+  nlOpen(): number;
+  /** Send one message to the kernel; throws (with .errno) unless all of it went. */
+  nlSend(fd: number, msg: Buffer): void;
+  /** One datagram from the kernel; throws ETIMEDOUT (.errno 110) after ms without one. */
+  nlRecv(fd: number, ms: number): Buffer;
+  close(fd: number): void;
 }
 
 export const DEFAULT_CACHE_DIR = '/run/tsbridge/native';
@@ -45,9 +52,7 @@ function cacheDir(): string {
 }
 
 function loadFromBuildTree(name: NativeName): unknown {
-  const file = name === 'netlink'
-    ? path.join(path.dirname(require.resolve('netlink/package.json')), 'prebuilds', `linux-${process.arch}`, 'node.napi.node')
-    : path.resolve(__dirname, '../../../native/tsb_sys.node'); // build/js/src/sys -> build/native
+  const file = path.resolve(__dirname, `../../../native/${name}.node`); // build/js/src/sys -> build/native
   const m = { exports: {} as unknown };
   process.dlopen(m, file);
   return m.exports;
