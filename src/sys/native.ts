@@ -1,14 +1,15 @@
 // Loads tsbridge's native piece (.node file): our tiny syscall addon (setns, flock, the rtnetlink
-// socket). In the single executable it travels as an embedded asset and is written once to a
+// socket). In the single executable it is an embedded asset (read from Bun's /$bunfs, never
+// dlopened from there: Bun would extract it to a temp file of its own) and is written once to a
 // root-owned 0700 cache directory, named by content hash; every load re-verifies the file through
 // an fd opened with O_NOFOLLOW and dlopens that very fd (/proc/self/fd/N), so nothing swapped in
 // between the check and the load can be loaded. Outside the SEA (unit tests on the compiled JS)
-// they are loaded straight from the build tree.
+// it is loaded straight from the build tree.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from './atomic';
-import { isSea } from './sea';
+import { EMBEDDED_ROOT, isCompiled } from './compiled';
 
 export type NativeName = 'tsb_sys';
 
@@ -35,7 +36,7 @@ const loaded = new Map<NativeName, unknown>();
 export function loadNative(name: NativeName): unknown {
   let mod = loaded.get(name);
   if (mod === undefined) {
-    mod = isSea() ? loadFromAsset(name, cacheDir()) : loadFromBuildTree(name);
+    mod = isCompiled() ? loadFromAsset(name, cacheDir()) : loadFromBuildTree(name);
     loaded.set(name, mod);
   }
   return mod;
@@ -59,10 +60,8 @@ function loadFromBuildTree(name: NativeName): unknown {
 }
 
 function loadFromAsset(name: NativeName, dir: string): unknown {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const sea = require('node:sea') as { getRawAsset(key: string): ArrayBuffer };
-  const bytes = Buffer.from(sea.getRawAsset(`${name}.node`));
-  return loadVerified(name, bytes, dir);
+  // embedded by `bun build --asset`; reading it is a copy out of the executable's own image
+  return loadVerified(name, fs.readFileSync(`${EMBEDDED_ROOT}${name}.node`), dir);
 }
 
 /** Exported for tests: the whole cache protocol, given the expected bytes. */
