@@ -25,9 +25,15 @@ function scrubRuntimeEnv(): void {
   const env: Record<string, string> = { TSBRIDGE_REEXECED: '1' };
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !RUNTIME_ENV.test(k)) env[k] = v;
   const args = process.argv.slice(isCompiled() ? 2 : 1);
-  if (process.execve) process.execve(process.execPath, [process.execPath, ...args], env);
+  // /proc/self/exe: this very file even when it was replaced on disk since we started (an update
+  // renames a new binary over the path; the path may then name another file, or "(deleted)")
+  const self = isCompiled() ? '/proc/self/exe' : process.execPath;
+  if (process.execve) {
+    process.emitWarning = () => undefined; // "process.execve is experimental": not the runtime's stderr to fill
+    process.execve(self, [process.execPath, ...args], env);
+  }
   const r = (require('node:child_process') as typeof import('node:child_process'))
-    .spawnSync(process.execPath, args, { env, stdio: 'inherit' });
+    .spawnSync(self, args, { env, stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }
 
