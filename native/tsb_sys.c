@@ -1,21 +1,34 @@
-// tsb_sys: the few syscalls Node does not expose and tsbridge needs.
+// tsb_sys: the few syscalls the JS runtime does not expose and tsbridge needs.
 //   setns(fd, nstype)  -> undefined, throws Error with .errno on failure
 //   flock(fd, op)      -> 0 on success, errno on failure (EWOULDBLOCK is the caller's to handle)
 //   nsType(fd)         -> CLONE_NEW* type of the namespace open at fd (ioctl NS_GET_NSTYPE)
 //   nsOwner(fd)        -> inode number of the user namespace owning the namespace open at fd
 //                         (ioctl NS_GET_USERNS), throws Error with .errno on failure
-// It is kept tiny on purpose: no threads, no state, plain N-API so one build runs on any Node >= 18.
+//   nlOpen()           -> fd of a NETLINK_ROUTE socket (CLOEXEC, bound, in the thread's netns)
+//   nlSend(fd, buf)    -> undefined; the whole message or an error
+//   nlRecv(fd, ms)     -> Buffer with one datagram; throws ETIMEDOUT after ms without one
+//   close(fd)          -> undefined
+// It is kept tiny on purpose: no threads, no state, no event loop (blocking calls with a bound),
+// plain N-API so one build runs under any Node >= 18 and under Bun. Framing is done in TS.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+#include <linux/netlink.h>
 #include <linux/nsfs.h>
 #include <node_api.h>
+
+// The kernel sizes a dump datagram to at most 32 KiB (or the caller's buffer); 64 KiB leaves room.
+#define NL_RECV_MAX 65536
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
   char msg[128];
@@ -88,15 +101,114 @@ static napi_value js_ns_owner(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static int get_int(napi_env env, napi_value v, int32_t *out) {
+  return napi_get_value_int32(env, v, out) == napi_ok ? 0 : -1;
+}
+
+static napi_value js_nl_open(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return throw_errno(env, "socket", errno);
+  struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+  int one = 1;
+  // a short error ACK (no copy of our request), as we never read it
+  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "bind", err);
+  }
+  napi_create_int32(env, fd, &out);
+  return out;
+}
+
+static napi_value js_nl_send(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd;
+  void *data;
+  size_t len;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 || get_int(env, argv[0], &fd) != 0 ||
+      napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok)
+    return throw_errno(env, "send", EINVAL);
+  struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+  ssize_t n;
+  do { n = sendto(fd, data, len, 0, (struct sockaddr *)&kernel, sizeof kernel); } while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, "send", errno);
+  if ((size_t)n != len) return throw_errno(env, "send", EMSGSIZE);
+  return NULL;
+}
+
+static napi_value js_nl_recv(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  int32_t fd, ms;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 || get_int(env, argv[0], &fd) != 0 ||
+      get_int(env, argv[1], &ms) != 0)
+    return throw_errno(env, "recv", EINVAL);
+  char *buf = malloc(NL_RECV_MAX);
+  if (!buf) return throw_errno(env, "recv", ENOMEM);
+  struct timespec now, end;
+  clock_gettime(CLOCK_MONOTONIC, &end);
+  end.tv_sec += ms / 1000;
+  end.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (end.tv_nsec >= 1000000000L) { end.tv_sec++; end.tv_nsec -= 1000000000L; }
+  ssize_t n;
+  for (;;) {
+    // poll bounds the wait: a reply that never comes is ETIMEDOUT, never a hang
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long left = (end.tv_sec - now.tv_sec) * 1000L + (end.tv_nsec - now.tv_nsec) / 1000000L;
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int rc = poll(&p, 1, left > 0 ? (int)left : 0);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc <= 0) {
+      int err = rc < 0 ? errno : ETIMEDOUT;
+      free(buf);
+      return throw_errno(env, "recv", err);
+    }
+    struct sockaddr_nl from;
+    socklen_t fromlen = sizeof from;
+    // MSG_TRUNC: the real length, so a datagram larger than our buffer is an error, not a cut message
+    n = recvfrom(fd, buf, NL_RECV_MAX, MSG_TRUNC | MSG_DONTWAIT, (struct sockaddr *)&from, &fromlen);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n < 0 || n > NL_RECV_MAX) {
+      int err = n < 0 ? errno : EMSGSIZE;
+      free(buf);
+      return throw_errno(env, "recv", err);
+    }
+    // only the kernel (port 0) answers us; another process may send to our port: drop it
+    if (fromlen >= sizeof from && from.nl_family == AF_NETLINK && from.nl_pid == 0) break;
+  }
+  napi_status st = napi_create_buffer_copy(env, (size_t)n, buf, NULL, &out);
+  free(buf);
+  if (st != napi_ok) return throw_errno(env, "recv", ENOMEM);
+  return out;
+}
+
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 || get_int(env, argv[0], &fd) != 0)
+    return throw_errno(env, "close", EINVAL);
+  if (close(fd) != 0 && errno != EINTR) return throw_errno(env, "close", errno);
+  return NULL;
+}
+
+#define EXPORT(name, fnptr) \
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, fnptr, NULL, &fn); \
+  napi_set_named_property(env, exports, name, fn)
+
 NAPI_MODULE_INIT() {
   napi_value fn;
-  napi_create_function(env, "setns", NAPI_AUTO_LENGTH, js_setns, NULL, &fn);
-  napi_set_named_property(env, exports, "setns", fn);
-  napi_create_function(env, "flock", NAPI_AUTO_LENGTH, js_flock, NULL, &fn);
-  napi_set_named_property(env, exports, "flock", fn);
-  napi_create_function(env, "nsType", NAPI_AUTO_LENGTH, js_ns_type, NULL, &fn);
-  napi_set_named_property(env, exports, "nsType", fn);
-  napi_create_function(env, "nsOwner", NAPI_AUTO_LENGTH, js_ns_owner, NULL, &fn);
-  napi_set_named_property(env, exports, "nsOwner", fn);
+  EXPORT("setns", js_setns);
+  EXPORT("flock", js_flock);
+  EXPORT("nsType", js_ns_type);
+  EXPORT("nsOwner", js_ns_owner);
+  EXPORT("nlOpen", js_nl_open);
+  EXPORT("nlSend", js_nl_send);
+  EXPORT("nlRecv", js_nl_recv);
+  EXPORT("close", js_close);
   return exports;
 }

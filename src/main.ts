@@ -1,41 +1,45 @@
 // tsbridge entry point. With CNI_COMMAND set it is a CNI plugin (runtimes exec it from
 // /opt/cni/bin); without, a small CLI.
 import { configureLog } from './log';
-import { isSea } from './sys/sea';
+import { isCompiled } from './sys/compiled';
 
 /**
- * NODE_* variables from the runtime's environment must not change what this root process does.
- * The SEA ignores NODE_OPTIONS itself (execArgvExtension "none"); the rest of the family
- * (NODE_V8_COVERAGE, NODE_COMPILE_CACHE, NODE_REDIRECT_WARNINGS, NODE_ICU_DATA, ...) acts at start-up,
- * so when any is present we run ourselves again without them. NODE_EXTRA_CA_CERTS is only read
- * lazily by Node 24 and is simply dropped.
+ * The runtime's environment must not change what this root process does. Bun reads BUN_* (e.g.
+ * BUN_CONFIG_VERBOSE_FETCH prints requests with their headers, BUN_JSC_* set engine options,
+ * BUN_OPTIONS adds runtime flags such as --inspect) and some NODE_* (NODE_TLS_REJECT_UNAUTHORIZED,
+ * NODE_EXTRA_CA_CERTS), several of them once at start-up, so deleting them from process.env is not
+ * enough: when any is present we run ourselves again without them (execve: same pid, stdin
+ * untouched). What BUN_OPTIONS (--preload) and BUN_BE_BUN do happens before our first line and
+ * cannot be undone here: see README "How it is built".
  */
-function scrubNodeEnv(): void {
-  delete process.env.NODE_EXTRA_CA_CERTS;
-  delete process.env.NODE_OPTIONS;
-  const hostile = Object.keys(process.env).filter((k) => k.startsWith('NODE_'));
+const RUNTIME_ENV = /^(NODE|BUN)_/;
+
+function scrubRuntimeEnv(): void {
+  const hostile = Object.keys(process.env).filter((k) => RUNTIME_ENV.test(k));
   if (!hostile.length) return;
   if (process.env.TSBRIDGE_REEXECED) {
     // we already ran ourselves without them: someone put them back, refuse rather than loop
     process.stderr.write(`tsbridge: refusing to run with ${hostile.join(', ')} set\n`);
     process.exit(1);
   }
-  // Node re-adds NODE_V8_COVERAGE to a child's env from process.env: remove them there first.
-  for (const k of hostile) delete process.env[k];
-  const env = { ...process.env, TSBRIDGE_REEXECED: '1' };
-  const args = process.argv.slice(isSea() ? 2 : 1);
-  // Node writes NODE_V8_COVERAGE's files on its way out, even through execve: stop collecting first.
-  try { (require('node:v8') as { stopCoverage(): void }).stopCoverage(); } catch { /* not collecting */ }
-  // execve: same pid, stdin untouched, and no child_process (NODE_DEBUG would make it print our env)
-  if (process.execve) process.execve(process.execPath, [process.execPath, ...args], env);
+  const env: Record<string, string> = { TSBRIDGE_REEXECED: '1' };
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !RUNTIME_ENV.test(k)) env[k] = v;
+  const args = process.argv.slice(isCompiled() ? 2 : 1);
+  // /proc/self/exe: this very file even when it was replaced on disk since we started (an update
+  // renames a new binary over the path; the path may then name another file, or "(deleted)")
+  const self = isCompiled() ? '/proc/self/exe' : process.execPath;
+  if (process.execve) {
+    process.emitWarning = () => undefined; // "process.execve is experimental": not the runtime's stderr to fill
+    process.execve(self, [process.execPath, ...args], env);
+  }
   const r = (require('node:child_process') as typeof import('node:child_process'))
-    .spawnSync(process.execPath, args, { env, stdio: 'inherit' });
+    .spawnSync(self, args, { env, stdio: 'inherit' });
   process.exit(r.status ?? 1);
 }
 
 
 async function main(): Promise<number> {
-  scrubNodeEnv();
+  scrubRuntimeEnv();
   configureLog(process.env);
   if (process.env.CNI_COMMAND) {
     const { runPlugin } = await import('./plugin/dispatch');

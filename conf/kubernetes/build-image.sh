@@ -38,6 +38,7 @@ rm -rf -- "$ctx"
 mkdir -p "$ctx/usr/local/bin" "$ctx/tmp" "$ctx/run"
 cp "$bin" "$ctx/usr/local/bin/tsbridge"
 # the dynamic loader and every library the binary needs, at the same paths as on the build machine
+# (the Bun-compiled binary: glibc's libc, libm, libpthread, libdl and ld-linux; no libstdc++)
 for lib in $(ldd "$bin" | awk '/=>/ {print $3; next} $1 ~ /^\// {print $1}'); do
   mkdir -p "$ctx$(dirname "$lib")"
   cp -L "$lib" "$ctx$lib"

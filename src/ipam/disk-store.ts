@@ -119,7 +119,9 @@ class DiskStore implements Store {
     if (!this.names) {
       const dir = this.at('');
       try {
-        this.names = new Set(fs.readdirSync(dir));
+        // sorted, as Node's readdir (libuv) returned them: Bun's is in raw
+        // directory order, and GC, doctor and CHECK report records in this order
+        this.names = new Set(fs.readdirSync(dir).sort());
       } catch (e) {
         throw ioError(`cannot list ${this.dir}`, e);
       }

@@ -15,7 +15,8 @@ import { LogSettings, logSettingProblem } from '../log';
 import { podCidrsFromApi } from './podcidr';
 import { DEFAULT_MAX_ROUTES, HostAddr, ownPodCidrProblems } from './trust';
 import { escapeControls } from '../safe-text';
-// routes.ts (and with it netlink's native module) is loaded only when routes are asked for:
+import { isCompiled } from '../sys/compiled';
+// routes.ts (and with it the native addon) is loaded only when routes are asked for:
 // a plain install needs no writable /run and no NET_ADMIN.
 const routesModule = (): Promise<typeof import('./routes')> => import('./routes');
 
@@ -86,14 +87,6 @@ function out(): Logger {
   return { info: (m) => process.stdout.write(line(m)), warn: (m) => process.stderr.write(line(`warning: ${m}`)) };
 }
 
-function isSea(): boolean {
-  try {
-    return (require('node:sea') as { isSea(): boolean }).isSea();
-  } catch {
-    return false;
-  }
-}
-
 const str = (f: FlagValues, k: string, dflt: string): string => (typeof f[k] === 'string' ? (f[k] as string) : dflt);
 
 function seconds(f: FlagValues, k: string, dflt: number): number {
@@ -156,7 +149,7 @@ function nodeAddrs(bridge: string): HostAddr[] {
 
 /** The executable to copy: --binary, else this very file when it is the single executable. */
 function sourceBinary(f: FlagValues): string | undefined {
-  return typeof f.binary === 'string' ? f.binary : isSea() ? process.execPath : undefined;
+  return typeof f.binary === 'string' ? f.binary : isCompiled() ? process.execPath : undefined;
 }
 
 function api(f: FlagValues): ApiClient {

