@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$root/build/vm
 bash "$root/test/vm/build.sh" || { echo "vm: build failed"; echo "0 passed, 1 failed"; exit 1; }
 log=$out/console.log
-timeout "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -m 2048 -smp 2 -nographic -no-reboot -nic none \
+timeout "${VM_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -cpu max -m 2048 -smp 2 -nographic -no-reboot -nic none \
   -kernel "$out/vmlinuz" -initrd "$out/initramfs.cpio" \
   -append "console=ttyS0 quiet panic=-1 rdinit=/init" </dev/null >"$log" 2>&1
 rc=$?

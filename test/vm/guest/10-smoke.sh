@@ -29,6 +29,6 @@ for backend in iptables nftables; do
   left=$( (ip -n "$node" -o link show type veth | grep -v to-out; ls "$data/vmnet" | grep -v -e lock -e last_reserved -e boot;
     ip netns exec "$node" iptables-save 2>/dev/null | grep -e c1 -e 8080; ip netns exec "$node" nft list ruleset 2>/dev/null | grep -e c1 -e 8080) 2>&1)
   [ -z "$left" ] && ok "$backend: nothing left after DEL" || notok "$backend: nothing left after DEL" "$left"
-  pkill httpd
+  killall httpd
   cleanup
 done
