@@ -4,7 +4,8 @@
 //   nsType(fd)         -> CLONE_NEW* type of the namespace open at fd (ioctl NS_GET_NSTYPE)
 //   nsOwner(fd)        -> inode number of the user namespace owning the namespace open at fd
 //                         (ioctl NS_GET_USERNS), throws Error with .errno on failure
-//   nlOpen()           -> fd of a NETLINK_ROUTE socket (CLOEXEC, bound, in the thread's netns)
+//   nlOpen(strict)     -> fd of a NETLINK_ROUTE socket (CLOEXEC, bound, in the thread's netns);
+//                         strict = true sets NETLINK_GET_STRICT_CHK (throws where the kernel lacks it)
 //   nlSend(fd, buf)    -> undefined; the whole message or an error
 //   nlRecv(fd, ms)     -> Buffer with one datagram; throws ETIMEDOUT after ms without one
 //   close(fd)          -> undefined
@@ -13,6 +14,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -105,15 +107,27 @@ static int get_int(napi_env env, napi_value v, int32_t *out) {
   return napi_get_value_int32(env, v, out) == napi_ok ? 0 : -1;
 }
 
+#ifndef NETLINK_GET_STRICT_CHK
+#define NETLINK_GET_STRICT_CHK 12
+#endif
+
 static napi_value js_nl_open(napi_env env, napi_callback_info info) {
-  (void)info;
-  napi_value out;
+  size_t argc = 1;
+  napi_value argv[1], out;
+  bool strict = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1) napi_get_value_bool(env, argv[0], &strict);
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) return throw_errno(env, "socket", errno);
   struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
   int one = 1;
   // a short error ACK (no copy of our request), as we never read it
   setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  // strict checking: the kernel honours IFA_TARGET_NETNSID in address dumps only then
+  if (strict && setsockopt(fd, SOL_NETLINK, NETLINK_GET_STRICT_CHK, &one, sizeof one) != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, "setsockopt NETLINK_GET_STRICT_CHK", err);
+  }
   if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
     int err = errno;
     close(fd);

@@ -9,7 +9,7 @@
 import { which } from './exec';
 import { IptablesBackend } from './iptables';
 import { NftablesBackend } from './nftables';
-import type { FirewallBackend } from './types';
+import type { AttachmentRules, FirewallBackend } from './types';
 
 export type {
   AttachmentRules, Family, FirewallBackend, MasqIp, MasqTarget, PortConflict, PortMapping, PortProtocol,
@@ -48,6 +48,20 @@ export function delMasqueradeEverywhere(network: string, containerId: string, if
 export function removeAttachmentEverywhere(network: string, containerId: string, ips?: string[], ifname?: string): void {
   new IptablesBackend().removeAttachment(network, containerId, ips);
   new NftablesBackend().removeAttachment(network, containerId, ips, ifname);
+}
+
+/**
+ * CHECK of an attachment's rules: the selected backend's problems, unless the other backend holds
+ * the attachment's complete rules. A pod made by the reference 1.1.1 (iptables only, whatever
+ * ipMasqBackend says) or by tsbridge under another backend setting works from the other backend,
+ * and DEL/GC remove it from both; the other backend is only read when the selected one fails.
+ */
+export function checkAttachmentAnywhere(selected: FirewallBackend, r: AttachmentRules): string[] {
+  const problems = selected.checkAttachment(r);
+  if (problems.length === 0) return [];
+  const other = selected.name === 'iptables' ? new NftablesBackend() : new IptablesBackend();
+  // a missing or failing tool reads as problems there: the selected backend's are reported
+  return other.checkAttachment(r).length === 0 ? [] : problems;
 }
 
 /** Container IDs of `network` with masquerade or port-mapping state in either backend (for GC). */

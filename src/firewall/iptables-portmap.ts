@@ -209,13 +209,42 @@ export function udpHostPorts(table: SavedTable, network: string, containerId: st
   return savedDnats(table, dnatChainName(network, containerId), family).filter((d) => d.protocol === 'udp').map((d) => d.hostPort);
 }
 
+/** Which hairpin layout a family's port mappings were found in (see portmapCheck). */
+export type HairpinLayout = 'tsbridge' | 'reference';
+
 /** What is missing of one family's port-mapping rules of an attachment; [] when it has none in this family. */
 export function portmapProblems(table: SavedTable, r: AttachmentRules, family: Family): string[] {
+  return portmapCheck(table, r, family).problems;
+}
+
+/**
+ * CHECK of one family's port mappings. The DNAT half (shared chain, its jumps, the pod's CNI-DN
+ * chain with a DNAT per mapping) is the same in both plugins. The hairpin half is complete in
+ * either layout: tsbridge's (mark rules in CNI-DN, CNI-HM chain) or the reference portmap's (jumps
+ * to CNI-HOSTPORT-SETMARK in CNI-DN, the shared SETMARK/MASQ chains), so a pod the reference made
+ * passes on a node switched to tsbridge. Neither complete: the problems of the layout the pod's
+ * chain shows (tsbridge's unless it holds SETMARK jumps and no mark rules). `layout` is the
+ * complete one (undefined when neither is, or there is nothing to check).
+ */
+export function portmapCheck(table: SavedTable, r: AttachmentRules, family: Family): { problems: string[]; layout?: HairpinLayout } {
   const entries = dnatEntries(r, family);
-  if (entries.length === 0) return [];
-  const tool = family === 4 ? 'iptables' : 'ip6tables';
+  if (entries.length === 0) return { problems: [] };
+  const dnat = dnatProblems(table, r, family, entries);
+  const own = ownHairpinProblems(table, r, family, entries);
+  if (own.length === 0) return { problems: dnat, layout: 'tsbridge' };
+  const ref = referenceHairpinProblems(table, r, family, entries);
+  if (ref.length === 0) return { problems: dnat, layout: 'reference' };
+  const dn = table.rules.filter((x) => x.chain === dnatChainName(r.network, r.containerId));
+  const refMade = dn.some((x) => target(x) === REF_SETMARK_CHAIN) && !dn.some((x) => target(x) === 'MARK');
+  return { problems: [...dnat, ...(refMade ? ref : own)] };
+}
+
+const toolOf = (family: Family) => (family === 4 ? 'iptables' : 'ip6tables');
+
+/** The DNAT half, common to both layouts. */
+function dnatProblems(table: SavedTable, r: AttachmentRules, family: Family, entries: DnatEntry[]): string[] {
+  const tool = toolOf(family);
   const dn = dnatChainName(r.network, r.containerId);
-  const hm = hairpinChainName(r.network, r.containerId);
   const problems: string[] = [];
   const rulesOf = (c: string) => table.rules.filter((x) => x.chain === c);
 
@@ -248,6 +277,23 @@ export function portmapProblems(table: SavedTable, r: AttachmentRules, family: F
       }
     }
   }
+  return problems;
+}
+
+/** Whether a rule of the pod's DNAT chain matches what entry `e` rewrites, from source `src`. */
+function matchesEntry(x: SavedRule, e: DnatEntry, src: string, family: Family): boolean {
+  return norm(optValue(x.args, '-s', '--source'), family) === src && optValue(x.args, '--dport') === String(e.hostPort)
+    && optValue(x.args, '-p', '--protocol') === e.protocol
+    && norm(optValue(x.args, '-d', '--destination'), family) === (e.hostIP === undefined ? null : hostCidr(e.hostIP, family));
+}
+
+/** tsbridge's hairpin half: mark rules in CNI-DN, jumps from POSTROUTING to CNI-HM, its MASQUERADE. */
+function ownHairpinProblems(table: SavedTable, r: AttachmentRules, family: Family, entries: DnatEntry[]): string[] {
+  const tool = toolOf(family);
+  const dn = dnatChainName(r.network, r.containerId);
+  const hm = hairpinChainName(r.network, r.containerId);
+  const problems: string[] = [];
+  const rulesOf = (c: string) => table.rules.filter((x) => x.chain === c);
   const cip = hostCidr(entries[0].containerIp, family);
   const post = rulesOf('POSTROUTING').filter((x) => target(x) === hm && optValue(x.args, '--ctstate') === 'DNAT');
   for (const src of hairpinSources(r, family)) {
@@ -264,10 +310,46 @@ export function portmapProblems(table: SavedTable, r: AttachmentRules, family: F
     const marks = rulesOf(dn).filter((x) => target(x) === 'MARK' && optValue(x.args, '--set-xmark') === HAIRPIN_MARK);
     for (const e of entries) {
       for (const src of hairpinSources(r, family)) {
-        const ok = marks.some((x) => norm(optValue(x.args, '-s', '--source'), family) === src && optValue(x.args, '--dport') === String(e.hostPort)
-          && optValue(x.args, '-p', '--protocol') === e.protocol
-          && norm(optValue(x.args, '-d', '--destination'), family) === (e.hostIP === undefined ? null : hostCidr(e.hostIP, family)));
-        if (!ok) problems.push(`hairpin mark rule for ${src} -> ${e.hostPort}/${e.protocol} missing from ${tool} nat chain ${dn}`);
+        if (!marks.some((x) => matchesEntry(x, e, src, family))) {
+          problems.push(`hairpin mark rule for ${src} -> ${e.hostPort}/${e.protocol} missing from ${tool} nat chain ${dn}`);
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+/** The reference portmap's shared hairpin chains: SETMARK sets the mark bit, MASQ (from POSTROUTING) masquerades it. */
+export const REF_SETMARK_CHAIN = 'CNI-HOSTPORT-SETMARK';
+export const REF_MASQ_CHAIN = 'CNI-HOSTPORT-MASQ';
+/** The reference's localhost source (one address; tsbridge marks all of 127.0.0.0/8). */
+const REF_LOOPBACK_SRC = '127.0.0.1/32';
+
+/**
+ * The reference portmap's hairpin half (snat on, its default): per mapping, jumps to
+ * CNI-HOSTPORT-SETMARK in CNI-DN from the container's subnet (and 127.0.0.1 for IPv4); the
+ * SETMARK chain's MARK rule; CNI-HOSTPORT-MASQ masquerading that same mark (markMasqBit may be
+ * any bit), jumped to from POSTROUTING.
+ */
+function referenceHairpinProblems(table: SavedTable, r: AttachmentRules, family: Family, entries: DnatEntry[]): string[] {
+  const tool = toolOf(family);
+  const dn = dnatChainName(r.network, r.containerId);
+  const problems: string[] = [];
+  const rulesOf = (c: string) => table.rules.filter((x) => x.chain === c);
+  const mark = rulesOf(REF_SETMARK_CHAIN).map((x) => (target(x) === 'MARK' ? optValue(x.args, '--set-xmark') : undefined)).find((m) => m);
+  if (!mark) problems.push(`MARK rule missing from ${tool} nat chain ${REF_SETMARK_CHAIN} (the reference portmap's hairpin mark)`);
+  else if (!rulesOf(REF_MASQ_CHAIN).some((x) => target(x) === 'MASQUERADE' && optValue(x.args, '--mark') === mark)) {
+    problems.push(`MASQUERADE rule (mark ${mark}) missing from ${tool} nat chain ${REF_MASQ_CHAIN}`);
+  }
+  if (!rulesOf('POSTROUTING').some((x) => target(x) === REF_MASQ_CHAIN)) problems.push(`jump to ${REF_MASQ_CHAIN} missing from ${tool} nat POSTROUTING`);
+  const jumps = rulesOf(dn).filter((x) => target(x) === REF_SETMARK_CHAIN);
+  // the reference marks from the subnet of the address its DNAT goes to: the family's first
+  const first = r.ips.find((i) => i.family === family)!;
+  const sources = [normSubnet(first.subnet, family), ...(family === 4 ? [REF_LOOPBACK_SRC] : [])];
+  for (const e of entries) {
+    for (const src of sources) {
+      if (!jumps.some((x) => matchesEntry(x, e, src, family))) {
+        problems.push(`jump to ${REF_SETMARK_CHAIN} for ${src} -> ${e.hostPort}/${e.protocol} missing from ${tool} nat chain ${dn}`);
       }
     }
   }

@@ -6,7 +6,7 @@ import {
   RestoreBatch, SavedTable, addMasqueradeOps, quoteArg, delMasqueradeOps, masqueradeContainers, masqueradeProblems, parseSave,
 } from './iptables-rules';
 import {
-  addLocalnetGuardOps, addPortmapOps, delPortmapOps, guardArgs, heldPorts, localnetGuardProblems, portmapContainers, portmapProblems,
+  addLocalnetGuardOps, addPortmapOps, delPortmapOps, guardArgs, heldPorts, localnetGuardProblems, portmapCheck, portmapContainers,
   udpHostPorts,
 } from './iptables-portmap';
 import { dnatEntries, findConflicts, flushUdpConntrack, guardedBridge, portInUseError } from './portmap';
@@ -134,8 +134,11 @@ export class IptablesBackend implements FirewallBackend {
         continue;
       }
       if (r.masquerade) problems.push(...masqueradeProblems(table, r, family));
-      problems.push(...portmapProblems(table, r, family));
-      if (guard && table.raw) problems.push(...localnetGuardProblems(table.raw, guard));
+      const pm = portmapCheck(table, r, family);
+      problems.push(...pm.problems);
+      // A pod whose mappings the reference portmap made never had the guard (the reference sets
+      // route_localnet without one): not part of what its ADD made; `tsbridge doctor` names it.
+      if (guard && table.raw && pm.layout !== 'reference') problems.push(...localnetGuardProblems(table.raw, guard));
     }
     return problems;
   }

@@ -60,15 +60,19 @@ export async function listAddresses(nl: Rtnl, index?: number): Promise<Addr[]> {
   const msgs = await nl.dump(RTM.GETADDR, Buffer.alloc(8), 'list addresses');
   const out: Addr[] = [];
   for (const m of msgs) {
-    const family = m.data.readUInt8(0) === AF.INET ? 4 : m.data.readUInt8(0) === AF.INET6 ? 6 : 0;
-    if (!family) continue;
-    const idx = m.data.readUInt32LE(4);
-    if (index !== undefined && idx !== index) continue;
-    const attrs = A.parseAttrs(m.data, 8);
-    const raw = attrs.get(IFA.LOCAL) ?? attrs.get(IFA.ADDRESS);
-    if (!raw) continue;
-    out.push({ index: idx, family, address: ipString(raw), prefix: m.data.readUInt8(1),
-      flags: A.readU32(attrs.get(IFA.FLAGS)) ?? m.data.readUInt8(2) });
+    const a = decodeAddr(m.data);
+    if (a && (index === undefined || a.index === index)) out.push(a);
   }
   return out;
+}
+
+/** One RTM_NEWADDR message's address (undefined for other families or without an address). */
+export function decodeAddr(data: Buffer): Addr | undefined {
+  const family = data.readUInt8(0) === AF.INET ? 4 : data.readUInt8(0) === AF.INET6 ? 6 : 0;
+  if (!family) return undefined;
+  const attrs = A.parseAttrs(data, 8);
+  const raw = attrs.get(IFA.LOCAL) ?? attrs.get(IFA.ADDRESS);
+  if (!raw) return undefined;
+  return { index: data.readUInt32LE(4), family, address: ipString(raw), prefix: data.readUInt8(1),
+    flags: A.readU32(attrs.get(IFA.FLAGS)) ?? data.readUInt8(2) };
 }

@@ -15,13 +15,14 @@ export const IFF_UP = 0x1;
 export const IFF_PROMISC = 0x100;
 
 export const IFLA = {
-  ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, PROTINFO: 12, LINKINFO: 18, NET_NS_FD: 28,
+  ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, PROTINFO: 12, LINKINFO: 18, NET_NS_FD: 28, LINK_NETNSID: 37,
+  TARGET_NETNSID: 46,
 } as const;
 export const IFLA_INFO = { KIND: 1, DATA: 2, SLAVE_KIND: 4 } as const;
 export const VETH_INFO_PEER = 1;
 export const IFLA_BRPORT = { MODE: 4, ISOLATED: 33 } as const;
 
-export const IFA = { ADDRESS: 1, LOCAL: 2, BROADCAST: 4, FLAGS: 8 } as const;
+export const IFA = { ADDRESS: 1, LOCAL: 2, BROADCAST: 4, FLAGS: 8, TARGET_NETNSID: 10 } as const;
 export const IFA_F_NODAD = 0x02;
 export const IFA_F_TENTATIVE = 0x40;
 export const IFA_F_DADFAILED = 0x08;

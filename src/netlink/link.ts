@@ -16,9 +16,11 @@ export interface Link {
   kind?: string;
   /** IFLA_LINK: for a veth, the peer's ifindex (in the peer's namespace). */
   link?: number;
+  /** IFLA_LINK_NETNSID: the id (in this namespace's numbering) of the namespace the peer lives in, when not this one. */
+  linkNetnsid?: number;
 }
 
-function ifinfomsg(index = 0, flags = 0, change = 0, family: number = AF.UNSPEC): Buffer {
+export function ifinfomsg(index = 0, flags = 0, change = 0, family: number = AF.UNSPEC): Buffer {
   const b = Buffer.alloc(16);
   b.writeUInt8(family, 0);
   b.writeInt32LE(index, 4);
@@ -34,6 +36,8 @@ export function macToBuffer(mac: string): Buffer {
 const macToString = (b: Buffer | undefined): string =>
   b ? [...b].map((x) => x.toString(16).padStart(2, '0')).join(':') : '';
 
+const readS32 = (b: Buffer | undefined): number | undefined => (b && b.length >= 4 ? b.readInt32LE(0) : undefined);
+
 export function decodeLink(data: Buffer): Link {
   const attrs = A.parseAttrs(data, 16);
   const info = attrs.get(IFLA.LINKINFO);
@@ -46,6 +50,7 @@ export function decodeLink(data: Buffer): Link {
     master: A.readU32(attrs.get(IFLA.MASTER)),
     kind: info ? A.readStr(A.parseAttrs(info).get(IFLA_INFO.KIND)) : undefined,
     link: A.readU32(attrs.get(IFLA.LINK)),
+    linkNetnsid: readS32(attrs.get(IFLA.LINK_NETNSID)),
   };
 }
 

@@ -39,9 +39,12 @@ export class Rtnl {
     this.fd = fd;
   }
 
-  /** Open a socket in a namespace (a handle, or a path opened just for this), or in the current one when ns is empty. */
-  static open(ns: string | Netns = ''): Rtnl {
-    const make = (): number => sys().nlOpen();
+  /**
+   * Open a socket in a namespace (a handle, or a path opened just for this), or in the current one
+   * when ns is empty. `strict`: the kernel checks requests strictly and honours dump filters.
+   */
+  static open(ns: string | Netns = '', opts: { strict?: boolean } = {}): Rtnl {
+    const make = (): number => sys().nlOpen(opts.strict === true);
     return new Rtnl(ns ? withNetns(ns, make) : make());
   }
 

@@ -5,7 +5,7 @@
 import { CniEnv } from '../cni/env';
 import { CniError, ErrCode } from '../cni/errors';
 import { IPConfig, Result } from '../cni/result';
-import { guardedBridge, localnetGuardProblems, selectBackend } from '../firewall';
+import { checkAttachmentAnywhere, guardedBridge, localnetGuardProblems, selectBackend } from '../firewall';
 import { checkSpoofCheck } from '../firewall/spoofcheck-nft';
 import { getVlanFiltering, listPortVlans } from '../netlink/bridge-vlan';
 import { portVlanProblems, vlanGatewayName } from './vlan';
@@ -210,7 +210,7 @@ function checkIpamAndRules(cfg: BridgeConfig, env: CniEnv, prev: Result): string
     }
   }
   const rules = attachmentRules(cfg, env, (prev.ips ?? []).map((ip) => ip.address));
-  if (cfg.layer3 && needsRules(rules)) out.push(...selectBackend(cfg.ipMasqBackend).checkAttachment(rules));
+  if (cfg.layer3 && needsRules(rules)) out.push(...checkAttachmentAnywhere(selectBackend(cfg.ipMasqBackend), rules));
   // on a network where tsbridge publishes ports, route_localnet on the bridge wants the guard for
   // every pod (a pod with IPv4 host ports has it checked with its rules). With the reference
   // portmap chained after tsbridge, route_localnet is portmap's and has no guard: doctor names it.

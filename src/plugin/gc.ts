@@ -1,6 +1,7 @@
 // GC (spec 1.1): release everything of this network whose attachment is not in
 // cni.dev/valid-attachments (the legacy key cni.dev/attachments is read too, as libcni sends
-// both): IPAM reservations, firewall rules and host veths. Errors are collected, not fatal.
+// both): IPAM reservations, firewall rules and host veths (tsbridge's by name, others by the
+// address their container end holds: gc-veths.ts). Errors are collected, not fatal.
 import { CniEnv } from '../cni/env';
 import { CniError, ErrCode } from '../cni/errors';
 import { getKey, isObject } from '../cni/json';
@@ -9,6 +10,7 @@ import * as hostLocal from '../ipam/host-local';
 import { log } from '../log';
 import { BridgeConfig } from './config';
 import { deleteHostVeth } from './del';
+import { portsOfReleased, readBridgePorts } from './gc-veths';
 import { openIpam } from './ipam';
 import { isStaleSpoofChain, spoofNames } from '../firewall/spoofcheck';
 import { sweepSpoofChecks } from '../firewall/spoofcheck-nft';
@@ -49,8 +51,20 @@ export async function cmdGc(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   if (ipam.local) {
     const local = ipam.local;
     // old-format records (container ID only, ifname '') name no veth we could have made
-    stale = hostLocal.listAttachments(local, cfg.net.name).filter((a) => a.ifname && !isValid(a.containerId, a.ifname));
+    const all = hostLocal.listAttachments(local, cfg.net.name);
+    const released = all.filter((a) => a.ifname && !isValid(a.containerId, a.ifname));
+    stale = released;
     for (const a of stale) await attempt(`delete host veth of ${a.containerId}/${a.ifname}`, () => deleteHostVeth(hostVethName(a.containerId, a.ifname)));
+    // pairs with a host veth name not ours (the reference's pods): by their container end's address
+    if (released.length && cfg.layer3) {
+      await attempt('delete veth pairs of released addresses', async () => {
+        const kept = all.filter((a) => !released.includes(a)).map((a) => a.ip);
+        for (const p of portsOfReleased(await readBridgePorts(cfg.bridge), released, kept)) {
+          log.info(`GC: deleting veth ${p.name} (its peer ${p.peerName} holds ${p.peerAddrs.join(', ')}, released now)`);
+          await deleteHostVeth(p.name);
+        }
+      });
+    }
     await attempt('release IPAM reservations', () => {
       const freed = hostLocal.gc(local, cfg.net.name, valid);
       if (freed.length) log.info(`GC released ${freed.join(', ')}`);

@@ -21,8 +21,11 @@ export interface SysBinding {
   nsType(fd: number): number;
   /** Inode number of the user namespace that owns the namespace open at fd (ioctl NS_GET_USERNS). */
   nsOwner(fd: number): number;
-  /** A bound NETLINK_ROUTE socket (CLOEXEC) in the calling thread's network namespace. */
-  nlOpen(): number;
+  /**
+   * A bound NETLINK_ROUTE socket (CLOEXEC) in the calling thread's network namespace; `strict`
+   * sets NETLINK_GET_STRICT_CHK (the kernel then honours dump filters such as IFA_TARGET_NETNSID).
+   */
+  nlOpen(strict?: boolean): number;
   /** Send one message to the kernel; throws (with .errno) unless all of it went. */
   nlSend(fd: number, msg: Buffer): void;
   /** One datagram from the kernel; throws ETIMEDOUT (.errno 110) after ms without one. */

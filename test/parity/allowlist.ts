@@ -33,8 +33,6 @@ const R = {
   isolation: "follows upstream: portIsolation (plugins >= 1.4) isolates the bridge port; 1.1.1 ignores the key",
   empty_netns_del: "empty-netns DEL cleanup: with an empty CNI_NETNS (containerd's ctr, runtimes after the netns is gone) the reference DEL leaves the veth pair and its MASQUERADE chain (plugins#810); tsbridge finds both without the netns",
   unimpl: "this kernel has no CONFIG_BRIDGE_VLAN_FILTERING: tsbridge refuses vlan with code 2 naming the missing kernel feature before anything is made; the reference 1.1.1 fails too, with code 999 'could not add bridge' (both compared on a VLAN-capable kernel in the test VM, test/vm/guest/30-vlan.sh)",
-  mig_check: "CHECK of a pod the reference made with port mappings fails: tsbridge's CHECK expects its own hairpin rules (CNI-HM chain and jumps, MARK rules in CNI-DN), which the reference never made",
-  mig_leak: "GC of a pod the reference made leaves its veth pair (GC finds host veths only by tsbridge's hashed name; DEL, with or without netns, is fine)",
   pm_layout2: "port-mapping layout: like the reference, tsbridge marks in the DNAT chain what its DNAT rewrote and masquerades only marked traffic, but in the pod's own chains (CNI-DN-<hash> sets the mark, CNI-HM-<hash> masquerades, jumped from POSTROUTING for ctstate DNAT), so DEL leaves no shared chains; the localhost source is 127.0.0.0/8 (the reference: 127.0.0.1)",
   ownns_refused: "CNI_NETNS is the node's own namespace: tsbridge refuses it (code 4) before touching anything (12.13); the reference 1.1.1 builds the \"container\" interface in the node's namespace",
   dci_upstream: "follows upstream: IPAM together with disableContainerInterface is refused (12.2); 1.1.1 does not know the key and configures the interface",
@@ -336,8 +334,6 @@ export const ALLOWED: Allowed[] = [
  * longer match anything. Nothing else may go here.
  */
 export const PENDING_ISSUE_12: (Allowed & { pending: string })[] = [
-  { cases: ["migrate-ref-to-ours", "migrate-ref-to-ours-empty-netns-del", "migrate-ref-to-ours-nftables"], path: "check.outcome", ref: "ok", ours: "error 104", pending: '12.4', reason: R.mig_check },
-  { cases: ["migrate-ref-to-ours-gc-only"], path: "leftover", ref: [], ours: ["node.links.<hostveth0>", "ctr0.links.eth0"], pending: '12.4', reason: R.mig_leak },
 ];
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RestoreBatch, addMasqueradeOps, parseSave } from '../../src/firewall/iptables-rules';
 import {
-  addLocalnetGuardOps, addPortmapOps, delPortmapOps, heldPorts, localnetGuardProblems, optValue, portmapContainers, portmapProblems,
+  addLocalnetGuardOps, addPortmapOps, delPortmapOps, heldPorts, localnetGuardProblems, optValue, portmapCheck, portmapContainers, portmapProblems,
   udpHostPorts,
 } from '../../src/firewall/iptables-portmap';
 import { parsePortMappings } from '../../src/firewall/portmap';
@@ -243,6 +243,88 @@ test('CHECK of an IPv4-only container, or of a family without mappings, never lo
   assert.equal(portmapProblems(EMPTY, v4only, 6), []);
   assert.equal(portmapProblems(EMPTY, { ...r, portMappings: [{ hostPort: 1, containerPort: 1, protocol: 'tcp', hostIP: '192.0.2.1' }] }, 6), []);
   assert.equal(portmapProblems(EMPTY, { ...r, portMappings: [] }, 4), []);
+});
+
+// ctr-ref in SAVE: made by the reference portmap 1.1.1 (bridge + host-local + portmap chain)
+const REF_DN = 'CNI-DN-9f079b8674a2e09ef6e9c';
+const refPod: AttachmentRules = {
+  network: 'ref-net.1', containerId: 'ctr-ref', ifname: 'eth0', masquerade: false,
+  ips: [{ ip: '10.99.0.3', subnet: '10.99.0.3/24', family: 4 }],
+  portMappings: parsePortMappings([{ hostPort: 9090, containerPort: 80 }]),
+};
+
+test('CHECK of a pod the reference portmap made: its layout (SETMARK jumps, shared SETMARK/MASQ chains) is complete too (12.4)', () => {
+  assert.equal(portmapCheck(parseSave(SAVE), refPod, 4), { problems: [], layout: 'reference' });
+  assert.equal(portmapCheck(parseSave(SAVE), r, 4), { problems: [], layout: 'tsbridge' });
+  const without = (re: RegExp) => parseSave(SAVE.split('\n').filter((l) => !re.test(l)).join('\n'));
+  // each piece of the reference's layout is needed; the problems named are the reference's
+  assert.equal(portmapProblems(without(/-s 127\.0\.0\.1\/32 -p tcp -m tcp --dport 9090/), refPod, 4), [
+    `jump to CNI-HOSTPORT-SETMARK for 127.0.0.1/32 -> 9090/tcp missing from iptables nat chain ${REF_DN}`,
+  ]);
+  assert.equal(portmapProblems(without(/^-A CNI-HOSTPORT-SETMARK /), refPod, 4), [
+    'MARK rule missing from iptables nat chain CNI-HOSTPORT-SETMARK (the reference portmap\'s hairpin mark)',
+  ]);
+  assert.equal(portmapProblems(without(/^-A CNI-HOSTPORT-MASQ /), refPod, 4), [
+    'MASQUERADE rule (mark 0x2000/0x2000) missing from iptables nat chain CNI-HOSTPORT-MASQ',
+  ]);
+  assert.equal(portmapProblems(without(/-j CNI-HOSTPORT-MASQ$/), refPod, 4), ['jump to CNI-HOSTPORT-MASQ missing from iptables nat POSTROUTING']);
+  // the DNAT half is checked as for tsbridge's own pods
+  assert.equal(portmapProblems(without(/--dport 9090 -j DNAT/), refPod, 4), [
+    `DNAT rule 9090/tcp -> 10.99.0.3:80 missing from iptables nat chain ${REF_DN}`,
+  ]);
+  // a mapping whose hairpin rules the reference never made (its 5300/udp here)
+  const more = { ...refPod, portMappings: parsePortMappings([{ hostPort: 9090, containerPort: 80 }, { hostPort: 5300, containerPort: 5353, protocol: 'udp', hostIP: '192.0.2.1' }]) };
+  assert.equal(portmapCheck(parseSave(SAVE), more, 4), { problems: [
+    `jump to CNI-HOSTPORT-SETMARK for 10.99.0.0/24 -> 5300/udp missing from iptables nat chain ${REF_DN}`,
+    `jump to CNI-HOSTPORT-SETMARK for 127.0.0.1/32 -> 5300/udp missing from iptables nat chain ${REF_DN}`,
+  ] });
+});
+
+test('CHECK: another markMasqBit is the reference layout too, as long as SETMARK and MASQ agree', () => {
+  const bit14 = SAVE.replace(/^(-A CNI-HOSTPORT-(SETMARK|MASQ) .*)0x2000\/0x2000/gm, '$10x4000/0x4000');
+  assert.ok(bit14.includes('--set-xmark 0x4000/0x4000') && bit14.includes('--mark 0x4000/0x4000'));
+  assert.equal(portmapProblems(parseSave(bit14), refPod, 4), []);
+  const mixed = SAVE.replace(/^(-A CNI-HOSTPORT-MASQ .*)0x2000\/0x2000/m, '$10x4000/0x4000');
+  assert.equal(portmapProblems(parseSave(mixed), refPod, 4), ['MASQUERADE rule (mark 0x2000/0x2000) missing from iptables nat chain CNI-HOSTPORT-MASQ']);
+});
+
+test('CHECK: neither layout complete fails; DNAT alone (no hairpin rules at all) names tsbridge\'s missing pieces', () => {
+  const dnatOnly = parseSave(SAVE.split('\n').filter((l) => !l.includes('CNI-HOSTPORT-SETMARK')).join('\n'));
+  const p = portmapCheck(dnatOnly, refPod, 4);
+  assert.is(p.layout, undefined);
+  assert.ok(p.problems.includes(`hairpin mark rule for 10.99.0.0/24 -> 9090/tcp missing from iptables nat chain ${REF_DN}`), p.problems.join('\n'));
+  assert.ok(p.problems.includes('iptables nat chain CNI-HM-9f079b8674a2e09ef6e9c (hairpin masquerade of container ctr-ref) is missing'), p.problems.join('\n'));
+  // half of each layout is not a complete one: tsbridge's marks for the first source, the reference's jump for the second
+  const half = parseSave(SAVE.replace(`-A ${REF_DN} -s 10.99.0.0/24 -p tcp -m tcp --dport 9090 -j CNI-HOSTPORT-SETMARK`,
+    `-A ${REF_DN} -s 10.99.0.0/24 -p tcp -m tcp --dport 9090 -j MARK --set-xmark 0x2000/0x2000`));
+  assert.ok(portmapProblems(half, refPod, 4).length > 0);
+});
+
+test('CHECK of a reference pod, IPv6: the container subnet marks, no loopback source', () => {
+  const v6: AttachmentRules = { ...refPod, ips: [{ ip: 'fd00:99::3', subnet: 'fd00:99::3/64', family: 6 }] };
+  const save6 = `*nat
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:${REF_DN} - [0:0]
+:CNI-HOSTPORT-DNAT - [0:0]
+:CNI-HOSTPORT-MASQ - [0:0]
+:CNI-HOSTPORT-SETMARK - [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT
+-A OUTPUT -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT
+-A POSTROUTING -m comment --comment "CNI portfwd requiring masquerade" -j CNI-HOSTPORT-MASQ
+-A ${REF_DN} -s fd00:99::/64 -p tcp -m tcp --dport 9090 -j CNI-HOSTPORT-SETMARK
+-A ${REF_DN} -p tcp -m tcp --dport 9090 -j DNAT --to-destination [fd00:99::3]:80
+-A CNI-HOSTPORT-DNAT -p tcp -m comment --comment "dnat name: \\"ref-net.1\\" id: \\"ctr-ref\\"" -m multiport --dports 9090 -j ${REF_DN}
+-A CNI-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE
+-A CNI-HOSTPORT-SETMARK -m comment --comment "CNI portfwd masquerade mark" -j MARK --set-xmark 0x2000/0x2000
+COMMIT
+`;
+  assert.equal(portmapCheck(parseSave(save6), v6, 6), { problems: [], layout: 'reference' });
+  // without its SETMARK jump the chain shows no layout: tsbridge's missing pieces are named
+  const bare = portmapCheck(parseSave(save6.replace(/^-A \S+ -s fd00.*\n/m, '')), v6, 6);
+  assert.is(bare.layout, undefined);
+  assert.ok(bare.problems.includes(`hairpin mark rule for fd00:99::/64 -> 9090/tcp missing from ip6tables nat chain ${REF_DN}`), bare.problems.join('\n'));
 });
 
 test('portmapContainers: owners by comment, only where the chain is their hash', () => {
