@@ -81,20 +81,21 @@ if (process.argv.includes('--host-only')) process.exit(0);
 // the same /$bunfs path and goes through the same verified cache. The runtime's version must be
 // the host bun's: the bytecode and the bundle are made by the host bun for that runtime.
 const CROSS_CC = 'aarch64-linux-gnu-gcc';
+const fail = (msg) => { console.error(`build: ${msg}`); process.exit(1); };
 try {
   execFileSync(CROSS_CC, ['--version'], { stdio: 'ignore' });
 } catch {
-  throw new Error(`build: ${CROSS_CC} not found: the arm64 binary needs Debian's gcc-aarch64-linux-gnu ` +
+  fail(`${CROSS_CC} not found: the arm64 binary needs Debian's gcc-aarch64-linux-gnu ` +
     '(`make deps`, or apt-get install gcc-aarch64-linux-gnu); `node build/build.mjs --host-only` skips it');
 }
 const arm64Bun = path.join(root, 'build', 'arm64', 'node_modules', '@oven', 'bun-linux-aarch64');
 if (!fs.existsSync(path.join(arm64Bun, 'bin', 'bun'))) {
-  throw new Error(`build: ${arm64Bun}/bin/bun missing: run \`make deps\` (npm ci in build/arm64)`);
+  fail(`${arm64Bun}/bin/bun missing: run \`make deps\` (npm ci in build/arm64)`);
 }
 const hostVersion = JSON.parse(fs.readFileSync(require.resolve('bun/package.json'), 'utf8')).version;
 const armVersion = JSON.parse(fs.readFileSync(path.join(arm64Bun, 'package.json'), 'utf8')).version;
 if (hostVersion !== armVersion) {
-  throw new Error(`build: build/arm64 pins @oven/bun-linux-aarch64 ${armVersion} but bun is ${hostVersion}: pin the same version in both`);
+  fail(`build/arm64 pins @oven/bun-linux-aarch64 ${armVersion} but bun is ${hostVersion}: pin the same version in both`);
 }
 fs.mkdirSync(path.join(out, 'native-arm64'), { recursive: true });
 addon(CROSS_CC, path.join(out, 'native-arm64', 'tsb_sys.node'));
