@@ -48,7 +48,7 @@ e2e: build compile
 	bash test/e2e/run.sh
 
 clean:
-	rm -rf build/bin build/bundle build/js build/native
+	rm -rf build/bin build/bundle build/js build/native build/native-arm64
 
 # tsbridge vs the reference plugins, side by side (not a test; prints a table of ratios). Root.
 .PHONY: bench

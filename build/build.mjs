@@ -1,7 +1,9 @@
 // Build the single executable: our N-API addon (gcc), then `bun build --compile --bytecode` of
 // src/main.ts with the addon embedded as an asset, every autoload the compile flags control turned
 // off. Bun comes from npm (`bun` -> `@oven/bun-<platform>`), pinned in package.json: nothing is
-// downloaded at build time.
+// downloaded at build time. Then the same for linux-arm64 (build/bin/tsbridge-arm64), cross-built:
+// the addon with Debian's aarch64-linux-gnu-gcc, the runtime from @oven/bun-linux-aarch64 (pinned
+// in build/arm64, installed by build/deps.sh). `--host-only` skips the arm64 binary.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -45,8 +47,9 @@ fs.mkdirSync(path.join(out, 'bin'), { recursive: true });
 
 // 1. our syscall addon (N-API: one build runs under Bun and under Node, for the tests).
 const napiInclude = path.join(path.dirname(require.resolve('node-api-headers/package.json')), 'include');
-run('gcc', ['-O2', '-Wall', '-Werror', '-shared', '-fPIC', '-I', napiInclude,
-  path.join(root, 'native', 'tsb_sys.c'), '-o', path.join(out, 'native', 'tsb_sys.node')]);
+const addon = (cc, file) => run(cc, ['-O2', '-Wall', '-Werror', '-shared', '-fPIC', '-I', napiInclude,
+  path.join(root, 'native', 'tsb_sys.c'), '-o', file]);
+addon('gcc', path.join(out, 'native', 'tsb_sys.node'));
 // `--native-only`: just the addon (what the compiled tests in build/js load; `make test-unit`)
 if (process.argv.includes('--native-only')) process.exit(0);
 
@@ -55,13 +58,46 @@ if (process.argv.includes('--native-only')) process.exit(0);
 // would be dlopened by Bun from a temp file of its own. Autoloads off: a runtime execs us from any
 // working directory (test/kernel/binary-env). TSBRIDGE_BUILD: version, commit, date, licenses.
 const defines = Object.entries(buildDefine(root, bunRuntime())).map(([k, v]) => `--define=${k}=${v}`);
-const tmp = path.join(out, 'bin', '.tsbridge.tmp');
-run(bunBinary(), ['build', path.join(root, 'src', 'main.ts'),
-  '--compile', '--bytecode', '--minify', '--target=bun', '--format=cjs',
-  '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig',
-  '--no-compile-autoload-tsconfig', '--no-compile-autoload-package-json',
-  `--asset=${path.join(out, 'native', 'tsb_sys.node')}`, ...defines,
-  '--outfile', tmp], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NO_COLOR: '1' } });
-fs.chmodSync(tmp, 0o755);
-fs.renameSync(tmp, path.join(out, 'bin', 'tsbridge'));
-console.log(`built ${path.join(out, 'bin', 'tsbridge')} (${(fs.statSync(path.join(out, 'bin', 'tsbridge')).size / 1e6).toFixed(1)} MB)`);
+
+/** One `bun build --compile` of src/main.ts into build/bin/<name> for `target`, `addonFile` embedded. */
+function compile(name, addonFile, target, extra) {
+  const tmp = path.join(out, 'bin', `.${name}.tmp`);
+  run(bunBinary(), ['build', path.join(root, 'src', 'main.ts'),
+    '--compile', '--bytecode', '--minify', `--target=${target}`, '--format=cjs',
+    '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig',
+    '--no-compile-autoload-tsconfig', '--no-compile-autoload-package-json',
+    `--asset=${addonFile}`, ...defines, ...extra,
+    '--outfile', tmp], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NO_COLOR: '1' } });
+  fs.chmodSync(tmp, 0o755);
+  const file = path.join(out, 'bin', name);
+  fs.renameSync(tmp, file);
+  console.log(`built ${file} (${(fs.statSync(file).size / 1e6).toFixed(1)} MB)`);
+}
+
+compile('tsbridge', path.join(out, 'native', 'tsb_sys.node'), 'bun', []);
+if (process.argv.includes('--host-only')) process.exit(0);
+
+// 3. linux-arm64. The addon keeps its file name (build/native-arm64/tsb_sys.node), so it lands at
+// the same /$bunfs path and goes through the same verified cache. The runtime's version must be
+// the host bun's: the bytecode and the bundle are made by the host bun for that runtime.
+const CROSS_CC = 'aarch64-linux-gnu-gcc';
+const fail = (msg) => { console.error(`build: ${msg}`); process.exit(1); };
+try {
+  execFileSync(CROSS_CC, ['--version'], { stdio: 'ignore' });
+} catch {
+  fail(`${CROSS_CC} not found: the arm64 binary needs Debian's gcc-aarch64-linux-gnu ` +
+    '(`make deps`, or apt-get install gcc-aarch64-linux-gnu); `node build/build.mjs --host-only` skips it');
+}
+const arm64Bun = path.join(root, 'build', 'arm64', 'node_modules', '@oven', 'bun-linux-aarch64');
+if (!fs.existsSync(path.join(arm64Bun, 'bin', 'bun'))) {
+  fail(`${arm64Bun}/bin/bun missing: run \`make deps\` (npm ci in build/arm64)`);
+}
+const hostVersion = JSON.parse(fs.readFileSync(require.resolve('bun/package.json'), 'utf8')).version;
+const armVersion = JSON.parse(fs.readFileSync(path.join(arm64Bun, 'package.json'), 'utf8')).version;
+if (hostVersion !== armVersion) {
+  fail(`build/arm64 pins @oven/bun-linux-aarch64 ${armVersion} but bun is ${hostVersion}: pin the same version in both`);
+}
+fs.mkdirSync(path.join(out, 'native-arm64'), { recursive: true });
+addon(CROSS_CC, path.join(out, 'native-arm64', 'tsb_sys.node'));
+compile('tsbridge-arm64', path.join(out, 'native-arm64', 'tsb_sys.node'),
+  'bun-linux-arm64', [`--compile-executable-path=${path.join(arm64Bun, 'bin', 'bun')}`]);

@@ -1,13 +1,16 @@
 // The image's content (conf/kubernetes/build-image.sh --stage-only): the binary and the libraries it
 // links against, and nothing else, are enough to run it. Checked by chroot into the staged tree,
 // without a writable /run: version, help, and a plain install. /proc is mounted, as every container
-// runtime does (Bun aborts at start-up without it).
+// runtime does (Bun aborts at start-up without it). The arm64 tree (build/image-arm64) likewise,
+// under qemu-aarch64-static bind-mounted into the chroot for the command (no -L: the tree's own
+// loader and libraries are what is tested).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { requires, timeout } from '../helpers/test';
 
 const ROOT = path.resolve(__dirname, '../../../..');
 
@@ -38,7 +41,42 @@ test('the staged image tree runs tsbridge by itself (chroot)', () => {
     assert.match(fs.readFileSync(path.join(ctx, 'tmp/host/etc/cni/net.d/10-tsbridge.conflist'), 'utf8'), /10\.244\.7\.0\/24/);
   } finally {
     fs.rmSync(ctx, { recursive: true, force: true });
+    fs.rmSync(`${ctx}-arm64`, { recursive: true, force: true });
   }
 });
+
+const QEMU = '/usr/bin/qemu-aarch64-static';
+requires(test, fs.existsSync(QEMU) ? undefined : 'qemu-user-static not installed (make deps)')(
+  'the staged arm64 tree runs tsbridge-arm64 by itself (chroot, under qemu)', timeout(240_000, () => {
+    const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8simage-'));
+    const arm = `${ctx}-arm64`;
+    try {
+      const stage = spawnSync('bash', [path.join(ROOT, 'conf/kubernetes/build-image.sh'), '--stage-only'],
+        { env: { ...process.env, TSBRIDGE_IMAGE_CONTEXT: ctx }, encoding: 'utf8' });
+      assert.is(stage.status, 0, stage.stderr);
+      const files = (d: string): string[] => fs.readdirSync(path.join(arm, d)).sort();
+      assert.equal(fs.readdirSync(arm).sort(), ['lib', 'licenses', 'run', 'tmp', 'usr']);
+      assert.equal(files('lib'), ['aarch64-linux-gnu', 'ld-linux-aarch64.so.1']);
+      assert.equal(files('lib/aarch64-linux-gnu'), ['libc.so.6', 'libdl.so.2', 'libm.so.6', 'libpthread.so.0']);
+      assert.equal(files('licenses'), ['libc6-arm64-cross.copyright', 'tsbridge-embedded.txt']);
+      assert.equal(fs.readFileSync(path.join(arm, 'usr/local/bin/tsbridge')), fs.readFileSync(path.join(ROOT, 'build/bin/tsbridge-arm64')));
+      // mount points for the command only, in a private mount namespace; removed before the tree is
+      fs.mkdirSync(path.join(arm, 'proc'));
+      fs.writeFileSync(path.join(arm, 'qemu'), '');
+      const run = (...args: string[]) => spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
+        'mount --bind "$1" "$0/qemu" && mount -t proc proc "$0/proc" && shift && exec chroot "$0" /qemu /usr/local/bin/tsbridge "$@"',
+        arm, QEMU, ...args], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, encoding: 'utf8', timeout: 120_000 });
+      const v = run('--version');
+      assert.is(v.status, 0, v.stderr);
+      assert.match(v.stdout, /^tsbridge \d+\.\d+\.\d+/);
+      const inst = run('install', '--pod-cidr', '10.244.8.0/24', '--cni-bin-dir', '/tmp/host/opt/cni/bin', '--cni-conf-dir', '/tmp/host/etc/cni/net.d');
+      assert.is(inst.status, 0, inst.stderr);
+      assert.equal(fs.readFileSync(path.join(arm, 'tmp/host/opt/cni/bin/tsbridge')), fs.readFileSync(path.join(arm, 'usr/local/bin/tsbridge')));
+      assert.match(fs.readFileSync(path.join(arm, 'tmp/host/etc/cni/net.d/10-tsbridge.conflist'), 'utf8'), /10\.244\.8\.0\/24/);
+    } finally {
+      fs.rmSync(ctx, { recursive: true, force: true });
+      fs.rmSync(arm, { recursive: true, force: true });
+    }
+  }));
 
 test.run();

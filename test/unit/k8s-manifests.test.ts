@@ -166,6 +166,14 @@ test('the image is to be pinned by digest: the manifest says so and build-image.
   assert.match(script, /pin it in conf\/kubernetes\/\*\.yaml as  image: \$ref@/);
 });
 
+test('the image is two-architecture: build-image.sh builds amd64 and arm64 and pushes their manifest list', () => {
+  const script = fs.readFileSync(path.join(DIR, 'build-image.sh'), 'utf8');
+  assert.match(script, /for arch in amd64 arm64; do\n[^\n]*\n\s*buildah bud [^\n]*--arch \$arch /);
+  assert.match(script, /buildah manifest create "\$tag"/);
+  assert.match(script, /buildah manifest push --all [^\n]*--digestfile/);
+  assert.match(script, /build\/bin\/tsbridge-arm64/);
+});
+
 test('build-image.sh never deletes a context directory it did not stage', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8sctx-'));
   try {
@@ -181,6 +189,17 @@ test('build-image.sh never deletes a context directory it did not stage', () => 
       assert.match(r.stderr, /is not a tree this script staged: refusing to delete it/, ctx);
     }
     assert.is(fs.readFileSync(path.join(dir, 'home', 'precious'), 'utf8'), 'keep me');
+    // the arm64 tree (context + "-arm64") is checked too, before the amd64 one is touched
+    const amd = path.join(dir, 'new');
+    fs.mkdirSync(path.join(amd, 'usr', 'local', 'bin'), { recursive: true });
+    fs.writeFileSync(path.join(amd, 'usr', 'local', 'bin', 'tsbridge'), 'staged before');
+    fs.mkdirSync(`${amd}-arm64`);
+    fs.writeFileSync(path.join(`${amd}-arm64`, 'precious'), 'keep me');
+    const r = stage(amd);
+    assert.is(r.status, 1);
+    assert.match(r.stderr, `${amd}-arm64 exists and is not a tree this script staged: refusing to delete it`);
+    assert.is(fs.readFileSync(path.join(`${amd}-arm64`, 'precious'), 'utf8'), 'keep me');
+    assert.is(fs.readFileSync(path.join(amd, 'usr', 'local', 'bin', 'tsbridge'), 'utf8'), 'staged before');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -204,7 +223,11 @@ test('image definition puts the binary where the DaemonSets run it', () => {
   const cf = fs.readFileSync(path.join(DIR, 'Containerfile'), 'utf8');
   assert.match(cf, /^FROM scratch$/m);
   assert.match(cf, /^ENTRYPOINT \["\/usr\/local\/bin\/tsbridge"\]$/m);
-  assert.match(fs.readFileSync(path.join(DIR, 'build-image.sh'), 'utf8'), /"\$ctx\/usr\/local\/bin\/tsbridge"/);
+  // stage() puts each architecture's binary there, in both trees
+  const script = fs.readFileSync(path.join(DIR, 'build-image.sh'), 'utf8');
+  assert.match(script, /cp "\$2" "\$1\/usr\/local\/bin\/tsbridge"/);
+  assert.match(script, /stage "\$ctx" "\$bin"\n/);
+  assert.match(script, /stage "\$ctx_arm64" "\$bin_arm64"\n/);
 });
 
 test.run();
