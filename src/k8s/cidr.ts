@@ -3,7 +3,31 @@ import * as ipaddr from 'ipaddr.js';
 
 export interface Cidr { family: 4 | 6; cidr: string; addr: ipaddr.IPv4 | ipaddr.IPv6; prefix: number }
 
+/**
+ * Parsed CIDRs and addresses, by their text: the route agent compares every node's CIDRs with every
+ * other's on each sync (quadratic in nodes), and parsing there made a sync of 200 nodes take seconds
+ * of blocked event loop. Bounded: emptied when it grows past what a cluster's Node set can name.
+ */
+const MEMO_MAX = 50_000;
+const cidrMemo = new Map<string, Cidr>();
+const ipMemo = new Map<string, ipaddr.IPv4 | ipaddr.IPv6>();
+const netMemo = new Map<string, string>();
+function remember<T>(memo: Map<string, T>, key: string, make: () => T): T {
+  let v = memo.get(key);
+  if (v === undefined) {
+    v = make(); // throws for bad input: nothing is remembered
+    if (memo.size >= MEMO_MAX) memo.clear();
+    memo.set(key, v);
+  }
+  return v;
+}
+const parseIp = (ip: string): ipaddr.IPv4 | ipaddr.IPv6 => remember(ipMemo, ip, () => ipaddr.parse(ip));
+
 export function parseCidr(text: string): Cidr {
+  return remember(cidrMemo, text, () => parseCidrNow(text));
+}
+
+function parseCidrNow(text: string): Cidr {
   let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number];
   try {
     parsed = ipaddr.parseCIDR(text.trim());
@@ -31,11 +55,11 @@ export function parsePodCidrs(input: string | string[], what = 'pod CIDR'): stri
 
 /** The kernel's spelling of an address ("fd00:0::2" -> "fd00::2"), so addresses compare as strings. */
 export function canonicalIp(ip: string): string {
-  return ipaddr.parse(ip).toString();
+  return parseIp(ip).toString();
 }
 
 export function familyOf(ip: string): 4 | 6 {
-  return ipaddr.parse(ip).kind() === 'ipv4' ? 4 : 6;
+  return parseIp(ip).kind() === 'ipv4' ? 4 : 6;
 }
 
 /** True when every address of `inner` is in `outer`. */
@@ -47,6 +71,10 @@ export function contains(outer: string, inner: string): boolean {
 
 /** The network an address with its prefix lies in: "192.168.1.7", 24 -> "192.168.1.0/24". */
 export function networkOf(address: string, prefix: number): string {
+  return remember(netMemo, `${address}/${prefix}`, () => networkOfNow(address, prefix));
+}
+
+function networkOfNow(address: string, prefix: number): string {
   const a = ipaddr.parse(address);
   const net = a.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(`${a.toString()}/${prefix}`) : ipaddr.IPv6.networkAddressFromCIDR(`${a.toString()}/${prefix}`);
   return `${net.toString()}/${prefix}`;
