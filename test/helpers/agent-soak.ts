@@ -285,7 +285,7 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
       try {
         const x = sample(pid);
         peakRssKb = Math.max(peakRssKb, x.rssKb);
-        if (++ticks % 10 === 0) say(`RSS ${x.rssKb} kB, ${x.fds} fds, ${sent} events`);
+        if (++ticks % 10 === 0) say(`RSS ${x.rssKb} kB, ${x.fds} fds, ${sent} events, ${api.watching} watch streams`);
       } catch { /* exited: reported below */ }
     }, 1000);
 
@@ -293,11 +293,14 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
     const converge = async (ms: number): Promise<number> => {
       const want = expectedRoutes(slots);
       const start = Date.now();
+      let diff: string[] = [];
       while (Date.now() - start < ms) {
         alive();
-        if (!routeDiff(want, await ourRoutes(ns)).length) return Date.now() - start;
+        diff = routeDiff(want, await ourRoutes(ns));
+        if (!diff.length) return Date.now() - start;
         await sleep(100);
       }
+      say(`not converged after ${ms} ms (${api.watching} watch streams open): ${diff.length} differences, e.g. ${diff.slice(0, 4).join('; ')}`);
       return -1;
     };
     const resyncMs = o.resyncS * 1000;
