@@ -6,25 +6,32 @@ export interface Cidr { family: 4 | 6; cidr: string; addr: ipaddr.IPv4 | ipaddr.
 /**
  * Parsed CIDRs and addresses, by their text: the route agent compares every node's CIDRs with every
  * other's on each sync (quadratic in nodes), and parsing there made a sync of 200 nodes take seconds
- * of blocked event loop. Bounded: emptied when it grows past what a cluster's Node set can name.
+ * of blocked event loop. Two generations: the route plan starts a new one each time (memoGeneration),
+ * an entry used in the last plan is carried over, the rest is dropped, so Node churn (new gateways,
+ * CIDRs) does not make it grow. Without plans it is emptied past MEMO_MAX entries.
  */
 const MEMO_MAX = 50_000;
-const cidrMemo = new Map<string, Cidr>();
-const ipMemo = new Map<string, ipaddr.IPv4 | ipaddr.IPv6>();
-const netMemo = new Map<string, string>();
-function remember<T>(memo: Map<string, T>, key: string, make: () => T): T {
-  let v = memo.get(key);
+let memoNow = new Map<string, unknown>();
+let memoBefore = new Map<string, unknown>();
+export function memoGeneration(): void {
+  memoBefore = memoNow;
+  memoNow = new Map();
+}
+/** Entries held now (for tests). */
+export const memoSize = (): number => memoNow.size + memoBefore.size;
+function remember<T>(key: string, make: () => T): T {
+  let v = memoNow.get(key) as T | undefined;
   if (v === undefined) {
-    v = make(); // throws for bad input: nothing is remembered
-    if (memo.size >= MEMO_MAX) memo.clear();
-    memo.set(key, v);
+    v = (memoBefore.get(key) as T | undefined) ?? make(); // make() throws for bad input: nothing is remembered
+    if (memoNow.size >= MEMO_MAX) memoGeneration();
+    memoNow.set(key, v);
   }
   return v;
 }
-const parseIp = (ip: string): ipaddr.IPv4 | ipaddr.IPv6 => remember(ipMemo, ip, () => ipaddr.parse(ip));
+const parseIp = (ip: string): ipaddr.IPv4 | ipaddr.IPv6 => remember(`ip ${ip}`, () => ipaddr.parse(ip));
 
 export function parseCidr(text: string): Cidr {
-  return remember(cidrMemo, text, () => parseCidrNow(text));
+  return remember(`cidr ${text}`, () => parseCidrNow(text));
 }
 
 function parseCidrNow(text: string): Cidr {
@@ -71,7 +78,7 @@ export function contains(outer: string, inner: string): boolean {
 
 /** The network an address with its prefix lies in: "192.168.1.7", 24 -> "192.168.1.0/24". */
 export function networkOf(address: string, prefix: number): string {
-  return remember(netMemo, `${address}/${prefix}`, () => networkOfNow(address, prefix));
+  return remember(`net ${address}/${prefix}`, () => networkOfNow(address, prefix));
 }
 
 function networkOfNow(address: string, prefix: number): string {

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const ipaddr = require('ipaddr.js') as { parseCIDR: (s: string) => unknown };
 import { NodeInfo } from '../../src/k8s/node';
+import { memoSize } from '../../src/k8s/cidr';
 import { desiredRoutes } from '../../src/k8s/routes-plan';
 
 test('a plan of 200 dual-stack nodes parses each CIDR text a bounded number of times', () => {
@@ -31,6 +32,20 @@ test('a plan of 200 dual-stack nodes parses each CIDR text a bounded number of t
   } finally {
     ipaddr.parseCIDR = real;
   }
+});
+
+test('Node churn does not grow what the plan remembers: new gateways every plan, the memo stays at two plans', () => {
+  const nodes = (gen: number): NodeInfo[] => {
+    const out: NodeInfo[] = [{ name: 'node-0', podCidrs: ['10.50.0.0/24'], internalIps: ['192.168.0.1'] }];
+    for (let i = 1; i <= 100; i++) out.push({ name: `node-${i}`, podCidrs: [`10.50.${i}.0/24`], internalIps: [`192.168.${1 + (gen % 250)}.${i}`] });
+    return out;
+  };
+  const policy = { clusterCidrs: ['10.50.0.0/16'], apiServer: [], hostAddrs: [{ address: '192.168.0.1', prefix: 16 }] };
+  desiredRoutes('node-0', nodes(0), policy);
+  const one = memoSize();
+  for (let g = 1; g <= 30; g++) assert.is(desiredRoutes('node-0', nodes(g), policy).routes.length, 100);
+  // every plan brings 100 new gateway addresses: 30 plans would be 3,000+ entries if nothing went
+  assert.ok(memoSize() <= 2 * one + 50, `memo ${memoSize()} entries after 30 plans (one plan: ${one})`);
 });
 
 test.run();
