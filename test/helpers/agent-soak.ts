@@ -439,11 +439,14 @@ export const growth = (start: number, end: number): number => ((end - start) / s
 /**
  * What is wrong with a soak's outcome (empty: it passed): growth ≥ 10 %, a missing convergence (with
  * `timing`, also one slower than a resync period plus CONVERGE_ALLOWANCE_MS), a wrong or foreign route.
- * Tests pass `timing` false (no wall-clock asserts; the cap on the retry wait is unit-tested).
+ * The short test passes `short`: no wall-clock check (the cap on the retry wait is unit-tested) and
+ * no RSS check (in its first minute V8 grows its heap in steps: 4-19 % over runs of the same seed;
+ * the long soak, past those steps, is where RSS growth means something).
  */
-export function verdict(r: AgentSoakReport, o: AgentSoakOptions, timing = true): string[] {
+export function verdict(r: AgentSoakReport, o: AgentSoakOptions, short = false): string[] {
   const out: string[] = [];
-  if (growth(r.start.rssKb, r.end.rssKb) >= 10) out.push(`RSS grew ${growth(r.start.rssKb, r.end.rssKb).toFixed(1)} % (${r.start.rssKb} -> ${r.end.rssKb} kB)`);
+  const timing = !short;
+  if (!short && growth(r.start.rssKb, r.end.rssKb) >= 10) out.push(`RSS grew ${growth(r.start.rssKb, r.end.rssKb).toFixed(1)} % (${r.start.rssKb} -> ${r.end.rssKb} kB)`);
   if (growth(r.start.fds, r.end.fds) >= 10) out.push(`fds grew ${growth(r.start.fds, r.end.fds).toFixed(1)} % (${r.start.fds} -> ${r.end.fds})`);
   for (const c of r.recoveries) {
     if (!c.converged || (timing && c.ms > o.resyncS * 1000 + CONVERGE_ALLOWANCE_MS)) out.push(`after ${c.fault}: routes ${c.converged ? `converged only after ${c.ms} ms` : 'never converged'} (resync ${o.resyncS} s)`);
