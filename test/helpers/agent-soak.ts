@@ -159,13 +159,18 @@ export function sample(pid: number): Sample {
   return { rssKb: Number(m[1]), fds: fs.readdirSync(`/proc/${pid}/fd`).length };
 }
 
-/** The quiet-time reading: the lowest of a few samples a little apart (a GC or a request in flight is noise). */
-async function quietSample(pid: number): Promise<Sample> {
+/**
+ * The quiet-time reading: the lowest of a few samples a little apart (a GC or a request in flight is
+ * noise), each taken while `steady` holds (one watch stream open: with ~10 fds in all, the watch
+ * socket alone is 10 %, so start and end must both count it).
+ */
+async function quietSample(pid: number, steady: () => boolean): Promise<Sample> {
   const xs: Sample[] = [];
-  for (let i = 0; i < 5; i++) {
-    xs.push(sample(pid));
+  for (let tries = 0; xs.length < 5 && tries < 200; tries++) {
+    if (steady()) xs.push(sample(pid));
     await sleep(300);
   }
+  if (!xs.length) throw new Error('the agent never held exactly one watch stream to be measured');
   return { rssKb: Math.min(...xs.map((x) => x.rssKb)), fds: Math.min(...xs.map((x) => x.fds)) };
 }
 
@@ -365,7 +370,7 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
     await events(warm / 2);
     if ((await converge(resyncMs + 30_000)) < 0) throw new Error(`no convergence after the warm-up\n${log()}`);
     await sleep(resyncMs * 1.5);
-    const start = await quietSample(pid);
+    const start = await quietSample(pid, () => api.watching === 1);
     say(`start: RSS ${start.rssKb} kB, ${start.fds} fds (${sent} events so far)`);
 
     // the run: events in equal parts, an outage or a 410 between parts
@@ -393,7 +398,7 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
     recoveries.push({ fault: 'end of the events', ms: last < 0 ? resyncMs + 30_000 : last, converged: last >= 0 });
     // quiet: a couple of resyncs with nothing happening, then the last reading
     await sleep(resyncMs * 2);
-    const end = await quietSample(pid);
+    const end = await quietSample(pid, () => api.watching === 1);
     alive();
     const want = expectedRoutes(slots);
     const have = await ourRoutes(ns);
