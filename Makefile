@@ -67,6 +67,13 @@ test-reliability: build compile
 soak: build compile
 	env -u NODE_EXTRA_CA_CERTS node build/js/bench/soak.js
 
+# the long route-agent soak (not part of `make test`; its short version is test/kernel/k8s-agent-soak.test.ts):
+# install --watch --routes through 50,000 Node events, watch drops, 410, 500s, a foreign certificate and a
+# 30 s hang; prints RSS/fd at start and end and the convergence after each outage (AGENT_SOAK_* scale it)
+.PHONY: soak-agent
+soak-agent: build compile
+	env -u NODE_EXTRA_CA_CERTS node build/js/bench/soak-agent.js
+
 # the test VM: Debian 12's stock kernel (6.1, with bridge VLAN filtering and 802.1Q) under QEMU/TCG,
 # an initramfs with the binary and the guest checks in test/vm/guest; ends with "N passed, M failed"
 .PHONY: test-vm

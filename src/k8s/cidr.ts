@@ -3,7 +3,38 @@ import * as ipaddr from 'ipaddr.js';
 
 export interface Cidr { family: 4 | 6; cidr: string; addr: ipaddr.IPv4 | ipaddr.IPv6; prefix: number }
 
+/**
+ * Parsed CIDRs and addresses, by their text: the route agent compares every node's CIDRs with every
+ * other's on each sync (quadratic in nodes), and parsing there made a sync of 200 nodes take seconds
+ * of blocked event loop. Two generations: the route plan starts a new one each time (memoGeneration),
+ * an entry used in the last plan is carried over, the rest is dropped, so Node churn (new gateways,
+ * CIDRs) does not make it grow. Without plans it is emptied past MEMO_MAX entries.
+ */
+const MEMO_MAX = 50_000;
+let memoNow = new Map<string, unknown>();
+let memoBefore = new Map<string, unknown>();
+export function memoGeneration(): void {
+  memoBefore = memoNow;
+  memoNow = new Map();
+}
+/** Entries held now (for tests). */
+export const memoSize = (): number => memoNow.size + memoBefore.size;
+function remember<T>(key: string, make: () => T): T {
+  let v = memoNow.get(key) as T | undefined;
+  if (v === undefined) {
+    v = (memoBefore.get(key) as T | undefined) ?? make(); // make() throws for bad input: nothing is remembered
+    if (memoNow.size >= MEMO_MAX) memoGeneration();
+    memoNow.set(key, v);
+  }
+  return v;
+}
+const parseIp = (ip: string): ipaddr.IPv4 | ipaddr.IPv6 => remember(`ip ${ip}`, () => ipaddr.parse(ip));
+
 export function parseCidr(text: string): Cidr {
+  return remember(`cidr ${text}`, () => parseCidrNow(text));
+}
+
+function parseCidrNow(text: string): Cidr {
   let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number];
   try {
     parsed = ipaddr.parseCIDR(text.trim());
@@ -31,11 +62,11 @@ export function parsePodCidrs(input: string | string[], what = 'pod CIDR'): stri
 
 /** The kernel's spelling of an address ("fd00:0::2" -> "fd00::2"), so addresses compare as strings. */
 export function canonicalIp(ip: string): string {
-  return ipaddr.parse(ip).toString();
+  return parseIp(ip).toString();
 }
 
 export function familyOf(ip: string): 4 | 6 {
-  return ipaddr.parse(ip).kind() === 'ipv4' ? 4 : 6;
+  return parseIp(ip).kind() === 'ipv4' ? 4 : 6;
 }
 
 /** True when every address of `inner` is in `outer`. */
@@ -47,6 +78,10 @@ export function contains(outer: string, inner: string): boolean {
 
 /** The network an address with its prefix lies in: "192.168.1.7", 24 -> "192.168.1.0/24". */
 export function networkOf(address: string, prefix: number): string {
+  return remember(`net ${address}/${prefix}`, () => networkOfNow(address, prefix));
+}
+
+function networkOfNow(address: string, prefix: number): string {
   const a = ipaddr.parse(address);
   const net = a.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(`${a.toString()}/${prefix}`) : ipaddr.IPv6.networkAddressFromCIDR(`${a.toString()}/${prefix}`);
   return `${net.toString()}/${prefix}`;

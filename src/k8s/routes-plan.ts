@@ -3,7 +3,7 @@
 // Node passes the trust checks (trust.ts). Routes are ours when they carry our rtnetlink protocol
 // number; we only ever delete those, and never replace a route someone else owns to the same
 // destination. Pure.
-import { canonicalIp, familyOf, overlaps, parseCidr } from './cidr';
+import { canonicalIp, familyOf, memoGeneration, overlaps, parseCidr } from './cidr';
 import { NodeInfo } from './node';
 import { DEFAULT_MAX_ROUTES, gatewayProblem, podCidrProblem, TrustPolicy } from './trust';
 
@@ -24,6 +24,7 @@ export interface Desired { routes: WantedRoute[]; problems: string[] }
  * its gateway (the node's InternalIP of that family) must be an on-link neighbour.
  */
 export function desiredRoutes(self: string, nodes: NodeInfo[], policy: TrustPolicy, maxRoutes = DEFAULT_MAX_ROUTES): Desired {
+  memoGeneration(); // parses of this plan are kept for the next; older ones go (see cidr.ts)
   const problems: string[] = [];
   const claimed: { cidr: string; node: string }[] = [];
   for (const raw of nodes.find((n) => n.name === self)?.podCidrs ?? []) {

@@ -13,6 +13,7 @@ import { ApiClient, ApiError, WatchEvent } from './api';
 import { Logger } from './install';
 import { K8sList, K8sNode, nodeInfo } from './node';
 import { desiredRoutes, KernelRoute, newProblems, planRoutes, RTPROT_TSBRIDGE, WantedRoute } from './routes-plan';
+import { nextBackoff, Serial } from './serial';
 import { HostAddr, TrustPolicy } from './trust';
 
 export interface RouteAgentOptions {
@@ -92,7 +93,8 @@ export async function removeAllRoutes(log: Logger, netns = ''): Promise<number> 
 export class RouteAgent {
   private readonly nodes = new Map<string, K8sNode>();
   private lastWanted = '';
-  private syncing: Promise<void> = Promise.resolve();
+  /** Events that do not change the wanted set cost one address dump; a sync reads the node map when it starts. */
+  private readonly syncs = new Serial((force) => this.syncNow(force));
   /** refusals and blocked routes logged already: each is logged once while it lasts, not at every resync */
   private readonly refused = new Set<string>();
   private readonly blocked = new Set<string>();
@@ -119,12 +121,12 @@ export class RouteAgent {
           if (signal.aborted) break;
           this.log.warn(`node watch: ${(e as Error).message}; retrying in ${backoff / 1000}s`);
           await sleep(backoff, signal);
-          backoff = Math.min(backoff * 2, 30_000);
+          backoff = nextBackoff(backoff, this.o.resyncMs);
         }
       }
     } finally {
       clearInterval(resync);
-      await this.syncing;
+      await this.syncs.idle;
     }
   }
 
@@ -163,34 +165,37 @@ export class RouteAgent {
     return gone ? undefined : rv;
   }
 
-  /** Serialised: one netlink sync at a time. Events that do not change the wanted set cost one address dump. */
+  /** One netlink sync at a time, at most one more waiting (events during a sync fold into it, see Serial). */
   private sync(force: boolean): void {
-    this.syncing = this.syncing.then(async () => {
-      if (!this.listed) {
-        this.o.onSync?.('no list of the nodes from the API yet');
+    this.syncs.request(force);
+  }
+
+  private async syncNow(force: boolean): Promise<void> {
+    if (!this.listed) {
+      this.o.onSync?.('no list of the nodes from the API yet');
+      return;
+    }
+    let nl: Rtnl | undefined;
+    try {
+      nl = Rtnl.open(this.o.netns ?? '');
+      const policy: TrustPolicy = { clusterCidrs: this.o.clusterCidrs, apiServer: this.o.apiServer, hostAddrs: await hostAddrs(nl) };
+      const want = desiredRoutes(this.o.self, [...this.nodes.values()].map(nodeInfo), policy, this.o.maxRoutes);
+      for (const p of newProblems(this.refused, want.problems)) this.log.warn(p);
+      const key = JSON.stringify(want.routes);
+      if (!force && key === this.lastWanted) {
+        this.o.onSync?.();
         return;
       }
-      const nl = Rtnl.open(this.o.netns ?? '');
-      try {
-        const policy: TrustPolicy = { clusterCidrs: this.o.clusterCidrs, apiServer: this.o.apiServer, hostAddrs: await hostAddrs(nl) };
-        const want = desiredRoutes(this.o.self, [...this.nodes.values()].map(nodeInfo), policy, this.o.maxRoutes);
-        for (const p of newProblems(this.refused, want.problems)) this.log.warn(p);
-        const key = JSON.stringify(want.routes);
-        if (!force && key === this.lastWanted) {
-          this.o.onSync?.();
-          return;
-        }
-        const blocked: string[] = [];
-        await syncRoutes(nl, want.routes, this.log, (m) => blocked.push(m));
-        for (const p of newProblems(this.blocked, blocked)) this.log.warn(p);
-        this.lastWanted = key;
-        this.o.onSync?.();
-      } catch (e) {
-        this.log.warn(`route sync: ${(e as Error).message}`);
-        this.o.onSync?.((e as Error).message);
-      } finally {
-        nl.close();
-      }
-    });
+      const blocked: string[] = [];
+      await syncRoutes(nl, want.routes, this.log, (m) => blocked.push(m));
+      for (const p of newProblems(this.blocked, blocked)) this.log.warn(p);
+      this.lastWanted = key;
+      this.o.onSync?.();
+    } catch (e) {
+      this.log.warn(`route sync: ${(e as Error).message}`);
+      this.o.onSync?.((e as Error).message);
+    } finally {
+      nl?.close();
+    }
   }
 }

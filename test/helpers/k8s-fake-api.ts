@@ -36,8 +36,11 @@ export function makeNode(name: string, podCidrs: string[], internalIps: string[]
   };
 }
 
-/** CA + server certificate for the given IP SANs, and a second, unrelated CA. */
-export function makeTls(dir: string, ips: string[]): { caFile: string; otherCaFile: string; key: Buffer; cert: Buffer } {
+/**
+ * CA + server certificate for the given IP SANs, and a second, unrelated CA with a server
+ * certificate of its own for the same names (a server the client must not trust).
+ */
+export function makeTls(dir: string, ips: string[]): { caFile: string; otherCaFile: string; key: Buffer; cert: Buffer; otherKey: Buffer; otherCert: Buffer } {
   const run = (...args: string[]): void => { execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] }); };
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   for (const ca of ['ca', 'other-ca']) {
@@ -47,8 +50,10 @@ export function makeTls(dir: string, ips: string[]): { caFile: string; otherCaFi
   run('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver');
   fs.writeFileSync(path.join(dir, 'ext.cnf'), `subjectAltName=${ips.map((i) => `IP:${i}`).join(',')},DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n`);
   run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'ext.cnf');
+  run('x509', '-req', '-in', 'server.csr', '-CA', 'other-ca.crt', '-CAkey', 'other-ca.key', '-CAcreateserial', '-out', 'other-server.crt', '-days', '2', '-extfile', 'ext.cnf');
+  const read = (f: string): Buffer => fs.readFileSync(path.join(dir, f));
   return { caFile: path.join(dir, 'ca.crt'), otherCaFile: path.join(dir, 'other-ca.crt'),
-    key: fs.readFileSync(path.join(dir, 'server.key')), cert: fs.readFileSync(path.join(dir, 'server.crt')) };
+    key: read('server.key'), cert: read('server.crt'), otherKey: read('server.key'), otherCert: read('other-server.crt') };
 }
 
 interface Event { rv: number; type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: NodeObject }
@@ -72,11 +77,16 @@ export class FakeApi {
   private oldestRv = 1000;
   private readonly nodes = new Map<string, NodeObject>();
   private readonly events: Event[] = [];
-  private readonly watchers = new Set<{ res: ServerResponse; from: number }>();
+  /** `sent`: the newest event written to the stream (a hang holds events back) */
+  private readonly watchers = new Set<{ res: ServerResponse; from: number; sent: number }>();
   private readonly server: https.Server;
+  private readonly tls: ReturnType<typeof makeTls>;
+  /** while hung: requests held unanswered, watch streams silent (see hang()) */
+  private held: { req: IncomingMessage; res: ServerResponse }[] | undefined;
 
   constructor(ips: string[]) {
     const tls = makeTls(this.dir, ips);
+    this.tls = tls;
     this.caFile = tls.caFile;
     this.otherCaFile = tls.otherCaFile;
     fs.writeFileSync(this.tokenFile, this.token + '\n', { mode: 0o600 });
@@ -128,6 +138,45 @@ export class FakeApi {
     this.watchers.clear();
   }
 
+  /** End every open watch stream (`reset`: destroy the connection instead of a clean end), as a load balancer or an API restart does. */
+  dropWatchers(reset = false): number {
+    const n = this.watchers.size;
+    for (const w of this.watchers) if (reset) w.res.destroy(); else w.res.end();
+    this.watchers.clear();
+    return n;
+  }
+
+  /**
+   * Stop answering (a stalled API server): until resume(), every request is accepted and held
+   * without an answer and the open watch streams carry nothing; resume() answers the held
+   * requests and sends the streams what they missed.
+   */
+  hang(): void {
+    this.held ??= [];
+  }
+
+  resume(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const w of this.watchers) this.catchUp(w);
+    for (const h of held) if (!h.res.destroyed) this.handle(h.req, h.res, false);
+  }
+
+  /**
+   * Present a certificate of another CA (`on`) or the right one again. Open connections are
+   * closed, so every client meets the new certificate on its next request.
+   */
+  foreignCert(on: boolean): void {
+    this.server.setSecureContext(on ? { key: this.tls.otherKey, cert: this.tls.otherCert } : { key: this.tls.key, cert: this.tls.cert });
+    this.dropWatchers(true);
+    this.server.closeAllConnections();
+  }
+
+  /** The Node objects the API holds now. */
+  currentNodes(): NodeObject[] {
+    return [...this.nodes.values()];
+  }
+
   /** Write raw text into every open watch stream (e.g. one line longer than any event should be). */
   writeWatchers(text: string | Buffer): void {
     for (const w of this.watchers) if (!w.res.writableEnded) w.res.write(text);
@@ -156,7 +205,19 @@ export class FakeApi {
 
   private emit(e: Event): void {
     this.events.push(e);
-    for (const w of this.watchers) if (e.rv > w.from && !w.res.writableEnded) w.res.write(JSON.stringify({ type: e.type, object: e.object }) + '\n');
+    if (this.held) return;
+    for (const w of this.watchers) this.catchUp(w);
+  }
+
+  /** Write the events a watch stream has not had yet. */
+  private catchUp(w: { res: ServerResponse; from: number; sent: number }): void {
+    if (w.res.writableEnded) return;
+    let i = this.events.length;
+    while (i > 0 && this.events[i - 1].rv > w.sent) i--; // the history is in rv order: only its tail is new
+    for (const e of this.events.slice(i)) {
+      w.res.write(JSON.stringify({ type: e.type, object: e.object }) + '\n');
+      w.sent = e.rv;
+    }
   }
 
   private status(res: ServerResponse, code: number, reason: string, message: string): void {
@@ -164,9 +225,10 @@ export class FakeApi {
     res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }));
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  private handle(req: IncomingMessage, res: ServerResponse, log = true): void {
     const authorized = req.headers.authorization === `Bearer ${this.token}`;
-    this.requests.push({ method: req.method ?? '', url: req.url ?? '', authorized });
+    if (log) this.requests.push({ method: req.method ?? '', url: req.url ?? '', authorized });
+    if (this.held) return void this.held.push({ req, res });
     if (!authorized) return this.status(res, 401, 'Unauthorized', 'Unauthorized');
     const u = new URL(req.url ?? '/', 'https://x');
     if (this.intercept?.(u, res)) return;
@@ -193,8 +255,8 @@ export class FakeApi {
         message: `too old resource version: ${from} (${this.oldestRv})`, reason: 'Expired', code: 410 } }) + '\n');
       return;
     }
-    for (const e of this.events) if (e.rv > from) res.write(JSON.stringify({ type: e.type, object: e.object }) + '\n');
-    const w = { res, from };
+    const w = { res, from, sent: from };
+    this.catchUp(w);
     this.watchers.add(w);
     const secs = Number(u.searchParams.get('timeoutSeconds') || 1800);
     const t = setTimeout(() => res.end(), secs * 1000);
