@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BIN, RUN_ID, World, bridgeConf, cni, sh } from '../helpers/netns';
+import { hostVethName } from '../../src/plugin/names';
 
 const BRIDGE = 'tsbhos0';
 const NET = 'tsbt-hos';
@@ -146,7 +147,12 @@ test('a gone container\'s IP in a namespace of another user namespace (unshare -
   const kids: ChildProcess[] = [];
   try {
     // the container goes away; its reservation stays (the leak doctor reports)
+    const veth = hostVethName(t.cid, 'eth0');
+    assert.ok(t.world.links(t.world.node).includes(veth), 'the host veth exists before its namespace goes');
     sh('ip', ['netns', 'del', t.pod.name]);
+    // the kernel tears a deleted namespace (and the veth pair with it) down asynchronously
+    for (let i = 0; i < 200 && t.world.links(t.world.node).includes(veth); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.not.ok(t.world.links(t.world.node).includes(veth), 'the veth pair went with the namespace');
     const before = doctor(t, '--json', '--container', t.cid);
     assert.equal(before.json?.attachments[0].findings.map((f: any) => f.piece), ['netns.gone'], show(before));
 
