@@ -136,7 +136,7 @@ class DiskStore implements Store {
     // The record is written whole under a staging name, then linked to its address's name (link
     // fails with EEXIST like O_EXCL): a kill -9 at any moment leaves either no record or a complete
     // one, never an empty file that no DEL can match (host-local's O_EXCL-then-write can). A staged
-    // file left by a killed writer is removed by the next reserve (we hold the lock).
+    // file left by a killed writer is removed by the next ADD, DEL, GC or STATUS (under the lock).
     this.unlinkQuiet(STAGING);
     let id: FileId;
     try {
@@ -222,7 +222,13 @@ class DiskStore implements Store {
   }
 
   /** Frees as much as it can (DEL must make progress), then reports the first failure. */
+  /** A staging file seen under the lock was left by a writer killed mid-reserve: remove it. */
+  sweepStaging(): void {
+    if (this.listing().has(STAGING)) this.unlinkQuiet(STAGING);
+  }
+
   releaseByAttachment(containerId: string, ifname: string): string[] {
+    this.sweepStaging();
     const freed: string[] = [];
     let failure: unknown;
     for (const r of selectForRelease(this.listAll(), containerId, ifname)) {
@@ -417,7 +423,10 @@ export function withDiskStore<T>(dataDir: string, network: string, fn: (store: D
     return withFileLock(fdPath(dirFd, 'lock'), () => {
       const store = new DiskStore(dirFd, dir, opts.bootId !== undefined ? opts.bootId : kernelBootId());
       try {
-        if (opts.releaseEarlierBoots) store.releaseEarlierBoots();
+        if (opts.releaseEarlierBoots) {
+          store.sweepStaging();
+          store.releaseEarlierBoots();
+        }
         return fn(store);
       } finally {
         store.usable = false;

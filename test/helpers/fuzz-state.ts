@@ -102,7 +102,8 @@ export function ipFilesOf(dir: string, cid: string): string[] {
     return [];
   }
   return names.filter((f) => {
-    if (f === 'lock' || f.startsWith('last_reserved_ip') || f.startsWith('tsbridge-boot')) return false;
+    // records only: not the lock, cursors, boot mark or a record still being staged (.tsbridge-staging)
+    if (f === 'lock' || f.startsWith('last_reserved_ip') || f.startsWith('tsbridge-boot') || f.startsWith('.')) return false;
     try {
       const p = path.join(dir, f);
       if (!fs.lstatSync(p).isFile()) return false;

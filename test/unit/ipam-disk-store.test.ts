@@ -85,6 +85,21 @@ test('a record is never seen half-written: staged whole, then linked; a stale st
   });
 });
 
+test('a staging file left by a writer killed mid-reserve is removed by DEL (releaseByAttachment) and by ADD/GC/STATUS opens', () => {
+  withTmp((dataDir, dir) => {
+    fs.mkdirSync(dir, { mode: 0o755 });
+    const staged = path.join(dir, '.tsbridge-staging');
+    fs.writeFileSync(staged, 'dead\r\neth0', { mode: 0o600 });
+    withDiskStore(dataDir, 'net1', (s) => assert.equal(s.listAll(), []), {});
+    assert.ok(fs.existsSync(staged), 'a plain (read-only) open leaves it');
+    withDiskStore(dataDir, 'net1', (s) => s.releaseByAttachment('dead', 'eth0'));
+    assert.not.ok(fs.existsSync(staged), 'DEL removed it');
+    fs.writeFileSync(staged, 'dead\r\neth0', { mode: 0o600 });
+    withDiskStore(dataDir, 'net1', () => undefined, { releaseEarlierBoots: true });
+    assert.not.ok(fs.existsSync(staged), 'an ADD/GC/STATUS open removed it');
+  });
+});
+
 test('lastReservedIP: missing, garbage, or whitespace-padded files', () => {
   withTmp((dataDir, dir) => {
     fs.mkdirSync(dir);
