@@ -82,7 +82,9 @@ export class World {
   reservations(network: string): string[] {
     const dir = path.join(this.dataDir, network);
     if (!fs.existsSync(dir)) return [];
-    return fs.readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip') && !f.startsWith('tsbridge-boot')).sort();
+    // (not .tsbridge-staging either: a record being written, a second name of the same inode for a
+    // moment, swept by the next ADD, DEL, GC or STATUS; the soak counts it among stray store files)
+    return fs.readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip') && !f.startsWith('tsbridge-boot') && !f.startsWith('.')).sort();
   }
 
   /**
