@@ -158,6 +158,11 @@ export class World {
 
 export interface ExecReply { status: number; stdout: string; stderr: string }
 
+/** The exit code of a child process, once it has exited (at once if it already has). */
+export function exited(c: ChildProcess): Promise<number | null> {
+  return c.exitCode !== null ? Promise.resolve(c.exitCode) : new Promise((r) => c.once('exit', (code) => r(code)));
+}
+
 /** The parts of `ip -d -j link show` the tests read. */
 export interface LinkInfo {
   ifname: string;

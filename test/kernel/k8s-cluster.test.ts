@@ -13,7 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { timeout } from '../helpers/test';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
-import { BIN, cni, sh, World } from '../helpers/netns';
+import { BIN, cni, exited, sh, World } from '../helpers/netns';
 
 const run = promisify(execFile);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -207,8 +207,7 @@ test('an agent that cannot reach the API keeps the routes it has (no list, no de
     await sleep(1500); // several resync periods
     assert.equal(await ourRoutes(ns), ['10.214.2.0/24 via 172.31.214.2']);
     agent.kill('SIGTERM');
-    const a = agent;
-    assert.is(await new Promise((r) => a.exitCode !== null ? r(a.exitCode) : a.once('exit', r)), 0, err);
+    assert.is(await exited(agent), 0, err);
   } finally {
     agent?.kill('SIGKILL');
     world.cleanup();

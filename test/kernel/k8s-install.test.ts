@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
-import { BIN } from '../helpers/netns';
+import { BIN, exited } from '../helpers/netns';
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8sbin-'));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -26,10 +26,6 @@ async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
-}
-
-function exited(c: ChildProcess): Promise<number | null> {
-  return c.exitCode !== null ? Promise.resolve(c.exitCode) : new Promise((r) => c.once('exit', (code) => r(code)));
 }
 
 test('help lists the Kubernetes commands; bad flags are usage errors (exit 2)', () => {

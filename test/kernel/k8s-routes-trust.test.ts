@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeApi, makeNode, NodeObject } from '../helpers/k8s-fake-api';
-import { BIN, sh, World } from '../helpers/netns';
+import { BIN, exited, sh, World } from '../helpers/netns';
 
 const run = promisify(execFile);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -98,8 +98,7 @@ test('hostile Node objects get no route, good ones do; refusals logged once; an 
     assert.equal(await ourRoutes(ns), good);
 
     agent.kill('SIGTERM');
-    const a = agent;
-    assert.is(await new Promise((r) => a.exitCode !== null ? r(a.exitCode) : a.once('exit', r)), 0, log);
+    assert.is(await exited(agent), 0, log);
   } finally {
     agent?.kill('SIGKILL');
     world.cleanup();

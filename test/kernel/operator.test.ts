@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SUPPORTED_VERSIONS } from '../../src/cni/version';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
-import { BIN, bridgeConf, cni, RUN_ID, sh, World } from '../helpers/netns';
+import { BIN, bridgeConf, cni, exited, RUN_ID, sh, World } from '../helpers/netns';
 
 const ROOT = path.resolve(__dirname, '../../../..');
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
@@ -244,8 +244,7 @@ test('routes --kubeconfig against the fake API server; the readiness probe follo
     const st = JSON.parse(fs.readFileSync(status, 'utf8'));
     assert.equal([st.job, typeof st.okAt, st.maxAgeMs], ['routes', 'number', 17_000]);
     agent.kill('SIGTERM');
-    const a = agent;
-    assert.is(await new Promise((r) => a.exitCode !== null ? r(a.exitCode) : a.once('exit', r)), 0, log);
+    assert.is(await exited(agent), 0, log);
   } finally {
     agent?.kill('SIGKILL');
     world.cleanup();
