@@ -75,6 +75,12 @@ export function ipToString(ip: IP): string {
   return `${hex(groups.slice(0, bestAt))}::${hex(groups.slice(bestAt + bestLen))}`;
 }
 
+/** True when `s` is the canonical text of an address (host-local names its records so; "1" or "0x1f" are not). */
+export function isCanonicalIP(s: string): boolean {
+  const ip = tryParseIP(s);
+  return ip !== undefined && ipToString(ip) === s;
+}
+
 export const cidrToString = (c: Cidr): string => `${ipToString(c.ip)}/${c.prefix}`;
 
 function hostMask(c: Cidr): bigint {

@@ -6,7 +6,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BOOT_MARK } from '../ipam/boot-mark';
-import { ipToString, tryParseIP } from '../ipam/ip';
+import { isCanonicalIP } from '../ipam/ip';
 import { copyFileAtomic, sweepTemps, writeFileAtomic } from '../sys/atomic';
 import { pathProblem, trustedUid } from '../sys/owner';
 import { isOurConflist } from './conflist';
@@ -173,12 +173,6 @@ export function uninstall(t: UninstallTarget): { conflist: Removal; binary: Remo
   return { conflist, binary };
 }
 
-/** host-local names a reservation by the canonical text of its address (the IPAM store's test). */
-function isReservationName(name: string): boolean {
-  const ip = tryParseIP(name);
-  return ip !== undefined && ipToString(ip) === name;
-}
-
 /** A CNI network name: letters, digits, "_", ".", "-", not starting with "." or "-" (so never "", "..", or a path). */
 export const NETWORK_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -202,7 +196,7 @@ export function purgeIpam(dataDir: string, network: string): { removed: number; 
   let removed = 0;
   for (const n of names) {
     const p = path.join(dir, n);
-    const ipamFile = n === 'lock' || n === BOOT_MARK || /^last_reserved_ip\.\d+$/.test(n) || isReservationName(n);
+    const ipamFile = n === 'lock' || n === BOOT_MARK || /^last_reserved_ip\.\d+$/.test(n) || isCanonicalIP(n);
     if (ipamFile && fs.lstatSync(p).isFile()) {
       fs.unlinkSync(p);
       removed++;
