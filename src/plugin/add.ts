@@ -79,8 +79,8 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     const hostName = hostVethName(env.containerId, env.ifname);
     let hostVeth = await createVethPair(host, hostName, env.ifname, ns, cfg);
     undo.push(() => link.deleteLink(host, hostVeth.index));
-    // hairpinMode as configured: a container reaching its own published port is routed by the
-    // node (the frame goes to the bridge's MAC), so it needs no hairpin on its port
+    // hairpinMode as configured (as the reference): with br_netfilter the DNAT to a container's own
+    // published port happens while bridging, so reaching it needs hairpin on its port (README)
     hostVeth = await attachToBridge(host, hostVeth, br, cfg);
     trace('veth attached');
     faultPoint('after-veth');
