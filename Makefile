@@ -37,7 +37,7 @@ test-parity: build compile
 demo: build
 	bash build/demo.sh
 
-# cnitool: a cnitool-compatible client on Debian's libcni -> build/cnitool (see README "cnitool").
+# cnitool: a cnitool-compatible client on Debian's libcni -> build/cnitool (see docs/clients.md).
 # e2e: tsbridge under real clients from Debian (ctr run --cni, podman, containerd CRI), each in a
 # throwaway node namespace; as root; ends with "N passed, M failed" (test/e2e/run.sh).
 .PHONY: cnitool e2e

@@ -10,7 +10,7 @@ import { isCompiled } from './sys/compiled';
  * NODE_EXTRA_CA_CERTS), several of them once at start-up, so deleting them from process.env is not
  * enough: when any is present we run ourselves again without them (execve: same pid, stdin
  * untouched). What BUN_OPTIONS (--preload) and BUN_BE_BUN do happens before our first line and
- * cannot be undone here: see README "How it is built".
+ * cannot be undone here: see docs/build.md.
  */
 const RUNTIME_ENV = /^(NODE|BUN)_/;
 

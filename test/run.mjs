@@ -1,5 +1,5 @@
 // Runs the test suites and prints the closing line CI reads: "N passed, M failed" (", K skipped"
-// appended when K > 0). How the count is made (README "How the count is made"):
+// appended when K > 0). How the count is made (docs/testing.md):
 // - each uvu test file runs in its own process (build/js/test/helpers/run-file.js), which reports a
 //   structured result; a file that throws while loading is one named failure and the rest of its
 //   suite still runs; a file with no tests is a failure;

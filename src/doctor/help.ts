@@ -1,6 +1,6 @@
 // The doctor's part of `tsbridge help` (kept apart so help loads no kernel code).
 export const DOCTOR_HELP = `
-Troubleshooting (root, on the node; see README "Troubleshooting"):
+Troubleshooting (root, on the node; see docs/troubleshooting.md):
   tsbridge doctor        walk each container's path (IPAM record, netns, container interface,
                          host veth, bridge, node routes, forwarding, FORWARD filter, NAT) and
                          name the first broken piece with the command that repairs it

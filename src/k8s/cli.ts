@@ -76,7 +76,7 @@ export const PROBE_HELP = `
                                route sync succeeded within its period, and the installed files are unchanged)
 `;
 export const K8S_HELP = `
-Kubernetes (see README "Kubernetes"; every flag may also be set as TSBRIDGE_<FLAG>, e.g. TSBRIDGE_NODE_NAME):
+Kubernetes (see docs/kubernetes.md; every flag may also be set as TSBRIDGE_<FLAG>, e.g. TSBRIDGE_NODE_NAME):
 ${INSTALL_HELP.slice(1)}${UNINSTALL_HELP.slice(1)}${ROUTES_HELP.slice(1)}${PROBE_HELP.slice(1)}`;
 
 /** Control characters (a newline in a name or an API message would forge a log line) as \xNN: one function for all logs. */

@@ -1,4 +1,4 @@
-// What a test file uses so its count means something (see README "How the count is made"):
+// What a test file uses so its count means something (see docs/testing.md "How the count is made"):
 //   timeout(ms, fn)            a test (or hook) allowed longer than its suite's default
 //   skip(test, name, reason)   a deliberate skip, counted and printed with its reason
 //   requires(test, missing)    `test`, or when a prerequisite is missing, a registrar that counts each

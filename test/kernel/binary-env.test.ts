@@ -2,7 +2,7 @@
 // autoload a `bun build --compile` flag controls turned off (.env, bunfig.toml, tsconfig.json,
 // package.json), and it runs itself again without any NODE_* / BUN_* variable. Each planted file
 // has a positive control: plain bun, started in the same directory, does pick it up.
-// (BUN_OPTIONS and BUN_BE_BUN act before our first line; README "How it is built" says so.)
+// (BUN_OPTIONS and BUN_BE_BUN act before our first line; docs/build.md says so.)
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
