@@ -4,7 +4,7 @@
 import { ifnameProblem, isValidContainerId } from '../cni/env';
 import { FlagSpec, FlagValues, HelpRequest, parseFlags, UsageError, usageExit } from '../k8s/flags';
 import { escapeControls, safeJson, shq } from '../safe-text';
-import { tryParseIP, ipToString } from '../ipam/ip';
+import { ipToString, tryParseIP } from '../ip/addr';
 import { BridgeConfig } from '../plugin/config';
 import { fullnessWarnings } from '../plugin/status';
 import { rangeSetUsage } from '../ipam/host-local';

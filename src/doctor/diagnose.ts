@@ -4,7 +4,8 @@
 // (plugin/check.ts) are reused as they are; doctor adds the hops CHECK does not walk.
 import { Result } from '../cni/result';
 import { masqChainName } from '../firewall/tag';
-import { Cidr, cidrToString, contains, networkOf, parseCidr, tryParseIP } from '../ipam/ip';
+import { tryParseIP } from '../ip/addr';
+import { Cidr, cidrToString, contains, networkOf, parseCidr } from '../ip/cidr';
 import { ruleFields } from '../firewall/iptables-rules';
 import { BridgeConfig } from '../plugin/config';
 import {

@@ -3,7 +3,8 @@
 // ends the traversal (ACCEPT/RETURN, someone else's SNAT) before tsbridge's masquerade jump.
 // A rule whose match cannot be decided from what doctor knows (a protocol, a mark, an unknown
 // module) is "maybe": it is listed, never taken as certain.
-import { parseIP, parseCidr, contains } from '../ipam/ip';
+import { parseIP } from '../ip/addr';
+import { contains, parseCidr } from '../ip/cidr';
 import { parseSave, SavedRule, SavedTable } from '../firewall/iptables-rules';
 import { shellCommand } from '../safe-text';
 

@@ -9,7 +9,8 @@
 //     chain masquerading { ... masquerade comment "<containerID>" } }
 // The portmap comment names no network, so GC only takes rules that point into the network's subnets.
 import * as crypto from 'node:crypto';
-import { contains, parseCidr, parseIP } from '../ipam/ip';
+import { parseIP } from '../ip/addr';
+import { contains, parseCidr } from '../ip/cidr';
 import { NftTable, parseNftList } from './nft-rules';
 import type { HeldPort } from './portmap';
 import type { Family, PortProtocol } from './types';

@@ -2,7 +2,8 @@
 // the set's last reservation so a crash-looping container does not get its old IP straight back.
 import { CniError, ErrCode } from '../cni/errors';
 import { inRange, IpRange, ParsedRange, RangeSet, toParsedRange } from './config';
-import { canonicalIP, Family, IP, ipEqual, ipToString, lastOf, networkOf, parseIP } from './ip';
+import { Family, IP, ipEqual, ipToString, parseIP } from '../ip/addr';
+import { canonicalIP, lastOf, networkOf } from '../ip/cidr';
 import { Store } from './store';
 
 export interface Allocation {

@@ -4,10 +4,9 @@ import * as path from 'node:path';
 import { CniError, ErrCode } from '../cni/errors';
 import { isLegacyResult } from '../cni/version';
 import { isObject, JsonObject, optArray, optInt, optString } from '../cni/json';
-import {
-  addIP, canonicalIP, Cidr, cidrToString, compareIP, contains, familyBits, IP, ipToString, lastOf,
-  networkOf, parseCidr, parseIP,
-} from './ip';
+import { compareIP, familyBits, IP, ipToString, parseIP } from '../ip/addr';
+import { canonicalIP, Cidr, cidrToString, contains, lastOf, networkOf, parseCidr } from '../ip/cidr';
+import { addIP } from './range';
 
 export interface IpRange {
   subnet: string; // canonical CIDR, network address

@@ -18,7 +18,7 @@ import { withFileLock } from '../sys/flock';
 import { fdPath, openTrustedChild, openTrustedDir, UntrustedDirError } from '../sys/trusted-dir';
 import { BOOT_MARK, deadReservations, FileId, formatEntry, formatMark, isBootId, markBoot, parseMark, shouldCompact } from './boot-mark';
 import { validateNetworkName } from './config';
-import { ipToString, isCanonicalIP, tryParseIP } from './ip';
+import { ipToString, isCanonicalIP, tryParseIP } from '../ip/addr';
 import { ATTACHMENT_PART, checkAttachment, matchesAttachment, Reservation, selectForRelease, Store } from './store';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;

@@ -6,7 +6,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BOOT_MARK } from '../ipam/boot-mark';
-import { isCanonicalIP } from '../ipam/ip';
+import { isCanonicalIP } from '../ip/addr';
 import { copyFileAtomic, sweepTemps, writeFileAtomic } from '../sys/atomic';
 import { pathProblem, trustedUid } from '../sys/owner';
 import { isOurConflist } from './conflist';

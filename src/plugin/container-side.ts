@@ -1,6 +1,8 @@
 // Container namespace steps of ADD: bring the interface up, add its addresses and routes.
 import { IPConfig, Result, Route } from '../cni/result';
-import { addIP, ipToString, networkOf, parseCidr } from '../ipam/ip';
+import { ipToString } from '../ip/addr';
+import { networkOf, parseCidr } from '../ip/cidr';
+import { addIP } from '../ipam/range';
 import { addAddress } from '../netlink/addr';
 import * as link from '../netlink/link';
 import { addRoute } from '../netlink/route';

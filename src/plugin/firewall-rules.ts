@@ -3,7 +3,7 @@
 import { CniEnv } from '../cni/env';
 import { getKey } from '../cni/json';
 import { AttachmentRules, parsePortMappings } from '../firewall';
-import { cidrToString, networkOf, parseCidr } from '../ipam/ip';
+import { cidrToString, networkOf, parseCidr } from '../ip/cidr';
 import { BridgeConfig } from './config';
 
 export function attachmentRules(cfg: BridgeConfig, env: CniEnv, addresses: string[]): AttachmentRules {

@@ -3,7 +3,7 @@ import { CniError, ErrCode } from '../cni/errors';
 import { addAddress, delAddress, listAddresses } from '../netlink/addr';
 import * as link from '../netlink/link';
 import { EEXIST, NetlinkError, Rtnl } from '../netlink/socket';
-import { Cidr, parseCidr, contains, networkOf } from '../ipam/ip';
+import { Cidr, contains, networkOf, parseCidr } from '../ip/cidr';
 import type { Netns } from '../sys/netns';
 import { writeSysctl } from '../sys/sysctl';
 import { BridgeConfig } from './config';

@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CniError } from '../../src/cni/errors';
-import {
-  addIP, canonicalIP, cidrToString, compareIP, contains, ipToString, lastOf, networkOf, parseCidr, parseIP, tryParseIP,
-} from '../../src/ipam/ip';
+import { compareIP, ipToString, parseIP, tryParseIP } from '../../src/ip/addr';
+import { canonicalIP, cidrToString, contains, lastOf, networkOf, parseCidr } from '../../src/ip/cidr';
+import { addIP } from '../../src/ipam/range';
 
 const str = (s: string): string => ipToString(parseIP(s));
 
