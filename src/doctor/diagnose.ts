@@ -4,8 +4,8 @@
 // (plugin/check.ts) are reused as they are; doctor adds the hops CHECK does not walk.
 import { Result } from '../cni/result';
 import { masqChainName } from '../firewall/tag';
-import { tryParseIP } from '../ip/addr';
-import { Cidr, cidrToString, contains, networkOf, parseCidr } from '../ip/cidr';
+import { familyOf, tryParseIP } from '../ip/addr';
+import { bareAddress, Cidr, cidrToString, contains, networkOf, parseCidr } from '../ip/cidr';
 import { ruleFields } from '../firewall/iptables-rules';
 import { BridgeConfig } from '../plugin/config';
 import {
@@ -18,8 +18,6 @@ import {
   AttachmentFacts, AttachmentReport, DoctorContext, Finding, Hop, HOPS, HopState, HopStatus, NodeFacts,
 } from './types';
 
-const fam = (addr: string): 4 | 6 => (addr.includes(':') ? 6 : 4);
-const bare = (cidr: string): string => cidr.split('/')[0];
 /** A command run inside the container's namespace (cmd already quoted). */
 const inNs = (netns: string | undefined, cmd: string): string => `nsenter --net=${netns ? shq(netns) : '<netns>'} ${cmd}`;
 
@@ -44,7 +42,7 @@ function ipamFindings(ctx: DoctorContext, a: AttachmentFacts): Finding[] {
   if (a.reserved.length === 0) {
     const ips = a.ips.map((i) => i.address).join(', ');
     const write = a.containerId
-      ? `printf '%s\\r\\n%s' ${shq(a.containerId)} ${shq(a.ifname)} > ${shq(`${dir}/${bare(a.ips[0]?.address ?? '<ip>')}`)}`
+      ? `printf '%s\\r\\n%s' ${shq(a.containerId)} ${shq(a.ifname)} > ${shq(`${dir}/${bareAddress(a.ips[0]?.address ?? '<ip>')}`)}`
       : undefined;
     out.push(finding('ipam', 'ipam.missing',
       `container interface ${a.ifname} in ${a.netns ?? '?'} has ${ips} but IPAM holds no reservation for it (no file in ${dir}): the address can be handed to another container`,
@@ -74,7 +72,7 @@ function netnsFindings(ctx: DoctorContext, a: AttachmentFacts): Finding[] {
   }
   if (a.netnsCandidates.length > 1) {
     return [finding('netns', 'netns.ambiguous',
-      `${a.netnsCandidates.length} namespaces have ${a.ips.map((i) => bare(i.address)).join(', ')} (${a.netnsCandidates.join(', ')}); checked ${a.netns}`,
+      `${a.netnsCandidates.length} namespaces have ${a.ips.map((i) => bareAddress(i.address)).join(', ')} (${a.netnsCandidates.join(', ')}); checked ${a.netns}`,
       `${ctx.doctorCmd} --netns <the container's> to choose`, false, 'warning')];
   }
   return [];
@@ -90,9 +88,9 @@ function containerFix(p: CheckProblem, a: AttachmentFacts): { fix?: string; fixa
       return { fix: inNs(a.netns, `ip addr add ${shq(p.what ?? '')} dev ${shq(a.ifname)}${p.what?.includes(':') ? ' nodad' : ''}`), fixable: true };
     case 'route': {
       // a route without gw goes via the family's gateway, as ADD adds it
-      const gw = a.ipamRoutes.find((x) => x.dst === p.what)?.gw ?? a.ips.find((i) => fam(i.address) === fam(p.what ?? ''))?.gateway;
+      const gw = a.ipamRoutes.find((x) => x.dst === p.what)?.gw ?? a.ips.find((i) => familyOf(i.address) === familyOf(p.what ?? ''))?.gateway;
       const dst = p.what === '0.0.0.0/0' || p.what === '::/0' ? 'default' : p.what;
-      return { fix: inNs(a.netns, `ip ${fam(p.what ?? '') === 6 ? '-6 ' : ''}route add ${shq(dst ?? '')}${gw ? ` via ${shq(gw)}` : ''} dev ${shq(a.ifname)}`), fixable: true };
+      return { fix: inNs(a.netns, `ip ${familyOf(p.what ?? '') === 6 ? '-6 ' : ''}route add ${shq(dst ?? '')}${gw ? ` via ${shq(gw)}` : ''} dev ${shq(a.ifname)}`), fixable: true };
     }
     default:
       return { fixable: false };
@@ -151,7 +149,7 @@ function bridgeFindings(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFacts, 
   if (node.bridge) {
     for (const p of gatewayProblems(cfg, a.ips, node.bridgeAddrs)) {
       const ip = a.ips.find((i) => i.gateway === p.what);
-      const cidr = `${p.what}/${ip?.address.split('/')[1] ?? (fam(p.what ?? '') === 4 ? 32 : 128)}`;
+      const cidr = `${p.what}/${ip?.address.split('/')[1] ?? (familyOf(p.what ?? '') === 4 ? 32 : 128)}`;
       out.push(finding('bridge', 'bridge.gateway', p.msg, `ip addr add ${shq(cidr)} dev ${br}`, true));
     }
   }
@@ -216,13 +214,13 @@ function filterFindings(ctx: DoctorContext, node: NodeFacts, a: AttachmentFacts)
   const br = ctx.bridge;
   const qbr = shq(br);
   for (const family of [4, 6] as const) {
-    const ip = a.ips.find((i) => fam(i.address) === family);
+    const ip = a.ips.find((i) => familyOf(i.address) === family);
     const table = node.filter[family];
     if (!ip || !table) continue;
     const tool = family === 4 ? 'iptables' : 'ip6tables';
-    const pod = bare(ip.address);
+    const pod = bareAddress(ip.address);
     const subnet = cidrOf(ip.address);
-    const to = ctx.to && fam(ctx.to) === family ? ctx.to : undefined;
+    const to = ctx.to && familyOf(ctx.to) === family ? ctx.to : undefined;
     const verdicts: { key: string; v: Verdict; what: string; fix: string }[] = [];
     if (ctx.isGateway) {
       verdicts.push({
@@ -269,16 +267,16 @@ function natFindings(ctx: DoctorContext, node: NodeFacts, a: AttachmentFacts): F
   if (r.backend !== 'iptables' || !ctx.ipMasq || !a.containerId) return out;
   const chain = masqChainName(ctx.network, a.containerId);
   for (const family of [4, 6] as const) {
-    const ip = a.ips.find((i) => fam(i.address) === family);
+    const ip = a.ips.find((i) => familyOf(i.address) === family);
     const table = node.nat[family];
     if (!ip || !table) continue;
     const tool = family === 4 ? 'iptables' : 'ip6tables';
-    const pod = bare(ip.address);
-    const to = ctx.to && fam(ctx.to) === family ? ctx.to : undefined;
+    const pod = bareAddress(ip.address);
+    const to = ctx.to && familyOf(ctx.to) === family ? ctx.to : undefined;
     const pkt: Packet = { oif: { not: ctx.bridge }, src: pod, dst: to, dstOutside: cidrOf(ip.address), state: 'NEW' };
     const ours = (rule: { args: string[] }) => {
       const f = ruleFields(rule.args);
-      return f.target === chain && !f.srcNegated && f.src !== undefined && bare(f.src) === pod;
+      return f.target === chain && !f.srcNegated && f.src !== undefined && bareAddress(f.src) === pod;
     };
     const v = evalChain(table, 'POSTROUTING', pkt, ours);
     if (v.outcome === 'stop') {
@@ -352,15 +350,15 @@ export function hopStatuses(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFac
     'node-routes': () => `no other interface claims ${ctx.subnets.join(', ')}`,
     forwarding: () => {
       if (!cfg.isGateway) return 'not managed (isGateway off)';
-      const v4 = a.ips.some((i) => fam(i.address) === 4) ? [`net.ipv4.ip_forward=${node.ipv4Forward}`] : [];
-      const v6 = a.ips.some((i) => fam(i.address) === 6) ? [`net.ipv6.conf.all.forwarding=${node.ipv6Forward}`] : [];
+      const v4 = a.ips.some((i) => familyOf(i.address) === 4) ? [`net.ipv4.ip_forward=${node.ipv4Forward}`] : [];
+      const v6 = a.ips.some((i) => familyOf(i.address) === 6) ? [`net.ipv6.conf.all.forwarding=${node.ipv6Forward}`] : [];
       return [...v4, ...v6].join(', ');
     },
     filter: () => {
       const parts: string[] = [];
       for (const f of [4, 6] as const) {
         const t = node.filter[f];
-        if (t && a.ips.some((i) => fam(i.address) === f)) parts.push(`${f === 4 ? 'iptables' : 'ip6tables'} FORWARD policy ${t.policies.get('FORWARD') ?? '?'}`);
+        if (t && a.ips.some((i) => familyOf(i.address) === f)) parts.push(`${f === 4 ? 'iptables' : 'ip6tables'} FORWARD policy ${t.policies.get('FORWARD') ?? '?'}`);
       }
       if (node.brNfCallIptables !== undefined) parts.push(`bridge-nf-call-iptables=${node.brNfCallIptables}`);
       return parts.length ? parts.join(', ') : 'no filter table read';

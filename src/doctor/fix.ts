@@ -16,6 +16,7 @@ import { writeSysctl } from '../sys/sysctl';
 import { expectedRules, readCniCache } from './collect';
 import { prevResultOf } from './diagnose';
 import { AttachmentFacts, Change, Finding } from './types';
+import { familyOf } from '../ip/addr';
 
 export interface FixInput {
   facts: AttachmentFacts;
@@ -92,7 +93,7 @@ type Step = (what: string, fn: () => unknown) => Promise<boolean>;
 /** The MAC a pod has cached for its IPv4 gateway (the first found), read in its namespace. */
 async function knownGatewayMac(items: FixInput[]): Promise<string | undefined> {
   for (const { facts: a } of items) {
-    const gw = a.ips.find((ip) => ip.gateway && !ip.gateway.includes(':'))?.gateway;
+    const gw = a.ips.find((ip) => ip.gateway && familyOf(ip.gateway) === 4)?.gateway;
     if (!a.netnsHandle || !gw) continue;
     let nl: Rtnl;
     try {
@@ -129,8 +130,8 @@ async function fixContainer(cfg: BridgeConfig, item: FixInput, step: Step): Prom
     const routeFindings = item.findings.filter((f) => f.piece === 'container.route');
     for (const r of containerRoutes(prevResultOf(a), cfg)) {
       if (!routeFindings.some((f) => f.message.includes(`route to ${r.dst} `))) continue;
-      const fam = r.dst.includes(':') ? 6 : 4;
-      const gw = r.gw ?? a.ips.find((ip) => (ip.address.includes(':') ? 6 : 4) === fam)?.gateway;
+      const fam = familyOf(r.dst);
+      const gw = r.gw ?? a.ips.find((ip) => familyOf(ip.address) === fam)?.gateway;
       await step(`${inNs} ip route add ${shq(r.dst)}${gw ? ` via ${shq(gw)}` : ''} dev ${dev}`, () => addRoute(nl, { dst: r.dst, gw, oif: iface.index }, true));
     }
   } finally {

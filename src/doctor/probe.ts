@@ -10,6 +10,8 @@ import { LinkDetail, listLinkDetails, routeGet } from '../netlink/inspect';
 import { Rtnl } from '../netlink/socket';
 import { Netns } from '../sys/netns';
 import { AttachmentFacts, Finding, ProbeHop, ProbeResult } from './types';
+import { familyOf } from '../ip/addr';
+import { bareAddress } from '../ip/cidr';
 
 type CounterKey = string;
 type Counters = Map<CounterKey, number>;
@@ -30,8 +32,6 @@ interface Plan {
   read: () => Promise<Counters>;
 }
 
-const fam = (a: string): 4 | 6 => (a.includes(':') ? 6 : 4);
-const bare = (cidr: string): string => cidr.split('/')[0];
 
 async function linkStats(ns: Netns | undefined, prefix: string, pick: Record<string, (l: LinkDetail[]) => LinkDetail | undefined>, out: Counters): Promise<void> {
   const nl = Rtnl.open(ns ?? '');
@@ -139,18 +139,18 @@ function plans(ctx: ProbeContext, a: AttachmentFacts): { plans: Plan[]; notes: s
 
   for (const ip of a.ips) {
     const peer = ctx.others.find((o) => o !== a && o.netnsHandle && o.container?.iface && o.veth && o.veth.master === ctx.bridgeIndex
-      && o.ips.some((x) => fam(x.address) === fam(ip.address)));
+      && o.ips.some((x) => familyOf(x.address) === familyOf(ip.address)));
     if (!peer) {
-      notes.push(`no other container on ${ctx.bridge} with an IPv${fam(ip.address)} address to probe`);
+      notes.push(`no other container on ${ctx.bridge} with an IPv${familyOf(ip.address)} address to probe`);
       continue;
     }
-    const pip = bare(peer.ips.find((x) => fam(x.address) === fam(ip.address))!.address);
+    const pip = bareAddress(peer.ips.find((x) => familyOf(x.address) === familyOf(ip.address))!.address);
     const pIf = `${peer.ifname} (${peer.containerId ? peer.containerId.slice(0, 12) : 'peer'})`;
     out.push({
       target: pip, kind: 'peer',
       hops: [
         { name: `${cIf} tx`, key: 'c.if.tx' }, { name: `${vName} rx`, key: 'h.veth.rx' },
-        { name: `${fam(pip) === 4 ? 'iptables' : 'ip6tables'} FORWARD policy drops (br_netfilter)`, key: 'fw.drop', drop: true },
+        { name: `${familyOf(pip) === 4 ? 'iptables' : 'ip6tables'} FORWARD policy drops (br_netfilter)`, key: 'fw.drop', drop: true },
         { name: `${peer.vethName} tx`, key: 'h.pveth.tx' },
         { name: `${pIf} rx`, key: 'p.if.rx' }, { name: `${pIf} tx`, key: 'p.if.tx' }, { name: `${peer.vethName} rx`, key: 'h.pveth.rx' },
         { name: `${vName} tx`, key: 'h.veth.tx' }, { name: `${cIf} rx`, key: 'c.if.rx' },
@@ -160,7 +160,7 @@ function plans(ctx: ProbeContext, a: AttachmentFacts): { plans: Plan[]; notes: s
         await base(c);
         await linkStats(undefined, 'h.', hostPick({ pveth: (ls) => ls.find((l) => l.index === peer.veth!.index) }), c);
         await linkStats(peer.netnsHandle, 'p.', { if: (ls) => ls.find((l) => l.name === peer.ifname) }, c);
-        forwardDrops(fam(pip), c);
+        forwardDrops(familyOf(pip), c);
         return c;
       },
     });
@@ -168,13 +168,13 @@ function plans(ctx: ProbeContext, a: AttachmentFacts): { plans: Plan[]; notes: s
   }
 
   for (const dst of ctx.to) {
-    const ip = a.ips.find((x) => fam(x.address) === fam(dst));
+    const ip = a.ips.find((x) => familyOf(x.address) === familyOf(dst));
     if (!ip) {
-      notes.push(`--to ${dst}: the container has no IPv${fam(dst)} address`);
+      notes.push(`--to ${dst}: the container has no IPv${familyOf(dst)} address`);
       continue;
     }
-    const family = fam(dst);
-    const pod = bare(ip.address);
+    const family = familyOf(dst);
+    const pod = bareAddress(ip.address);
     const chain = a.containerId ? masqChainName(ctx.network, a.containerId) : '';
     const tool = family === 4 ? 'iptables' : 'ip6tables';
     let egress: LinkDetail | undefined;

@@ -12,7 +12,7 @@ import { NftablesBackend } from './nftables';
 import type { AttachmentRules, FirewallBackend } from './types';
 
 export type {
-  AttachmentRules, Family, FirewallBackend, MasqIp, MasqTarget, PortConflict, PortMapping, PortProtocol,
+  AttachmentRules, FirewallBackend, MasqIp, MasqTarget, PortConflict, PortMapping, PortProtocol,
 } from './types';
 export { guardedBridge, parsePortMappings, requiredSysctls } from './portmap';
 export type { Sysctl } from './portmap';

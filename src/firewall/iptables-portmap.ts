@@ -29,7 +29,9 @@ import {
   DnatEntry, HAIRPIN_MARK, HeldPort, LOCALNET_GUARD_COMMENT, PROTOCOLS, dnatEntries, hairpinChainName, portsByProtocol,
 } from './portmap';
 import { dnatChainName, iptablesComment, parseIptablesComment } from './tag';
-import type { AttachmentRules, Family, PortProtocol } from './types';
+import type { AttachmentRules, PortProtocol } from './types';
+import type { Family } from '../ip/addr';
+import { bareAddress } from '../ip/cidr';
 
 export const HOSTPORT_CHAIN = 'CNI-HOSTPORT-DNAT';
 /** iptables' multiport match takes at most 15 ports. */
@@ -171,8 +173,8 @@ function savedDnats(table: SavedTable, chain: string, family: Family): SavedDnat
     const dst = optValue(x.args, '-d', '--destination');
     if (dst !== undefined) {
       const n = normSavedCidr(dst, family);
-      if (n === null || n !== hostCidr(n.split('/')[0], family)) continue; // not a single address: not ours
-      d.hostIP = n.split('/')[0];
+      if (n === null || n !== hostCidr(bareAddress(n), family)) continue; // not a single address: not ours
+      d.hostIP = bareAddress(n);
     }
     out.push(d);
   }
@@ -298,7 +300,7 @@ function ownHairpinProblems(table: SavedTable, r: AttachmentRules, family: Famil
   const post = rulesOf('POSTROUTING').filter((x) => target(x) === hm && optValue(x.args, '--ctstate') === 'DNAT');
   for (const src of hairpinSources(r, family)) {
     if (!post.some((x) => norm(optValue(x.args, '-s', '--source'), family) === src && norm(optValue(x.args, '-d', '--destination'), family) === cip)) {
-      problems.push(`hairpin masquerade jump for ${src} -> ${cip.split('/')[0]} missing from ${tool} nat POSTROUTING`);
+      problems.push(`hairpin masquerade jump for ${src} -> ${bareAddress(cip)} missing from ${tool} nat POSTROUTING`);
     }
   }
   if (!table.chains.has(hm)) {

@@ -2,9 +2,11 @@
 // plugin call goes into one RestoreBatch, fed to `iptables-restore --noflush` as a single atomic
 // transaction (instead of the reference's many `iptables` execs, each taking the xtables lock).
 // Masquerade rules come from here, port-mapping rules from iptables-portmap.ts, into the same batch.
-import { canonicalIp, hostCidr, multicastNet, normSavedCidr, normSubnet } from './addr';
+import { hostCidr, multicastNet, normSavedCidr, normSubnet, ruleIp } from './addr';
 import { iptablesComment, masqChainName, parseIptablesComment } from './tag';
-import type { Family, MasqTarget } from './types';
+import type { MasqTarget } from './types';
+import type { Family } from '../ip/addr';
+import { bareAddress } from '../ip/cidr';
 
 /** One `-A` line of iptables-save output. */
 export interface SavedRule {
@@ -192,10 +194,10 @@ export function delMasqueradeOps(batch: RestoreBatch, current: SavedTable, netwo
 
 /** Jumps to `chain` whose source (-s) is one of `ips`. */
 export function jumpsFrom(table: SavedTable, chain: string, ips: string[]): SavedRule[] {
-  const want = new Set(ips.map(canonicalIp));
+  const want = new Set(ips.map(ruleIp));
   return jumpsTo(table, chain).filter((r) => {
     const i = r.args.findIndex((a) => a === '-s' || a === '--source');
-    return i >= 0 && want.has(canonicalIp(r.args[i + 1].split('/')[0]));
+    return i >= 0 && want.has(ruleIp(bareAddress(r.args[i + 1])));
   });
 }
 
@@ -220,7 +222,7 @@ export function masqueradeProblems(table: SavedTable, t: MasqTarget, family: Fam
   const post = fields('POSTROUTING');
   for (const ip of unique(ips.map((i) => hostCidr(i.ip, family)))) {
     if (!post.some((f) => f.target === chain && !f.srcNegated && norm(f.src) === ip)) {
-      problems.push(`MASQUERADE rule for ${ip.split('/')[0]} missing from ${tool} nat POSTROUTING (was the nat table flushed?)`);
+      problems.push(`MASQUERADE rule for ${bareAddress(ip)} missing from ${tool} nat POSTROUTING (was the nat table flushed?)`);
     }
   }
   if (!table.chains.has(chain)) {

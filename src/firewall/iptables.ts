@@ -13,7 +13,8 @@ import { dnatEntries, findConflicts, flushUdpConntrack, guardedBridge, portInUse
 import { withPortmapLock } from './lock';
 import { foreignHeld } from './nftables';
 import { dnatChainName } from './tag';
-import type { AttachmentRules, Family, FirewallBackend, MasqTarget } from './types';
+import type { AttachmentRules, FirewallBackend, MasqTarget } from './types';
+import type { Family } from '../ip/addr';
 
 /** A saved nat table, with the raw table when it was asked for (the localnet guard lives there). */
 type Saved = SavedTable & { raw?: SavedTable };

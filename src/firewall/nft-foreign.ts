@@ -13,7 +13,8 @@ import { parseIP } from '../ip/addr';
 import { contains, parseCidr } from '../ip/cidr';
 import { NftTable, parseNftList } from './nft-rules';
 import type { HeldPort } from './portmap';
-import type { Family, PortProtocol } from './types';
+import type { PortProtocol } from './types';
+import type { Family } from '../ip/addr';
 
 export const MASQ_TABLE = 'inet cni_plugins_masquerade';
 export const MASQ_CHAIN = 'masq_checks';

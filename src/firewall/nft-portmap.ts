@@ -25,7 +25,8 @@ import {
   DnatEntry, HAIRPIN_MARK_NFT, HeldPort, dnatEntries, guardedBridge, hairpinChainName, portsByProtocol,
 } from './portmap';
 import { dnatChainName, nftTag, parseNftTag } from './tag';
-import type { AttachmentRules, Family, PortProtocol } from './types';
+import type { AttachmentRules, PortProtocol } from './types';
+import type { Family } from '../ip/addr';
 
 const T = `${NFT_FAMILY} ${NFT_TABLE}`;
 export const PREROUTING = 'prerouting';

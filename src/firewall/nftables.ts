@@ -13,7 +13,8 @@ import { HeldPort, dnatEntries, findConflicts, flushUdpConntrack, portInUseError
 import { FOREIGN_TABLES, ForeignTables, foreignDeletes, foreignGcDeletes, foreignHeldPorts, parseForeign, parseTableList } from './nft-foreign';
 import { withPortmapLock } from './lock';
 import { dnatChainName } from './tag';
-import type { AttachmentRules, Family, FirewallBackend, MasqTarget } from './types';
+import type { AttachmentRules, FirewallBackend, MasqTarget } from './types';
+import type { Family } from '../ip/addr';
 
 const LIST_ARGS = ['-a', 'list', 'table', NFT_FAMILY, NFT_TABLE];
 /** A script can fail because a rule handle vanished between read and write (a concurrent DEL); retry. */

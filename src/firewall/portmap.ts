@@ -2,13 +2,14 @@
 // runtimeConfig.portMappings, turning mappings into per-family DNAT entries, deciding whether
 // two mappings overlap, and the sysctls and conntrack cleanup port mappings need. Only
 // flushUdpConntrack does I/O.
-import * as ipaddr from 'ipaddr.js';
 import { CniError, ErrCode } from '../cni/errors';
 import { getKey, isObject } from '../cni/json';
 import { runTool, which } from './exec';
 import { hashedChainName } from './tag';
 import { normIp } from './addr';
-import type { AttachmentRules, Family, PortConflict, PortMapping, PortProtocol } from './types';
+import type { AttachmentRules, PortConflict, PortMapping, PortProtocol } from './types';
+import type { Family } from '../ip/addr';
+import { familyOf, tryCanonicalIP } from '../ip/addr';
 
 export const PROTOCOLS: readonly PortProtocol[] = ['tcp', 'udp', 'sctp'];
 
@@ -58,8 +59,9 @@ export function parsePortMappings(raw: unknown): PortMapping[] {
     }
     const m: PortMapping = { hostPort, containerPort, protocol };
     if (hip) {
-      const canon = canonicalHostIp(hip);
-      if (canon === null) throw bad(`${where}: hostIP must be an IP address, got ${JSON.stringify(hip)}`);
+      // an IPv4-mapped IPv6 hostIP becomes IPv4, as Go's To4 treats it
+      const canon = tryCanonicalIP(hip);
+      if (canon === undefined) throw bad(`${where}: hostIP must be an IP address, got ${JSON.stringify(hip)}`);
       m.hostIP = canon;
     }
     if (out.some((o) => sameMapping(o, m))) return;
@@ -77,18 +79,6 @@ function sameMapping(a: PortMapping, b: PortMapping): boolean {
   return a.hostPort === b.hostPort && a.containerPort === b.containerPort && a.protocol === b.protocol && a.hostIP === b.hostIP;
 }
 
-/** Canonical text of a hostIP (IPv4-mapped IPv6 becomes IPv4, as Go's To4 treats it); null if not an address. */
-export function canonicalHostIp(s: string): string | null {
-  if (ipaddr.IPv4.isValidFourPartDecimal(s)) return ipaddr.IPv4.parse(s).toString();
-  if (s.includes('%') || !ipaddr.IPv6.isValid(s)) return null;
-  const a = ipaddr.IPv6.parse(s);
-  return a.isIPv4MappedAddress() ? a.toIPv4Address().toString() : a.toString();
-}
-
-export function ipFamily(ip: string): Family {
-  return ip.includes(':') ? 6 : 4;
-}
-
 function isUnspecified(ip: string): boolean {
   return ip === '0.0.0.0' || ip === '::';
 }
@@ -96,7 +86,7 @@ function isUnspecified(ip: string): boolean {
 /** Whether two hostIPs (canonical; undefined = every address) can receive the same packet. */
 export function hostIpsOverlap(a: string | undefined, b: string | undefined): boolean {
   if (a === undefined || b === undefined) return true;
-  if (ipFamily(a) !== ipFamily(b)) return false;
+  if (familyOf(a) !== familyOf(b)) return false;
   return isUnspecified(a) || isUnspecified(b) || a === b;
 }
 
@@ -129,7 +119,7 @@ export function dnatEntries(r: Pick<AttachmentRules, 'ips' | 'portMappings'>, fa
   const containerIp = normIp(first.ip, family);
   const out: DnatEntry[] = [];
   for (const m of r.portMappings) {
-    if (m.hostIP !== undefined && ipFamily(m.hostIP) !== family) continue;
+    if (m.hostIP !== undefined && familyOf(m.hostIP) !== family) continue;
     const e: DnatEntry = { family, protocol: m.protocol, hostPort: m.hostPort, containerIp, containerPort: m.containerPort };
     if (m.hostIP !== undefined && !isUnspecified(m.hostIP)) e.hostIP = normIp(m.hostIP, family);
     if (!out.some((o) => o.protocol === e.protocol && o.hostPort === e.hostPort && o.hostIP === e.hostIP && o.containerPort === e.containerPort)) {

@@ -1,6 +1,6 @@
 // The contract between the plugin commands and a netfilter backend.
 
-export type Family = 4 | 6;
+import type { Family } from '../ip/addr';
 
 export interface MasqIp {
   /** The container's address, without prefix. */

@@ -22,6 +22,7 @@ import { attachmentRules, doesPortMappings, needsRules } from './firewall-rules'
 import { hostVethName } from './names';
 import { asCniError } from './add';
 import { containerRoutes } from './container-side';
+import { bareAddress } from '../ip/cidr';
 
 export async function cmdCheck(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   const prev = cfg.net.prevResult;
@@ -205,7 +206,7 @@ function checkIpamAndRules(cfg: BridgeConfig, env: CniEnv, prev: Result): string
   if (ipam.local) {
     const held = ipam.held();
     for (const ip of prev.ips ?? []) {
-      const addr = ip.address.split('/')[0];
+      const addr = bareAddress(ip.address);
       if (!held.includes(addr)) out.push(`IPAM has no reservation of ${addr} for this container (file missing in ${ipam.local.dataDir}/${cfg.net.name})`);
     }
   }

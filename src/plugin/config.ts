@@ -5,6 +5,7 @@ import { CniArgs } from '../cni/args';
 import { CniError, ErrCode } from '../cni/errors';
 import { getKey, isObject, JsonObject, optBool, optInt, optObject, optString } from '../cni/json';
 import { NetConf } from '../cni/netconf';
+import { bareAddress } from '../ip/cidr';
 import { parseVlanConfig, VlanConfig } from './vlan-config';
 
 export interface BridgeConfig {
@@ -84,7 +85,7 @@ function ipList(obj: JsonObject, key: string, where: string): string[] {
   if (!Array.isArray(ips) || !ips.every((x) => typeof x === 'string')) {
     throw new CniError(ErrCode.InvalidConfig, `invalid ${where}${key}: want a list of strings, got ${JSON.stringify(ips)}`);
   }
-  return (ips as string[]).map((s) => s.split('/')[0]);
+  return (ips as string[]).map((s) => bareAddress(s));
 }
 
 /** `ipam` with a non-empty type (the reference: IPAM.Type != ""); `"ipam": {}` or none is L2-only. */

@@ -1,6 +1,6 @@
 // Container namespace steps of ADD: bring the interface up, add its addresses and routes.
 import { IPConfig, Result, Route } from '../cni/result';
-import { ipToString } from '../ip/addr';
+import { familyOf, ipToString } from '../ip/addr';
 import { networkOf, parseCidr } from '../ip/cidr';
 import { addIP } from '../ipam/range';
 import { addAddress } from '../netlink/addr';
@@ -10,7 +10,6 @@ import { Rtnl } from '../netlink/socket';
 import { BridgeConfig } from './config';
 import { readSysctl, writeSysctl } from '../sys/sysctl';
 
-const familyOf = (addr: string): 4 | 6 => (addr.includes(':') ? 6 : 4);
 
 /**
  * With isGateway, an address IPAM gave without a gateway (static, dhcp, ...) gets its subnet's

@@ -14,6 +14,7 @@ import { BridgeConfig } from './config';
 import { openIpam } from './ipam';
 import { hostVethName } from './names';
 import { asCniError } from './add';
+import { bareAddress } from '../ip/cidr';
 
 export async function cmdDel(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   try {
@@ -45,7 +46,7 @@ export async function cmdDel(cfg: BridgeConfig, env: CniEnv): Promise<void> {
  */
 function attachmentIps(held: string[], cfg: BridgeConfig): string[] | undefined {
   if (held.length) return held;
-  const prev = (cfg.net.prevResult?.ips ?? []).map((ip) => ip.address.split('/')[0]);
+  const prev = (cfg.net.prevResult?.ips ?? []).map((ip) => bareAddress(ip.address));
   return prev.length ? prev : undefined;
 }
 

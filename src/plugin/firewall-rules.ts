@@ -3,7 +3,7 @@
 import { CniEnv } from '../cni/env';
 import { getKey } from '../cni/json';
 import { AttachmentRules, parsePortMappings } from '../firewall';
-import { cidrToString, networkOf, parseCidr } from '../ip/cidr';
+import { bareAddress, cidrToString, parseCidr, subnetOf } from '../ip/cidr';
 import { BridgeConfig } from './config';
 
 export function attachmentRules(cfg: BridgeConfig, env: CniEnv, addresses: string[]): AttachmentRules {
@@ -13,7 +13,7 @@ export function attachmentRules(cfg: BridgeConfig, env: CniEnv, addresses: strin
     ifname: env.ifname,
     ips: addresses.map((a) => {
       const c = parseCidr(a);
-      return { ip: a.split('/')[0], subnet: cidrToString({ ip: networkOf(c), prefix: c.prefix }), family: c.ip.family };
+      return { ip: bareAddress(a), subnet: cidrToString(subnetOf(c)), family: c.ip.family };
     }),
     masquerade: cfg.ipMasq,
     portMappings: parsePortMappings(getKey(cfg.net.runtimeConfig, 'portMappings') ?? []),
