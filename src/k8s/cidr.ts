@@ -1,7 +1,9 @@
-// Pod CIDRs as the node spec and the flags give them: validated, canonical, at most one per family.
-import * as ipaddr from 'ipaddr.js';
+// Pod CIDRs and node addresses as texts from the node spec, Node objects and the flags: parsed with
+// src/ip (strict, as Go), canonical, at most one pod CIDR per family, and remembered per text.
+import { Family, familyBits, IP, ipToString, tryParseIP } from '../ip/addr';
+import { Cidr, cidrToString, covers, hostCidrOf, overlaps, subnetOf, tryParseCidr } from '../ip/cidr';
 
-export interface Cidr { family: 4 | 6; cidr: string; addr: ipaddr.IPv4 | ipaddr.IPv6; prefix: number }
+export interface PodCidr { readonly family: Family; readonly cidr: string; readonly net: Cidr }
 
 /**
  * Parsed CIDRs and addresses, by their text: the route agent compares every node's CIDRs with every
@@ -28,76 +30,58 @@ function remember<T>(key: string, make: () => T): T {
   }
   return v;
 }
-const parseIp = (ip: string): ipaddr.IPv4 | ipaddr.IPv6 => remember(`ip ${ip}`, () => ipaddr.parse(ip));
 
-export function parseCidr(text: string): Cidr {
-  return remember(`cidr ${text}`, () => parseCidrNow(text));
+/** An address text, or undefined when it is none. */
+export const addressOf = (text: string): IP | undefined => remember(`ip ${text}`, () => tryParseIP(text) ?? null) ?? undefined;
+
+/** A pod CIDR text; throws when it is none or has host bits set. */
+export function parsePodCidr(text: string): PodCidr {
+  return remember(`cidr ${text}`, () => parsePodCidrNow(text));
 }
 
-function parseCidrNow(text: string): Cidr {
-  let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number];
-  try {
-    parsed = ipaddr.parseCIDR(text.trim());
-  } catch {
-    throw new Error(`"${text}" is not a CIDR`);
-  }
-  const [addr, prefix] = parsed;
-  const family = addr.kind() === 'ipv4' ? 4 : 6;
+function parsePodCidrNow(text: string): PodCidr {
+  const c = tryParseCidr(text.trim());
+  if (!c) throw new Error(`"${text}" is not a CIDR`);
   // host-local wants the network address; "10.244.1.7/24" is a typo, not a range
-  const net = family === 4 ? ipaddr.IPv4.networkAddressFromCIDR(text.trim()) : ipaddr.IPv6.networkAddressFromCIDR(text.trim());
-  if (net.toString() !== addr.toString()) throw new Error(`pod CIDR "${text}" has host bits set (network is ${net.toString()}/${prefix})`);
-  return { family, cidr: `${addr.toString()}/${prefix}`, addr, prefix };
+  const net = subnetOf(c);
+  if (net.ip.value !== c.ip.value) throw new Error(`pod CIDR "${text}" has host bits set (network is ${cidrToString(net)})`);
+  return { family: c.ip.family, cidr: cidrToString(c), net };
 }
 
 /** "10.244.1.0/24,fd00:10:244:1::/64" or a list; IPv4 first, like the node spec orders dual stack. */
 export function parsePodCidrs(input: string | string[], what = 'pod CIDR'): string[] {
   const parts = (Array.isArray(input) ? input : [input]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
   if (!parts.length) throw new Error(`no ${what} given`);
-  const cidrs = parts.map(parseCidr);
+  const cidrs = parts.map(parsePodCidr);
   for (const f of [4, 6] as const) {
     if (cidrs.filter((c) => c.family === f).length > 1) throw new Error(`more than one IPv${f} ${what}: ${parts.join(', ')}`);
   }
-  return cidrs.sort((a, b) => a.family - b.family).map((c) => c.cidr);
+  return [...cidrs].sort((a, b) => a.family - b.family).map((c) => c.cidr);
 }
 
-/** The kernel's spelling of an address ("fd00:0::2" -> "fd00::2"), so addresses compare as strings. */
-export function canonicalIp(ip: string): string {
-  return parseIp(ip).toString();
+/** True when the two CIDR texts (network addresses) share any address; throws when one is no CIDR. */
+export const cidrsOverlap = (a: string, b: string): boolean => overlaps(parsePodCidr(a).net, parsePodCidr(b).net);
+
+/** True when every address of CIDR text `inner` is in `outer`. */
+export const cidrCovers = (outer: string, inner: string): boolean => covers(parsePodCidr(outer).net, parsePodCidr(inner).net);
+
+function needAddress(text: string): IP {
+  const ip = addressOf(text);
+  if (!ip) throw new Error(`"${text}" is not an IP address`);
+  return ip;
 }
 
-export function familyOf(ip: string): 4 | 6 {
-  return parseIp(ip).kind() === 'ipv4' ? 4 : 6;
+/** The host route of an address text ("10.0.0.1" -> "10.0.0.1/32"); throws when it is none. */
+export const hostCidrText = (text: string): string => cidrToString(hostCidrOf(needAddress(text)));
+
+/** The network an address with its prefix lies in ("192.168.1.7", 24 -> "192.168.1.0/24"); throws when it is none. */
+export function networkText(address: string, prefix: number): string {
+  return remember(`net ${address}/${prefix}`, () => {
+    const ip = needAddress(address);
+    if (!Number.isInteger(prefix) || prefix < 0 || prefix > familyBits(ip.family)) throw new Error(`invalid prefix ${prefix} for ${address}`);
+    return cidrToString(subnetOf({ ip, prefix }));
+  });
 }
 
-/** True when every address of `inner` is in `outer`. */
-export function contains(outer: string, inner: string): boolean {
-  const o = parseCidr(outer);
-  const i = parseCidr(inner);
-  return o.family === i.family && o.prefix <= i.prefix && overlaps(outer, inner);
-}
-
-/** The network an address with its prefix lies in: "192.168.1.7", 24 -> "192.168.1.0/24". */
-export function networkOf(address: string, prefix: number): string {
-  return remember(`net ${address}/${prefix}`, () => networkOfNow(address, prefix));
-}
-
-function networkOfNow(address: string, prefix: number): string {
-  const a = ipaddr.parse(address);
-  const net = a.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(`${a.toString()}/${prefix}`) : ipaddr.IPv6.networkAddressFromCIDR(`${a.toString()}/${prefix}`);
-  return `${net.toString()}/${prefix}`;
-}
-
-/** The host route of one address: "10.0.0.1" -> "10.0.0.1/32". */
-export const hostCidr = (ip: string): string => `${canonicalIp(ip)}/${familyOf(ip) === 4 ? 32 : 128}`;
-
-/** True when the two CIDRs share any address. */
-export function overlaps(a: string, b: string): boolean {
-  const x = parseCidr(a);
-  const y = parseCidr(b);
-  if (x.family !== y.family) return false;
-  const shorter = x.prefix <= y.prefix ? x : y;
-  const other = shorter === x ? y : x;
-  return x.family === 4
-    ? (other.addr as ipaddr.IPv4).match(shorter.addr as ipaddr.IPv4, shorter.prefix)
-    : (other.addr as ipaddr.IPv6).match(shorter.addr as ipaddr.IPv6, shorter.prefix);
-}
+/** The kernel's spelling of an address text ("fd00:0::2" -> "fd00::2"); throws when it is none. */
+export const canonicalAddress = (text: string): string => ipToString(needAddress(text));

@@ -3,7 +3,8 @@
 // Node passes the trust checks (trust.ts). Routes are ours when they carry our rtnetlink protocol
 // number; we only ever delete those, and never replace a route someone else owns to the same
 // destination. Pure.
-import { canonicalIp, familyOf, memoGeneration, overlaps, parseCidr } from './cidr';
+import { familyOf } from '../ip/addr';
+import { addressOf, canonicalAddress, cidrsOverlap, memoGeneration, parsePodCidr } from './cidr';
 import { NodeInfo } from './node';
 import { DEFAULT_MAX_ROUTES, gatewayProblem, podCidrProblem, TrustPolicy } from './trust';
 
@@ -29,7 +30,7 @@ export function desiredRoutes(self: string, nodes: NodeInfo[], policy: TrustPoli
   const claimed: { cidr: string; node: string }[] = [];
   for (const raw of nodes.find((n) => n.name === self)?.podCidrs ?? []) {
     try {
-      claimed.push({ cidr: parseCidr(raw).cidr, node: self });
+      claimed.push({ cidr: parsePodCidr(raw).cidr, node: self });
     } catch { /* install reports our own bad CIDR */ }
   }
   const routes: WantedRoute[] = [];
@@ -43,15 +44,15 @@ export function desiredRoutes(self: string, nodes: NodeInfo[], policy: TrustPoli
     const cidrs: string[] = [];
     for (const raw of n.podCidrs) {
       try {
-        cidrs.push(parseCidr(raw).cidr);
+        cidrs.push(parsePodCidr(raw).cidr);
       } catch (e) {
         problems.push(`node ${n.name}: ${(e as Error).message}`);
       }
     }
     for (const dst of cidrs) {
       const refuse = (why: string): void => void problems.push(`node ${n.name}: pod CIDR ${dst} refused: ${why}`);
-      const fam = familyOf(dst.split('/')[0]);
-      if (cidrs.filter((c) => familyOf(c.split('/')[0]) === fam).length > 1) {
+      const fam = familyOf(dst);
+      if (cidrs.filter((c) => familyOf(c) === fam).length > 1) {
         refuse(`more than one IPv${fam} pod CIDR on the node (${cidrs.join(', ')})`);
         continue;
       }
@@ -60,7 +61,7 @@ export function desiredRoutes(self: string, nodes: NodeInfo[], policy: TrustPoli
         refuse(bad);
         continue;
       }
-      const clash = claimed.find((c) => overlaps(c.cidr, dst));
+      const clash = claimed.find((c) => cidrsOverlap(c.cidr, dst));
       if (clash) {
         refuse(clash.node === self ? `overlaps this node's own pod CIDR ${clash.cidr}` : `overlaps ${clash.cidr} of node ${clash.node} (older)`);
         continue;
@@ -80,18 +81,14 @@ export function desiredRoutes(self: string, nodes: NodeInfo[], policy: TrustPoli
         refuse(`more than ${maxRoutes} routes (--max-routes)`);
         continue;
       }
-      routes.push({ dst, gw: canonicalIp(gw), node: n.name });
+      routes.push({ dst, gw: canonicalAddress(gw), node: n.name });
     }
   }
   return { routes, problems };
 }
 
 function safeFamily(ip: string): 4 | 6 | 0 {
-  try {
-    return familyOf(ip);
-  } catch {
-    return 0;
-  }
+  return addressOf(ip)?.family ?? 0;
 }
 
 /** The lines of `now` not in `seen` (each refusal is logged once while it lasts); `seen` becomes `now`. */

@@ -5,7 +5,8 @@
 // networks or the API server; a gateway must be a neighbour on a node network, not this node and
 // not a pod. Pure: the host's addresses come in as data.
 import * as ipaddr from 'ipaddr.js';
-import { canonicalIp, contains, familyOf, hostCidr, networkOf, overlaps } from './cidr';
+import { bareAddress } from '../ip/cidr';
+import { addressOf, canonicalAddress, cidrCovers, cidrsOverlap, hostCidrText, networkText } from './cidr';
 
 /** One address of this node, with its prefix (its connected subnet) and interface when known. */
 export interface HostAddr { address: string; prefix: number; ifname?: string }
@@ -30,9 +31,9 @@ const safe = <T>(f: () => T, dflt: T): T => {
     return dflt;
   }
 };
-const fam = (cidrOrIp: string): 4 | 6 | 0 => safe(() => familyOf(cidrOrIp.split('/')[0]), 0);
-const lap = (a: string, b: string): boolean => safe(() => overlaps(a, b), false);
-const within = (outer: string, inner: string): boolean => safe(() => contains(outer, inner), false);
+const fam = (cidrOrIp: string): 4 | 6 | 0 => addressOf(bareAddress(cidrOrIp))?.family ?? 0;
+const lap = (a: string, b: string): boolean => safe(() => cidrsOverlap(a, b), false);
+const within = (outer: string, inner: string): boolean => safe(() => cidrCovers(outer, inner), false);
 
 /** Why `cidr` (canonical) may not be a pod CIDR on this node; undefined when it may. */
 export function podCidrProblem(cidr: string, p: TrustPolicy, needCluster = true): string | undefined {
@@ -41,14 +42,14 @@ export function podCidrProblem(cidr: string, p: TrustPolicy, needCluster = true)
   if (!cluster && needCluster) return `has no IPv${f} cluster CIDR to be inside (--cluster-cidr)`;
   if (cluster && !within(cluster, cidr)) return `is outside the cluster CIDR ${cluster}`;
   for (const a of p.hostAddrs) {
-    if (lap(cidr, hostCidr(a.address))) return `contains ${canonicalIp(a.address)}, an address of this node`;
+    if (lap(cidr, hostCidrText(a.address))) return `contains ${canonicalAddress(a.address)}, an address of this node`;
   }
   for (const a of p.hostAddrs) {
-    const net = networkOf(a.address, a.prefix);
+    const net = networkText(a.address, a.prefix);
     if (lap(cidr, net)) return `overlaps ${net}, a connected subnet of this node${a.ifname ? ` (${a.ifname})` : ''}`;
   }
   for (const ip of p.apiServer) {
-    if (lap(cidr, hostCidr(ip))) return `contains the API server address ${canonicalIp(ip)}`;
+    if (lap(cidr, hostCidrText(ip))) return `contains the API server address ${canonicalAddress(ip)}`;
   }
   return undefined;
 }
@@ -58,16 +59,16 @@ export function podCidrProblem(cidr: string, p: TrustPolicy, needCluster = true)
  * CIDRs taken so far (this node's first): a gateway there would be a pod, not a node.
  */
 export function gatewayProblem(ip: string, p: TrustPolicy, pods: { cidr: string; node: string }[] = []): string | undefined {
-  const gw = hostCidr(ip);
-  if (p.hostAddrs.some((a) => lap(gw, hostCidr(a.address)))) return 'is an address of this node';
+  const gw = hostCidrText(ip);
+  if (p.hostAddrs.some((a) => lap(gw, hostCidrText(a.address)))) return 'is an address of this node';
   const range = ipaddr.parse(ip).range();
   if (NO_GATEWAY.includes(range)) return `is a ${range} address`;
   const pod = pods.find((c) => lap(c.cidr, gw));
   if (pod) return `is inside the pod CIDR ${pod.cidr} of node ${pod.node} (a pod address)`;
   // on-link: inside a connected subnet that is no pod network (a /32 or /128 has no neighbours)
   const onLink = p.hostAddrs.some((a) => {
-    const net = networkOf(a.address, a.prefix);
-    return within(net, gw) && net !== hostCidr(a.address) && !pods.some((c) => lap(c.cidr, net));
+    const net = networkText(a.address, a.prefix);
+    return within(net, gw) && net !== hostCidrText(a.address) && !pods.some((c) => lap(c.cidr, net));
   });
   return onLink ? undefined : 'is not on a connected subnet of this node (off-link)';
 }

@@ -2,7 +2,7 @@
 // route plan (which routes to set, which of ours to delete, which to leave to their owner).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { canonicalIp, overlaps, parsePodCidrs } from '../../src/k8s/cidr';
+import { canonicalAddress, cidrsOverlap, parsePodCidrs } from '../../src/k8s/cidr';
 import { escapeControls } from '../../src/k8s/cli';
 import { configsBefore, isOurConflist, renderConflist } from '../../src/k8s/conflist';
 import { envName, parseFlags, UsageError } from '../../src/k8s/flags';
@@ -31,10 +31,10 @@ test('pod CIDRs: canonical, IPv4 first, one per family, host bits refused', () =
   assert.throws(() => parsePodCidrs('10.244.1.7/24'), /host bits/);
   assert.throws(() => parsePodCidrs('nonsense'), /not a CIDR/);
   assert.throws(() => parsePodCidrs(''), /no pod CIDR/);
-  assert.ok(overlaps('10.244.0.0/16', '10.244.3.0/24'));
-  assert.not.ok(overlaps('10.244.0.0/24', '10.244.1.0/24'));
-  assert.not.ok(overlaps('10.244.0.0/24', 'fd00::/64'));
-  assert.is(canonicalIp('FD00:0:0::0002'), 'fd00::2');
+  assert.ok(cidrsOverlap('10.244.0.0/16', '10.244.3.0/24'));
+  assert.not.ok(cidrsOverlap('10.244.0.0/24', '10.244.1.0/24'));
+  assert.not.ok(cidrsOverlap('10.244.0.0/24', 'fd00::/64'));
+  assert.is(canonicalAddress('FD00:0:0::0002'), 'fd00::2');
 });
 
 test('conflist: one range set per family, tsbridge bridge defaults, options, ours or not', () => {
