@@ -3,7 +3,7 @@
 // ends the traversal (ACCEPT/RETURN, someone else's SNAT) before tsbridge's masquerade jump.
 // A rule whose match cannot be decided from what doctor knows (a protocol, a mark, an unknown
 // module) is "maybe": it is listed, never taken as certain.
-import { parseIP } from '../ip/addr';
+import { familyBits, familyOf, parseIP } from '../ip/addr';
 import { contains, parseCidr } from '../ip/cidr';
 import { parseSave, SavedRule, SavedTable } from '../firewall/iptables-rules';
 import { shellCommand } from '../safe-text';
@@ -64,7 +64,7 @@ function ifaceTri(pattern: string, spec: IfaceSpec | undefined): Tri {
 function addrTri(cidrText: string, addr: string | undefined, outside?: string): Tri {
   let net;
   try {
-    net = cidrText.includes('/') ? parseCidr(cidrText) : parseCidr(`${cidrText}/${cidrText.includes(':') ? 128 : 32}`);
+    net = cidrText.includes('/') ? parseCidr(cidrText) : parseCidr(`${cidrText}/${familyBits(familyOf(cidrText))}`);
   } catch {
     return 'maybe';
   }

@@ -3,9 +3,8 @@
 // anything that is not an address of the rule's family out of the rule text we hand to
 // iptables-restore / nft; a bad one is a firewall failure (106), not a config error.
 import { CniError, ErrCode } from '../cni/errors';
-import { familyBits, familyOf, IP, ipToString, tryCanonicalIP, tryParseIP } from '../ip/addr';
+import { Family, familyBits, familyOf, IP, ipToString, tryParseIP } from '../ip/addr';
 import { cidrToString, subnetOf, tryParseCidr } from '../ip/cidr';
-import type { Family } from '../ip/addr';
 
 function bad(what: string, v: string): CniError {
   return new CniError(ErrCode.FirewallFailure, `invalid ${what} for firewall rule: ${JSON.stringify(v)}`);
@@ -46,6 +45,3 @@ export function normSavedCidr(text: string, family: Family): string | null {
 export function multicastNet(family: Family): string {
   return family === 4 ? '224.0.0.0/4' : 'ff00::/8';
 }
-
-/** An address as read back from a rule, canonical when it is one (garbage stays as it is and matches nothing of ours). */
-export const ruleIp = (text: string): string => tryCanonicalIP(text) ?? text;

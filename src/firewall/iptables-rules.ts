@@ -2,10 +2,10 @@
 // plugin call goes into one RestoreBatch, fed to `iptables-restore --noflush` as a single atomic
 // transaction (instead of the reference's many `iptables` execs, each taking the xtables lock).
 // Masquerade rules come from here, port-mapping rules from iptables-portmap.ts, into the same batch.
-import { hostCidr, multicastNet, normSavedCidr, normSubnet, ruleIp } from './addr';
+import { hostCidr, multicastNet, normSavedCidr, normSubnet } from './addr';
 import { iptablesComment, masqChainName, parseIptablesComment } from './tag';
 import type { MasqTarget } from './types';
-import type { Family } from '../ip/addr';
+import { canonicalOrAsIs, Family } from '../ip/addr';
 import { bareAddress } from '../ip/cidr';
 
 /** One `-A` line of iptables-save output. */
@@ -194,10 +194,10 @@ export function delMasqueradeOps(batch: RestoreBatch, current: SavedTable, netwo
 
 /** Jumps to `chain` whose source (-s) is one of `ips`. */
 export function jumpsFrom(table: SavedTable, chain: string, ips: string[]): SavedRule[] {
-  const want = new Set(ips.map(ruleIp));
+  const want = new Set(ips.map(canonicalOrAsIs));
   return jumpsTo(table, chain).filter((r) => {
     const i = r.args.findIndex((a) => a === '-s' || a === '--source');
-    return i >= 0 && want.has(ruleIp(bareAddress(r.args[i + 1])));
+    return i >= 0 && want.has(canonicalOrAsIs(bareAddress(r.args[i + 1])));
   });
 }
 

@@ -14,7 +14,7 @@ import { withPortmapLock } from './lock';
 import { foreignHeld } from './nftables';
 import { dnatChainName } from './tag';
 import type { AttachmentRules, FirewallBackend, MasqTarget } from './types';
-import type { Family } from '../ip/addr';
+import { Family, familyOf } from '../ip/addr';
 
 /** A saved nat table, with the raw table when it was asked for (the localnet guard lives there). */
 type Saved = SavedTable & { raw?: SavedTable };
@@ -108,7 +108,7 @@ export class IptablesBackend implements FirewallBackend {
     const udp: { family: Family; hostPort: number }[] = [];
     // With the attachment's IPs known, only their families can hold its rules.
     for (const family of [4, 6] as const) {
-      if (ips && !ips.some((ip) => ip.includes(':') === (family === 6))) continue;
+      if (ips && !ips.some((ip) => familyOf(ip) === family)) continue;
       let ports: number[] = [];
       this.apply(family, (cur, batch) => {
         ports = udpHostPorts(cur, network, containerId, family);

@@ -9,12 +9,11 @@
 //     chain masquerading { ... masquerade comment "<containerID>" } }
 // The portmap comment names no network, so GC only takes rules that point into the network's subnets.
 import * as crypto from 'node:crypto';
-import { parseIP } from '../ip/addr';
+import { Family, parseIP } from '../ip/addr';
 import { contains, parseCidr } from '../ip/cidr';
 import { NftTable, parseNftList } from './nft-rules';
 import type { HeldPort } from './portmap';
 import type { PortProtocol } from './types';
-import type { Family } from '../ip/addr';
 
 export const MASQ_TABLE = 'inet cni_plugins_masquerade';
 export const MASQ_CHAIN = 'masq_checks';

@@ -2,10 +2,10 @@
 // its own table `inet tsbridge`, so it never touches rules of iptables-nft, kube-proxy or the
 // reference plugins. One plugin call = one NftScript = one `nft -f -` transaction; masquerade
 // rules come from here, port-mapping rules from nft-portmap.ts, into the same script.
-import { multicastNet, normIp, normSubnet, ruleIp } from './addr';
+import { multicastNet, normIp, normSubnet } from './addr';
 import { masqChainName, nftTag, parseNftTag } from './tag';
 import type { MasqTarget } from './types';
-import type { Family } from '../ip/addr';
+import { canonicalOrAsIs, Family } from '../ip/addr';
 
 export const NFT_FAMILY = 'inet';
 export const NFT_TABLE = 'tsbridge';
@@ -177,10 +177,10 @@ export function delMasqueradeNft(script: NftScript, current: NftTable, network: 
 
 /** Jumps to `chain` matching `ip saddr X` / `ip6 saddr X` for one of `ips`. */
 export function jumpsFrom(table: NftTable, chain: string, ips: string[]): [string, NftRule][] {
-  const want = new Set(ips.map(ruleIp));
+  const want = new Set(ips.map(canonicalOrAsIs));
   return jumpsTo(table, chain).filter(([, r]) => {
     const m = /\bsaddr (\S+)/.exec(r.text);
-    return m !== null && want.has(ruleIp(m[1]));
+    return m !== null && want.has(canonicalOrAsIs(m[1]));
   });
 }
 

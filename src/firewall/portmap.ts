@@ -8,8 +8,7 @@ import { runTool, which } from './exec';
 import { hashedChainName } from './tag';
 import { normIp } from './addr';
 import type { AttachmentRules, PortConflict, PortMapping, PortProtocol } from './types';
-import type { Family } from '../ip/addr';
-import { familyOf, tryCanonicalIP } from '../ip/addr';
+import { Family, familyOf, tryCanonicalIP } from '../ip/addr';
 
 export const PROTOCOLS: readonly PortProtocol[] = ['tcp', 'udp', 'sctp'];
 

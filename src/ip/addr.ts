@@ -78,6 +78,9 @@ export function tryCanonicalIP(s: string): string | undefined {
   return ip && ipToString(ip);
 }
 
+/** For matching texts read back from the kernel or saved rules: canonical when an address, else as it is (matching nothing canonical). */
+export const canonicalOrAsIs = (s: string): string => tryCanonicalIP(s) ?? s;
+
 /** True when `s` is the canonical text of an address (host-local names its records so; "1" or "0x1f" are not). */
 export function isCanonicalIP(s: string): boolean {
   return tryCanonicalIP(s) === s;

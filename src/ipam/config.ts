@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { CniError, ErrCode } from '../cni/errors';
 import { isLegacyResult } from '../cni/version';
 import { isObject, JsonObject, optArray, optInt, optString } from '../cni/json';
-import { compareIP, familyBits, IP, ipToString, parseIP } from '../ip/addr';
+import { compareIP, familyBits, familyOf, IP, ipToString, parseIP } from '../ip/addr';
 import { canonicalIP, Cidr, cidrToString, contains, lastOf, networkOf, parseCidr } from '../ip/cidr';
 import { addIP } from './range';
 
@@ -36,8 +36,8 @@ export interface HostLocalEnv {
 /** ADD: a 0.1.0/0.2.0 result holds one address per family, so the config may have one range set per family (host-local's rule). */
 export function requireOnePerFamily(ranges: RangeSet[], cniVersion: string): void {
   if (!isLegacyResult(cniVersion)) return;
-  for (const v6 of [false, true]) {
-    if (ranges.filter((set) => set[0].subnet.includes(':') === v6).length > 1) {
+  for (const f of [4, 6] as const) {
+    if (ranges.filter((set) => familyOf(set[0].subnet) === f).length > 1) {
       throw invalid(`CNI version ${cniVersion} does not support more than 1 address per family (use cniVersion 0.3.0 or later for more range sets)`);
     }
   }

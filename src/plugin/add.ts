@@ -22,6 +22,7 @@ import { hostVethName } from './names';
 import { ensureVlanGateway } from './vlan';
 import { attachmentRules, needsRules } from './firewall-rules';
 import { log, trace } from '../log';
+import { familyOf } from '../ip/addr';
 
 type Undo = () => unknown;
 
@@ -153,8 +154,8 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
 
 /** ip_forward (and IPv6 forwarding when the container has an IPv6 address) so the bridge routes. */
 function enableForwarding(addresses: string[]): void {
-  if (addresses.some((a) => !a.includes(':'))) writeSysctl('net.ipv4.ip_forward', '1');
-  if (addresses.some((a) => a.includes(':'))) writeSysctl('net.ipv6.conf.all.forwarding', '1');
+  if (addresses.some((a) => familyOf(a) === 4)) writeSysctl('net.ipv4.ip_forward', '1');
+  if (addresses.some((a) => familyOf(a) === 6)) writeSysctl('net.ipv6.conf.all.forwarding', '1');
 }
 
 /**

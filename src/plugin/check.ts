@@ -23,6 +23,7 @@ import { hostVethName } from './names';
 import { asCniError } from './add';
 import { containerRoutes } from './container-side';
 import { bareAddress } from '../ip/cidr';
+import { familyOf } from '../ip/addr';
 
 export async function cmdCheck(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   const prev = cfg.net.prevResult;
@@ -90,10 +91,10 @@ export function gatewayProblems(cfg: BridgeConfig, ips: IPConfig[], bridgeAddrs:
 export function forwardingProblems(cfg: BridgeConfig, ips: IPConfig[], ipv4Forward: string | undefined, ipv6Forward: string | undefined): CheckProblem[] {
   if (!cfg.isGateway) return [];
   const out: CheckProblem[] = [];
-  if (ips.some((ip) => !ip.address.includes(':')) && ipv4Forward !== '1') {
+  if (ips.some((ip) => familyOf(ip.address) === 4) && ipv4Forward !== '1') {
     out.push({ piece: 'ipv4-forwarding', msg: 'IPv4 forwarding is off (net.ipv4.ip_forward=0): the container cannot reach beyond the bridge' });
   }
-  if (ips.some((ip) => ip.address.includes(':')) && ipv6Forward !== '1') {
+  if (ips.some((ip) => familyOf(ip.address) === 6) && ipv6Forward !== '1') {
     out.push({ piece: 'ipv6-forwarding', msg: 'IPv6 forwarding is off (net.ipv6.conf.all.forwarding=0)' });
   }
   return out;

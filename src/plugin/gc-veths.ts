@@ -4,7 +4,7 @@
 // network's bridge whose container end has the reservation's ifname and holds an address GC is
 // releasing for that attachment, and no address that stays reserved. (The pod whose address it
 // is has been declared gone by the runtime, so nothing else can hold that address legitimately.)
-import * as ipaddr from 'ipaddr.js';
+import { canonicalOrAsIs } from '../ip/addr';
 import * as link from '../netlink/link';
 import { NetnsidReader } from '../netlink/netnsid';
 import { Rtnl } from '../netlink/socket';
@@ -20,13 +20,6 @@ export interface BridgePort {
 
 export interface Released { ip: string; ifname: string }
 
-const canon = (ip: string): string => {
-  try {
-    return ipaddr.parse(ip).toString();
-  } catch {
-    return ip;
-  }
-};
 
 /**
  * The ports whose pair belongs to an attachment GC releases: the container end is named as the
@@ -34,11 +27,11 @@ const canon = (ip: string): string => {
  * stay reserved: a live pod keeps its pair even if it also carries a stale address).
  */
 export function portsOfReleased(ports: BridgePort[], released: Released[], kept: string[]): BridgePort[] {
-  const keep = new Set(kept.map(canon));
+  const keep = new Set(kept.map(canonicalOrAsIs));
   return ports.filter((p) => {
-    const addrs = p.peerAddrs.map(canon);
+    const addrs = p.peerAddrs.map(canonicalOrAsIs);
     if (addrs.some((a) => keep.has(a))) return false;
-    return released.some((r) => r.ifname !== '' && r.ifname === p.peerName && addrs.includes(canon(r.ip)));
+    return released.some((r) => r.ifname !== '' && r.ifname === p.peerName && addrs.includes(canonicalOrAsIs(r.ip)));
   });
 }
 

@@ -12,6 +12,7 @@ import { log } from '../log';
 import { BridgeConfig } from './config';
 import { mayHaveRules } from './firewall-rules';
 import { openIpam } from './ipam';
+import { familyOf } from '../ip/addr';
 
 export async function cmdStatus(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   const problems: string[] = [];
@@ -19,7 +20,7 @@ export async function cmdStatus(cfg: BridgeConfig, env: CniEnv): Promise<void> {
   let families: (4 | 6)[] = [4];
   if (ipam.local) {
     const local = ipam.local;
-    families = [...new Set(local.ranges.map((set) => (set[0].subnet.includes(':') ? 6 : 4) as 4 | 6))];
+    families = [...new Set(local.ranges.map((set) => familyOf(set[0].subnet)))];
     const dir = path.join(local.dataDir, cfg.net.name);
     try {
       // creates and checks the store's directories (and releases what earlier boots left) first
