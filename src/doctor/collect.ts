@@ -12,7 +12,7 @@ import { checkSpoofCheck } from '../firewall/spoofcheck-nft';
 import { HostLocalConfig } from '../ipam/config';
 import { listAttachments } from '../ipam/host-local';
 import { parseIP } from '../ip/addr';
-import { cidrToString, contains, networkOf, parseCidr } from '../ip/cidr';
+import { cidrToString, contains, parseCidr, subnetOf } from '../ip/cidr';
 import { listAddresses } from '../netlink/addr';
 import { LinkDetail, listLinkDetails } from '../netlink/inspect';
 import { listRoutes } from '../netlink/route';
@@ -141,7 +141,7 @@ export function ipConfigOf(ipam: HostLocalConfig, ip: string): IPConfig | undefi
 }
 
 export function subnetsOf(ipam: HostLocalConfig): string[] {
-  return [...new Set(ipam.ranges.flat().map((r) => cidrToString({ ip: networkOf(parseCidr(r.subnet)), prefix: parseCidr(r.subnet).prefix })))];
+  return [...new Set(ipam.ranges.flat().map((r) => cidrToString(subnetOf(parseCidr(r.subnet)))))];
 }
 
 interface Seed {

@@ -4,8 +4,8 @@
 // (plugin/check.ts) are reused as they are; doctor adds the hops CHECK does not walk.
 import { Result } from '../cni/result';
 import { masqChainName } from '../firewall/tag';
-import { familyOf, tryParseIP } from '../ip/addr';
-import { bareAddress, Cidr, cidrToString, contains, networkOf, parseCidr } from '../ip/cidr';
+import { familyBits, familyOf, tryParseIP } from '../ip/addr';
+import { bareAddress, Cidr, cidrToString, contains, covers, parseCidr, subnetOf } from '../ip/cidr';
 import { ruleFields } from '../firewall/iptables-rules';
 import { BridgeConfig } from '../plugin/config';
 import {
@@ -149,7 +149,7 @@ function bridgeFindings(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFacts, 
   if (node.bridge) {
     for (const p of gatewayProblems(cfg, a.ips, node.bridgeAddrs)) {
       const ip = a.ips.find((i) => i.gateway === p.what);
-      const cidr = `${p.what}/${ip?.address.split('/')[1] ?? (familyOf(p.what ?? '') === 4 ? 32 : 128)}`;
+      const cidr = `${p.what}/${ip?.address.split('/')[1] ?? familyBits(familyOf(p.what ?? ''))}`;
       out.push(finding('bridge', 'bridge.gateway', p.msg, `ip addr add ${shq(cidr)} dev ${br}`, true));
     }
   }
@@ -163,7 +163,7 @@ export function routeConflicts(ctx: DoctorContext, node: NodeFacts): Finding[] {
   const nameOf = (i: number | undefined): string => node.links.find((l) => l.index === i)?.name ?? `#${i}`;
   for (const s of ctx.subnets) {
     const subnet = parseCidr(s);
-    const inside = (c: Cidr): boolean => c.ip.family === subnet.ip.family && c.prefix >= subnet.prefix && contains(subnet, c.ip);
+    const inside = (c: Cidr): boolean => covers(subnet, c);
     const byIface = new Map<number, { addrs: string[]; routes: string[] }>();
     const at = (i: number) => byIface.get(i) ?? (byIface.set(i, { addrs: [], routes: [] }), byIface.get(i)!);
     for (const a of node.addrs) {
@@ -300,7 +300,7 @@ function natFindings(ctx: DoctorContext, node: NodeFacts, a: AttachmentFacts): F
 /** The subnet of "10.1.0.5/24": "10.1.0.0/24". */
 function cidrOf(address: string): string {
   const c = parseCidr(address);
-  return cidrToString({ ip: networkOf(c), prefix: c.prefix });
+  return cidrToString(subnetOf(c));
 }
 
 // ---- the walk -------------------------------------------------------------------------------

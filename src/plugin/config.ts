@@ -85,7 +85,7 @@ function ipList(obj: JsonObject, key: string, where: string): string[] {
   if (!Array.isArray(ips) || !ips.every((x) => typeof x === 'string')) {
     throw new CniError(ErrCode.InvalidConfig, `invalid ${where}${key}: want a list of strings, got ${JSON.stringify(ips)}`);
   }
-  return (ips as string[]).map((s) => bareAddress(s));
+  return (ips as string[]).map(bareAddress);
 }
 
 /** `ipam` with a non-empty type (the reference: IPAM.Type != ""); `"ipam": {}` or none is L2-only. */

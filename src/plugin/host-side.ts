@@ -3,7 +3,7 @@ import { CniError, ErrCode } from '../cni/errors';
 import { addAddress, delAddress, listAddresses } from '../netlink/addr';
 import * as link from '../netlink/link';
 import { EEXIST, NetlinkError, Rtnl } from '../netlink/socket';
-import { Cidr, contains, networkOf, parseCidr } from '../ip/cidr';
+import { Cidr, overlaps, parseCidr } from '../ip/cidr';
 import type { Netns } from '../sys/netns';
 import { writeSysctl } from '../sys/sysctl';
 import { BridgeConfig } from './config';
@@ -54,7 +54,7 @@ export async function ensureGatewayAddrs(nl: Rtnl, br: link.Link, gateways: stri
       const have = parseCidr(`${a.address}/${a.prefix}`);
       if (have.ip.value === want.ip.value && have.prefix === want.prefix) { present = true; continue; }
       if (isWanted(have)) continue;
-      const overlap = contains({ ip: networkOf(have), prefix: have.prefix }, want.ip) || contains({ ip: networkOf(want), prefix: want.prefix }, have.ip);
+      const overlap = overlaps(have, want);
       if (want.ip.family === 6 && !overlap) continue;
       if (!forceAddress) {
         throw new CniError(ErrCode.InvalidConfig, `bridge ${br.name} already has an IP address ${a.address}/${a.prefix} different from ${gw} (remove it, or set forceAddress to replace it)`);
