@@ -2,7 +2,7 @@
 // (its usage on stdout, exit 0); a bad flag exits 2 naming the flag and the help command.
 import { aboutText, BUILD, versionInfo } from './build-info';
 import { SUPPORTED_VERSIONS } from './cni/version';
-import { FlagSpec, parseFlags, usageExit } from './k8s/flags';
+import { FlagSpec, parseFlags, usageExit } from './flags';
 import { escapeControls, safeJson } from './safe-text';
 
 const HELP = `tsbridge ${BUILD.version} - CNI bridge plugin (bridge + host-local + ipMasq in one binary)

@@ -2,7 +2,7 @@
 // packets take and name the first broken piece with the command that repairs it. Exit status: 0
 // healthy, 1 problems found, 2 usage or config errors.
 import { ifnameProblem, isValidContainerId } from '../cni/env';
-import { FlagSpec, FlagValues, HelpRequest, parseFlags, UsageError, usageExit } from '../k8s/flags';
+import { FlagSpec, FlagValues, HelpRequest, parseFlags, UsageError, usageExit } from '../flags';
 import { escapeControls, safeJson, shq } from '../safe-text';
 import { ipToString, tryParseIP } from '../ip/addr';
 import { BridgeConfig } from '../plugin/config';

@@ -6,7 +6,7 @@ import { Result } from '../cni/result';
 import { masqChainName } from '../firewall/tag';
 import { familyBits, familyOf, tryParseIP } from '../ip/addr';
 import { bareAddress, Cidr, cidrToString, contains, covers, parseCidr, subnetOf } from '../ip/cidr';
-import { ruleFields } from '../firewall/iptables-rules';
+import { ruleFields } from '../firewall/iptables/rules';
 import { BridgeConfig } from '../plugin/config';
 import {
   bridgeProblems, CheckProblem, containerProblems, forwardingProblems, gatewayProblems, IFF_UP, vethProblems,

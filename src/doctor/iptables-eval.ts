@@ -5,7 +5,7 @@
 // module) is "maybe": it is listed, never taken as certain.
 import { familyBits, familyOf, parseIP } from '../ip/addr';
 import { contains, parseCidr } from '../ip/cidr';
-import { parseSave, SavedRule, SavedTable } from '../firewall/iptables-rules';
+import { parseSave, SavedRule, SavedTable } from '../firewall/iptables/rules';
 import { shellCommand } from '../safe-text';
 
 /** An interface as seen by a rule: a known name, or "some interface other than `not`". */

@@ -4,7 +4,7 @@
 // container interface, the host veth, the bridge, the FORWARD policy's drop counter, the
 // masquerade jump, the node's egress interface, and the same hops back. No packet capture.
 import { spawnSync } from 'node:child_process';
-import { runTool, which } from '../firewall/exec';
+import { runTool, which } from '../sys/exec';
 import { masqChainName } from '../firewall/tag';
 import { LinkDetail, listLinkDetails, routeGet } from '../netlink/inspect';
 import { Rtnl } from '../netlink/socket';

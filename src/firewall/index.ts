@@ -6,9 +6,9 @@
 //      (there can be no rules where no tool exists).
 // This is the reference's rule ("iptables unless iptables is unusable and nftables usable"), with
 // "usable" judged by presence: probing by exec would cost every call several milliseconds.
-import { which } from './exec';
-import { IptablesBackend } from './iptables';
-import { NftablesBackend } from './nftables';
+import { which } from '../sys/exec';
+import { IptablesBackend } from './iptables/backend';
+import { NftablesBackend } from './nft/backend';
 import type { AttachmentRules, FirewallBackend } from './types';
 
 export type {
@@ -16,8 +16,8 @@ export type {
 } from './types';
 export { guardedBridge, parsePortMappings, requiredSysctls } from './portmap';
 export type { Sysctl } from './portmap';
-export { IptablesBackend } from './iptables';
-export { NftablesBackend } from './nftables';
+export { IptablesBackend } from './iptables/backend';
+export { NftablesBackend } from './nft/backend';
 
 export type BackendName = FirewallBackend['name'];
 

@@ -4,7 +4,7 @@
 // flushUdpConntrack does I/O.
 import { CniError, ErrCode } from '../cni/errors';
 import { getKey, isObject } from '../cni/json';
-import { runTool, which } from './exec';
+import { runTool, which } from '../sys/exec';
 import { hashedChainName } from './tag';
 import { normIp } from './addr';
 import type { AttachmentRules, PortConflict, PortMapping, PortProtocol } from './types';

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { ApiClient, apiConfig } from './api';
 import { parsePodCidrs } from './cidr';
 import { configsBefore, renderConflist } from './conflist';
-import { FlagSpec, FlagValues, parseFlags, UsageError, usageExit } from './flags';
+import { FlagSpec, FlagValues, parseFlags, UsageError, usageExit } from '../flags';
 import { Installer, Logger, NETWORK_NAME, purgeIpam, uninstall } from './install';
 import { keepInstalled } from './keeper';
 import { markNow, probeStatusFile, StatusWriter } from './status';

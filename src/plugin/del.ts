@@ -5,8 +5,8 @@
 import { CniEnv } from '../cni/env';
 import { removeAttachmentEverywhere } from '../firewall';
 import { mayHaveRules } from './firewall-rules';
-import { spoofNameProblem } from '../firewall/spoofcheck';
-import { removeSpoofCheck } from '../firewall/spoofcheck-nft';
+import { spoofNameProblem } from '../firewall/nft/spoofcheck';
+import { removeSpoofCheck } from '../firewall/nft/spoofcheck-run';
 import * as link from '../netlink/link';
 import { ENODEV, NetlinkError, Rtnl } from '../netlink/socket';
 import { log, trace } from '../log';

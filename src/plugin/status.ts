@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CniEnv } from '../cni/env';
 import { CniError, ErrCode } from '../cni/errors';
-import { which } from '../firewall/exec';
+import { which } from '../sys/exec';
 import * as hostLocal from '../ipam/host-local';
 import { log } from '../log';
 import { BridgeConfig } from './config';

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spoofNames } from '../../src/firewall/spoofcheck';
+import { spoofNames } from '../../src/firewall/nft/spoofcheck';
 import { hostVethName } from '../../src/plugin/names';
 import { BIN, RUN_ID, World, bridgeConf, cni, withPrev } from '../helpers/netns';
 

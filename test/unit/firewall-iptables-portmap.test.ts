@@ -1,10 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RestoreBatch, addMasqueradeOps, parseSave } from '../../src/firewall/iptables-rules';
+import { RestoreBatch, addMasqueradeOps, parseSave } from '../../src/firewall/iptables/rules';
 import {
   addLocalnetGuardOps, addPortmapOps, delPortmapOps, heldPorts, localnetGuardProblems, optValue, portmapCheck, portmapContainers, portmapProblems,
   udpHostPorts,
-} from '../../src/firewall/iptables-portmap';
+} from '../../src/firewall/iptables/portmap';
 import { parsePortMappings } from '../../src/firewall/portmap';
 import type { AttachmentRules } from '../../src/firewall/types';
 

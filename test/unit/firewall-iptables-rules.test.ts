@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import {
   RestoreBatch, addMasqueradeOps, delMasqueradeOps, masqueradeContainers, masqueradeProblems, parseSave, quoteArg, ruleFields,
   tokenize,
-} from '../../src/firewall/iptables-rules';
+} from '../../src/firewall/iptables/rules';
 import type { MasqTarget } from '../../src/firewall/types';
 
 const CHAIN = 'CNI-2ab0dbf414445eeb7e546f58'; // masqChainName('ref-net.1', 'ctr-1_a.b'), as the reference names it

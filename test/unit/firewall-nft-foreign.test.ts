@@ -3,7 +3,7 @@
 import * as crypto from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { foreignDeletes, foreignGcDeletes, foreignHeldPorts, masqInstancePrefix, parseForeign, parseTableList } from '../../src/firewall/nft-foreign';
+import { foreignDeletes, foreignGcDeletes, foreignHeldPorts, masqInstancePrefix, parseForeign, parseTableList } from '../../src/firewall/nft/foreign';
 
 const h16 = (s: string) => crypto.createHash('sha512').update(s).digest('hex').slice(0, 16);
 const comment = (cid: string) => `${h16('net1')}-${h16(`eth0:${cid}`)}, net: net1, if: eth0, id: ${cid}`;

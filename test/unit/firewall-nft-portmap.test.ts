@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { NftScript, addMasqueradeNft, parseNftList } from '../../src/firewall/nft-rules';
+import { NftScript, addMasqueradeNft, parseNftList } from '../../src/firewall/nft/rules';
 import {
   addPortmapNft, delPortmapNft, heldPortsNft, portmapContainersNft, portmapProblemsNft, udpHostPortsNft,
-} from '../../src/firewall/nft-portmap';
+} from '../../src/firewall/nft/portmap';
 import { dnatEntries, findConflicts, parsePortMappings } from '../../src/firewall/portmap';
 import type { AttachmentRules } from '../../src/firewall/types';
 

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   NftScript, addMasqueradeNft, delMasqueradeNft, masqueradeContainersNft, masqueradeProblemsNft, parseNftList,
-} from '../../src/firewall/nft-rules';
+} from '../../src/firewall/nft/rules';
 import type { MasqTarget } from '../../src/firewall/types';
 
 const CHAIN = 'CNI-2ab0dbf414445eeb7e546f58'; // masqChainName('ref-net.1', 'ctr-1_a.b')

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { canonicalAddress, cidrsOverlap, parsePodCidrs } from '../../src/k8s/cidr';
 import { escapeControls } from '../../src/k8s/cli';
 import { configsBefore, isOurConflist, renderConflist } from '../../src/k8s/conflist';
-import { envName, parseFlags, UsageError } from '../../src/k8s/flags';
+import { envName, parseFlags, UsageError } from '../../src/flags';
 import { nodeInfo, nodePodCidrs } from '../../src/k8s/node';
 import { desiredRoutes, newProblems, planRoutes, RTPROT_TSBRIDGE } from '../../src/k8s/routes-plan';
 import { gatewayProblem, ownPodCidrProblems, podCidrProblem, TrustPolicy } from '../../src/k8s/trust';

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { parseAllDocuments } from 'yaml';
 import { INSTALL, PROBE, ROUTES, UNINSTALL } from '../../src/k8s/cli';
 import { parsePodCidrs } from '../../src/k8s/cidr';
-import { parseFlags } from '../../src/k8s/flags';
+import { parseFlags } from '../../src/flags';
 
 const DIR = path.resolve(__dirname, '../../../../conf/kubernetes');
 

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { BUILD, versionInfo } from '../../src/build-info';
 import { ApiClient, apiConfig } from '../../src/k8s/api';
 import { renderConflist } from '../../src/k8s/conflist';
-import { HelpRequest, parseFlags, UsageError } from '../../src/k8s/flags';
+import { HelpRequest, parseFlags, UsageError } from '../../src/flags';
 import { parseKubeconfig } from '../../src/k8s/kubeconfig';
 import { fileStamp, JobStatus, markNow, probeProblem, probeStatusFile, StatusWriter } from '../../src/k8s/status';
 import { closeLogFile, configureLog, log, logSettingsOf, setLogContext, trace } from '../../src/log';

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runToolOk, which } from '../../src/firewall/exec';
+import { runToolOk, which } from '../../src/sys/exec';
 import { findTrustedTool, pathProblem } from '../../src/sys/owner';
 
 const root = process.geteuid?.() === 0;

@@ -1,20 +1,20 @@
 // Masquerade and port mappings through nftables in tsbridge's own table: read it with
 // `nft -a list table`, apply one `nft -f -` transaction per call (both families at once: the table is `inet`).
-import { ErrCode } from '../cni/errors';
-import { runTool, toolError, which } from './exec';
+import { ErrCode } from '../../cni/errors';
+import { runTool, toolError, which } from '../../sys/exec';
 import {
   NFT_FAMILY, NFT_TABLE, NftScript, NftTable, addMasqueradeNft, delMasqueradeNft, masqueradeContainersNft,
   masqueradeProblemsNft, parseNftList,
-} from './nft-rules';
+} from './rules';
 import {
   addLocalnetGuardNft, addPortmapNft, delPortmapNft, hasGuardNft, heldPortsNft, portmapContainersNft, portmapProblemsNft, udpHostPortsNft,
-} from './nft-portmap';
-import { HeldPort, dnatEntries, findConflicts, flushUdpConntrack, portInUseError } from './portmap';
-import { FOREIGN_TABLES, ForeignTables, foreignDeletes, foreignGcDeletes, foreignHeldPorts, parseForeign, parseTableList } from './nft-foreign';
-import { withPortmapLock } from './lock';
-import { dnatChainName } from './tag';
-import type { AttachmentRules, FirewallBackend, MasqTarget } from './types';
-import type { Family } from '../ip/addr';
+} from './portmap';
+import { HeldPort, dnatEntries, findConflicts, flushUdpConntrack, portInUseError } from '../portmap';
+import { FOREIGN_TABLES, ForeignTables, foreignDeletes, foreignGcDeletes, foreignHeldPorts, parseForeign, parseTableList } from './foreign';
+import { withPortmapLock } from '../lock';
+import { dnatChainName } from '../tag';
+import type { AttachmentRules, FirewallBackend, MasqTarget } from '../types';
+import type { Family } from '../../ip/addr';
 
 const LIST_ARGS = ['-a', 'list', 'table', NFT_FAMILY, NFT_TABLE];
 /** A script can fail because a rule handle vanished between read and write (a concurrent DEL); retry. */

@@ -2,10 +2,10 @@
 // its own table `inet tsbridge`, so it never touches rules of iptables-nft, kube-proxy or the
 // reference plugins. One plugin call = one NftScript = one `nft -f -` transaction; masquerade
 // rules come from here, port-mapping rules from nft-portmap.ts, into the same script.
-import { multicastNet, normIp, normSubnet } from './addr';
-import { masqChainName, nftTag, parseNftTag } from './tag';
-import type { MasqTarget } from './types';
-import { canonicalOrAsIs, Family } from '../ip/addr';
+import { multicastNet, normIp, normSubnet } from '../addr';
+import { masqChainName, nftTag, parseNftTag } from '../tag';
+import type { MasqTarget } from '../types';
+import { canonicalOrAsIs, Family } from '../../ip/addr';
 
 export const NFT_FAMILY = 'inet';
 export const NFT_TABLE = 'tsbridge';

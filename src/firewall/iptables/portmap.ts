@@ -23,15 +23,15 @@
 // D is the reference's `dnat name: "<network>" id: "<containerID>"`. For IPv4 with a bridge named,
 // the raw table gets the bridge's localnet guard (see LOCALNET_GUARD_COMMENT in portmap.ts):
 //   -A PREROUTING -d 127.0.0.0/8 -i <bridge> -m comment --comment G -j DROP   (raw; shared, if missing)
-import { hostCidr, normIp, normSavedCidr, normSubnet } from './addr';
-import { RestoreBatch, SavedRule, SavedTable, jumpsTo } from './iptables-rules';
+import { hostCidr, normIp, normSavedCidr, normSubnet } from '../addr';
+import { RestoreBatch, SavedRule, SavedTable, jumpsTo } from './rules';
 import {
   DnatEntry, HAIRPIN_MARK, HeldPort, LOCALNET_GUARD_COMMENT, PROTOCOLS, dnatEntries, hairpinChainName, portsByProtocol,
-} from './portmap';
-import { dnatChainName, iptablesComment, parseIptablesComment } from './tag';
-import type { AttachmentRules, PortProtocol } from './types';
-import type { Family } from '../ip/addr';
-import { bareAddress } from '../ip/cidr';
+} from '../portmap';
+import { dnatChainName, iptablesComment, parseIptablesComment } from '../tag';
+import type { AttachmentRules, PortProtocol } from '../types';
+import type { Family } from '../../ip/addr';
+import { bareAddress } from '../../ip/cidr';
 
 export const HOSTPORT_CHAIN = 'CNI-HOSTPORT-DNAT';
 /** iptables' multiport match takes at most 15 ports. */

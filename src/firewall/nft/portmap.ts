@@ -19,14 +19,14 @@
 //       iifname "<bridge>" ip daddr 127.0.0.0/8 drop comment "tsbridge localnet guard" } }   (one per bridge)
 // prerouting, output and hostports are shared and stay; hostports is made with `create` so that
 // two racing first ADDs cannot both add the entry jumps (the loser's transaction fails and retries).
-import { normIp, normSubnet } from './addr';
-import { NFT_FAMILY, NFT_TABLE, NftChain, NftScript, NftTable, POSTROUTING, jumpsTo } from './nft-rules';
+import { normIp, normSubnet } from '../addr';
+import { NFT_FAMILY, NFT_TABLE, NftChain, NftScript, NftTable, POSTROUTING, jumpsTo } from './rules';
 import {
   DnatEntry, HAIRPIN_MARK_NFT, HeldPort, dnatEntries, guardedBridge, hairpinChainName, portsByProtocol,
-} from './portmap';
-import { dnatChainName, nftTag, parseNftTag } from './tag';
-import type { AttachmentRules, PortProtocol } from './types';
-import type { Family } from '../ip/addr';
+} from '../portmap';
+import { dnatChainName, nftTag, parseNftTag } from '../tag';
+import type { AttachmentRules, PortProtocol } from '../types';
+import type { Family } from '../../ip/addr';
 
 const T = `${NFT_FAMILY} ${NFT_TABLE}`;
 export const PREROUTING = 'prerouting';

@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { parseNftList } from '../../src/firewall/nft-rules';
+import { parseNftList } from '../../src/firewall/nft/rules';
 import {
   addSpoofScript, delSpoofScript, isStaleSpoofChain, spoofChains, spoofNameProblem, spoofNames, spoofProblems,
-} from '../../src/firewall/spoofcheck';
+} from '../../src/firewall/nft/spoofcheck';
 
 // As `nft -a list table bridge nat` prints the reference bridge 1.1.1's layout (two attachments).
 const LISTING = `table bridge nat { # handle 1

@@ -2,7 +2,7 @@
 // see sys/netns.ts) and turns failures into CNI errors a runtime can act on.
 import { spawnSync } from 'node:child_process';
 import { CniError, ErrCode } from '../cni/errors';
-import { findTrustedTool } from '../sys/owner';
+import { findTrustedTool } from './owner';
 
 export interface ToolResult {
   status: number;

@@ -1,20 +1,20 @@
 // Masquerade and port mappings through iptables (whichever variant, legacy or nft, `iptables` on
 // PATH is): read the nat table with iptables-save, apply one iptables-restore --noflush batch per family.
-import { ErrCode } from '../cni/errors';
-import { runTool, toolError, which } from './exec';
+import { ErrCode } from '../../cni/errors';
+import { runTool, toolError, which } from '../../sys/exec';
 import {
   RestoreBatch, SavedTable, addMasqueradeOps, quoteArg, delMasqueradeOps, masqueradeContainers, masqueradeProblems, parseSave,
-} from './iptables-rules';
+} from './rules';
 import {
   addLocalnetGuardOps, addPortmapOps, delPortmapOps, guardArgs, heldPorts, localnetGuardProblems, portmapCheck, portmapContainers,
   udpHostPorts,
-} from './iptables-portmap';
-import { dnatEntries, findConflicts, flushUdpConntrack, guardedBridge, portInUseError } from './portmap';
-import { withPortmapLock } from './lock';
-import { foreignHeld } from './nftables';
-import { dnatChainName } from './tag';
-import type { AttachmentRules, FirewallBackend, MasqTarget } from './types';
-import { Family, familyOf } from '../ip/addr';
+} from './portmap';
+import { dnatEntries, findConflicts, flushUdpConntrack, guardedBridge, portInUseError } from '../portmap';
+import { withPortmapLock } from '../lock';
+import { foreignHeld } from '../nft/backend';
+import { dnatChainName } from '../tag';
+import type { AttachmentRules, FirewallBackend, MasqTarget } from '../types';
+import { Family, familyOf } from '../../ip/addr';
 
 /** A saved nat table, with the raw table when it was asked for (the localnet guard lives there). */
 type Saved = SavedTable & { raw?: SavedTable };

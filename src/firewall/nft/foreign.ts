@@ -9,11 +9,11 @@
 //     chain masquerading { ... masquerade comment "<containerID>" } }
 // The portmap comment names no network, so GC only takes rules that point into the network's subnets.
 import * as crypto from 'node:crypto';
-import { Family, parseIP } from '../ip/addr';
-import { contains, parseCidr } from '../ip/cidr';
-import { NftTable, parseNftList } from './nft-rules';
-import type { HeldPort } from './portmap';
-import type { PortProtocol } from './types';
+import { Family, parseIP } from '../../ip/addr';
+import { contains, parseCidr } from '../../ip/cidr';
+import { NftTable, parseNftList } from './rules';
+import type { HeldPort } from '../portmap';
+import type { PortProtocol } from '../types';
 
 export const MASQ_TABLE = 'inet cni_plugins_masquerade';
 export const MASQ_CHAIN = 'masq_checks';

@@ -8,7 +8,7 @@
 //       ether saddr <container MAC> return comment "..."
 //       drop comment "..." } }
 // Keyed by (container ID, ifname), as the reference, so DEL and GC find it without the container.
-import type { NftChain, NftRule, NftTable } from './nft-rules';
+import type { NftChain, NftRule, NftTable } from './rules';
 
 export const SPOOF_FAMILY = 'bridge';
 export const SPOOF_TABLE = 'nat';

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CniError, ErrCode } from '../../src/cni/errors';
-import { runTool, runToolOk, toolError, which } from '../../src/firewall/exec';
+import { runTool, runToolOk, toolError, which } from '../../src/sys/exec';
 
 test('runTool feeds stdin and returns stdout, stderr and status', () => {
   assert.equal(runTool('cat', [], 'hello\n'), { status: 0, stdout: 'hello\n', stderr: '' });

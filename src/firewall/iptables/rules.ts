@@ -2,11 +2,11 @@
 // plugin call goes into one RestoreBatch, fed to `iptables-restore --noflush` as a single atomic
 // transaction (instead of the reference's many `iptables` execs, each taking the xtables lock).
 // Masquerade rules come from here, port-mapping rules from iptables-portmap.ts, into the same batch.
-import { hostCidr, multicastNet, normSavedCidr, normSubnet } from './addr';
-import { iptablesComment, masqChainName, parseIptablesComment } from './tag';
-import type { MasqTarget } from './types';
-import { canonicalOrAsIs, Family } from '../ip/addr';
-import { bareAddress } from '../ip/cidr';
+import { hostCidr, multicastNet, normSavedCidr, normSubnet } from '../addr';
+import { iptablesComment, masqChainName, parseIptablesComment } from '../tag';
+import type { MasqTarget } from '../types';
+import { canonicalOrAsIs, Family } from '../../ip/addr';
+import { bareAddress } from '../../ip/cidr';
 
 /** One `-A` line of iptables-save output. */
 export interface SavedRule {

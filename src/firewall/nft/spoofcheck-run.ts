@@ -1,8 +1,8 @@
 // macspoofchk, effects: read `bridge nat` with `nft -a list table`, change it with one `nft -f -`
 // transaction per call (script text from spoofcheck.ts).
-import { ErrCode } from '../cni/errors';
-import { runTool, toolError, which } from './exec';
-import { NftTable, parseNftList } from './nft-rules';
+import { ErrCode } from '../../cni/errors';
+import { runTool, toolError, which } from '../../sys/exec';
+import { NftTable, parseNftList } from './rules';
 import {
   addSpoofScript, delSpoofChainScript, delSpoofScript, SPOOF_FAMILY, SPOOF_TABLE, spoofChains, spoofProblems,
 } from './spoofcheck';
