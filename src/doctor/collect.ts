@@ -8,7 +8,7 @@ import { IPConfig } from '../cni/result';
 import { AttachmentRules, localnetGuardProblems, parsePortMappings, selectBackend } from '../firewall';
 import { runTool, which } from '../sys/exec';
 import { spoofNameProblem } from '../firewall/nft/spoofcheck';
-import { checkSpoofCheck } from '../firewall/nft/spoofcheck-run';
+import { checkSpoofCheck } from '../firewall/nft/backend';
 import { HostLocalConfig } from '../ipam/config';
 import { listAttachments } from '../ipam/host-local';
 import { parseIP } from '../ip/addr';

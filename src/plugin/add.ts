@@ -6,7 +6,7 @@ import { CniError, ErrCode } from '../cni/errors';
 import { Interface, Result } from '../cni/result';
 import { requiredSysctls, selectBackend } from '../firewall';
 import { spoofNameProblem } from '../firewall/nft/spoofcheck';
-import { applySpoofCheck, removeSpoofCheck } from '../firewall/nft/spoofcheck-run';
+import { applySpoofCheck, removeSpoofCheck } from '../firewall/nft/backend';
 import * as link from '../netlink/link';
 import { NetlinkError, Rtnl } from '../netlink/socket';
 import { Netns, openContainerNetns, refuseOwnNetns } from '../sys/netns';

@@ -6,7 +6,7 @@ import { CniEnv } from '../cni/env';
 import { CniError, ErrCode } from '../cni/errors';
 import { IPConfig, Result } from '../cni/result';
 import { checkAttachmentAnywhere, guardedBridge, localnetGuardProblems, selectBackend } from '../firewall';
-import { checkSpoofCheck } from '../firewall/nft/spoofcheck-run';
+import { checkSpoofCheck } from '../firewall/nft/backend';
 import { getVlanFiltering, listPortVlans } from '../netlink/bridge-vlan';
 import { portVlanProblems, vlanGatewayName } from './vlan';
 import { wantsVlans } from './vlan-config';

@@ -6,7 +6,7 @@ import { CniEnv } from '../cni/env';
 import { removeAttachmentEverywhere } from '../firewall';
 import { mayHaveRules } from './firewall-rules';
 import { spoofNameProblem } from '../firewall/nft/spoofcheck';
-import { removeSpoofCheck } from '../firewall/nft/spoofcheck-run';
+import { removeSpoofCheck } from '../firewall/nft/backend';
 import * as link from '../netlink/link';
 import { ENODEV, NetlinkError, Rtnl } from '../netlink/socket';
 import { log, trace } from '../log';

@@ -13,7 +13,7 @@ import { deleteHostVeth } from './del';
 import { portsOfReleased, readBridgePorts } from './gc-veths';
 import { openIpam } from './ipam';
 import { isStaleSpoofChain, spoofNames } from '../firewall/nft/spoofcheck';
-import { sweepSpoofChecks } from '../firewall/nft/spoofcheck-run';
+import { sweepSpoofChecks } from '../firewall/nft/backend';
 import * as link from '../netlink/link';
 import { Rtnl } from '../netlink/socket';
 import { hostVethName } from './names';

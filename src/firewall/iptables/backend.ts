@@ -1,7 +1,7 @@
 // Masquerade and port mappings through iptables (whichever variant, legacy or nft, `iptables` on
 // PATH is): read the nat table with iptables-save, apply one iptables-restore --noflush batch per family.
 import { ErrCode } from '../../cni/errors';
-import { runTool, toolError, which } from '../../sys/exec';
+import { runTool, runToolOk, toolError, which } from '../../sys/exec';
 import {
   RestoreBatch, SavedTable, addMasqueradeOps, quoteArg, delMasqueradeOps, masqueradeContainers, masqueradeProblems, parseSave,
 } from './rules';
@@ -150,8 +150,7 @@ export class IptablesBackend implements FirewallBackend {
     withPortmapLock(() => {
       if (this.hasLocalnetGuard(bridge)) return;
       const input = ['*raw', `-A PREROUTING ${guardArgs(bridge).map(quoteArg).join(' ')}`, 'COMMIT', ''].join('\n');
-      const r = runTool(restore, args, input);
-      if (r.status !== 0) throw toolError(restore, args, r, input);
+      runToolOk(restore, args, input);
     });
   }
 

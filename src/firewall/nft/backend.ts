@@ -1,7 +1,7 @@
 // Masquerade and port mappings through nftables in tsbridge's own table: read it with
 // `nft -a list table`, apply one `nft -f -` transaction per call (both families at once: the table is `inet`).
 import { ErrCode } from '../../cni/errors';
-import { runTool, toolError, which } from '../../sys/exec';
+import { runTool, runToolOk, toolError, which } from '../../sys/exec';
 import {
   NFT_FAMILY, NFT_TABLE, NftScript, NftTable, addMasqueradeNft, delMasqueradeNft, masqueradeContainersNft,
   masqueradeProblemsNft, parseNftList,
@@ -12,6 +12,9 @@ import {
 import { HeldPort, dnatEntries, findConflicts, flushUdpConntrack, portInUseError } from '../portmap';
 import { FOREIGN_TABLES, ForeignTables, foreignDeletes, foreignGcDeletes, foreignHeldPorts, parseForeign, parseTableList } from './foreign';
 import { withPortmapLock } from '../lock';
+import {
+  addSpoofScript, delSpoofChainScript, delSpoofScript, SPOOF_FAMILY, SPOOF_TABLE, spoofChains, spoofProblems,
+} from './spoofcheck';
 import { dnatChainName } from '../tag';
 import type { AttachmentRules, FirewallBackend, MasqTarget } from '../types';
 import type { Family } from '../../ip/addr';
@@ -126,12 +129,7 @@ export class NftablesBackend implements FirewallBackend {
 
   /** Our table, or null when it does not exist (or, with `optional`, when nft is not installed). */
   private read(optional: boolean): NftTable | null {
-    if (optional && !which('nft')) return null;
-    const r = runTool('nft', LIST_ARGS);
-    if (r.status === 0) return parseNftList(r.stdout);
-    if (/No such file or directory/.test(r.stderr)) return null;
-    if (optional && /not supported/i.test(r.stderr)) return null; // kernel without nf_tables: nothing of ours
-    throw toolError('nft', LIST_ARGS, r);
+    return listTable(LIST_ARGS, optional);
   }
 
   /** `<family> <name>` of every table; null when nft is missing or the kernel has no nf_tables. */
@@ -171,16 +169,11 @@ export class NftablesBackend implements FirewallBackend {
 
   /** Reads and builds (`fill`), runs the script; re-reads and retries when it failed because the table moved. */
   private retry(fill: (script: NftScript) => void): void {
-    for (let attempt = 1; ; attempt++) {
+    runRetrying(() => {
       const script = new NftScript();
       fill(script);
-      if (script.empty) return;
-      const input = script.render();
-      const r = runTool('nft', ['-f', '-'], input);
-      if (r.status === 0) return;
-      const err = toolError('nft', ['-f', '-'], r, input);
-      if (err.code === ErrCode.TryAgainLater || attempt >= ATTEMPTS) throw err;
-    }
+      return script.empty ? '' : script.render();
+    });
   }
 }
 
@@ -191,4 +184,82 @@ export class NftablesBackend implements FirewallBackend {
 export function foreignHeld(r: AttachmentRules): HeldPort[] {
   if (r.portMappings.length === 0) return [];
   return new NftablesBackend().foreignHeldPorts().filter((h) => h.containerId !== r.containerId);
+}
+
+/** `nft -a list table ...` parsed; null when the table (or, with `optional`, nft or nf_tables) does not exist. */
+function listTable(args: string[], optional: boolean): NftTable | null {
+  if (optional && !which('nft')) return null;
+  const r = runTool('nft', args);
+  if (r.status === 0) return parseNftList(r.stdout);
+  if (/No such file or directory/.test(r.stderr)) return null;
+  if (optional && /not supported/i.test(r.stderr)) return null; // kernel without nf_tables: nothing of ours
+  throw toolError('nft', args, r);
+}
+
+/**
+ * Runs the script `make` builds from a fresh read ('' = nothing to do); when it fails because the
+ * table moved meanwhile (a rule handle vanished in a concurrent DEL), reads, builds and runs again.
+ */
+function runRetrying(make: () => string): void {
+  for (let attempt = 1; ; attempt++) {
+    const input = make();
+    if (!input) return;
+    const r = runTool('nft', ['-f', '-'], input);
+    if (r.status === 0) return;
+    const err = toolError('nft', ['-f', '-'], r, input);
+    if (err.code === ErrCode.TryAgainLater || attempt >= ATTEMPTS) throw err;
+  }
+}
+
+// macspoofchk: read `bridge nat`, change it with one `nft -f -` transaction per call (the script
+// text from spoofcheck.ts). Not part of FirewallBackend: it is nft whatever ipMasqBackend says.
+
+const SPOOF_LIST_ARGS = ['-a', 'list', 'table', SPOOF_FAMILY, SPOOF_TABLE];
+
+/** ADD: frames entering the bridge from `hostVeth` pass only with source MAC `mac`. */
+export function applySpoofCheck(hostVeth: string, mac: string, containerId: string, ifname: string): void {
+  const script = addSpoofScript(hostVeth, mac, containerId, ifname);
+  runToolOk('nft', ['-f', '-'], script);
+}
+
+/** DEL: the attachment's chains and the base-chain jump to them. Idempotent; no container needed. */
+export function removeSpoofCheck(containerId: string, ifname: string): void {
+  runRetrying(() => {
+    const table = listTable(SPOOF_LIST_ARGS, true);
+    return table ? delSpoofScript(table, containerId, ifname) : '';
+  });
+}
+
+/** CHECK: problems with the attachment's spoof check ([] = in place). */
+export function checkSpoofCheck(hostVeth: string, mac: string | undefined, containerId: string, ifname: string): string[] {
+  let table: NftTable | null;
+  try {
+    table = listTable(SPOOF_LIST_ARGS, false);
+  } catch (e) {
+    return [`macspoofchk: cannot read nftables table ${SPOOF_FAMILY} ${SPOOF_TABLE}: ${(e as Error).message}`];
+  }
+  return spoofProblems(table, hostVeth, mac, containerId, ifname);
+}
+
+/**
+ * GC: removes the attachment chains `stale` picks, given each chain and the names of the node's
+ * links as listed after the table was read (`links`); returns their names. Nothing when nft or
+ * the table is missing.
+ */
+export async function sweepSpoofChecks(
+  links: () => Promise<Set<string>>,
+  stale: (c: { ifaceChain: string; iifname?: string }, live: Set<string>) => boolean,
+): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    const table = listTable(SPOOF_LIST_ARGS, true);
+    if (!table) return [];
+    const live = await links();
+    const doomed = spoofChains(table).filter((c) => stale(c, live));
+    const script = doomed.map((c) => delSpoofChainScript(table, c.ifaceChain)).join('');
+    if (!script) return [];
+    const r = runTool('nft', ['-f', '-'], script);
+    if (r.status === 0) return doomed.map((c) => c.ifaceChain);
+    const err = toolError('nft', ['-f', '-'], r, script);
+    if (err.code === ErrCode.TryAgainLater || attempt >= ATTEMPTS) throw err;
+  }
 }

@@ -8,7 +8,7 @@
 //       ether saddr <container MAC> return comment "..."
 //       drop comment "..." } }
 // Keyed by (container ID, ifname), as the reference, so DEL and GC find it without the container.
-import type { NftChain, NftRule, NftTable } from './rules';
+import { jumpsTo, NftChain, NftRule, NftTable } from './rules';
 
 export const SPOOF_FAMILY = 'bridge';
 export const SPOOF_TABLE = 'nat';
@@ -63,16 +63,6 @@ export function addSpoofScript(hostVeth: string, mac: string, containerId: strin
     `add rule ${T} ${n.macChain} drop comment "${n.comment}"`,
   ].join('\n') + '\n';
 }
-
-/** [chain, rule] of every rule jumping to `chain`. */
-function jumpsTo(table: NftTable, chain: string): [string, NftRule][] {
-  const out: [string, NftRule][] = [];
-  for (const c of table.values()) for (const r of c.rules) if (r.jump === chain) out.push([c.name, r]);
-  return out;
-}
-
-export const spoofJumps = (table: NftTable, containerId: string, ifname: string): [string, NftRule][] =>
-  jumpsTo(table, spoofNames(containerId, ifname).ifaceChain);
 
 /** DEL: the jumps to the attachment's chain (by handle, from `table` as just read), then both chains; '' when none exists. */
 export const delSpoofScript = (table: NftTable, containerId: string, ifname: string): string =>
