@@ -1,10 +1,9 @@
 // Port mappings (the job of the reference `portmap` plugin), the backend-neutral part: parsing
 // runtimeConfig.portMappings, turning mappings into per-family DNAT entries, deciding whether
-// two mappings overlap, and the sysctls and conntrack cleanup port mappings need. Only
-// flushUdpConntrack does I/O.
+// two mappings overlap, and the sysctls port mappings need. Pure (the conntrack cleanup after
+// a change is conntrack.ts).
 import { CniError, ErrCode } from '../cni/errors';
 import { getKey, isObject } from '../cni/json';
-import { runTool, which } from '../sys/exec';
 import { hashedChainName } from './tag';
 import { normIp } from './addr';
 import type { AttachmentRules, PortConflict, PortMapping, PortProtocol } from './types';
@@ -228,30 +227,4 @@ export function requiredSysctls(r: AttachmentRules): Sysctl[] {
     path: `/proc/sys/net/ipv4/conf/${r.bridge}/route_localnet`,
     value: '1',
   }];
-}
-
-/**
- * Deletes conntrack entries of UDP flows to the given host ports, so a UDP "connection" set up
- * before the DNAT rule existed (or to a container that is gone) does not keep black-holing
- * traffic (reference plugins#123/#553/#1190). Best effort: without the `conntrack` tool, or when
- * it fails, nothing happens; returns what it did for the log.
- */
-export function flushUdpConntrack(ports: { family: Family; hostPort: number }[]): string[] {
-  const done: string[] = [];
-  if (ports.length === 0 || !which('conntrack')) return done;
-  const seen = new Set<string>();
-  for (const p of ports) {
-    const k = `${p.family}/${p.hostPort}`;
-    if (seen.has(k)) continue;
-    seen.add(k);
-    const args = ['-D', '-f', p.family === 4 ? 'ipv4' : 'ipv6', '-p', 'udp', '--orig-port-dst', String(p.hostPort)];
-    try {
-      // exit status 1 with "0 flow entries have been deleted" is the usual, fine outcome
-      runTool('conntrack', args);
-      done.push(`conntrack ${args.join(' ')}`);
-    } catch {
-      // best effort
-    }
-  }
-  return done;
 }

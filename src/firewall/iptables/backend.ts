@@ -9,7 +9,8 @@ import {
   addLocalnetGuardOps, addPortmapOps, delPortmapOps, guardArgs, heldPorts, localnetGuardProblems, portmapCheck, portmapContainers,
   udpHostPorts,
 } from './portmap';
-import { dnatEntries, findConflicts, flushUdpConntrack, guardedBridge, portInUseError } from '../portmap';
+import { dnatEntries, findConflicts, guardedBridge, portInUseError } from '../portmap';
+import { flushUdpConntrack } from '../conntrack';
 import { withPortmapLock } from '../lock';
 import { foreignHeld } from '../nft/backend';
 import { dnatChainName } from '../tag';

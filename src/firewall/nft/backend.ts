@@ -9,7 +9,8 @@ import {
 import {
   addLocalnetGuardNft, addPortmapNft, delPortmapNft, hasGuardNft, heldPortsNft, portmapContainersNft, portmapProblemsNft, udpHostPortsNft,
 } from './portmap';
-import { HeldPort, dnatEntries, findConflicts, flushUdpConntrack, portInUseError } from '../portmap';
+import { HeldPort, dnatEntries, findConflicts, portInUseError } from '../portmap';
+import { flushUdpConntrack } from '../conntrack';
 import { FOREIGN_TABLES, ForeignTables, foreignDeletes, foreignGcDeletes, foreignHeldPorts, parseForeign, parseTableList } from './foreign';
 import { withPortmapLock } from '../lock';
 import {
