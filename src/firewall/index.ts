@@ -30,20 +30,12 @@ export function selectBackend(pref?: BackendName): FirewallBackend {
 }
 
 /**
- * Removes an attachment's masquerade from both backends. The attachment may have been added by a
- * run with another `ipMasqBackend` (or another auto-detection result); the reference's DEL does
- * the same. Each backend's DEL is a no-op where its tool is missing or holds nothing of ours.
- */
-export function delMasqueradeEverywhere(network: string, containerId: string, ifname: string): void {
-  new IptablesBackend().delMasquerade(network, containerId, ifname);
-  new NftablesBackend().delMasquerade(network, containerId, ifname);
-}
-
-/**
- * Removes everything of an attachment (masquerade and port mappings) from both backends, for the
- * same reason as delMasqueradeEverywhere. Idempotent; needs no IPs and no container netns. The
- * reference's iptables rules (same chain names) go with ours; with `ifname`, the upstream
- * reference's nftables rules too (nft-foreign.ts).
+ * Removes everything of an attachment (masquerade and port mappings) from both backends: it may
+ * have been added by a run with another `ipMasqBackend` (or another auto-detection result); the
+ * reference's DEL does the same. Each backend's part is a no-op where its tool is missing or
+ * holds nothing of ours. Idempotent; needs no IPs and no container netns. The reference's
+ * iptables rules (same chain names) go with ours; with `ifname`, the upstream reference's
+ * nftables rules too (nft/foreign.ts).
  */
 export function removeAttachmentEverywhere(network: string, containerId: string, ips?: string[], ifname?: string): void {
   new IptablesBackend().removeAttachment(network, containerId, ips);
@@ -65,7 +57,7 @@ export function checkAttachmentAnywhere(selected: FirewallBackend, r: Attachment
 }
 
 /** Container IDs of `network` with masquerade or port-mapping state in either backend (for GC). */
-export function listMasqueradedContainers(network: string): string[] {
+export function listFirewallContainers(network: string): string[] {
   const ids = new Set([...new IptablesBackend().listContainers(network), ...new NftablesBackend().listContainers(network)]);
   return [...ids];
 }
@@ -80,9 +72,6 @@ export function localnetGuardProblems(bridge: string): string[] {
     + `(neither in iptables raw PREROUTING nor in nftables inet tsbridge localnet-guard; was the raw table flushed?): `
     + `containers can reach the node's 127.0.0.1 services (CVE-2020-8558); an ADD with a host port re-installs it`];
 }
-
-/** The same as listMasqueradedContainers, under a name that says it covers port mappings too. */
-export const listFirewallContainers = listMasqueradedContainers;
 
 // Detection looks for the tools only (no exec: it runs on every ADD, DEL and CHECK). A tool that
 // is there but unusable fails the call with its own error message, which names the problem.

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { withFileLock } from '../sys/flock';
 import { log } from '../log';
 
-export const PORTMAP_LOCK = '/run/tsbridge/portmap.lock';
+const PORTMAP_LOCK = '/run/tsbridge/portmap.lock';
 
 export function withPortmapLock<T>(fn: () => T, lockPath = PORTMAP_LOCK): T {
   try {

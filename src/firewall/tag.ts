@@ -4,7 +4,7 @@
 import * as crypto from 'node:crypto';
 
 /** iptables chain names may have at most 28 characters; the reference fills all of them. */
-export const CHAIN_NAME_LEN = 28;
+const CHAIN_NAME_LEN = 28;
 
 /** `prefix` + hex(sha512(network + containerId)), cut to 28 characters (reference utils.MustFormatHashWithPrefix). */
 export function hashedChainName(prefix: string, network: string, containerId: string): string {
@@ -38,7 +38,7 @@ export function parseIptablesComment(comment: string): { network: string; contai
 }
 
 /** nft accepts at most 128 bytes in a comment. */
-export const NFT_COMMENT_MAX = 128;
+const NFT_COMMENT_MAX = 128;
 
 // nft strings cannot carry a double quote (its scanner has no escapes), so the values are
 // percent-encoded. The container ID comes first: if a long network name makes the tag too long,

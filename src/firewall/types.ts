@@ -62,12 +62,11 @@ export interface PortConflict {
 
 export interface FirewallBackend {
   readonly name: 'iptables' | 'nftables';
-  /** Installs (or rewrites) the attachment's masquerade rules: one atomic batch per family (iptables) / one nft transaction. */
+  /**
+   * Installs (or rewrites) the attachment's masquerade rules alone, its port mappings untouched
+   * (doctor --fix): one atomic batch per family (iptables) / one nft transaction.
+   */
   addMasquerade(t: MasqTarget): void;
-  /** Removes them again. Idempotent; finds the rules by the (network, containerId) chain, so needs no IPs and no netns. */
-  delMasquerade(network: string, containerId: string, ifname: string): void;
-  /** Human-readable problems with the attachment's rules; [] when all are present. */
-  checkMasquerade(t: MasqTarget): string[];
 
   /**
    * ADD: makes the attachment's masquerade and port-mapping rules exactly `r`, in one

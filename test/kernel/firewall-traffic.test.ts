@@ -126,7 +126,7 @@ for (const [label, make] of backends) {
       assert.is(seenFrom('172.31.253.2'), NODE_OUT_V4);
       assert.is(seenFrom('fd00:254::2'), NODE_OUT_V6);
     } finally {
-      withNetns(`/run/netns/${NODE}`, () => fw.delMasquerade(target.network, target.containerId, target.ifname));
+      withNetns(`/run/netns/${NODE}`, () => fw.removeAttachment(target.network, target.containerId));
     }
     assert.is(seenFrom('172.31.253.2'), '10.253.0.2');
     assert.is(seenFrom('fd00:254::2'), 'fd00:253::2');
@@ -147,7 +147,7 @@ rootTest('destinations inside the attachment subnet are not masqueraded (the ACC
     withNetns(`/run/netns/${NODE}`, () => fw.addMasquerade(wide));
     try {
       // the rules are there (a pass must not come from having no rule at all) ...
-      withNetns(`/run/netns/${NODE}`, () => assert.equal(fw.checkMasquerade(wide), [], `${label}: rules missing`));
+      withNetns(`/run/netns/${NODE}`, () => assert.equal(fw.checkAttachment({ ...wide, masquerade: true, portMappings: [] }), [], `${label}: rules missing`));
       const dump = label === 'iptables' ? inNs(NODE, 'iptables-save', '-t', 'nat') + inNs(NODE, 'ip6tables-save', '-t', 'nat') : inNs(NODE, 'nft', 'list', 'ruleset');
       for (const net of ['172.31.253.0/24', 'fd00:254::/64']) assert.ok(dump.includes(net), `${label}: no rule for ${net}:\n${dump}`);
       // ... and do masquerade a destination outside the subnet, on the same outside host
@@ -157,7 +157,7 @@ rootTest('destinations inside the attachment subnet are not masqueraded (the ACC
       assert.is(seenFrom('172.31.253.2'), '10.253.0.2');
       assert.is(seenFrom('fd00:254::2'), 'fd00:253::2');
     } finally {
-      withNetns(`/run/netns/${NODE}`, () => fw.delMasquerade(wide.network, wide.containerId, wide.ifname));
+      withNetns(`/run/netns/${NODE}`, () => fw.removeAttachment(wide.network, wide.containerId));
     }
   }
 });

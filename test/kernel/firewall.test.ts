@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { missing, requires } from '../helpers/test';
 import {
-  IptablesBackend, MasqTarget, NftablesBackend, delMasqueradeEverywhere, listMasqueradedContainers, selectBackend,
+  AttachmentRules, IptablesBackend, MasqTarget, NftablesBackend, listFirewallContainers, removeAttachmentEverywhere, selectBackend,
 } from '../../src/firewall';
 import { masqChainName } from '../../src/firewall/tag';
 import { withNetns } from '../../src/sys/netns';
@@ -62,6 +62,8 @@ const target: MasqTarget = {
   ],
 };
 const CHAIN = masqChainName(target.network, target.containerId);
+/** The attachment with masquerade and no port mappings: what CHECK compares with. */
+const masqOnly = (t: MasqTarget): AttachmentRules => ({ ...t, masquerade: true, portMappings: [] });
 
 interface Variant {
   label: string;
@@ -139,17 +141,17 @@ for (const v of variants) {
       }
 
       withNetns(nsPath(ns), () => {
-        assert.equal(fw.checkMasquerade(target), []);
+        assert.equal(fw.checkAttachment(masqOnly(target)), []);
         assert.equal(fw.listContainers(target.network), [target.containerId]);
         assert.equal(fw.listContainers('another-net'), []);
       });
 
       v.flush(ns);
       withNetns(nsPath(ns), () => {
-        const problems = fw.checkMasquerade(target);
+        const problems = fw.checkAttachment(masqOnly(target));
         assert.ok(problems.includes(v.flushProblem), problems.join('\n'));
-        fw.delMasquerade(target.network, target.containerId, target.ifname);
-        fw.delMasquerade(target.network, target.containerId, target.ifname);
+        fw.removeAttachment(target.network, target.containerId);
+        fw.removeAttachment(target.network, target.containerId);
         assert.equal(fw.listContainers(target.network), []);
       });
       assert.not.ok(v.dump(ns).includes(CHAIN), v.dump(ns));
@@ -160,13 +162,13 @@ for (const v of variants) {
     inFreshNs('del', (ns) => {
       const fw = v.backend();
       withNetns(nsPath(ns), () => {
-        fw.delMasquerade(target.network, target.containerId, target.ifname); // fresh namespace, no table at all
+        fw.removeAttachment(target.network, target.containerId); // fresh namespace, no table at all
         fw.addMasquerade(target);
         fw.addMasquerade({ ...target, containerId: 'neighbour', ips: [{ ip: '10.251.0.6', subnet: '10.251.0.0/24', family: 4 }] });
-        fw.delMasquerade(target.network, target.containerId, target.ifname);
-        fw.delMasquerade(target.network, target.containerId, target.ifname);
+        fw.removeAttachment(target.network, target.containerId);
+        fw.removeAttachment(target.network, target.containerId);
         assert.equal(fw.listContainers(target.network), ['neighbour']);
-        assert.equal(fw.checkMasquerade({ ...target, containerId: 'neighbour', ips: [{ ip: '10.251.0.6', subnet: '10.251.0.0/24', family: 4 }] }), []);
+        assert.equal(fw.checkAttachment(masqOnly({ ...target, containerId: 'neighbour', ips: [{ ip: '10.251.0.6', subnet: '10.251.0.0/24', family: 4 }] })), []);
       });
       const dump = v.dump(ns);
       assert.not.ok(dump.includes(CHAIN), dump);
@@ -193,17 +195,17 @@ rootTest('selectBackend: explicit preference wins; auto picks iptables where it 
   });
 });
 
-rootTest('delMasqueradeEverywhere removes an attachment whichever backend made it; GC listing sees both', () => {
+rootTest('removeAttachmentEverywhere removes an attachment whichever backend made it; GC listing sees both', () => {
   inFreshNs('both', (ns) => {
     const viaNft = { ...target, containerId: 'made-by-nft' };
     withNetns(nsPath(ns), () => {
       new IptablesBackend().addMasquerade(target);
       new NftablesBackend().addMasquerade(viaNft);
-      assert.equal(listMasqueradedContainers(target.network).sort(), [target.containerId, 'made-by-nft'].sort());
-      delMasqueradeEverywhere(target.network, 'made-by-nft', 'eth0');
-      delMasqueradeEverywhere(target.network, target.containerId, 'eth0');
-      delMasqueradeEverywhere(target.network, target.containerId, 'eth0');
-      assert.equal(listMasqueradedContainers(target.network), []);
+      assert.equal(listFirewallContainers(target.network).sort(), [target.containerId, 'made-by-nft'].sort());
+      removeAttachmentEverywhere(target.network, 'made-by-nft');
+      removeAttachmentEverywhere(target.network, target.containerId);
+      removeAttachmentEverywhere(target.network, target.containerId);
+      assert.equal(listFirewallContainers(target.network), []);
     });
   });
 });
@@ -232,9 +234,9 @@ requires(rootTest, missing.refPlugins('bridge', 'host-local'))('interop: rules t
     assert.ok(inNs(node, 'iptables-save', '-t', 'nat').includes(chain), 'reference chain name differs from ours');
     withNetns(nsPath(node), () => {
       const fw = new IptablesBackend();
-      assert.equal(fw.checkMasquerade(t), []);
+      assert.equal(fw.checkAttachment(masqOnly(t)), []);
       assert.equal(fw.listContainers(conf.name), [cid]);
-      fw.delMasquerade(conf.name, cid, 'eth0');
+      fw.removeAttachment(conf.name, cid);
     });
     assert.not.ok((inNs(node, 'iptables-save', '-t', 'nat') + inNs(node, 'ip6tables-save', '-t', 'nat')).includes(chain));
   } finally {

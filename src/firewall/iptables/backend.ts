@@ -23,7 +23,7 @@ type Saved = SavedTable & { raw?: SavedTable };
 export type IptablesTools = Record<Family, { save: string; restore: string }>;
 
 /** What is on PATH, legacy or nft variant alike; tests pass the *-legacy-* names to cover both. */
-export const DEFAULT_TOOLS: IptablesTools = {
+const DEFAULT_TOOLS: IptablesTools = {
   4: { save: 'iptables-save', restore: 'iptables-restore' },
   6: { save: 'ip6tables-save', restore: 'ip6tables-restore' },
 };
@@ -47,26 +47,6 @@ export class IptablesBackend implements FirewallBackend {
       if (!t.ips.some((i) => i.family === family)) continue;
       this.apply(family, (cur, batch) => addMasqueradeOps(batch, t, family, cur), false);
     }
-  }
-
-  delMasquerade(network: string, containerId: string, _ifname: string): void {
-    // One chain per (network, container ID), like the reference: the ifname plays no part.
-    for (const family of [4, 6] as const) {
-      this.apply(family, (cur, batch) => delMasqueradeOps(batch, cur, network, containerId), true);
-    }
-  }
-
-  checkMasquerade(t: MasqTarget): string[] {
-    const problems: string[] = [];
-    for (const family of [4, 6] as const) {
-      if (!t.ips.some((i) => i.family === family)) continue;
-      try {
-        problems.push(...masqueradeProblems(this.read(family, false)!, t, family));
-      } catch (e) {
-        problems.push(`cannot read the ${this.tools[family].save.replace('-save', '')} nat table: ${(e as Error).message}`);
-      }
-    }
-    return problems;
   }
 
   applyAttachment(r: AttachmentRules): void {

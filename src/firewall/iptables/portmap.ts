@@ -33,23 +33,23 @@ import type { AttachmentRules, PortProtocol } from '../types';
 import type { Family } from '../../ip/addr';
 import { bareAddress } from '../../ip/cidr';
 
-export const HOSTPORT_CHAIN = 'CNI-HOSTPORT-DNAT';
+const HOSTPORT_CHAIN = 'CNI-HOSTPORT-DNAT';
 /** iptables' multiport match takes at most 15 ports. */
 const MULTIPORT_MAX = 15;
 const LOOPBACK_NET = '127.0.0.0/8';
 const ENTRY_RULE = ['-m', 'addrtype', '--dst-type', 'LOCAL', '-j', HOSTPORT_CHAIN];
 
 /** The reference portmap's comment: `dnat name: "<net>" id: "<cid>"`. */
-export function dnatComment(network: string, containerId: string): string {
+function dnatComment(network: string, containerId: string): string {
   return `dnat ${iptablesComment(network, containerId)}`;
 }
 
-export function parseDnatComment(comment: string): { network: string; containerId: string } | null {
+function parseDnatComment(comment: string): { network: string; containerId: string } | null {
   return comment.startsWith('dnat ') ? parseIptablesComment(comment.slice(5)) : null;
 }
 
 /** Value of the first non-negated option among `names`, '!' marks the next option negated. */
-export function optValue(args: string[], ...names: string[]): string | undefined {
+function optValue(args: string[], ...names: string[]): string | undefined {
   for (let i = 0; i < args.length - 1; i++) {
     if (args[i] === '!') {
       i++;
@@ -214,11 +214,6 @@ export function udpHostPorts(table: SavedTable, network: string, containerId: st
 /** Which hairpin layout a family's port mappings were found in (see portmapCheck). */
 export type HairpinLayout = 'tsbridge' | 'reference';
 
-/** What is missing of one family's port-mapping rules of an attachment; [] when it has none in this family. */
-export function portmapProblems(table: SavedTable, r: AttachmentRules, family: Family): string[] {
-  return portmapCheck(table, r, family).problems;
-}
-
 /**
  * CHECK of one family's port mappings. The DNAT half (shared chain, its jumps, the pod's CNI-DN
  * chain with a DNAT per mapping) is the same in both plugins. The hairpin half is complete in
@@ -322,8 +317,8 @@ function ownHairpinProblems(table: SavedTable, r: AttachmentRules, family: Famil
 }
 
 /** The reference portmap's shared hairpin chains: SETMARK sets the mark bit, MASQ (from POSTROUTING) masquerades it. */
-export const REF_SETMARK_CHAIN = 'CNI-HOSTPORT-SETMARK';
-export const REF_MASQ_CHAIN = 'CNI-HOSTPORT-MASQ';
+const REF_SETMARK_CHAIN = 'CNI-HOSTPORT-SETMARK';
+const REF_MASQ_CHAIN = 'CNI-HOSTPORT-MASQ';
 /** The reference's localhost source (one address; tsbridge marks all of 127.0.0.0/8). */
 const REF_LOOPBACK_SRC = '127.0.0.1/32';
 

@@ -193,7 +193,7 @@ export function delMasqueradeOps(batch: RestoreBatch, current: SavedTable, netwo
 }
 
 /** Jumps to `chain` whose source (-s) is one of `ips`. */
-export function jumpsFrom(table: SavedTable, chain: string, ips: string[]): SavedRule[] {
+function jumpsFrom(table: SavedTable, chain: string, ips: string[]): SavedRule[] {
   const want = new Set(ips.map(canonicalOrAsIs));
   return jumpsTo(table, chain).filter((r) => {
     const i = r.args.findIndex((a) => a === '-s' || a === '--source');

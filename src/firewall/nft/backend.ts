@@ -32,20 +32,6 @@ export class NftablesBackend implements FirewallBackend {
     this.apply((cur, script) => addMasqueradeNft(script, t, cur), false);
   }
 
-  delMasquerade(network: string, containerId: string, _ifname: string): void {
-    // The chain is per (network, container ID), as for iptables; the tag records the ifname for people.
-    this.apply((cur, script) => cur && delMasqueradeNft(script, cur, network, containerId), true);
-  }
-
-  checkMasquerade(t: MasqTarget): string[] {
-    if (t.ips.length === 0) return [];
-    try {
-      return masqueradeProblemsNft(this.read(false), t);
-    } catch (e) {
-      return [`cannot read nftables table ${NFT_FAMILY} ${NFT_TABLE}: ${(e as Error).message}`];
-    }
-  }
-
   applyAttachment(r: AttachmentRules): void {
     if (r.ips.length === 0) return;
     const wanted = [...dnatEntries(r, 4), ...dnatEntries(r, 6)];

@@ -15,9 +15,9 @@ import { NftTable, parseNftList } from './rules';
 import type { HeldPort } from '../portmap';
 import type { PortProtocol } from '../types';
 
-export const MASQ_TABLE = 'inet cni_plugins_masquerade';
-export const MASQ_CHAIN = 'masq_checks';
-export const HOSTPORT_TABLES = ['ip cni_hostport', 'ip6 cni_hostport'] as const;
+const MASQ_TABLE = 'inet cni_plugins_masquerade';
+const MASQ_CHAIN = 'masq_checks';
+const HOSTPORT_TABLES = ['ip cni_hostport', 'ip6 cni_hostport'] as const;
 const HOSTPORT_CHAINS = ['hostports', 'hostip_hostports', 'masquerading'];
 const DNAT_CHAINS = ['hostports', 'hostip_hostports'];
 /** The tables this module reads, as `<family> <name>`. */
@@ -25,7 +25,7 @@ export const FOREIGN_TABLES: readonly string[] = [MASQ_TABLE, ...HOSTPORT_TABLES
 
 /** upstream utils.MustFormatHashWithPrefix(16, "", s): the first 16 hex digits of sha512(s). */
 const hash16 = (s: string): string => crypto.createHash('sha512').update(s, 'utf8').digest('hex').slice(0, 16);
-export const masqNetworkPrefix = (network: string): string => `${hash16(network)}-`;
+const masqNetworkPrefix = (network: string): string => `${hash16(network)}-`;
 export const masqInstancePrefix = (network: string, ifname: string, containerId: string): string =>
   `${hash16(network)}-${hash16(`${ifname}:${containerId}`)}`;
 

@@ -29,19 +29,19 @@ import type { AttachmentRules, PortProtocol } from '../types';
 import type { Family } from '../../ip/addr';
 
 const T = `${NFT_FAMILY} ${NFT_TABLE}`;
-export const PREROUTING = 'prerouting';
-export const OUTPUT = 'output';
-export const HOSTPORTS = 'hostports';
-export const PREROUTING_HOOK = 'type nat hook prerouting priority dstnat;';
+const PREROUTING = 'prerouting';
+const OUTPUT = 'output';
+const HOSTPORTS = 'hostports';
+const PREROUTING_HOOK = 'type nat hook prerouting priority dstnat;';
 /** nft 1.0.6 refuses the name `dstnat` in the output hook; newer ones may print -100 as `dstnat`. */
-export const OUTPUT_HOOK = 'type nat hook output priority -100;';
+const OUTPUT_HOOK = 'type nat hook output priority -100;';
 const OUTPUT_HOOKS = [OUTPUT_HOOK, 'type nat hook output priority dstnat;'];
-export const ENTRY_RULE = `fib daddr type local jump ${HOSTPORTS}`;
+const ENTRY_RULE = `fib daddr type local jump ${HOSTPORTS}`;
 /** The localnet guards (see LOCALNET_GUARD_COMMENT in portmap.ts): one rule per bridge. */
-export const GUARD_CHAIN = 'localnet-guard';
-export const GUARD_HOOK = 'type filter hook prerouting priority raw;';
+const GUARD_CHAIN = 'localnet-guard';
+const GUARD_HOOK = 'type filter hook prerouting priority raw;';
 
-export function guardRuleNft(bridge: string): string {
+function guardRuleNft(bridge: string): string {
   return `iifname "${bridge}" ip daddr 127.0.0.0/8 drop`;
 }
 const LOOPBACK_NET = '127.0.0.0/8';
@@ -49,13 +49,13 @@ const LOOPBACK_NET = '127.0.0.0/8';
 const ipKw = (family: Family) => (family === 4 ? 'ip' : 'ip6');
 const body = (text: string) => text.replace(/\s+comment "[^"]*"$/, '');
 
-export function dnatRuleNft(e: DnatEntry): string {
+function dnatRuleNft(e: DnatEntry): string {
   const match = e.hostIP === undefined ? `meta nfproto ipv${e.family}` : `${ipKw(e.family)} daddr ${e.hostIP}`;
   const to = e.family === 4 ? `${e.containerIp}:${e.containerPort}` : `[${e.containerIp}]:${e.containerPort}`;
   return `${match} ${e.protocol} dport ${e.hostPort} dnat ${ipKw(e.family)} to ${to}`;
 }
 
-export function dispatchRuleNft(proto: PortProtocol, ports: number[], chain: string): string {
+function dispatchRuleNft(proto: PortProtocol, ports: number[], chain: string): string {
   return `${proto} dport ${ports.length === 1 ? ports[0] : `{ ${ports.join(', ')} }`} jump ${chain}`;
 }
 
@@ -71,7 +71,7 @@ function hairpinSourcesNft(r: AttachmentRules, family: Family): string[] {
 }
 
 /** The postrouting jumps into the hairpin chain (nft's printed form, without comment). */
-export function hairpinJumpsNft(r: AttachmentRules, chain: string): string[] {
+function hairpinJumpsNft(r: AttachmentRules, chain: string): string[] {
   const out: string[] = [];
   for (const family of [4, 6] as const) {
     const entries = dnatEntries(r, family);
@@ -82,7 +82,7 @@ export function hairpinJumpsNft(r: AttachmentRules, chain: string): string[] {
 }
 
 /** The DNAT chain's rules for one entry: mark what it rewrites from each hairpin source, then the DNAT. */
-export function dnatChainRulesNft(r: AttachmentRules, e: DnatEntry): string[] {
+function dnatChainRulesNft(r: AttachmentRules, e: DnatEntry): string[] {
   const dst = e.hostIP === undefined ? '' : `${ipKw(e.family)} daddr ${e.hostIP} `;
   const marks = hairpinSourcesNft(r, e.family)
     .map((src) => `${dst}${ipKw(e.family)} saddr ${src} ${e.protocol} dport ${e.hostPort} meta mark set meta mark | ${HAIRPIN_MARK_NFT}`);
@@ -90,7 +90,7 @@ export function dnatChainRulesNft(r: AttachmentRules, e: DnatEntry): string[] {
 }
 
 /** Only what our own DNAT marked is masqueraded (see HAIRPIN_MARK). */
-export const HAIRPIN_RULE_NFT = `meta mark & ${HAIRPIN_MARK_NFT} == ${HAIRPIN_MARK_NFT} masquerade`;
+const HAIRPIN_RULE_NFT = `meta mark & ${HAIRPIN_MARK_NFT} == ${HAIRPIN_MARK_NFT} masquerade`;
 
 /**
  * Adds an attachment's port mappings to the script (layout above). Jumps to its chains found in

@@ -13,7 +13,7 @@ export const POSTROUTING = 'postrouting';
 const T = `${NFT_FAMILY} ${NFT_TABLE}`;
 
 /** The hook line nft prints for our postrouting base chain. */
-export const POSTROUTING_HOOK = 'type nat hook postrouting priority srcnat;';
+const POSTROUTING_HOOK = 'type nat hook postrouting priority srcnat;';
 
 export interface NftRule {
   /** Rule text as printed, without the trailing `# handle N`. */
@@ -124,7 +124,7 @@ export class NftScript {
 const ipKw = (family: Family) => (family === 4 ? 'ip' : 'ip6');
 
 /** The rules the per-container chain holds for one family, in order (nft's printed form). */
-export function masqChainRules(t: MasqTarget, family: Family): string[] {
+function masqChainRules(t: MasqTarget, family: Family): string[] {
   const ips = t.ips.filter((i) => i.family === family);
   if (ips.length === 0) return [];
   const subnets = [...new Set(ips.map((i) => normSubnet(i.subnet, family)))];
@@ -135,7 +135,7 @@ export function masqChainRules(t: MasqTarget, family: Family): string[] {
 }
 
 /** The postrouting jump for one source address (nft's printed form, without comment). */
-export function masqJumpRule(ip: string, family: Family, chain: string): string {
+function masqJumpRule(ip: string, family: Family, chain: string): string {
   return `${ipKw(family)} saddr ${normIp(ip, family)} jump ${chain}`;
 }
 
@@ -176,7 +176,7 @@ export function delMasqueradeNft(script: NftScript, current: NftTable, network: 
 }
 
 /** Jumps to `chain` matching `ip saddr X` / `ip6 saddr X` for one of `ips`. */
-export function jumpsFrom(table: NftTable, chain: string, ips: string[]): [string, NftRule][] {
+function jumpsFrom(table: NftTable, chain: string, ips: string[]): [string, NftRule][] {
   const want = new Set(ips.map(canonicalOrAsIs));
   return jumpsTo(table, chain).filter(([, r]) => {
     const m = /\bsaddr (\S+)/.exec(r.text);

@@ -12,9 +12,9 @@ import { jumpsTo, NftChain, NftRule, NftTable } from './rules';
 
 export const SPOOF_FAMILY = 'bridge';
 export const SPOOF_TABLE = 'nat';
-export const SPOOF_BASE = 'PREROUTING';
+const SPOOF_BASE = 'PREROUTING';
 /** How nft prints the base chain's hook (priority -300 = dstnat in the bridge family). */
-export const SPOOF_HOOK = 'type filter hook prerouting priority dstnat;';
+const SPOOF_HOOK = 'type filter hook prerouting priority dstnat;';
 const T = `${SPOOF_FAMILY} ${SPOOF_TABLE}`;
 
 export interface SpoofNames {
@@ -71,7 +71,7 @@ export const delSpoofScript = (table: NftTable, containerId: string, ifname: str
 const body = (r: NftRule): string => r.text.replace(/\s+comment "[^"]*"$/, '');
 
 /** The MAC the attachment's chain lets through, if its rule is there. */
-export function allowedMac(table: NftTable, containerId: string, ifname: string): string | undefined {
+function allowedMac(table: NftTable, containerId: string, ifname: string): string | undefined {
   const mac = table.get(spoofNames(containerId, ifname).macChain);
   for (const r of mac?.rules ?? []) {
     const m = /^ether saddr ([0-9a-f:]{17}) return$/.exec(body(r));
