@@ -1,8 +1,9 @@
-// Flags of the install/uninstall commands: --name=value, --name value, --flag, --no-flag. Every
-// flag can also come from the environment as TSBRIDGE_<NAME> (--pod-cidr -> TSBRIDGE_POD_CIDR), so a
-// DaemonSet can set them with env and the downward API; a flag on the command line wins. A 'list'
-// flag may be repeated and each value may be a comma list; its values on the command line replace
-// the environment's. Pure.
+// Flags of every subcommand (tsbridge's own, doctor, the Kubernetes ones): --name=value,
+// --name value, --flag, --no-flag. Given an environment (the Kubernetes commands pass theirs), every
+// flag can also come from it as TSBRIDGE_<NAME> (--pod-cidr -> TSBRIDGE_POD_CIDR), so a DaemonSet
+// can set them with env and the downward API; a flag on the command line wins. A 'list' flag may be
+// repeated and each value may be a comma list; its values on the command line replace the
+// environment's. Pure.
 export type FlagKind = 'string' | 'bool' | 'list';
 export type FlagSpec = Record<string, FlagKind>;
 export type FlagValues = Record<string, string | boolean | string[] | undefined>;

@@ -6,6 +6,12 @@
 //      (there can be no rules where no tool exists).
 // This is the reference's rule ("iptables unless iptables is unusable and nftables usable"), with
 // "usable" judged by presence: probing by exec would cost every call several milliseconds.
+//
+// The shared model is here at the top (types.ts the backend contract, tag.ts names and comments,
+// portmap.ts port mappings, lock.ts, conntrack.ts, addr.ts); each backend has its folder,
+// iptables/ and nft/, with mirrored files: backend.ts runs the tool, rules.ts (masquerade) and
+// portmap.ts generate and read rules, purely; nft/ also has foreign.ts (the upstream reference's
+// nftables rules) and spoofcheck.ts (macspoofchk, nft only).
 import { which } from '../sys/exec';
 import { IptablesBackend } from './iptables/backend';
 import { NftablesBackend } from './nft/backend';

@@ -25,7 +25,7 @@ export type Change = 'written' | 'unchanged';
 
 /**
  * Present in the code of every tsbridge build, so in every tsbridge binary: uninstall recognises a
- * tsbridge of another version as ours by it (SEA keeps the bundle's source text in the binary).
+ * tsbridge of another version as ours by it (bun build --compile keeps the source text in the binary).
  */
 export const BINARY_MARKER = 'tsbridge:cni-binary-marker:v1';
 

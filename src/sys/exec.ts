@@ -1,5 +1,6 @@
-// Runs iptables/nft tools synchronously (so they fork in whatever netns the calling thread is in,
-// see sys/netns.ts) and turns failures into CNI errors a runtime can act on.
+// Runs a node tool (iptables, nft, conntrack for the firewall; the same and more for doctor)
+// synchronously, so it forks in whatever netns the calling thread is in (see sys/netns.ts), found
+// only among root-owned files (sys/owner.ts); failures become CNI errors a runtime can act on.
 import { spawnSync } from 'node:child_process';
 import { CniError, ErrCode } from '../cni/errors';
 import { findTrustedTool } from './owner';

@@ -3,7 +3,7 @@
 // dlopened from there: Bun would extract it to a temp file of its own) and is written once to a
 // root-owned 0700 cache directory, named by content hash; every load re-verifies the file through
 // an fd opened with O_NOFOLLOW and dlopens that very fd (/proc/self/fd/N), so nothing swapped in
-// between the check and the load can be loaded. Outside the SEA (unit tests on the compiled JS)
+// between the check and the load can be loaded. Outside the executable (unit tests on the compiled JS)
 // it is loaded straight from the build tree.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';

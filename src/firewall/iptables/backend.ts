@@ -1,5 +1,6 @@
-// Masquerade and port mappings through iptables (whichever variant, legacy or nft, `iptables` on
-// PATH is): read the nat table with iptables-save, apply one iptables-restore --noflush batch per family.
+// Everything that runs iptables (the rest of iptables/ is pure): masquerade and port mappings
+// through whichever variant, legacy or nft, `iptables` on PATH is; read the nat table with
+// iptables-save, apply one iptables-restore --noflush batch per family.
 import { ErrCode } from '../../cni/errors';
 import { runTool, runToolOk, toolError, which } from '../../sys/exec';
 import {

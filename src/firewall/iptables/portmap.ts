@@ -21,7 +21,7 @@
 //                  -m comment --comment D -j CNI-HM-<hash>          (and -s 127.0.0.0/8 for IPv4)
 //   -A CNI-HM-<hash> -m mark --mark 0x2000/0x2000 -m comment --comment D -j MASQUERADE
 // D is the reference's `dnat name: "<network>" id: "<containerID>"`. For IPv4 with a bridge named,
-// the raw table gets the bridge's localnet guard (see LOCALNET_GUARD_COMMENT in portmap.ts):
+// the raw table gets the bridge's localnet guard (see LOCALNET_GUARD_COMMENT in ../portmap.ts):
 //   -A PREROUTING -d 127.0.0.0/8 -i <bridge> -m comment --comment G -j DROP   (raw; shared, if missing)
 import { hostCidr, normIp, normSavedCidr, normSubnet } from '../addr';
 import { RestoreBatch, SavedRule, SavedTable, jumpsTo } from './rules';

@@ -1,7 +1,7 @@
 // Pure iptables rule generation and iptables-save parsing for the nat table. Every change of one
 // plugin call goes into one RestoreBatch, fed to `iptables-restore --noflush` as a single atomic
 // transaction (instead of the reference's many `iptables` execs, each taking the xtables lock).
-// Masquerade rules come from here, port-mapping rules from iptables-portmap.ts, into the same batch.
+// Masquerade rules come from here, port-mapping rules from portmap.ts, into the same batch.
 import { hostCidr, multicastNet, normSavedCidr, normSubnet } from '../addr';
 import { iptablesComment, masqChainName, parseIptablesComment } from '../tag';
 import type { MasqTarget } from '../types';

@@ -1,5 +1,7 @@
-// Masquerade and port mappings through nftables in tsbridge's own table: read it with
-// `nft -a list table`, apply one `nft -f -` transaction per call (both families at once: the table is `inet`).
+// Everything that runs nft (the rest of nft/ is pure). Masquerade and port mappings in tsbridge's
+// own table: read it with `nft -a list table`, apply one `nft -f -` transaction per call (both
+// families at once: the table is `inet`); DEL and GC also remove the upstream reference's nftables
+// rules (foreign.ts); and macspoofchk in `bridge nat` (spoofcheck.ts), whatever the backend.
 import { ErrCode } from '../../cni/errors';
 import { runTool, runToolOk, toolError, which } from '../../sys/exec';
 import {
@@ -51,7 +53,7 @@ export class NftablesBackend implements FirewallBackend {
 
   /**
    * Our table's rules of the attachment and, with `ifname`, the upstream reference's nftables
-   * rules for it (see nft-foreign.ts), in one transaction. Reads: `nft list tables`, then only
+   * rules for it (see foreign.ts), in one transaction. Reads: `nft list tables`, then only
    * the tables that exist.
    */
   removeAttachment(network: string, containerId: string, ips?: string[], ifname?: string): void {

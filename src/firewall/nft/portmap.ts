@@ -1,5 +1,5 @@
 // Pure nftables rule generation and reading for port mappings, in tsbridge's table (next to the
-// masquerade chains of nft-rules.ts; both families in one `inet` table, one transaction):
+// masquerade chains of rules.ts; both families in one `inet` table, one transaction):
 //   table inet tsbridge {
 //     chain prerouting  { type nat hook prerouting priority dstnat;   fib daddr type local jump hostports }
 //     chain output      { type nat hook output priority -100;        fib daddr type local jump hostports }
@@ -37,7 +37,7 @@ const PREROUTING_HOOK = 'type nat hook prerouting priority dstnat;';
 const OUTPUT_HOOK = 'type nat hook output priority -100;';
 const OUTPUT_HOOKS = [OUTPUT_HOOK, 'type nat hook output priority dstnat;'];
 const ENTRY_RULE = `fib daddr type local jump ${HOSTPORTS}`;
-/** The localnet guards (see LOCALNET_GUARD_COMMENT in portmap.ts): one rule per bridge. */
+/** The localnet guards (see LOCALNET_GUARD_COMMENT in ../portmap.ts): one rule per bridge. */
 const GUARD_CHAIN = 'localnet-guard';
 const GUARD_HOOK = 'type filter hook prerouting priority raw;';
 

@@ -1,7 +1,7 @@
 // Pure nftables script generation and `nft -a list table` parsing. tsbridge keeps all its state in
 // its own table `inet tsbridge`, so it never touches rules of iptables-nft, kube-proxy or the
 // reference plugins. One plugin call = one NftScript = one `nft -f -` transaction; masquerade
-// rules come from here, port-mapping rules from nft-portmap.ts, into the same script.
+// rules come from here, port-mapping rules from portmap.ts, into the same script.
 import { multicastNet, normIp, normSubnet } from '../addr';
 import { masqChainName, nftTag, parseNftTag } from '../tag';
 import type { MasqTarget } from '../types';
