@@ -255,7 +255,7 @@ async function firewall(): Promise<void> {
     return { wall: pct(wall, 50), cpu: pct(cpu, 50) };
   };
   const c = '-m comment --comment bench';
-  // the shape of an ADD's masquerade batch (src/firewall/iptables-rules.ts), then its removal
+  // the shape of an ADD's masquerade batch (src/firewall/iptables/rules.ts), then its removal
   const iptAdd = `*nat\n:CNI-BENCH - [0:0]\n-A CNI-BENCH -d 10.9.0.0/16 ${c} -j ACCEPT\n-A CNI-BENCH ! -d 224.0.0.0/4 ${c} -j MASQUERADE\n` +
     `-A POSTROUTING -s 10.9.0.2/32 ${c} -j CNI-BENCH\nCOMMIT\n`;
   const iptDel = `*nat\n-D POSTROUTING -s 10.9.0.2/32 ${c} -j CNI-BENCH\n-F CNI-BENCH\n-X CNI-BENCH\nCOMMIT\n`;
