@@ -11,8 +11,10 @@ deps:
 build: deps
 	node build/build.mjs
 
-# type-check everything (strict) and emit JS for the tests into build/js
+# type-check everything (strict) and emit JS for the tests into build/js (emptied first: the JS of
+# a moved or deleted test must not keep running)
 compile: deps
+	rm -rf build/js
 	npx tsc -p .
 
 test: build compile
