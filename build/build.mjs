@@ -59,11 +59,17 @@ if (process.argv.includes('--native-only')) process.exit(0);
 // working directory (test/kernel/binary-env). TSBRIDGE_BUILD: version, commit, date, licenses.
 const defines = Object.entries(buildDefine(root, bunRuntime())).map(([k, v]) => `--define=${k}=${v}`);
 
+const JIT_POLICY = 100;
+
 /** One `bun build --compile` of src/main.ts into build/bin/<name> for `target`, `addonFile` embedded. */
 function compile(name, addonFile, target, extra) {
   const tmp = path.join(out, 'bin', `.${name}.tmp`);
   run(bunBinary(), ['build', path.join(root, 'src', 'main.ts'),
     '--compile', '--bytecode', '--minify', `--target=${target}`, '--format=cjs',
+    // A plugin run executes almost every function once: JIT compiling any of it is CPU (and
+    // executable memory) spent for nothing. Tier-up thresholds x100 keep run-once code in the
+    // interpreter; long-running commands restore the normal policy (main.ts).
+    `--compile-jit-policy=${JIT_POLICY}`,
     '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig',
     '--no-compile-autoload-tsconfig', '--no-compile-autoload-package-json',
     `--asset=${addonFile}`, ...defines, ...extra,

@@ -1,6 +1,7 @@
 // tsb_sys: the few syscalls the JS runtime does not expose and tsbridge needs.
 //   setns(fd, nstype)  -> undefined, throws Error with .errno on failure
 //   flock(fd, op)      -> 0 on success, errno on failure (EWOULDBLOCK is the caller's to handle)
+//   flockWait(fd, ms)  -> flock(LOCK_EX) blocking at most ms: 0, EWOULDBLOCK on timeout, else errno
 //   nsType(fd)         -> CLONE_NEW* type of the namespace open at fd (ioctl NS_GET_NSTYPE)
 //   nsOwner(fd)        -> inode number of the user namespace owning the namespace open at fd
 //                         (ioctl NS_GET_USERNS), throws Error with .errno on failure
@@ -17,12 +18,15 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <sched.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/netlink.h>
@@ -68,6 +72,73 @@ static napi_value js_flock(napi_env env, napi_callback_info info) {
   int rc;
   do { rc = flock(fd, op); } while (rc != 0 && errno == EINTR);
   napi_create_int32(env, rc == 0 ? 0 : errno, &out);
+  return out;
+}
+
+// A blocking flock wakes the moment the holder lets go (the kernel queues waiters); polling with
+// LOCK_NB sleeps through releases and, with many contenders, leaves the lock idle between holders.
+// The bound comes from a timer that signals this thread only (SIGEV_THREAD_ID) with a handler
+// installed without SA_RESTART, so flock returns EINTR; the timer re-fires every TICK_NS in case
+// the first signal landed before flock started. The previous handler and mask are put back, and a
+// signal still pending is drained first, so nothing is left behind for the runtime.
+#define LOCK_SIGNAL (SIGRTMAX - 3)
+#define TICK_NS 10000000L
+static void on_lock_timer(int sig) { (void)sig; }
+
+static int flock_wait(int fd, int ms) {
+  if (flock(fd, LOCK_EX | LOCK_NB) == 0) return 0;
+  if (errno != EWOULDBLOCK) return errno;
+  if (ms <= 0) return EWOULDBLOCK;
+  struct sigaction sa, old_sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_lock_timer; // no SA_RESTART: the signal must interrupt flock
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(LOCK_SIGNAL, &sa, &old_sa) != 0) return errno;
+  sigset_t set, old_set;
+  sigemptyset(&set);
+  sigaddset(&set, LOCK_SIGNAL);
+  pthread_sigmask(SIG_UNBLOCK, &set, &old_set);
+  struct sigevent sev;
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = LOCK_SIGNAL;
+  sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+  timer_t timer;
+  int result;
+  if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0) {
+    result = errno;
+  } else {
+    struct timespec deadline, now;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += ms / 1000;
+    deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) { deadline.tv_sec++; deadline.tv_nsec -= 1000000000L; }
+    struct itimerspec its = { .it_interval = { 0, TICK_NS }, .it_value = { ms / 1000, (long)(ms % 1000) * 1000000L } };
+    timer_settime(timer, 0, &its, NULL);
+    for (;;) {
+      if (flock(fd, LOCK_EX) == 0) { result = 0; break; }
+      if (errno != EINTR) { result = errno; break; }
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      if (now.tv_sec > deadline.tv_sec || (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) {
+        result = EWOULDBLOCK;
+        break;
+      }
+    }
+    timer_delete(timer);
+  }
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  struct timespec zero = { 0, 0 };
+  while (sigtimedwait(&set, NULL, &zero) == LOCK_SIGNAL) { /* drain a late tick */ }
+  pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+  sigaction(LOCK_SIGNAL, &old_sa, NULL);
+  return result;
+}
+
+static napi_value js_flock_wait(napi_env env, napi_callback_info info) {
+  int32_t fd, ms;
+  napi_value out;
+  if (get_int_args(env, info, &fd, &ms) != 0) return throw_errno(env, "flockWait", EINVAL);
+  napi_create_int32(env, flock_wait(fd, ms), &out);
   return out;
 }
 
@@ -218,6 +289,7 @@ NAPI_MODULE_INIT() {
   napi_value fn;
   EXPORT("setns", js_setns);
   EXPORT("flock", js_flock);
+  EXPORT("flockWait", js_flock_wait);
   EXPORT("nsType", js_ns_type);
   EXPORT("nsOwner", js_ns_owner);
   EXPORT("nlOpen", js_nl_open);

@@ -175,11 +175,18 @@ let lastPhase = 'start';
 /** The step this invocation reached last (an error's phase). */
 export const currentPhase = (): string => lastPhase;
 
-/** Debug-level step timing: each step with the time since the previous one (and since start in text). */
+/**
+ * Debug-level step timing: each step with the time since the previous one (and since start in
+ * text), and the CPU (user + sys, all our threads, not our children) used since start: unlike
+ * wall time, that does not depend on how busy the machine is.
+ */
 export function trace(step: string): void {
   const now = performance.now();
   const took = now - lastStep;
   lastStep = now;
   lastPhase = step;
-  if (threshold >= LEVELS.debug) write('debug', `+${now.toFixed(1)}ms ${step}`, { phase: step, durationMs: took });
+  if (process.env.TSB_HWM) fs.writeSync(2, `HWM ${now.toFixed(1)} ${fs.readFileSync('/proc/self/status','utf8').match(/(VmHWM|RssAnon|RssFile):\s*(\d+)/g)!.join(',').replace(/\s+/g,'')} cpu=${((process.cpuUsage().user + process.cpuUsage().system) / 1000).toFixed(1)} ${step}\n`);
+  if (threshold < LEVELS.debug) return;
+  const cpu = process.cpuUsage();
+  write('debug', `+${now.toFixed(1)}ms cpu=${((cpu.user + cpu.system) / 1000).toFixed(1)}ms ${step}`, { phase: step, durationMs: took });
 }

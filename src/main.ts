@@ -46,6 +46,9 @@ async function main(): Promise<number> {
     // Plugin output is written synchronously, so exit at once rather than wait for teardown.
     process.exit(await runPlugin(process.env));
   }
+  // The executable starts with the JIT held back for run-once plugin code (build/build.mjs);
+  // CLI commands may run long (the agents) and get the normal policy.
+  (globalThis as { Bun?: { unsafe?: { setJITPolicy?: (scale: number) => void } } }).Bun?.unsafe?.setJITPolicy?.(1);
   const { runCli } = await import('./cli');
   return runCli(process.argv.slice(2));
 }

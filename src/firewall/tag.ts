@@ -1,7 +1,7 @@
 // Names and comments that tie netfilter state to one attachment. The chain name and the iptables
 // comment are byte-for-byte those of the reference bridge plugin, so rules either plugin made can
 // be found and removed by the other. Nothing here does I/O.
-import * as crypto from 'node:crypto';
+import { sha512Hex } from '../sys/hash';
 
 /** iptables chain names may have at most 28 characters; the reference fills all of them. */
 const CHAIN_NAME_LEN = 28;
@@ -9,7 +9,7 @@ const CHAIN_NAME_LEN = 28;
 /** `prefix` + hex(sha512(network + containerId)), cut to 28 characters (reference utils.MustFormatHashWithPrefix). */
 export function hashedChainName(prefix: string, network: string, containerId: string): string {
   if (prefix.length >= CHAIN_NAME_LEN) throw new Error(`chain prefix too long: ${prefix}`);
-  const hex = crypto.createHash('sha512').update(network + containerId, 'utf8').digest('hex');
+  const hex = sha512Hex(network + containerId);
   return (prefix + hex).slice(0, CHAIN_NAME_LEN);
 }
 

@@ -1,7 +1,7 @@
 // Deterministic host-side veth names: "veth" + 8 hex of sha256(containerID, ifname). Stable across
 // retries, so DEL and GC find the host end without the container's namespace.
-import * as crypto from 'node:crypto';
+import { sha256Hex } from '../sys/hash';
 
 export function hostVethName(containerId: string, ifname: string): string {
-  return 'veth' + crypto.createHash('sha256').update(`${containerId}\0${ifname}`).digest('hex').slice(0, 8);
+  return 'veth' + sha256Hex(`${containerId}\0${ifname}`).slice(0, 8);
 }

@@ -2,7 +2,7 @@
 // VLAN (PVID, egress untagged) or trunk VLANs (tagged), VLAN 1 removed unless preserveDefaultVlan,
 // and with isGateway the gateway on `<bridge>.<vlan>`: one end of a veth pair whose other end is a
 // port of that VLAN (the bridge device itself stays on VLAN 1, as upstream leaves it).
-import * as crypto from 'node:crypto';
+import { sha256Hex } from '../sys/hash';
 import { CniError, ErrCode } from '../cni/errors';
 import {
   addPortVlans, BRIDGE_VLAN_INFO, delPortVlans, getVlanFiltering, listPortVlans, PortVlan, setVlanFiltering,
@@ -86,7 +86,7 @@ export function vlanGatewayName(bridge: string, vlan: number): string {
 
 /** The bridge port end of the gateway pair: stable, so every ADD finds the same one. */
 const gatewayPortName = (bridge: string, vlan: number): string =>
-  'vgw' + crypto.createHash('sha256').update(`${bridge}\0${vlan}`).digest('hex').slice(0, 9);
+  'vgw' + sha256Hex(`${bridge}\0${vlan}`).slice(0, 9);
 
 /**
  * isGateway with `vlan`: `<bridge>.<vlan>` (created with its port end on the bridge, PVID `vlan`

@@ -4,13 +4,13 @@
 // old file or the new one, never a partial one, and never gets ETXTBSY (we never open the live
 // file for writing). Temp names start with "." and end in ".tmp": libcni loads only .conf,
 // .conflist and .json files, and nobody execs a dot file.
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { randomHex } from './hash';
 
 /** Unique per writer: two installers on one node (rolling update) must not share a temp file. */
 export function tempName(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.${crypto.randomBytes(4).toString('hex')}.tmp`);
+  return path.join(path.dirname(target), `.${path.basename(target)}.${randomHex(4)}.tmp`);
 }
 
 function fsyncDir(dir: string): void {

@@ -5,11 +5,11 @@
 // an fd opened with O_NOFOLLOW and dlopens that very fd (/proc/self/fd/N), so nothing swapped in
 // between the check and the load can be loaded. Outside the executable (unit tests on the compiled JS)
 // it is loaded straight from the build tree.
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from './atomic';
 import { EMBEDDED_ROOT, isCompiled } from './compiled';
+import { sha256Hex } from './hash';
 
 export type NativeName = 'tsb_sys';
 
@@ -17,6 +17,8 @@ export interface SysBinding {
   setns(fd: number, nstype: number): void;
   /** 0 on success, else the errno (EWOULDBLOCK when LOCK_NB and held elsewhere). */
   flock(fd: number, op: number): number;
+  /** flock(LOCK_EX) that blocks at most ms (woken by the release itself): 0, EWOULDBLOCK on timeout, else the errno. */
+  flockWait(fd: number, ms: number): number;
   /** CLONE_NEW* type of the namespace open at fd (ioctl NS_GET_NSTYPE). */
   nsType(fd: number): number;
   /** Inode number of the user namespace that owns the namespace open at fd (ioctl NS_GET_USERNS). */
@@ -88,9 +90,7 @@ export function loadVerified(name: string, bytes: Buffer, dir: string): unknown 
   }
 }
 
-function sha256(b: Buffer): string {
-  return crypto.createHash('sha256').update(b).digest('hex');
-}
+const sha256 = sha256Hex; // a cryptographic content hash: a planted file must not verify
 
 /**
  * Create the directory if missing (0700), then insist it is a real directory owned by us and

@@ -2,6 +2,7 @@
 // through whichever variant, legacy or nft, `iptables` on PATH is; read the nat table with
 // iptables-save, apply one iptables-restore --noflush batch per family.
 import { ErrCode } from '../../cni/errors';
+import { log } from '../../log';
 import { runTool, runToolOk, toolError, which } from '../../sys/exec';
 import {
   RestoreBatch, SavedTable, addMasqueradeOps, quoteArg, delMasqueradeOps, masqueradeContainers, masqueradeProblems, parseSave,
@@ -189,6 +190,7 @@ export class IptablesBackend implements FirewallBackend {
       const r = runTool(restore, args, input);
       if (r.status === 0) return;
       const err = toolError(restore, args, r, input);
+      log.debug(`${restore} attempt ${attempt} failed: ${r.stderr.trim().split('\n')[0]}`);
       if (err.code === ErrCode.TryAgainLater || attempt >= ATTEMPTS) throw err;
     }
   }

@@ -8,9 +8,9 @@
 //     chain hostports / hostip_hostports { [ip daddr <hostIP>] <proto> dport <HP> dnat to <podIP>:<CP> comment "<containerID>" }
 //     chain masquerading { ... masquerade comment "<containerID>" } }
 // The portmap comment names no network, so GC only takes rules that point into the network's subnets.
-import * as crypto from 'node:crypto';
 import { Family, parseIP } from '../../ip/addr';
 import { contains, parseCidr } from '../../ip/cidr';
+import { sha512Hex } from '../../sys/hash';
 import { NftTable, parseNftList } from './rules';
 import type { HeldPort } from '../portmap';
 import type { PortProtocol } from '../types';
@@ -24,7 +24,7 @@ const DNAT_CHAINS = ['hostports', 'hostip_hostports'];
 export const FOREIGN_TABLES: readonly string[] = [MASQ_TABLE, ...HOSTPORT_TABLES];
 
 /** upstream utils.MustFormatHashWithPrefix(16, "", s): the first 16 hex digits of sha512(s). */
-const hash16 = (s: string): string => crypto.createHash('sha512').update(s, 'utf8').digest('hex').slice(0, 16);
+const hash16 = (s: string): string => sha512Hex(s).slice(0, 16);
 const masqNetworkPrefix = (network: string): string => `${hash16(network)}-`;
 export const masqInstancePrefix = (network: string, ifname: string, containerId: string): string =>
   `${hash16(network)}-${hash16(`${ifname}:${containerId}`)}`;
