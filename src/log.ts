@@ -185,7 +185,6 @@ export function trace(step: string): void {
   const took = now - lastStep;
   lastStep = now;
   lastPhase = step;
-  if (process.env.TSB_HWM) fs.writeSync(2, `HWM ${now.toFixed(1)} ${fs.readFileSync('/proc/self/status','utf8').match(/(VmHWM|RssAnon|RssFile):\s*(\d+)/g)!.join(',').replace(/\s+/g,'')} cpu=${((process.cpuUsage().user + process.cpuUsage().system) / 1000).toFixed(1)} ${step}\n`);
   if (threshold < LEVELS.debug) return;
   const cpu = process.cpuUsage();
   write('debug', `+${now.toFixed(1)}ms cpu=${((cpu.user + cpu.system) / 1000).toFixed(1)}ms ${step}`, { phase: step, durationMs: took });
