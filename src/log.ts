@@ -7,6 +7,7 @@
 // MAX_LOG_BYTES to one ".1" file: at most twice that on disk.
 import * as fs from 'node:fs';
 import { escapeControls, safeJson } from './safe-text';
+import { writeFully } from './sys/write';
 
 const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 type Level = keyof typeof LEVELS;
@@ -102,7 +103,7 @@ export function openLogFile(file: string): number {
     return fd;
   } catch (e) {
     if (fd >= 0) fs.closeSync(fd);
-    process.stderr.write(`tsbridge: cannot open log file (not logging to it): ${escapeControls((e as Error).message)}\n`);
+    toStderr(`tsbridge: cannot open log file (not logging to it): ${escapeControls((e as Error).message)}\n`);
     return -1;
   }
 }
@@ -136,6 +137,13 @@ function rotate(): void {
   }
 }
 
+/** Synchronous (nothing is left buffered at exit); a closed stderr must not fail the call. */
+function toStderr(line: string): void {
+  try {
+    writeFully(2, line);
+  } catch { /* the log file still has the line */ }
+}
+
 function writeFile(line: string): void {
   if (fileFd < 0) return;
   const bytes = Buffer.byteLength(line);
@@ -158,7 +166,7 @@ function write(level: Level, msg: string, fields: LogFields = {}): void {
     // newlines and terminal escapes from CNI_ARGS, names or API messages cannot forge or hide lines
     line = `${new Date().toISOString()} tsbridge[${process.pid}] ${level}: ${escapeControls(msg)}\n`;
   }
-  process.stderr.write(line);
+  toStderr(line);
   writeFile(line);
 }
 

@@ -2,6 +2,7 @@
 // /opt/cni/bin); without, a small CLI.
 import { configureLog } from './log';
 import { isCompiled } from './sys/compiled';
+import { writeFully } from './sys/write';
 
 /**
  * The runtime's environment must not change what this root process does. Bun reads BUN_* (e.g.
@@ -19,7 +20,7 @@ function scrubRuntimeEnv(): void {
   if (!hostile.length) return;
   if (process.env.TSBRIDGE_REEXECED) {
     // we already ran ourselves without them: someone put them back, refuse rather than loop
-    process.stderr.write(`tsbridge: refusing to run with ${hostile.join(', ')} set\n`);
+    writeFully(2, `tsbridge: refusing to run with ${hostile.join(', ')} set\n`);
     process.exit(1);
   }
   const env: Record<string, string> = { TSBRIDGE_REEXECED: '1' };
@@ -56,7 +57,9 @@ async function main(): Promise<number> {
 main().then(
   (code) => { process.exitCode = code; },
   (e) => {
-    process.stderr.write(`tsbridge: ${(e as Error).stack ?? e}\n`);
+    try {
+      writeFully(2, `tsbridge: ${(e as Error).stack ?? e}\n`);
+    } catch { /* stderr closed */ }
     process.exitCode = 1;
   },
 );

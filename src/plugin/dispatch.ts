@@ -8,6 +8,7 @@ import { isObject } from '../cni/json';
 import { parseNetConf } from '../cni/netconf';
 import { toVersion } from '../cni/result';
 import { hasCheck, hasGcAndStatus, IMPLICIT_VERSION, LATEST_VERSION, SUPPORTED_VERSIONS } from '../cni/version';
+import { writeFully } from '../sys/write';
 import { configureLog, currentPhase, log, logSettingsOf, setLogContext, trace } from '../log';
 
 export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
@@ -99,7 +100,7 @@ function readStdin(): Buffer {
 }
 
 function print(obj: unknown): void {
-  fs.writeSync(1, JSON.stringify(obj) + '\n');
+  writeFully(1, JSON.stringify(obj) + '\n');
 }
 
 /** The config's version before full validation, so even early errors answer in it (none given: 0.1.0, as libcni). */

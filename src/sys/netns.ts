@@ -11,6 +11,7 @@
 import * as fs from 'node:fs';
 import { CniError, ErrCode } from '../cni/errors';
 import { sys } from './native';
+import { writeFully } from './write';
 
 const CLONE_NEWNET = 0x40000000;
 /** O_PATH (same value on x86_64 and arm64): names the file without opening it for I/O. */
@@ -113,7 +114,9 @@ function returnHome(home: number): void {
     sys().setns(home, CLONE_NEWNET);
   } catch (e) {
     // Staying in the container's namespace would point every later step at the wrong kernel state.
-    process.stderr.write(`tsbridge: fatal: cannot return to the host network namespace: ${(e as Error).message}\n`);
+    try {
+      writeFully(2, `tsbridge: fatal: cannot return to the host network namespace: ${(e as Error).message}\n`);
+    } catch { /* stderr closed: abort all the same */ }
     process.abort();
   }
 }
