@@ -137,8 +137,16 @@ function rotate(): void {
   }
 }
 
+let stderrSink: ((line: string) => void) | null = null;
+
+/** Tests: receive the lines meant for stderr instead (null: fd 2 again). */
+export function redirectLogStderr(sink: ((line: string) => void) | null): void {
+  stderrSink = sink;
+}
+
 /** Synchronous (nothing is left buffered at exit); a closed stderr must not fail the call. */
 function toStderr(line: string): void {
+  if (stderrSink) return stderrSink(line);
   try {
     writeFully(2, line);
   } catch { /* the log file still has the line */ }

@@ -1,6 +1,6 @@
 // The single executable: runs alone, ignores NODE_* from its environment, and loads its native
 // pieces only from a verified, root-owned cache.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -63,6 +63,70 @@ test('runs copied alone into an empty directory, with no node on PATH and no nod
     world.cleanup();
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(cache, { recursive: true, force: true });
+  }
+});
+
+const nap = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Everything written into a FIFO until its last writer is gone, read without blocking from `fd`. */
+function drain(fd: number, into: Buffer[]): boolean {
+  const buf = Buffer.alloc(65536);
+  for (;;) {
+    let n: number;
+    try {
+      n = fs.readSync(fd, buf);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return false;
+      throw e;
+    }
+    if (n === 0) return true; // EOF: every writer closed
+    into.push(Buffer.from(buf.subarray(0, n)));
+  }
+}
+
+test('output larger than a full non-blocking pipe reaches a late reader whole: stdout, stderr and the log file', async () => {
+  // The plugin writes synchronously and exits at once (sys/write.ts): a pipe that is full and
+  // non-blocking (EAGAIN) must be waited on, never cut short. 100 kB of error message on each of
+  // stdout and stderr, the reader starting only after half a second.
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-pipe-'));
+  try {
+    const fifos = ['out', 'err'].map((n) => path.join(d, n));
+    for (const f of fifos) spawnSync('mkfifo', [f]);
+    const rd = fifos.map((f) => fs.openSync(f, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK));
+    const wr = fifos.map((f) => fs.openSync(f, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+    const logFile = path.join(d, 'tsbridge.log');
+    const bridge = 'b'.repeat(100_000);
+    const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'pipetest', type: 'tsbridge', bridge, logLevel: 'debug', logFile,
+      ipam: { type: 'host-local', dataDir: d, subnet: '10.203.1.0/24' } });
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'pipe1', CNI_NETNS: '/proc/self/ns/net', CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' };
+    const child = spawn(BIN, [], { env, stdio: ['pipe', wr[0], wr[1]] });
+    for (const fd of wr) fs.closeSync(fd);
+    child.stdin!.end(conf);
+    let code: number | null | undefined;
+    child.on('exit', (c) => { code = c; });
+    await nap(500);
+    const got: Buffer[][] = [[], []];
+    const eof = [false, false];
+    for (let i = 0; i < 6000 && !(eof[0] && eof[1]); i++) {
+      for (const k of [0, 1]) if (!eof[k]) eof[k] = drain(rd[k], got[k]);
+      await nap(5);
+    }
+    for (const fd of rd) fs.closeSync(fd);
+    assert.ok(eof[0] && eof[1], 'the plugin exited and closed both pipes');
+    for (let i = 0; i < 200 && code === undefined; i++) await nap(10);
+    assert.is(code, 1);
+    const out = Buffer.concat(got[0]).toString();
+    const err = Buffer.concat(got[1]).toString();
+    assert.ok(out.length > 100_000 && err.length > 100_000, `both beyond a pipe's 64 kB (stdout ${out.length}, stderr ${err.length})`);
+    const reply = JSON.parse(out);
+    assert.is(reply.code, 7);
+    assert.ok(reply.msg.includes(bridge), 'the whole message');
+    const errLine = err.split('\n').find((l) => l.includes(' error: '));
+    assert.ok(errLine?.includes(bridge), 'the whole error line on stderr');
+    assert.ok(err.endsWith('\n'), 'stderr ends with a complete line');
+    assert.ok(fs.readFileSync(logFile, 'utf8').split('\n').includes(errLine!), 'the same line in the log file');
+  } finally {
+    fs.rmSync(d, { recursive: true, force: true });
   }
 });
 

@@ -12,7 +12,7 @@ import { renderConflist } from '../../src/k8s/conflist';
 import { HelpRequest, parseFlags, UsageError } from '../../src/flags';
 import { parseKubeconfig } from '../../src/k8s/kubeconfig';
 import { fileStamp, JobStatus, markNow, probeProblem, probeStatusFile, StatusWriter } from '../../src/k8s/status';
-import { closeLogFile, configureLog, log, logSettingsOf, setLogContext, trace } from '../../src/log';
+import { closeLogFile, configureLog, log, logSettingsOf, redirectLogStderr, setLogContext, trace } from '../../src/log';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
 
 const ROOT = path.resolve(__dirname, '../../../..');
@@ -48,12 +48,11 @@ test('log settings of a netconf: the three keys, each checked and naming what is
 
 /** Log lines written while `fn` runs with stderr silenced (they also go to stderr). */
 function quiet(fn: () => void): void {
-  const w = process.stderr.write;
-  process.stderr.write = (() => true) as typeof process.stderr.write;
+  redirectLogStderr(() => undefined);
   try {
     fn();
   } finally {
-    process.stderr.write = w;
+    redirectLogStderr(null);
   }
 }
 
@@ -133,13 +132,12 @@ test('the log file is never followed through a symlink, also when rotating', () 
     fs.writeFileSync(target, 'keep\n', { mode: 0o600 });
     fs.symlinkSync(target, file);
     let err = '';
-    const w = process.stderr.write;
-    process.stderr.write = ((s: string) => { err += s; return true; }) as typeof process.stderr.write;
+    redirectLogStderr((s) => { err += s; });
     try {
       configureLog({}, { logLevel: 'info', logFile: file });
       log.info('hello');
     } finally {
-      process.stderr.write = w;
+      redirectLogStderr(null);
     }
     assert.match(err, /cannot open log file/);
     assert.is(fs.readFileSync(target, 'utf8'), 'keep\n');
