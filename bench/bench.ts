@@ -38,14 +38,24 @@ function cleanup(): void {
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 
-interface Run { ms: number; status: number; stdout: string; stderr: string; rssKb?: number }
+/** `spawnedAt` / `endedAt`: epoch ms (sub-ms), to place the plugin's own clock origin between them. */
+interface Run { ms: number; status: number; stdout: string; stderr: string; rssKb?: number; cpuMs?: number; spawnedAt: number; endedAt: number }
 
-/** One plugin invocation inside the node namespace; wall time measured around the exec. */
-function invoke(node: string, bin: string, env: Record<string, string>, stdin: string, rss = false): Promise<Run> {
-  const argv = ['--net=/run/netns/' + node, ...(rss ? ['/usr/bin/time', '-f', 'RSSKB=%M'] : []), bin];
+const epochMs = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * One plugin invocation inside the node namespace; wall time measured around the exec. `measure`:
+ * 'rss' wraps it in /usr/bin/time (peak RSS), 'cpu' in perf stat (task-clock: user + sys of the
+ * plugin and everything it runs, such as host-local and iptables; nsenter's share is the same for both).
+ */
+function invoke(node: string, bin: string, env: Record<string, string>, stdin: string, measure: '' | 'rss' | 'cpu' = ''): Promise<Run> {
+  const wrap = measure === 'rss' ? ['/usr/bin/time', '-f', 'RSSKB=%M'] : [];
+  const argv = ['--net=/run/netns/' + node, ...wrap, bin];
+  const [cmd, args] = measure === 'cpu' ? ['perf', ['stat', '-x,', '-e', 'task-clock', 'nsenter', ...argv]] : ['nsenter', argv];
   return new Promise((resolve) => {
     const t0 = process.hrtime.bigint();
-    const p = spawn('nsenter', argv, { env: { ...baseEnv, CNI_PATH: REF, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const spawnedAt = epochMs();
+    const p = spawn(cmd, args, { env: { ...baseEnv, CNI_PATH: REF, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));
@@ -53,7 +63,9 @@ function invoke(node: string, bin: string, env: Record<string, string>, stdin: s
     p.on('close', (code) => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       const m = /RSSKB=(\d+)/.exec(err);
-      resolve({ ms, status: code ?? -1, stdout: out, stderr: err, rssKb: m ? Number(m[1]) : undefined });
+      const c = /^([\d.]+),msec,task-clock/m.exec(err);
+      resolve({ ms, status: code ?? -1, stdout: out, stderr: err, rssKb: m ? Number(m[1]) : undefined, cpuMs: c ? Number(c[1]) : undefined,
+        spawnedAt, endedAt: epochMs() });
     });
     p.stdin.end(stdin);
   });
@@ -111,11 +123,24 @@ async function single(): Promise<void> {
   row('DEL p95', pct(del.bridge, 95), pct(del.tsbridge, 95));
   const rss = { bridge: 0, tsbridge: 0 };
   for (const [k, side] of s.entries()) {
-    const a = await invoke(node, side.bin, cniEnv('ADD', `${side.tag}-rss`, pods[k]), side.conf, true);
-    const d = await invoke(node, side.bin, cniEnv('DEL', `${side.tag}-rss`, pods[k]), side.conf, true);
+    const a = await invoke(node, side.bin, cniEnv('ADD', `${side.tag}-rss`, pods[k]), side.conf, 'rss');
+    const d = await invoke(node, side.bin, cniEnv('DEL', `${side.tag}-rss`, pods[k]), side.conf, 'rss');
     rss[side.type] = Math.max(a.rssKb ?? 0, d.rssKb ?? 0) / 1024;
   }
   row('peak RSS per invocation', rss.bridge, rss.tsbridge, 'MB');
+  // CPU does not depend on how busy the machine is: the fairest per-call comparison on a shared box
+  const cpu: Record<string, Record<string, number[]>> = { ADD: { bridge: [], tsbridge: [] }, DEL: { bridge: [], tsbridge: [] } };
+  for (let i = 0; i < RUNS; i++) {
+    for (const [k, side] of s.entries()) {
+      for (const cmd of ['ADD', 'DEL']) {
+        const r = await invoke(node, side.bin, cniEnv(cmd, `${side.tag}-cpu${i}`, pods[k]), side.conf, 'cpu');
+        if (r.status || r.cpuMs === undefined) throw new Error(`${side.type} ${cmd} failed: ${r.stdout} ${r.stderr}`);
+        cpu[cmd][side.type].push(r.cpuMs);
+      }
+    }
+  }
+  row('ADD CPU per call p50 (user+sys, children included)', pct(cpu.ADD.bridge, 50), pct(cpu.ADD.tsbridge, 50));
+  row('DEL CPU per call p50', pct(cpu.DEL.bridge, 50), pct(cpu.DEL.tsbridge, 50));
 }
 
 /** The chain a user deploys, through libcni (our cnitool): tsbridge+portMappings vs bridge+portmap. */
@@ -184,31 +209,57 @@ async function startup(): Promise<void> {
   rows.push(['`bun -e 0` p50 (for scale)', '', `${bun.toFixed(1)} ms`, '']);
 }
 
-/** Where a warm ADD and DEL spend their time: tsbridge's own debug timestamps (ms since process start). */
+/**
+ * Where a warm ADD and DEL spend their time: tsbridge's own debug timestamps (ms since the
+ * runtime's clock origin) and CPU (user + sys of the process so far, children not included). The
+ * first line places that origin in epoch time, which splits the wall time outside the marks into
+ * exec (nsenter, execve, the runtime's own start before its clock) and exit (last mark to reaped).
+ */
 async function phases(): Promise<void> {
   console.error(`per-phase breakdown of a warm ADD and DEL (debug timestamps), ${RUNS} runs`);
   const node = netns('phase');
   const pod = netns('phasep');
   const side = sides(node, 'ph', 180)[1];
   const marks: Record<string, Record<string, number[]>> = { ADD: {}, DEL: {} };
+  const cpus: Record<string, Record<string, number[]>> = { ADD: {}, DEL: {} };
   const walls: Record<string, number[]> = { ADD: [], DEL: [] };
+  const execs: Record<string, number[]> = { ADD: [], DEL: [] };
+  const exits: Record<string, number[]> = { ADD: [], DEL: [] };
   for (let i = 0; i < RUNS + 2; i++) {
     for (const cmd of ['ADD', 'DEL']) {
       const r = await invoke(node, side.bin, { ...cniEnv(cmd, `${side.tag}-${i}`, pod), TSBRIDGE_LOG_LEVEL: 'debug' }, side.conf);
       if (r.status) throw new Error(`phases: ${cmd} failed: ${r.stdout}`);
       if (i < 2) continue;
       walls[cmd].push(r.ms);
-      for (const m of r.stderr.matchAll(/debug: \+([\d.]+)ms (.+)$/gm)) (marks[cmd][m[2].replace(/ \(.*\)$/, '')] ??= []).push(Number(m[1]));
+      let last = 0;
+      for (const m of r.stderr.matchAll(/debug: \+([\d.]+)ms cpu=([\d.]+)ms (.+)$/gm)) {
+        const step = m[3].replace(/ \(.*\)$/, '');
+        (marks[cmd][step] ??= []).push(Number(m[1]));
+        (cpus[cmd][step] ??= []).push(Number(m[2]));
+        last = Math.max(last, Number(m[1]));
+      }
+      const origin = Number(/\(clock origin ([\d.]+)\)/.exec(r.stderr)?.[1] ?? NaN);
+      execs[cmd].push(origin - r.spawnedAt);
+      exits[cmd].push(r.endedAt - (origin + last));
     }
   }
   const at = (cmd: string, mark: string): number => (marks[cmd][mark] ? pct(marks[cmd][mark], 50) : NaN);
+  const cpuAt = (cmd: string, mark: string): number => (cpus[cmd][mark] ? pct(cpus[cmd][mark], 50) : NaN);
   const show = (cmd: string, steps: [string, string, string][]): void => {
     for (const [label, from, to] of steps) {
-      const ms = (to === 'exit' ? pct(walls[cmd], 50) : at(cmd, to)) - (from === 'start' ? 0 : at(cmd, from));
-      rows.push([`${cmd} phase: ${label}`, '', `${ms.toFixed(1)} ms`, '']);
+      let ms: number;
+      let cpu = '';
+      if (from === 'exec') ms = pct(execs[cmd], 50);
+      else if (to === 'exit') ms = pct(exits[cmd], 50);
+      else {
+        ms = at(cmd, to) - (from === 'start' ? 0 : at(cmd, from));
+        cpu = ` (CPU ${(cpuAt(cmd, to) - (from === 'start' ? 0 : cpuAt(cmd, from))).toFixed(1)} ms)`;
+      }
+      rows.push([`${cmd} phase: ${label}`, '', `${ms.toFixed(1)} ms${cpu}`, '']);
     }
   };
   show('ADD', [
+    ['exec (nsenter, execve, runtime before its clock starts)', 'exec', ''],
     ['start (runtime up, bundle loaded, env checked)', 'start', 'dispatch'],
     ['config (stdin, env, netconf parsed)', 'dispatch', 'config parsed'],
     ['module load (ADD modules)', 'config parsed', 'add loaded'],
@@ -216,14 +267,15 @@ async function phases(): Promise<void> {
     ['IPAM (lock, reserve, write)', 'ADD start', 'ipam allocated'],
     ['netlink (bridge, veth, addresses, routes)', 'ipam allocated', 'container configured'],
     ['firewall (one iptables-restore batch)', 'container configured', 'rules applied'],
-    ['exit (result written, process gone; wall p50 minus the last mark)', 'rules applied', 'exit'],
+    ['exit (last mark to process reaped)', 'rules applied', 'exit'],
   ]);
   show('DEL', [
+    ['exec', 'exec', ''],
     ['start', 'start', 'dispatch'],
     ['config', 'dispatch', 'config parsed'],
     ['module load (DEL modules)', 'config parsed', 'del loaded'],
     ['IPAM store open + read', 'DEL start', 'ipam opened'],
-    ['firewall (one iptables-restore batch)', 'ipam opened', 'rules removed'],
+    ['firewall (iptables-save, one iptables-restore batch)', 'ipam opened', 'rules removed'],
     ['netlink (addon load, container iface, host veth)', 'rules removed', 'links removed'],
     ['IPAM release', 'links removed', 'ipam released'],
     ['exit', 'ipam released', 'exit'],
