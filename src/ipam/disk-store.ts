@@ -414,8 +414,9 @@ export function withDiskStore<T>(dataDir: string, network: string, fn: (store: D
   const dirFd = openNetworkDir(dataDir, network);
   const dir = path.join(dataDir, network);
   try {
+    const bootId = opts.bootId !== undefined ? opts.bootId : kernelBootId(); // read before the lock: less time holding it
     return withFileLock(fdPath(dirFd, 'lock'), () => {
-      const store = new DiskStore(dirFd, dir, opts.bootId !== undefined ? opts.bootId : kernelBootId());
+      const store = new DiskStore(dirFd, dir, bootId);
       try {
         if (opts.releaseEarlierBoots) {
           store.sweepStaging();
