@@ -5,9 +5,12 @@
 // command's context (container, ifname, netns, network), the phase and its duration, and the CNI
 // code of an error. Messages are escaped: one message, one line. The file is rotated at
 // MAX_LOG_BYTES to one ".1" file: at most twice that on disk.
-import * as fs from 'node:fs';
 import { escapeControls, safeJson } from './safe-text';
 import { writeFully } from './sys/write';
+
+// node:fs on first use: VERSION (which logs nothing) answers without loading it (plugin/dispatch.ts).
+let fsModule: typeof import('node:fs') | undefined;
+const fs = (): typeof import('node:fs') => (fsModule ??= require('node:fs') as typeof import('node:fs'));
 
 const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 type Level = keyof typeof LEVELS;
@@ -72,7 +75,7 @@ export function configureLog(env: NodeJS.ProcessEnv, conf: LogSettings = {}, opt
     fileFd = openLogFile(file);
     if (fileFd >= 0) {
       filePath = file;
-      fileBytes = fs.fstatSync(fileFd).size;
+      fileBytes = fs().fstatSync(fileFd).size;
     }
   }
 }
@@ -82,7 +85,7 @@ export function setLogContext(c: LogContext): void {
 }
 
 export function closeLogFile(): void {
-  if (fileFd >= 0) fs.closeSync(fileFd);
+  if (fileFd >= 0) fs().closeSync(fileFd);
   fileFd = -1;
   filePath = '';
 }
@@ -97,12 +100,12 @@ export function closeLogFile(): void {
 export function openLogFile(file: string): number {
   let fd = -1;
   try {
-    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK, 0o600);
-    const why = unsafeLogFile(fs.fstatSync(fd), process.geteuid ? process.geteuid() : 0);
+    fd = fs().openSync(file, fs().constants.O_WRONLY | fs().constants.O_APPEND | fs().constants.O_CREAT | fs().constants.O_NOFOLLOW | fs().constants.O_NONBLOCK, 0o600);
+    const why = unsafeLogFile(fs().fstatSync(fd), process.geteuid ? process.geteuid() : 0);
     if (why) throw new Error(`${file} ${why}`);
     return fd;
   } catch (e) {
-    if (fd >= 0) fs.closeSync(fd);
+    if (fd >= 0) fs().closeSync(fd);
     toStderr(`tsbridge: cannot open log file (not logging to it): ${escapeControls((e as Error).message)}\n`);
     return -1;
   }
@@ -125,15 +128,15 @@ export function unsafeLogFile(st: { isFile(): boolean; uid: number; nlink: numbe
 function rotate(): void {
   const file = filePath;
   try {
-    const mine = fs.fstatSync(fileFd);
-    const now = fs.lstatSync(file);
-    if (now.ino === mine.ino && now.dev === mine.dev) fs.renameSync(file, `${file}.1`);
+    const mine = fs().fstatSync(fileFd);
+    const now = fs().lstatSync(file);
+    if (now.ino === mine.ino && now.dev === mine.dev) fs().renameSync(file, `${file}.1`);
   } catch { /* gone or renamed by another process: reopen */ }
   closeLogFile();
   fileFd = openLogFile(file);
   if (fileFd >= 0) {
     filePath = file;
-    fileBytes = fs.fstatSync(fileFd).size;
+    fileBytes = fs().fstatSync(fileFd).size;
   }
 }
 
@@ -158,7 +161,7 @@ function writeFile(line: string): void {
   try {
     if (fileBytes > 0 && fileBytes + bytes > maxBytes) rotate();
     if (fileFd < 0) return;
-    fs.writeSync(fileFd, line);
+    fs().writeSync(fileFd, line);
     fileBytes += bytes;
   } catch { /* a full disk must not fail the runtime's call: stderr still has the line */ }
 }

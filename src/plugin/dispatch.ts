@@ -1,6 +1,5 @@
 // Plugin mode: read env and stdin, run the command, print the result (or the CNI error JSON) on
 // stdout. This is the only place that writes to stdout.
-import * as fs from 'node:fs';
 import { parseCniArgs } from '../cni/args';
 import { parseCommand, parseEnv } from '../cni/env';
 import { CniError, ErrCode, errorJson } from '../cni/errors';
@@ -11,16 +10,20 @@ import { hasCheck, hasGcAndStatus, IMPLICIT_VERSION, LATEST_VERSION, SUPPORTED_V
 import { writeFully } from '../sys/write';
 import { configureLog, currentPhase, log, logSettingsOf, setLogContext, trace } from '../log';
 
+// node:fs on first use: VERSION answers through Bun's own stdin/stdout (below) without it.
+let fsModule: typeof import('node:fs') | undefined;
+const fs = (): typeof import('node:fs') => (fsModule ??= require('node:fs') as typeof import('node:fs'));
+
 export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
   let version = LATEST_VERSION;
   try {
     trace('dispatch');
     const command = parseCommand(env.CNI_COMMAND);
-    const stdin = readStdin();
     if (command === 'VERSION') {
-      print(versionReply(stdin));
+      await answerVersion();
       return 0;
     }
+    const stdin = readStdin();
     version = peekVersion(stdin) ?? version;
     setLogContext({ command });
     logFromNetconf(env, stdin);
@@ -93,10 +96,25 @@ function logFromNetconf(env: NodeJS.ProcessEnv, stdin: Buffer): void {
 
 function readStdin(): Buffer {
   try {
-    return fs.readFileSync(0);
+    return fs().readFileSync(0);
   } catch {
     return Buffer.alloc(0); // no stdin at all (closed or a tty): only VERSION can do without it
   }
+}
+
+/** What VERSION uses of Bun: its own stdin and stdout, cheaper to start than node:fs. */
+interface BunIo { stdin: { text(): Promise<string> }; stdout: unknown; write(dest: unknown, data: string): Promise<number> }
+const bunIo = (globalThis as { Bun?: BunIo }).Bun;
+
+/** VERSION is the runtime's probe, exec'd often: answered without loading node:fs (~1 ms, ~1 MB less). */
+async function answerVersion(): Promise<void> {
+  if (!bunIo) return print(versionReply(readStdin()));
+  let text = '';
+  try {
+    text = await bunIo.stdin.text();
+  } catch { /* no stdin at all: as readStdin */ }
+  // resolves once all of it is written: exiting right after loses nothing
+  await bunIo.write(bunIo.stdout, JSON.stringify(versionReply(Buffer.from(text))) + '\n');
 }
 
 function print(obj: unknown): void {

@@ -2,7 +2,9 @@
 // one costs Bun milliseconds and megabytes per invocation, and a stream may still hold data when
 // the process exits. Here every byte is in the kernel before the call returns, so exiting right
 // after can lose nothing. A non-blocking pipe that is full (EAGAIN) is waited on, up to a bound.
-import * as fs from 'node:fs';
+// node:fs on first use: VERSION answers without loading it (see plugin/dispatch.ts).
+let fsModule: typeof import('node:fs') | undefined;
+const fs = (): typeof import('node:fs') => (fsModule ??= require('node:fs') as typeof import('node:fs'));
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 /** How long a full non-blocking pipe may stall us before the write fails (ms). */
@@ -13,7 +15,7 @@ export function writeFully(fd: number, data: string | Uint8Array): void {
   let stalled = 0;
   while (buf.length > 0) {
     try {
-      buf = buf.subarray(fs.writeSync(fd, buf));
+      buf = buf.subarray(fs().writeSync(fd, buf));
       stalled = 0;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || stalled >= MAX_STALL_MS) throw e;
