@@ -5,7 +5,7 @@ import { ifnameProblem, isValidContainerId } from '../cni/env';
 import { FlagSpec, FlagValues, HelpRequest, parseFlags, UsageError, usageExit } from '../flags';
 import { escapeControls, safeJson, shq } from '../safe-text';
 import { ipToString, tryParseIP } from '../ip/addr';
-import { BridgeConfig } from '../plugin/config';
+import { BridgeConfig } from '../attachment/config';
 import { fullnessWarnings } from '../plugin/status';
 import { rangeSetUsage } from '../ipam/host-local';
 import * as fs from 'node:fs';

@@ -8,7 +8,7 @@ import { parseCniArgs } from '../cni/args';
 import { getKey, isObject, JsonObject } from '../cni/json';
 import { parseNetConf } from '../cni/netconf';
 import { HostLocalConfig, parseHostLocalConfig } from '../ipam/config';
-import { BridgeConfig, parseBridgeConfig } from '../plugin/config';
+import { BridgeConfig, parseBridgeConfig } from '../attachment/config';
 
 export class ConfigError extends Error {}
 

@@ -7,7 +7,7 @@ import { masqChainName } from '../firewall/tag';
 import { familyBits, familyOf, tryParseIP } from '../ip/addr';
 import { bareAddress, Cidr, cidrToString, contains, covers, parseCidr, subnetOf } from '../ip/cidr';
 import { ruleFields } from '../firewall/iptables/rules';
-import { BridgeConfig } from '../plugin/config';
+import { BridgeConfig } from '../attachment/config';
 import {
   bridgeProblems, CheckProblem, containerProblems, forwardingProblems, gatewayProblems, IFF_UP, vethProblems,
 } from '../plugin/check';

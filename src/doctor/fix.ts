@@ -8,7 +8,7 @@ import * as link from '../netlink/link';
 import { listNeighbours4 } from '../netlink/neigh';
 import { addRoute } from '../netlink/route';
 import { Rtnl } from '../netlink/socket';
-import { BridgeConfig } from '../plugin/config';
+import { BridgeConfig } from '../attachment/config';
 import { containerRoutes } from '../plugin/container-side';
 import { attachToBridge, ensureBridge, ensureGatewayAddrs } from '../plugin/host-side';
 import { shq } from '../safe-text';

@@ -7,7 +7,7 @@ import { addAddress } from '../netlink/addr';
 import * as link from '../netlink/link';
 import { addRoute } from '../netlink/route';
 import { Rtnl } from '../netlink/socket';
-import { BridgeConfig } from './config';
+import { BridgeConfig } from '../attachment/config';
 import { readSysctl, writeSysctl } from '../sys/sysctl';
 
 

@@ -4,15 +4,15 @@
 // one), where the reference leaks its MASQUERADE rules (plugins#810).
 import { CniEnv } from '../cni/env';
 import { removeAttachmentEverywhere } from '../firewall';
-import { mayHaveRules } from './firewall-rules';
+import { mayHaveRules } from '../attachment/rules';
 import { spoofNameProblem } from '../firewall/nft/spoofcheck';
 import { removeSpoofCheck } from '../firewall/nft/backend';
 import * as link from '../netlink/link';
 import { ENODEV, NetlinkError, Rtnl } from '../netlink/socket';
 import { log, trace } from '../log';
-import { BridgeConfig } from './config';
+import { BridgeConfig } from '../attachment/config';
 import { openIpam } from './ipam';
-import { hostVethName } from './names';
+import { hostVethName } from '../attachment/names';
 import { asCniError } from './add';
 import { bareAddress } from '../ip/cidr';
 

@@ -39,7 +39,7 @@ export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
       throw new CniError(ErrCode.IncompatibleVersion, `config version does not allow ${command} (cniVersion ${version} < 1.1.0)`);
     }
     // Loaded only here: VERSION and every error above never pay for the kernel modules.
-    const { parseBridgeConfig } = await import('./config');
+    const { parseBridgeConfig } = await import('../attachment/config');
     const cfg = parseBridgeConfig(net, parseCniArgs(cniEnv.args));
     trace('config parsed');
     let done = 'done';

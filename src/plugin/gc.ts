@@ -8,7 +8,7 @@ import { getKey, isObject } from '../cni/json';
 import { listFirewallContainers, NftablesBackend, removeAttachmentEverywhere } from '../firewall';
 import * as hostLocal from '../ipam/host-local';
 import { log } from '../log';
-import { BridgeConfig } from './config';
+import { BridgeConfig } from '../attachment/config';
 import { deleteHostVeth } from './del';
 import { portsOfReleased, readBridgePorts } from './gc-veths';
 import { openIpam } from './ipam';
@@ -16,7 +16,7 @@ import { isStaleSpoofChain, spoofNames } from '../firewall/nft/spoofcheck';
 import { sweepSpoofChecks } from '../firewall/nft/backend';
 import * as link from '../netlink/link';
 import { Rtnl } from '../netlink/socket';
-import { hostVethName } from './names';
+import { hostVethName } from '../attachment/names';
 
 export interface Attachment { containerId: string; ifname: string }
 

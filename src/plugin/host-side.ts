@@ -6,9 +6,9 @@ import { EEXIST, NetlinkError, Rtnl } from '../netlink/socket';
 import { Cidr, overlaps, parseCidr } from '../ip/cidr';
 import type { Netns } from '../sys/netns';
 import { writeSysctl } from '../sys/sysctl';
-import { BridgeConfig } from './config';
+import { BridgeConfig } from '../attachment/config';
 import { createFilteringBridge, ensureVlanFiltering, setPortVlans } from './vlan';
-import { wantsVlans } from './vlan-config';
+import { wantsVlans } from '../attachment/vlan-config';
 
 /** The bridge, created if missing (with the configured MTU), and up. An existing bridge keeps its settings. */
 export async function ensureBridge(nl: Rtnl, cfg: BridgeConfig): Promise<link.Link> {

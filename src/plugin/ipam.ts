@@ -10,7 +10,7 @@ import { parseHostLocalConfig, HostLocalConfig, requireOnePerFamily } from '../i
 import { delegateSpeaks, execIpam } from '../ipam/delegate';
 import * as hostLocal from '../ipam/host-local';
 import { log } from '../log';
-import { hasIpam } from './config';
+import { hasIpam } from '../attachment/config';
 
 export interface Ipam {
   readonly type: string;

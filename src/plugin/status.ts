@@ -9,8 +9,8 @@ import { CniError, ErrCode } from '../cni/errors';
 import { which } from '../sys/exec';
 import * as hostLocal from '../ipam/host-local';
 import { log } from '../log';
-import { BridgeConfig } from './config';
-import { mayHaveRules } from './firewall-rules';
+import { BridgeConfig } from '../attachment/config';
+import { mayHaveRules } from '../attachment/rules';
 import { openIpam } from './ipam';
 import { familyOf } from '../ip/addr';
 

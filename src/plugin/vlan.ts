@@ -9,7 +9,7 @@ import {
 } from '../netlink/bridge-vlan';
 import * as link from '../netlink/link';
 import { EEXIST, NetlinkError, Rtnl } from '../netlink/socket';
-import { VlanConfig, vlanRanges, wantsVlans } from './vlan-config';
+import { VlanConfig, vlanRanges, wantsVlans } from '../attachment/vlan-config';
 
 const EOPNOTSUPP = 95;
 

@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { masqChainName } from '../../src/firewall/tag';
-import { hostVethName } from '../../src/plugin/names';
+import { hostVethName } from '../../src/attachment/names';
 import * as assert from 'uvu/assert';
 import { BIN, CniCall, CniReply, RUN_ID, cniEnv, World } from './netns';
 

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BIN, RUN_ID, World, bridgeConf, cni, sh } from '../helpers/netns';
-import { hostVethName } from '../../src/plugin/names';
+import { hostVethName } from '../../src/attachment/names';
 
 const BRIDGE = 'tsbhos0';
 const NET = 'tsbt-hos';

@@ -8,7 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
-import { hostVethName } from '../../src/plugin/names';
+import { hostVethName } from '../../src/attachment/names';
 import { ipFilesOf, traces } from '../helpers/fuzz-state';
 import { BIN, RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
 import { spawn } from 'node:child_process';

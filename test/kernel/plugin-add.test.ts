@@ -3,7 +3,7 @@
 // afterwards, and traffic to the gateway and from the node. Subnet 10.200.1.0/24, bridge tsbadd0.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { hostVethName } from '../../src/plugin/names';
+import { hostVethName } from '../../src/attachment/names';
 import { RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
 
 const BRIDGE = 'tsbadd0';

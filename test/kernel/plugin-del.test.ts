@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
-import { hostVethName } from '../../src/plugin/names';
+import { hostVethName } from '../../src/attachment/names';
 import { RUN_ID, World, bridgeConf, cni, sh } from '../helpers/netns';
 
 const BRIDGE = 'tsbdel0';

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
-import { hostVethName } from '../../src/plugin/names';
+import { hostVethName } from '../../src/attachment/names';
 import { assertTracesSeen, cniBounded, traces } from '../helpers/fuzz-state';
 import { CniReply, RUN_ID, World, bridgeConf, cni, sh } from '../helpers/netns';
 

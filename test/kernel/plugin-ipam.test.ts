@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
-import { hostVethName } from '../../src/plugin/names';
+import { hostVethName } from '../../src/attachment/names';
 import { assertTracesSeen, traces } from '../helpers/fuzz-state';
 import { RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
 

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spoofNames } from '../../src/firewall/nft/spoofcheck';
-import { hostVethName } from '../../src/plugin/names';
+import { hostVethName } from '../../src/attachment/names';
 import { BIN, RUN_ID, World, bridgeConf, cni, withPrev } from '../helpers/netns';
 
 const NET = 'tsbt-spoof';

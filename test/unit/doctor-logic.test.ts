@@ -15,8 +15,8 @@ import { savedCounter } from '../../src/doctor/probe';
 import { renderText, uniqueFindings } from '../../src/doctor/report';
 import { AttachmentFacts, DoctorContext, DoctorReport, NodeFacts } from '../../src/doctor/types';
 import { decodeStats64 } from '../../src/netlink/inspect';
-import { parseBridgeConfig } from '../../src/plugin/config';
-import { hostVethName } from '../../src/plugin/names';
+import { parseBridgeConfig } from '../../src/attachment/config';
+import { hostVethName } from '../../src/attachment/names';
 
 const BR = 'cni0';
 const NET = 'podnet';

@@ -21,7 +21,7 @@ import { parseRecord } from '../../src/ipam/disk-store';
 import { compareIP, ipToString, parseIP, tryParseIP } from '../../src/ip/addr';
 import { contains, parseCidr } from '../../src/ip/cidr';
 import { parseResolvConf } from '../../src/ipam/resolv-conf';
-import { parseBridgeConfig } from '../../src/plugin/config';
+import { parseBridgeConfig } from '../../src/attachment/config';
 import { ADDRS, CIDRS, NASTY_STRINGS, Rng, fuzzSeed, genConfig, genEnv, outcome } from '../helpers/fuzz';
 import { timeout } from '../helpers/test';
 

@@ -3,8 +3,8 @@ import * as assert from 'uvu/assert';
 import { parseCniArgs } from '../../src/cni/args';
 import { CniError } from '../../src/cni/errors';
 import { parseNetConf } from '../../src/cni/netconf';
-import { parseBridgeConfig } from '../../src/plugin/config';
-import { hostVethName } from '../../src/plugin/names';
+import { parseBridgeConfig } from '../../src/attachment/config';
+import { hostVethName } from '../../src/attachment/names';
 
 const conf = (extra: object, args = '') =>
   parseBridgeConfig(parseNetConf(JSON.stringify({ cniVersion: '1.0.0', name: 'n1', type: 'tsbridge', ...extra })), parseCniArgs(args));

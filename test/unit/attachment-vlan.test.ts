@@ -6,9 +6,9 @@ import { parseCniArgs } from '../../src/cni/args';
 import { CniError } from '../../src/cni/errors';
 import { parseNetConf } from '../../src/cni/netconf';
 import { BRIDGE_VLAN_INFO, decodeVlanSpec, vlanSpec } from '../../src/netlink/bridge-vlan';
-import { parseBridgeConfig } from '../../src/plugin/config';
+import { parseBridgeConfig } from '../../src/attachment/config';
 import { portVlanProblems, vlanGatewayName } from '../../src/plugin/vlan';
-import { parseVlanConfig, vlanRanges, wantsVlans } from '../../src/plugin/vlan-config';
+import { parseVlanConfig, vlanRanges, wantsVlans } from '../../src/attachment/vlan-config';
 
 const conf = (extra: object) =>
   parseBridgeConfig(parseNetConf(JSON.stringify({ cniVersion: '1.0.0', name: 'n1', type: 'tsbridge', ...extra })), parseCniArgs(''));
