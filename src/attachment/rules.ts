@@ -1,16 +1,16 @@
 // What the firewall backend must hold for one attachment: its masquerade (ipMasq) and its port
 // mappings (runtimeConfig.portMappings, the `portMappings` capability).
-import { CniEnv } from '../cni/env';
 import { getKey } from '../cni/json';
 import { AttachmentRules, parsePortMappings } from '../firewall';
 import { bareAddress, cidrToString, parseCidr, subnetOf } from '../ip/cidr';
 import { BridgeConfig } from './config';
 
-export function attachmentRules(cfg: BridgeConfig, env: CniEnv, addresses: string[]): AttachmentRules {
+/** The rules of the attachment (containerId, ifname) holding `addresses` ("10.0.0.5/24"). */
+export function attachmentRules(cfg: BridgeConfig, containerId: string, ifname: string, addresses: string[]): AttachmentRules {
   return {
     network: cfg.net.name,
-    containerId: env.containerId,
-    ifname: env.ifname,
+    containerId,
+    ifname,
     ips: addresses.map((a) => {
       const c = parseCidr(a);
       return { ip: bareAddress(a), subnet: cidrToString(subnetOf(c)), family: c.ip.family };

@@ -6,7 +6,7 @@ import { FlagSpec, FlagValues, HelpRequest, parseFlags, UsageError, usageExit } 
 import { escapeControls, safeJson, shq } from '../safe-text';
 import { ipToString, tryParseIP } from '../ip/addr';
 import { BridgeConfig } from '../attachment/config';
-import { fullnessWarnings } from '../plugin/status';
+import { fullnessWarnings } from '../ipam/fullness';
 import { rangeSetUsage } from '../ipam/host-local';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -2,7 +2,7 @@
 // the IPAM store, the libcni cache, the containers' namespaces). Read-only; diagnose.ts judges.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CniEnv, ifnameProblem, isValidContainerId } from '../cni/env';
+import { ifnameProblem, isValidContainerId } from '../cni/env';
 import { getKey, isObject } from '../cni/json';
 import { IPConfig } from '../cni/result';
 import { AttachmentRules, localnetGuardProblems, parsePortMappings, selectBackend } from '../firewall';
@@ -17,10 +17,10 @@ import { listAddresses } from '../netlink/addr';
 import { LinkDetail, listLinkDetails } from '../netlink/inspect';
 import { listRoutes } from '../netlink/route';
 import { Rtnl } from '../netlink/socket';
-import { readContainerState } from '../plugin/check';
 import { BridgeConfig } from '../attachment/config';
 import { attachmentRules, needsRules } from '../attachment/rules';
 import { hostVethName } from '../attachment/names';
+import { readContainerState } from '../attachment/read';
 import { readSysctl } from '../sys/sysctl';
 import { parseTable } from './iptables-eval';
 import { byAddress, NetnsScanner, NsView, peerIn } from './netns-scan';
@@ -277,14 +277,10 @@ export function readCniCache(cacheDir: string, network: string, containerId: str
   }
 }
 
-export function envOf(containerId: string, ifname: string, netns = ''): CniEnv {
-  return { command: 'CHECK', containerId, netns, ifname, args: '', path: [] };
-}
-
 /** The rules the attachment should have; null when there is nothing of ours to hold. */
 export function expectedRules(cfg: BridgeConfig, a: { containerId: string; ifname: string; ips: IPConfig[] }, portMappings: unknown): AttachmentRules | null {
   if (!a.containerId || !a.ips.length) return null;
-  const r = attachmentRules(cfg, envOf(a.containerId, a.ifname), a.ips.map((i) => i.address));
+  const r = attachmentRules(cfg, a.containerId, a.ifname, a.ips.map((i) => i.address));
   let pm: AttachmentRules['portMappings'] = [];
   try {
     pm = portMappings === undefined ? [] : parsePortMappings(portMappings);

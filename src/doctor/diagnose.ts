@@ -1,7 +1,7 @@
 // Pure: facts in, findings out. Walks one attachment's path hop by hop (IPAM record, namespace,
 // container interface, host veth, bridge, the node's routes, forwarding, the filter table, NAT) and
 // names every problem with the command that repairs it. The per-piece comparisons of CHECK
-// (plugin/check.ts) are reused as they are; doctor adds the hops CHECK does not walk.
+// (attachment/problems.ts) are reused as they are; doctor adds the hops CHECK does not walk.
 import { Result } from '../cni/result';
 import { masqChainName } from '../firewall/tag';
 import { familyBits, familyOf, tryParseIP } from '../ip/addr';
@@ -9,9 +9,10 @@ import { bareAddress, Cidr, cidrToString, contains, covers, parseCidr, subnetOf 
 import { ruleFields } from '../firewall/iptables/rules';
 import { BridgeConfig } from '../attachment/config';
 import {
-  bridgeProblems, CheckProblem, containerProblems, forwardingProblems, gatewayProblems, IFF_UP, vethProblems,
-} from '../plugin/check';
-import { containerRoutes } from '../plugin/container-side';
+  bridgeProblems, CheckProblem, containerProblems, forwardingProblems, gatewayProblems, vethProblems,
+} from '../attachment/problems';
+import { containerRoutes, routeGateway } from '../attachment/routes';
+import { IFF_UP } from '../netlink/constants';
 import { shq } from '../safe-text';
 import { deleteCommand, dropped, evalChain, Packet, Verdict } from './iptables-eval';
 import {
@@ -88,7 +89,7 @@ function containerFix(p: CheckProblem, a: AttachmentFacts): { fix?: string; fixa
       return { fix: inNs(a.netns, `ip addr add ${shq(p.what ?? '')} dev ${shq(a.ifname)}${p.what?.includes(':') ? ' nodad' : ''}`), fixable: true };
     case 'route': {
       // a route without gw goes via the family's gateway, as ADD adds it
-      const gw = a.ipamRoutes.find((x) => x.dst === p.what)?.gw ?? a.ips.find((i) => familyOf(i.address) === familyOf(p.what ?? ''))?.gateway;
+      const gw = routeGateway({ dst: p.what ?? '', gw: a.ipamRoutes.find((x) => x.dst === p.what)?.gw }, a.ips);
       const dst = p.what === '0.0.0.0/0' || p.what === '::/0' ? 'default' : p.what;
       return { fix: inNs(a.netns, `ip ${familyOf(p.what ?? '') === 6 ? '-6 ' : ''}route add ${shq(dst ?? '')}${gw ? ` via ${shq(gw)}` : ''} dev ${shq(a.ifname)}`), fixable: true };
     }

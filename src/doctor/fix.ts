@@ -9,7 +9,7 @@ import { listNeighbours4 } from '../netlink/neigh';
 import { addRoute } from '../netlink/route';
 import { Rtnl } from '../netlink/socket';
 import { BridgeConfig } from '../attachment/config';
-import { containerRoutes } from '../plugin/container-side';
+import { containerRoutes, gatewayCidrs, routeGateway } from '../attachment/routes';
 import { attachToBridge, ensureBridge, ensureGatewayAddrs } from '../plugin/host-side';
 import { shq } from '../safe-text';
 import { writeSysctl } from '../sys/sysctl';
@@ -60,7 +60,7 @@ export async function applyFixes(cfg: BridgeConfig, cacheDir: string, items: Fix
       });
     }
     if (br && cfg.isGateway && (recreated || has('bridge.gateway'))) {
-      const gws = [...new Set(items.flatMap((i) => i.facts.ips.filter((ip) => ip.gateway).map((ip) => `${ip.gateway}/${ip.address.split('/')[1]}`)))];
+      const gws = [...new Set(items.flatMap((i) => gatewayCidrs(i.facts.ips)))];
       // a bridge made anew has none; else only those a finding names
       const missing = recreated ? gws : gws.filter((g) => items.some((i) => i.findings.some((f) => f.piece === 'bridge.gateway' && f.fix?.includes(`ip addr add ${shq(g)} `))));
       for (const gw of missing) {
@@ -130,8 +130,7 @@ async function fixContainer(cfg: BridgeConfig, item: FixInput, step: Step): Prom
     const routeFindings = item.findings.filter((f) => f.piece === 'container.route');
     for (const r of containerRoutes(prevResultOf(a), cfg)) {
       if (!routeFindings.some((f) => f.message.includes(`route to ${r.dst} `))) continue;
-      const fam = familyOf(r.dst);
-      const gw = r.gw ?? a.ips.find((ip) => familyOf(ip.address) === fam)?.gateway;
+      const gw = routeGateway(r, a.ips);
       await step(`${inNs} ip route add ${shq(r.dst)}${gw ? ` via ${shq(gw)}` : ''} dev ${dev}`, () => addRoute(nl, { dst: r.dst, gw, oif: iface.index }, true));
     }
   } finally {

@@ -5,7 +5,7 @@ import type { IPConfig, Route } from '../cni/result';
 import type { Addr } from '../netlink/addr';
 import type { LinkDetail, LinkStats } from '../netlink/inspect';
 import type { RouteEntry } from '../netlink/route';
-import type { ContainerState } from '../plugin/check';
+import type { ContainerState } from '../attachment/problems';
 import type { Netns } from '../sys/netns';
 import type { PolicyTable } from './iptables-eval';
 

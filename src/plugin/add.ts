@@ -8,11 +8,13 @@ import { requiredSysctls, selectBackend } from '../firewall';
 import { spoofNameProblem } from '../firewall/nft/spoofcheck';
 import { applySpoofCheck, removeSpoofCheck } from '../firewall/nft/backend';
 import * as link from '../netlink/link';
-import { NetlinkError, Rtnl } from '../netlink/socket';
+import { Rtnl } from '../netlink/socket';
 import { Netns, openContainerNetns, refuseOwnNetns } from '../sys/netns';
 import { readSysctl, writeSysctl } from '../sys/sysctl';
 import { BridgeConfig } from '../attachment/config';
-import { configureContainer, containerRoutes, setContainerSysctls, withGateways } from './container-side';
+import { configureContainer, setContainerSysctls } from './container-side';
+import { containerRoutes, gatewayCidrs, withGateways } from '../attachment/routes';
+import { asCniError } from './errors';
 import { getKey, JsonObject } from '../cni/json';
 import { isLegacyResult } from '../cni/version';
 import { attachToBridge, createVethPair, ensureBridge, ensureGatewayAddrs } from './host-side';
@@ -63,12 +65,12 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     const ips = withGateways(alloc.ips ?? [], cfg.isGateway);
     alloc.ips = ips;
     // port mappings are read (and refused if malformed) before anything is made in the kernel
-    const rules = attachmentRules(cfg, env, ips.map((ip) => ip.address));
+    const rules = attachmentRules(cfg, env.containerId, env.ifname, ips.map((ip) => ip.address));
 
     const br = await ensureBridge(host, cfg);
     let vlanGw: link.Link | undefined;
     if (cfg.isGateway) {
-      const gws = ips.filter((ip) => ip.gateway).map((ip) => `${ip.gateway}/${ip.address.split('/')[1]}`);
+      const gws = gatewayCidrs(ips);
       // with a VLAN the gateway lives on <bridge>.<vlan>, a port of that VLAN (upstream)
       if (gws.length && cfg.vlans.vlan) vlanGw = await ensureVlanGateway(host, br, cfg.vlans, cfg.mtu);
       await ensureGatewayAddrs(host, vlanGw ?? br, gws, cfg.forceAddress);
@@ -172,13 +174,4 @@ export function mergeDns(fromIpam: Result['dns'], conf: JsonObject | undefined):
   };
   const domain = getKey(conf, 'domain');
   return { nameservers: list('nameservers'), domain: typeof domain === 'string' ? domain : undefined, search: list('search'), options: list('options') };
-}
-
-/** Anything thrown below the CNI layer, as a CNI error: netlink failures 105, file-system errors 5. */
-export function asCniError(e: unknown): CniError {
-  if (e instanceof CniError) return e;
-  if (e instanceof NetlinkError) return new CniError(ErrCode.NetlinkFailure, e.message);
-  const err = e as NodeJS.ErrnoException;
-  if (typeof err?.code === 'string' && err.code.startsWith('E')) return new CniError(ErrCode.IOFailure, err.message);
-  return new CniError(ErrCode.Internal, err?.message ?? String(e));
 }

@@ -1,42 +1,15 @@
-// Container namespace steps of ADD: bring the interface up, add its addresses and routes.
-import { IPConfig, Result, Route } from '../cni/result';
-import { familyOf, ipToString } from '../ip/addr';
-import { networkOf, parseCidr } from '../ip/cidr';
-import { addIP } from '../ipam/range';
+// Container namespace steps of ADD: bring the interface up, add its addresses and routes (which
+// routes, through which gateway: attachment/routes.ts).
+import { Result, Route } from '../cni/result';
+import { familyOf } from '../ip/addr';
 import { addAddress } from '../netlink/addr';
 import * as link from '../netlink/link';
 import { addRoute } from '../netlink/route';
 import { Rtnl } from '../netlink/socket';
 import { BridgeConfig } from '../attachment/config';
+import { routeGateway } from '../attachment/routes';
 import { readSysctl, writeSysctl } from '../sys/sysctl';
 
-
-/**
- * With isGateway, an address IPAM gave without a gateway (static, dhcp, ...) gets its subnet's
- * first address as gateway, as the reference's calcGateways does: the bridge carries it and the
- * default route of isDefaultGateway goes through it.
- */
-export function withGateways(ips: IPConfig[], isGateway: boolean): IPConfig[] {
-  if (!isGateway) return ips;
-  return ips.map((ip) => {
-    if (ip.gateway) return ip;
-    const c = parseCidr(ip.address);
-    return { ...ip, gateway: ipToString(addIP(networkOf(c), 1n)) };
-  });
-}
-
-/** Routes the container gets: IPAM's routes, plus a default route per family when isDefaultGateway (unless IPAM gave one with a gateway). */
-export function containerRoutes(ipam: Result, cfg: BridgeConfig): Route[] {
-  const routes = [...(ipam.routes ?? [])];
-  if (cfg.isDefaultGateway) {
-    for (const ip of ipam.ips ?? []) {
-      if (!ip.gateway) continue;
-      const dst = familyOf(ip.address) === 4 ? '0.0.0.0/0' : '::/0';
-      if (!routes.some((r) => r.dst === dst)) routes.push({ dst, gw: ip.gateway });
-    }
-  }
-  return routes;
-}
 
 export async function configureContainer(nl: Rtnl, ifname: string, ipam: Result, routes: Route[], cfg: BridgeConfig): Promise<link.Link> {
   const iface = await link.getLink(nl, ifname);
@@ -45,8 +18,7 @@ export async function configureContainer(nl: Rtnl, ifname: string, ipam: Result,
   await link.setUp(nl, iface.index);
   for (const ip of ipam.ips ?? []) await addAddress(nl, iface.index, ip.address, { dad: cfg.enableDad });
   for (const r of routes) {
-    // a route without gw goes via the gateway of its family (host-local semantics)
-    const gw = r.gw ?? (ipam.ips ?? []).find((ip) => familyOf(ip.address) === familyOf(r.dst))?.gateway;
+    const gw = routeGateway(r, ipam.ips ?? []);
     await addRoute(nl, { dst: r.dst, gw, oif: iface.index, priority: r.priority, table: r.table, scope: r.scope }, true);
   }
   return iface;

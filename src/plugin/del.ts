@@ -13,7 +13,7 @@ import { log, trace } from '../log';
 import { BridgeConfig } from '../attachment/config';
 import { openIpam } from './ipam';
 import { hostVethName } from '../attachment/names';
-import { asCniError } from './add';
+import { asCniError } from './errors';
 import { bareAddress } from '../ip/cidr';
 
 export async function cmdDel(cfg: BridgeConfig, env: CniEnv): Promise<void> {

@@ -1,6 +1,7 @@
 // Host namespace steps of ADD: the bridge, its gateway addresses, the veth pair and the port.
 import { CniError, ErrCode } from '../cni/errors';
 import { addAddress, delAddress, listAddresses } from '../netlink/addr';
+import { IFF_UP } from '../netlink/constants';
 import * as link from '../netlink/link';
 import { EEXIST, NetlinkError, Rtnl } from '../netlink/socket';
 import { Cidr, overlaps, parseCidr } from '../ip/cidr';
@@ -28,7 +29,7 @@ export async function ensureBridge(nl: Rtnl, cfg: BridgeConfig): Promise<link.Li
   }
   if (br.kind !== 'bridge') throw new CniError(ErrCode.InvalidConfig, `${cfg.bridge} already exists and is not a bridge (it is a ${br.kind ?? 'device'})`);
   if (vlans) await ensureVlanFiltering(nl, br);
-  if (!(br.flags & 1)) await link.setUp(nl, br.index);
+  if (!(br.flags & IFF_UP)) await link.setUp(nl, br.index);
   if (cfg.promiscMode) await link.setPromisc(nl, br.index, true);
   refuseRouterAdverts(br.name);
   return br;

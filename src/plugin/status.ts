@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { CniEnv } from '../cni/env';
 import { CniError, ErrCode } from '../cni/errors';
 import { which } from '../sys/exec';
+import { fullnessWarnings } from '../ipam/fullness';
 import * as hostLocal from '../ipam/host-local';
 import { log } from '../log';
 import { BridgeConfig } from '../attachment/config';
@@ -43,15 +44,6 @@ export async function cmdStatus(cfg: BridgeConfig, env: CniEnv): Promise<void> {
     if (missing) problems.push(missing);
   }
   if (problems.length) throw new CniError(ErrCode.NotAvailable, `tsbridge cannot ADD now: ${problems.join('; ')}`);
-}
-
-/** A range set with no free address, or under 10% free: worth a warning (and `doctor`), not a STATUS error. */
-export function fullnessWarnings(usage: { free: bigint; size: bigint }[]): string[] {
-  return usage.flatMap((u, i) => {
-    if (u.free === 0n) return [`range set ${i} is exhausted (0 of ${u.size} addresses free): the next ADD on it fails`];
-    if (u.free * 10n < u.size) return [`range set ${i} is nearly full (${u.free} of ${u.size} addresses free)`];
-    return [];
-  });
 }
 
 /**

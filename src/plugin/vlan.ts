@@ -5,10 +5,12 @@
 import { sha256Hex } from '../sys/hash';
 import { CniError, ErrCode } from '../cni/errors';
 import {
-  addPortVlans, BRIDGE_VLAN_INFO, delPortVlans, getVlanFiltering, listPortVlans, PortVlan, setVlanFiltering,
+  addPortVlans, BRIDGE_VLAN_INFO, delPortVlans, getVlanFiltering, listPortVlans, setVlanFiltering,
 } from '../netlink/bridge-vlan';
 import * as link from '../netlink/link';
 import { EEXIST, NetlinkError, Rtnl } from '../netlink/socket';
+import { IFF_UP } from '../netlink/constants';
+import { vlanGatewayName } from '../attachment/names';
 import { VlanConfig, vlanRanges, wantsVlans } from '../attachment/vlan-config';
 
 const EOPNOTSUPP = 95;
@@ -58,32 +60,6 @@ export async function setPortVlans(nl: Rtnl, port: link.Link, c: VlanConfig): Pr
   if (!c.vlan && c.vlanTrunk.length) await addPortVlans(nl, port.index, 1, 1, access);
 }
 
-/** What is wrong with a port's VLAN entries (pure, for CHECK). */
-export function portVlanProblems(port: string, c: VlanConfig, filtering: boolean, have: PortVlan[]): string[] {
-  if (!wantsVlans(c)) return [];
-  const out: string[] = [];
-  if (!filtering) out.push('VLAN filtering is off on the bridge: every port reaches every other');
-  if (c.vlan) {
-    const e = have.find((v) => v.vid === c.vlan);
-    if (!e || !e.pvid || !e.untagged) out.push(`port ${port} is not an untagged PVID member of VLAN ${c.vlan}`);
-    const other = have.find((v) => v.pvid && v.vid !== c.vlan);
-    if (other) out.push(`port ${port} has PVID ${other.vid}, not ${c.vlan}`);
-  }
-  const missing = c.vlanTrunk.filter((id) => !have.some((v) => v.vid === id && !v.untagged));
-  if (missing.length) out.push(`port ${port} lacks tagged trunk VLAN(s) ${missing.join(', ')}`);
-  if (!c.preserveDefaultVlan && c.vlan && have.some((v) => v.vid === 1)) out.push(`port ${port} is still a member of VLAN 1 (preserveDefaultVlan is off)`);
-  return out;
-}
-
-/** Name of the gateway interface of VLAN `vlan` on `bridge` (upstream's). */
-export function vlanGatewayName(bridge: string, vlan: number): string {
-  const name = `${bridge}.${vlan}`;
-  if (Buffer.byteLength(name) > 15) {
-    throw new CniError(ErrCode.InvalidConfig, `isGateway with vlan ${vlan} needs an interface "${name}", longer than 15 bytes: use a shorter bridge name`);
-  }
-  return name;
-}
-
 /** The bridge port end of the gateway pair: stable, so every ADD finds the same one. */
 const gatewayPortName = (bridge: string, vlan: number): string =>
   'vgw' + sha256Hex(`${bridge}\0${vlan}`).slice(0, 9);
@@ -112,6 +88,6 @@ export async function ensureVlanGateway(nl: Rtnl, br: link.Link, c: VlanConfig, 
     gw = await link.getLink(nl, name);
     if (!gw) throw new CniError(ErrCode.NetlinkFailure, `VLAN gateway interface ${name} vanished right after creation`);
   }
-  if (!(gw.flags & 1)) await link.setUp(nl, gw.index);
+  if (!(gw.flags & IFF_UP)) await link.setUp(nl, gw.index);
   return gw;
 }

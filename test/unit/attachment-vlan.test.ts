@@ -7,7 +7,8 @@ import { CniError } from '../../src/cni/errors';
 import { parseNetConf } from '../../src/cni/netconf';
 import { BRIDGE_VLAN_INFO, decodeVlanSpec, vlanSpec } from '../../src/netlink/bridge-vlan';
 import { parseBridgeConfig } from '../../src/attachment/config';
-import { portVlanProblems, vlanGatewayName } from '../../src/plugin/vlan';
+import { vlanGatewayName } from '../../src/attachment/names';
+import { portVlanProblems } from '../../src/attachment/problems';
 import { parseVlanConfig, vlanRanges, wantsVlans } from '../../src/attachment/vlan-config';
 
 const conf = (extra: object) =>

@@ -9,9 +9,10 @@ import * as A from '../../src/netlink/attrs';
 import { RTA } from '../../src/netlink/constants';
 import { newRouteMsg } from '../../src/netlink/route';
 import { mergeDns } from '../../src/plugin/add';
-import { withGateways } from '../../src/plugin/container-side';
+import { withGateways } from '../../src/attachment/routes';
 import { hostLocalConfig } from '../../src/plugin/ipam';
-import { firewallToolProblem, fullnessWarnings } from '../../src/plugin/status';
+import { fullnessWarnings } from '../../src/ipam/fullness';
+import { firewallToolProblem } from '../../src/plugin/status';
 
 const code = (fn: () => unknown): number => {
   try { fn(); } catch (e) { return (e as CniError).code; }
