@@ -10,6 +10,7 @@ import { configsBefore, renderConflist } from './conflist';
 import { FlagSpec, FlagValues, parseFlags, UsageError, usageExit } from '../flags';
 import { Installer, Logger, NETWORK_NAME, purgeIpam, uninstall } from './install';
 import { keepInstalled } from './keeper';
+import { memoryOnSignal } from './memstats';
 import { markNow, probeStatusFile, StatusWriter } from './status';
 import { LogSettings, logSettingProblem } from '../log';
 import { podCidrsFromApi } from './podcidr';
@@ -225,6 +226,7 @@ async function install(argv: string[], log: Logger): Promise<number> {
   if (before.length) log.warn(`the runtime uses the lexically first config: ${before.join(', ')} in ${path.dirname(p.confPath)} come(s) before ${path.basename(p.confPath)}`);
   if (!watch && !routes) return 0;
 
+  memoryOnSignal((m) => log.info(m), stop);
   const jobs: Promise<void>[] = [];
   if (watch) jobs.push(keepInstalled(inst, seconds(f, 'interval', 10), log, stop, installed));
   if (agent) {
@@ -274,7 +276,9 @@ async function runRoutes(argv: string[], log: Logger): Promise<number> {
   const status = typeof f['status-file'] === 'string' ? new StatusWriter(f['status-file'], 'routes', agent.resyncMs) : undefined;
   status?.record('waiting for the first list of the nodes');
   const onSync = status ? (error?: string): void => status.record(error) : undefined;
-  await new RouteAgent(client, { self, ...agent, apiServer: apiServerIps(client), onSync }, log).run(stopSignal());
+  const stop = stopSignal();
+  memoryOnSignal((m) => log.info(m), stop);
+  await new RouteAgent(client, { self, ...agent, apiServer: apiServerIps(client), onSync }, log).run(stop);
   return 0;
 }
 

@@ -11,6 +11,7 @@ import { RT_TABLE_MAIN } from '../netlink/constants';
 import { Rtnl } from '../netlink/socket';
 import { ApiClient, ApiError, WatchEvent } from './api';
 import { Logger } from './install';
+import { releaseMemory } from './memstats';
 import { K8sList, K8sNode, nodeInfo } from './node';
 import { desiredRoutes, KernelRoute, newProblems, planRoutes, RTPROT_TSBRIDGE, WantedRoute } from './routes-plan';
 import { nextBackoff, Serial } from './serial';
@@ -196,6 +197,9 @@ export class RouteAgent {
       this.o.onSync?.((e as Error).message);
     } finally {
       nl?.close();
+      // the resync is the agent's quiet beat: collect the garbage of the events since the last one
+      // here, at most once per resync period, rather than let heap and allocator grow between
+      if (force) releaseMemory();
     }
   }
 }
