@@ -4,9 +4,11 @@
 // HTTP 500s, a certificate from another CA, and a hang (requests held unanswered, streams silent).
 // After each outage the API answers again and the routes must converge to the plan of the Node set
 // the API holds then; foreign routes (other protocols in the main table, our protocol in another
-// table) must survive; the agent's RSS and fd count are read from /proc at the start (after warm-up)
-// and at the end. Shared by the short kernel test (test/kernel/k8s-agent-soak.test.ts) and
-// `make soak-agent` (bench/soak-agent.ts): this engine measures, callers decide what to assert.
+// table) must survive; the agent's RSS and fd count are read from /proc at the start (after a
+// warm-up that runs every fault once) and at the end (after the last event), both the same way: a
+// settle period and a window of two resyncs each (quietReading), and once a second in between (the
+// trend of the floors, floorTrend). Shared by the short kernel test (test/kernel/k8s-agent-soak.test.ts)
+// and `make soak-agent` (bench/soak-agent.ts): this engine measures, callers decide what to assert.
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -40,21 +42,29 @@ export interface AgentSoakOptions {
   /** positive control: after the agent stopped, alter the table (a wrong gateway, a missing route of
    * ours, a foreign route gone) and report what the comparisons then find in `control` */
   control?: boolean;
+  /** every this many seconds, SIGUSR2: the agent logs its heap after a full GC (debugging; it perturbs RSS) */
+  memStatsS?: number;
   /** stop early (the final checks and the clean-up still run) */
   signal?: AbortSignal;
   progress?: (m: string) => void;
 }
 
 export interface Sample { rssKb: number; fds: number }
+/** A quiet-time reading: RSS over a window of once-a-second samples (min: the floor, median, max) and fds. */
+export interface Reading { rssKb: number; medianKb: number; maxKb: number; fds: number; samples: number }
+/** One sample of the once-a-second trace: seconds since the agent started, events sent by then. */
+export interface TracePoint { s: number; events: number; rssKb: number }
 export interface Recovery { fault: string; ms: number; converged: boolean }
 
 export interface AgentSoakReport {
   events: number;
   seconds: number;
-  start: Sample;
-  end: Sample;
+  start: Reading;
+  end: Reading;
   /** highest RSS seen while running (sampled every second) */
   peakRssKb: number;
+  /** RSS once a second from the start reading to the end reading (the floors' trend is in summary()) */
+  trace: TracePoint[];
   faults: Record<string, number>;
   /** one per outage: the time from the API answering again to the routes matching the plan */
   recoveries: Recovery[];
@@ -159,19 +169,49 @@ export function sample(pid: number): Sample {
   return { rssKb: Number(m[1]), fds: fs.readdirSync(`/proc/${pid}/fd`).length };
 }
 
+const median = (xs: number[]): number => {
+  const ys = [...xs].sort((a, b) => a - b);
+  return ys.length % 2 ? ys[(ys.length - 1) / 2] : (ys[ys.length / 2 - 1] + ys[ys.length / 2]) / 2;
+};
+
 /**
- * The quiet-time reading: the lowest of a few samples a little apart (a GC or a request in flight is
- * noise), each taken while `steady` holds (one watch stream open: with ~10 fds in all, the watch
- * socket alone is 10 %, so start and end must both count it).
+ * The quiet-time reading, taken the same way at the start and at the end: once a second for
+ * `windowMs` (two resync periods, so the window holds the same agent work both times: resyncs and
+ * nothing else), only while `steady` holds (one watch stream open: with ~10 fds in all, the watch
+ * socket alone is 10 %, so start and end must both count it). RSS is the window's lowest sample
+ * (the floor: what the agent holds once a resync's garbage is gone); median and max are printed
+ * with it. A single sample would say more about where the heap was in its GC cycle than about
+ * the agent.
  */
-async function quietSample(pid: number, steady: () => boolean): Promise<Sample> {
+async function quietReading(pid: number, steady: () => boolean, windowMs: number): Promise<Reading> {
   const xs: Sample[] = [];
-  for (let tries = 0; xs.length < 5 && tries < 200; tries++) {
+  const until = Date.now() + windowMs;
+  for (let tries = 0; (Date.now() < until || xs.length < 5) && tries < 400; tries++) {
     if (steady()) xs.push(sample(pid));
-    await sleep(300);
+    await sleep(1000);
   }
   if (!xs.length) throw new Error('the agent never held exactly one watch stream to be measured');
-  return { rssKb: Math.min(...xs.map((x) => x.rssKb)), fds: Math.min(...xs.map((x) => x.fds)) };
+  const rss = xs.map((x) => x.rssKb);
+  return { rssKb: Math.min(...rss), medianKb: median(rss), maxKb: Math.max(...rss), fds: Math.min(...xs.map((x) => x.fds)), samples: xs.length };
+}
+
+/**
+ * The RSS floor (lowest sample) of each of `parts` equal stretches of the trace, and the
+ * least-squares slope of those floors in kB per 10,000 events: a leak raises the floor with the
+ * events, the allocator's high-water mark only the peaks.
+ */
+export function floorTrend(trace: TracePoint[], parts = 8): { floorsKb: number[]; slopeKbPer10k: number } {
+  if (trace.length < parts) return { floorsKb: [], slopeKbPer10k: 0 };
+  const pts: { events: number; kb: number }[] = [];
+  for (let k = 0; k < parts; k++) {
+    const part = trace.slice(Math.floor((k * trace.length) / parts), Math.floor(((k + 1) * trace.length) / parts));
+    pts.push({ events: median(part.map((p) => p.events)), kb: Math.min(...part.map((p) => p.rssKb)) });
+  }
+  const mx = pts.reduce((a, p) => a + p.events, 0) / parts;
+  const my = pts.reduce((a, p) => a + p.kb, 0) / parts;
+  const sxx = pts.reduce((a, p) => a + (p.events - mx) ** 2, 0);
+  const sxy = pts.reduce((a, p) => a + (p.events - mx) * (p.kb - my), 0);
+  return { floorsKb: pts.map((p) => p.kb), slopeKbPer10k: sxx ? (sxy / sxx) * 10_000 : 0 };
 }
 
 /** Run the soak in namespaces named after `tag`; everything it made is removed before it returns. */
@@ -286,11 +326,17 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
       await sleep(50);
     }
     let ticks = 0;
+    let tracing = false;
+    const trace: TracePoint[] = [];
+    const born = Date.now();
     peak = setInterval(() => {
       try {
         const x = sample(pid);
         peakRssKb = Math.max(peakRssKb, x.rssKb);
-        if (++ticks % 10 === 0) say(`RSS ${x.rssKb} kB, ${x.fds} fds, ${sent} events, ${api.watching} watch streams`);
+        if (tracing) trace.push({ s: (Date.now() - born) / 1000, events: sent, rssKb: x.rssKb });
+        ++ticks;
+        if (o.memStatsS && ticks % o.memStatsS === 0) process.kill(pid, 'SIGUSR2');
+        if (ticks % 10 === 0) say(`RSS ${x.rssKb} kB, ${x.fds} fds, ${sent} events, ${api.watching} watch streams`);
       } catch { /* exited: reported below */ }
     }, 1000);
 
@@ -369,9 +415,12 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
     await outage('hang', 2, () => api.hang(), () => api.resume(), false);
     await events(warm / 2);
     if ((await converge(resyncMs + 30_000)) < 0) throw new Error(`no convergence after the warm-up\n${log()}`);
-    await sleep(resyncMs * 1.5);
-    const start = await quietSample(pid, () => api.watching === 1);
-    say(`start: RSS ${start.rssKb} kB, ${start.fds} fds (${sent} events so far)`);
+    // then the same as at the end: a settle period of two resyncs, and the reading over two more
+    const window = Math.max(5000, resyncMs * 2);
+    await sleep(resyncMs * 2);
+    const start = await quietReading(pid, () => api.watching === 1, window);
+    say(`start: RSS floor ${start.rssKb} kB (median ${start.medianKb}, max ${start.maxKb}), ${start.fds} fds (${sent} events so far)`);
+    tracing = true;
 
     // the run: events in equal parts, an outage or a 410 between parts
     const plan: (() => Promise<void>)[] = [
@@ -398,13 +447,15 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
     recoveries.push({ fault: 'end of the events', ms: last < 0 ? resyncMs + 30_000 : last, converged: last >= 0 });
     // quiet: a couple of resyncs with nothing happening, then the last reading
     await sleep(resyncMs * 2);
-    const end = await quietSample(pid, () => api.watching === 1);
+    tracing = false;
+    const end = await quietReading(pid, () => api.watching === 1, window);
+    say(`end: RSS floor ${end.rssKb} kB (median ${end.medianKb}, max ${end.maxKb}), ${end.fds} fds`);
     alive();
     const want = expectedRoutes(slots);
     const have = await ourRoutes(ns);
     const foreignAfter = await otherRoutes(ns);
     const report: AgentSoakReport = {
-      events: sent, seconds: (Date.now() - t0) / 1000, start, end, peakRssKb, faults, recoveries,
+      events: sent, seconds: (Date.now() - t0) / 1000, start, end, peakRssKb, trace, faults, recoveries,
       expected: want.length, wrong: routeDiff(want, have),
       foreignLost: foreignBefore.filter((r) => !foreignAfter.includes(r)),
       staleRemoved: !have.includes(stale),
@@ -445,8 +496,8 @@ export const growth = (start: number, end: number): number => ((end - start) / s
  * What is wrong with a soak's outcome (empty: it passed): growth ≥ 10 %, a missing convergence (with
  * `timing`, also one slower than a resync period plus CONVERGE_ALLOWANCE_MS), a wrong or foreign route.
  * The short test passes `short`: no wall-clock check (the cap on the retry wait is unit-tested) and
- * no RSS check (in its first minute V8 grows its heap in steps: 4-19 % over runs of the same seed;
- * the long soak, past those steps, is where RSS growth means something).
+ * no RSS check (in its first minutes the allocator grows to its plateau in steps: 4-19 % over runs
+ * of the same seed; the long soak, past those steps, is where RSS growth means something).
  */
 export function verdict(r: AgentSoakReport, o: AgentSoakOptions, short = false): string[] {
   const out: string[] = [];
@@ -466,11 +517,13 @@ export function verdict(r: AgentSoakReport, o: AgentSoakOptions, short = false):
 /** The report as the lines `make soak-agent` and the test print. */
 export function summary(r: AgentSoakReport, o: AgentSoakOptions): string[] {
   const mb = (kb: number): string => (kb / 1024).toFixed(1);
+  const t = floorTrend(r.trace);
   const conv = r.recoveries.map((c) => `${c.fault} ${c.converged ? `${(c.ms / 1000).toFixed(1)} s` : 'never'}`);
   return [
     `${r.events} events (${o.slots} node names, ${r.expected} routes at the end), ${r.seconds.toFixed(0)} s, resync ${o.resyncS} s, seed ${o.seed}`,
     `faults: ${Object.entries(r.faults).map(([k, v]) => `${k} ${v}`).join(', ')}; lists ${r.lists}, watch requests ${r.watches}; agent set ${r.routeSets} / removed ${r.routeDels} routes`,
-    `RSS ${mb(r.start.rssKb)} -> ${mb(r.end.rssKb)} MiB (${growth(r.start.rssKb, r.end.rssKb).toFixed(1)} %, peak ${mb(r.peakRssKb)}), fds ${r.start.fds} -> ${r.end.fds}`,
+    `RSS (quiet floor) ${mb(r.start.rssKb)} -> ${mb(r.end.rssKb)} MiB (${growth(r.start.rssKb, r.end.rssKb).toFixed(1)} %; median ${mb(r.start.medianKb)} -> ${mb(r.end.medianKb)}, max ${mb(r.start.maxKb)} -> ${mb(r.end.maxKb)}; peak ${mb(r.peakRssKb)}), fds ${r.start.fds} -> ${r.end.fds}`,
+    `RSS floor per eighth of the run: ${t.floorsKb.map(mb).join(' ')} MiB (${t.slopeKbPer10k >= 0 ? '+' : ''}${mb(t.slopeKbPer10k)} MiB per 10,000 events)`,
     `convergence after the API answers again: ${conv.join(', ')}`,
     `wrong routes ${r.wrong.length}, foreign routes lost ${r.foreignLost.length}, stale route removed ${r.staleRemoved}, exit on SIGTERM ${r.agentExit}`,
   ];

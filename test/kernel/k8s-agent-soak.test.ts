@@ -1,8 +1,8 @@
 // The short route-agent soak (the long one is `make soak-agent`): `tsbridge install --watch --routes`
 // in a node namespace through a few thousand Node events while the fake API drops watch streams,
 // answers 410 Gone, HTTP 500 and a foreign certificate, and hangs. At the end the agent's fds have
-// not grown 10 % (RSS is printed: a minute is too short to judge it past V8's heap steps; `make
-// soak-agent` does), the routes matched the Node set again after every outage (the times are
+// not grown 10 % (RSS is printed: a minute is too short to judge it past the allocator's first
+// steps; `make soak-agent` does), the routes matched the Node set again after every outage (the times are
 // printed; the cap that keeps them within one resync is unit-tested in k8s-serial),
 // foreign routes survived, and a positive control shows the comparisons notice a wrong gateway, a
 // missing route and a foreign route gone. AGENT_SOAK_EVENTS / AGENT_SOAK_SEED scale or replay it.
