@@ -158,6 +158,15 @@ export class World {
 
 export interface ExecReply { status: number; stdout: string; stderr: string }
 
+/** Poll `ok` until it holds; after `ms`, fail naming `what` and what `debug` tells (e.g. the agent's log). */
+export async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 20_000, debug = (): string => ''): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${debug()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** The exit code of a child process, once it has exited (at once if it already has). */
 export function exited(c: ChildProcess): Promise<number | null> {
   return c.exitCode !== null ? Promise.resolve(c.exitCode) : new Promise((r) => c.once('exit', (code) => r(code)));

@@ -9,17 +9,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
 import { ourRoutes } from '../helpers/agent-soak';
-import { BIN, exited, sh, World } from '../helpers/netns';
+import { BIN, exited, sh, until, World } from '../helpers/netns';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, ok: () => Promise<boolean> | boolean, ms: number, debug: () => string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${debug()}`);
-    await sleep(100);
-  }
-}
 
 const MEMORY = /memory: rss [\d.]+ MiB \(after a full GC [\d.]+ MiB\); (\d+) collections after resyncs, \d+ ms in all; heap [\d.]+ MiB of [\d.]+ MiB, extra [\d.]+ MiB, (\d+) objects; most: \w+ \d+/g;
 

@@ -13,7 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { timeout } from '../helpers/test';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
-import { BIN, cni, exited, sh, World } from '../helpers/netns';
+import { BIN, cni, exited, sh, until, World } from '../helpers/netns';
 
 const run = promisify(execFile);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -43,13 +43,6 @@ async function ourRoutes(ns: string): Promise<string[]> {
   return out.sort();
 }
 
-async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 20_000, debug = (): string => ''): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${debug()}`);
-    await sleep(100);
-  }
-}
 
 const expectedRoutes = (nodes: Node[], self: Node): string[] =>
   nodes.filter((n) => n !== self).flatMap((n) => [`${n.podV4} via ${n.v4}`, `${n.podV6} via ${n.v6}`]).sort();

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
-import { BIN, exited } from '../helpers/netns';
+import { BIN, exited, until } from '../helpers/netns';
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8sbin-'));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -20,13 +20,6 @@ function tsb(args: string[], env: Record<string, string> = {}): { status: number
 
 const dirs = (d: string): string[] => ['--cni-bin-dir', path.join(d, 'bin'), '--cni-conf-dir', path.join(d, 'net.d')];
 
-async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 test('help lists the Kubernetes commands; bad flags are usage errors (exit 2)', () => {
   const h = tsb(['help']);

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeApi, makeNode, NodeObject } from '../helpers/k8s-fake-api';
-import { BIN, exited, sh, World } from '../helpers/netns';
+import { BIN, exited, sh, until, World } from '../helpers/netns';
 
 const run = promisify(execFile);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -25,13 +25,6 @@ async function ourRoutes(ns: string): Promise<string[]> {
   return out.sort();
 }
 
-async function until(what: string, ok: () => Promise<boolean> | boolean, ms: number, debug: () => string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${debug()}`);
-    await sleep(100);
-  }
-}
 
 /** A Node created at `minute` past the epoch of this test: the age decides who keeps a contested CIDR. */
 function node(name: string, podCidrs: string[], ips: string[], minute: number): NodeObject {
