@@ -6,9 +6,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { BIN as TS, ROOT } from '../test/helpers/paths';
 
-const ROOT = path.resolve(__dirname, '../../..');
-const TS = path.join(ROOT, 'build/bin/tsbridge');
 const REF = '/usr/lib/cni';
 const CNITOOL = path.join(ROOT, 'build/cnitool');
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);

@@ -15,11 +15,13 @@
 # TSBRIDGE_IMAGE_CONTEXT (default build/image; the arm64 tree goes to the same path + "-arm64") is
 # emptied first, and only when it is missing, empty or a tree this script staged (never "/" or a
 # directory with anything else in it); both are checked before either is touched.
+# TSBRIDGE_BIN (absolute or relative to the repository root; default build/bin/tsbridge, as the tests)
+# names the binary; the arm64 one is next to it, as <TSBRIDGE_BIN>-arm64.
 # Works offline: FROM scratch pulls nothing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=$root/build/bin/tsbridge
-bin_arm64=$root/build/bin/tsbridge-arm64
+bin=$(cd "$root" && realpath -ms -- "${TSBRIDGE_BIN:-build/bin/tsbridge}")
+bin_arm64=$bin-arm64
 sysroot_arm64=/usr/aarch64-linux-gnu
 ctx=$(realpath -m -- "${TSBRIDGE_IMAGE_CONTEXT:-$root/build/image}")
 
@@ -40,8 +42,8 @@ for c in "$ctx" "$ctx_arm64"; do
   fi
 done
 
-[ -x "$bin" ] || { echo "build/bin/tsbridge missing: run make build" >&2; exit 1; }
-[ -x "$bin_arm64" ] || { echo "build/bin/tsbridge-arm64 missing: run make build (not --host-only)" >&2; exit 1; }
+[ -x "$bin" ] || { echo "$bin missing: run make build" >&2; exit 1; }
+[ -x "$bin_arm64" ] || { echo "$bin_arm64 missing: run make build (not --host-only)" >&2; exit 1; }
 command -v aarch64-linux-gnu-readelf >/dev/null && [ -d "$sysroot_arm64/lib" ] ||
   { echo "the arm64 tree needs binutils-aarch64-linux-gnu and libc6-arm64-cross (make deps)" >&2; exit 1; }
 version=$("$bin" --version | awk 'NR==1 {print $2}')

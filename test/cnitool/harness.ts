@@ -5,10 +5,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { BIN, ROOT } from '../helpers/paths';
 
-const ROOT = path.resolve(__dirname, '../../../..');
 export const CNITOOL = path.join(ROOT, 'build', 'cnitool');
-export const TSBRIDGE = path.join(ROOT, 'build', 'bin', 'tsbridge');
 export const REFERENCE_DIR = '/usr/lib/cni';
 
 /** Build build/cnitool when missing or stale (installs golang-go + Debian's libcni source if needed). */
@@ -44,7 +43,7 @@ export class CniTool {
     this.cacheDir = path.join(this.dir, 'cache');
     this.traceFile = path.join(this.dir, 'trace.jsonl');
     for (const d of [this.binDir, this.confDir, this.cacheDir]) fs.mkdirSync(d);
-    fs.symlinkSync(TSBRIDGE, path.join(this.binDir, 'tsbridge'));
+    fs.symlinkSync(BIN, path.join(this.binDir, 'tsbridge'));
     for (const p of plugins) fs.symlinkSync(path.join(REFERENCE_DIR, p), path.join(this.binDir, p));
   }
 

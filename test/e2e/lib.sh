@@ -14,7 +14,8 @@
 set -uo pipefail
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$E2E_DIR/../.." && pwd)
-TSBRIDGE_BIN=$ROOT/build/bin/tsbridge
+# the binary under test: TSBRIDGE_BIN (absolute or relative to the repository root), as test/helpers/paths.ts
+TSBRIDGE_BIN=$(cd "$ROOT" && realpath -ms -- "${TSBRIDGE_BIN:-build/bin/tsbridge}")
 SUBNET_PREFIX=${SUBNET_PREFIX:-10.211.7}   # the node's pod subnet: $SUBNET_PREFIX.0/24
 GATEWAY=$SUBNET_PREFIX.1
 PASSED=0

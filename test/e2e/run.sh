@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the e2e scripts (default: ctr podman cri; or the names given), one after the other, each
 # in its own throwaway node namespace; print each one's time and the total closing line
-# "N passed, M failed" (", K skipped" appended when K > 0). Needs build/bin/tsbridge and build/js (make e2e builds both).
+# "N passed, M failed" (", K skipped" appended when K > 0). Needs the binary (TSBRIDGE_BIN, default
+# build/bin/tsbridge) and build/js (make e2e builds both).
 set -uo pipefail
 dir=$(cd "$(dirname "$0")" && pwd)
 names=("$@")

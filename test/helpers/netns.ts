@@ -5,9 +5,11 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { BIN } from './paths';
+
+export { BIN };
 
 export const RUN_ID = crypto.randomBytes(3).toString('hex');
-export const BIN = path.resolve(__dirname, '../../../bin/tsbridge');
 let counter = 0;
 
 export function sh(cmd: string, args: string[], input?: string): string {

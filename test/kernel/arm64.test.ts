@@ -14,16 +14,15 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RUN_ID, World, bridgeConf, cniEnv } from '../helpers/netns';
+import { BIN_ARM64, ROOT } from '../helpers/paths';
 import { missing, requires, skip, timeout } from '../helpers/test';
 
-const ROOT = path.resolve(__dirname, '../../../..');
-const BIN = path.join(ROOT, 'build', 'bin', 'tsbridge-arm64');
 const ADDON = path.join(ROOT, 'build', 'native-arm64', 'tsb_sys.node');
 const QEMU = 'qemu-aarch64-static';
 const SYSROOT = '/usr/aarch64-linux-gnu';
 
 const absent = missing.any(
-  fs.existsSync(BIN) ? undefined : `${BIN} not built (make build)`,
+  fs.existsSync(BIN_ARM64) ? undefined : `${BIN_ARM64} not built (make build)`,
   missing.tool(QEMU) && `${QEMU} not installed (apt-get install qemu-user-static; make deps)`,
   fs.existsSync(path.join(SYSROOT, 'lib', 'ld-linux-aarch64.so.1')) ? undefined : `${SYSROOT} missing (apt-get install libc6-arm64-cross; make deps)`,
 );
@@ -34,7 +33,7 @@ interface Reply { status: number; stdout: string; stderr: string; json: any }
 
 /** The arm64 binary under qemu, in `ns` when given, with exactly `env` (plus a private addon cache). */
 function run(env: Record<string, string>, input: string, cache: string, ns?: string): Reply {
-  const argv = [QEMU, '-L', SYSROOT, BIN];
+  const argv = [QEMU, '-L', SYSROOT, BIN_ARM64];
   const r = ns
     ? spawnSync('ip', ['netns', 'exec', ns, ...argv], { env: { ...env, TSBRIDGE_CACHE_DIR: cache }, input, encoding: 'utf8', timeout: 120_000 })
     : spawnSync(argv[0], argv.slice(1), { env: { ...env, TSBRIDGE_CACHE_DIR: cache }, input, encoding: 'utf8', timeout: 120_000 });
@@ -54,7 +53,7 @@ const PATH_ONLY = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 
 armTest('the binary is an aarch64 executable and embeds the aarch64 addon (not the host one)', () => {
   const head = Buffer.alloc(20);
-  for (const f of [BIN, ADDON]) {
+  for (const f of [BIN_ARM64, ADDON]) {
     const fd = fs.openSync(f, 'r');
     fs.readSync(fd, head, 0, 20, 0);
     fs.closeSync(fd);
@@ -62,9 +61,9 @@ armTest('the binary is an aarch64 executable and embeds the aarch64 addon (not t
     assert.is(head.readUInt16LE(18), 183, `${f}: e_machine is not EM_AARCH64`);
   }
   const addon = fs.readFileSync(ADDON);
-  assert.ok(fs.readFileSync(BIN).includes(addon), 'the aarch64 addon is not embedded in the arm64 binary');
+  assert.ok(fs.readFileSync(BIN_ARM64).includes(addon), 'the aarch64 addon is not embedded in the arm64 binary');
   const host = fs.readFileSync(path.join(ROOT, 'build', 'native', 'tsb_sys.node'));
-  assert.not.ok(fs.readFileSync(BIN).includes(host), 'the x86-64 addon is embedded in the arm64 binary');
+  assert.not.ok(fs.readFileSync(BIN_ARM64).includes(host), 'the x86-64 addon is embedded in the arm64 binary');
 });
 
 armTest('VERSION, --version and bad input (malformed JSON: code 6; missing env: code 4) under qemu', timeout(240_000, () => {
@@ -74,7 +73,7 @@ armTest('VERSION, --version and bad input (malformed JSON: code 6; missing env: 
     assert.is(v.status, 0, v.stderr);
     assert.equal(v.json, { cniVersion: '1.0.0', supportedVersions: ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
 
-    const cli = spawnSync(QEMU, ['-L', SYSROOT, BIN, '--version'], { env: PATH_ONLY, encoding: 'utf8', timeout: 120_000 });
+    const cli = spawnSync(QEMU, ['-L', SYSROOT, BIN_ARM64, '--version'], { env: PATH_ONLY, encoding: 'utf8', timeout: 120_000 });
     assert.is(cli.status, 0, cli.stderr);
     assert.match(cli.stdout, /^tsbridge \d+\.\d+\.\d+ /);
 
@@ -105,7 +104,7 @@ rootTest(`ADD in a network namespace under qemu stops at ioctl NS_GET_NSTYPE (${
     assert.ok(world.links(pod.name).includes('lo'), 'pod namespace not readable');
     const conf = bridgeConf(world, { name: 'tsbt-arm64', bridge: 'tsbarm0', ranges: [[{ subnet: '10.200.64.0/24' }]] });
     const env = cniEnv({ command: 'ADD', conf, containerId: `arm64-${RUN_ID}`, netns: pod.path });
-    const r = spawnSync('ip', ['netns', 'exec', world.node, QEMU, '-d', 'unimp', '-L', SYSROOT, BIN],
+    const r = spawnSync('ip', ['netns', 'exec', world.node, QEMU, '-d', 'unimp', '-L', SYSROOT, BIN_ARM64],
       { env: { ...env, TSBRIDGE_CACHE_DIR: cache }, input: JSON.stringify(conf), encoding: 'utf8', timeout: 120_000 });
     assert.is(r.status, 1, r.stdout + r.stderr);
     const reply = JSON.parse(r.stdout);

@@ -10,8 +10,8 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BIN, cniEnv, World } from '../helpers/netns';
+import { ROOT } from '../helpers/paths';
 
-const ROOT = path.resolve(__dirname, '../../../..');
 const BUN = path.join(ROOT, 'node_modules', 'bun', 'bin', 'bun.exe');
 
 interface Planted { dir: string; marker: string; evil: string }

@@ -8,8 +8,8 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BIN, World } from '../helpers/netns';
+import { ROOT } from '../helpers/paths';
 
-const ROOT = path.resolve(__dirname, '../../../..');
 const sha = (f: string): string => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 const NATIVE = {
   tsb_sys: path.join(ROOT, 'build', 'native', 'tsb_sys.node'),

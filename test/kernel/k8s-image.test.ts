@@ -10,9 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { BIN, BIN_ARM64, ROOT } from '../helpers/paths';
 import { requires, timeout } from '../helpers/test';
-
-const ROOT = path.resolve(__dirname, '../../../..');
 
 test('the staged image tree runs tsbridge by itself (chroot)', () => {
   const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8simage-'));
@@ -22,6 +21,7 @@ test('the staged image tree runs tsbridge by itself (chroot)', () => {
     assert.is(stage.status, 0, stage.stderr);
     const top = fs.readdirSync(ctx).sort();
     assert.ok(top.every((d) => ['lib', 'lib64', 'licenses', 'run', 'tmp', 'usr'].includes(d)), top.join(' '));
+    assert.ok(fs.readFileSync(path.join(ctx, 'usr/local/bin/tsbridge')).equals(fs.readFileSync(BIN)), `the image carries ${BIN}`);
     // notices: what the binary embeds, and the copyright of every Debian package a library came from
     const lic = fs.readdirSync(path.join(ctx, 'licenses')).sort();
     assert.ok(lic.includes('tsbridge-embedded.txt') && lic.includes('libc6.copyright'), lic.join(' '));
@@ -59,7 +59,7 @@ requires(test, fs.existsSync(QEMU) ? undefined : 'qemu-user-static not installed
       assert.equal(files('lib'), ['aarch64-linux-gnu', 'ld-linux-aarch64.so.1']);
       assert.equal(files('lib/aarch64-linux-gnu'), ['libc.so.6', 'libdl.so.2', 'libm.so.6', 'libpthread.so.0']);
       assert.equal(files('licenses'), ['libc6-arm64-cross.copyright', 'tsbridge-embedded.txt']);
-      assert.equal(fs.readFileSync(path.join(arm, 'usr/local/bin/tsbridge')), fs.readFileSync(path.join(ROOT, 'build/bin/tsbridge-arm64')));
+      assert.equal(fs.readFileSync(path.join(arm, 'usr/local/bin/tsbridge')), fs.readFileSync(BIN_ARM64));
       // mount points for the command only, in a private mount namespace; removed before the tree is
       fs.mkdirSync(path.join(arm, 'proc'));
       fs.writeFileSync(path.join(arm, 'qemu'), '');

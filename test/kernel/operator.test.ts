@@ -12,8 +12,8 @@ import * as assert from 'uvu/assert';
 import { SUPPORTED_VERSIONS } from '../../src/cni/version';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
 import { BIN, bridgeConf, cni, exited, RUN_ID, sh, World } from '../helpers/netns';
+import { ROOT } from '../helpers/paths';
 
-const ROOT = path.resolve(__dirname, '../../../..');
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-oper-'));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

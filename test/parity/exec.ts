@@ -6,11 +6,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CniCall, cniEnv, ExecReply, spawnCollect } from '../helpers/netns';
+import { BIN } from '../helpers/paths';
 
 export const RUN_ID = crypto.randomBytes(3).toString('hex');
-const root = path.resolve(__dirname, '../../../..');
-/** The plugin under test (any bridge-compatible plugin; one call does bridge + IPAM + port mappings). */
-export const PLUGIN = path.resolve(process.env.PARITY_PLUGIN ?? path.join(root, 'build/bin/tsbridge'));
+/** The plugin under test (any bridge-compatible plugin; one call does bridge + IPAM + port mappings): PARITY_PLUGIN, else TSBRIDGE_BIN's. */
+export const PLUGIN = process.env.PARITY_PLUGIN ? path.resolve(process.env.PARITY_PLUGIN) : BIN;
 /** Directory of the reference plugins (bridge, host-local, portmap, static). */
 export const REF_DIR = path.resolve(process.env.PARITY_REF_DIR ?? '/usr/lib/cni');
 

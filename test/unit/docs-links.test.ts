@@ -5,8 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-
-const ROOT = path.resolve(__dirname, '../../../..');
+import { ROOT } from '../helpers/paths';
 
 /** The text outside fenced code blocks and inline code spans (links there are examples, not links). */
 function prose(md: string): string {

@@ -171,7 +171,7 @@ test('the image is two-architecture: build-image.sh builds amd64 and arm64 and p
   assert.match(script, /for arch in amd64 arm64; do\n[^\n]*\n\s*buildah bud [^\n]*--arch \$arch /);
   assert.match(script, /buildah manifest create "\$tag"/);
   assert.match(script, /buildah manifest push --all [^\n]*--digestfile/);
-  assert.match(script, /build\/bin\/tsbridge-arm64/);
+  assert.match(script, /^bin_arm64=\$bin-arm64$/m); // build/bin/tsbridge-arm64 by default (next to TSBRIDGE_BIN)
 });
 
 test('build-image.sh never deletes a context directory it did not stage', () => {

@@ -14,8 +14,8 @@ import { parseKubeconfig } from '../../src/k8s/kubeconfig';
 import { fileStamp, JobStatus, markNow, probeProblem, probeStatusFile, StatusWriter } from '../../src/k8s/status';
 import { closeLogFile, configureLog, log, logSettingsOf, redirectLogStderr, setLogContext, trace } from '../../src/log';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
+import { ROOT } from '../helpers/paths';
 
-const ROOT = path.resolve(__dirname, '../../../..');
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-oper-'));
 
 test('flags: -h and --help are help requests wherever a flag may stand; other dashes stay usage errors', () => {

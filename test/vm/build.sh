@@ -7,7 +7,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$root/build/vm
-bin=${TSBRIDGE_BIN:-$root/build/bin/tsbridge}
+# the binary under test: TSBRIDGE_BIN (absolute or relative to the repository root), as test/helpers/paths.ts
+bin=$(cd "$root" && realpath -ms -- "${TSBRIDGE_BIN:-build/bin/tsbridge}")
 [ -x "$bin" ] || { echo "vm: $bin missing: run make build first" >&2; exit 2; }
 
 need=()
