@@ -47,7 +47,7 @@ cnitool:
 	bash test/cnitool/build.sh
 
 e2e: build compile
-	bash test/e2e/run.sh
+	node test/run.mjs e2e
 
 clean:
 	rm -rf build/bin build/bundle build/js build/native build/native-arm64
@@ -80,4 +80,4 @@ soak-agent: build compile
 # an initramfs with the binary and the guest checks in test/vm/guest; ends with "N passed, M failed"
 .PHONY: test-vm
 test-vm: build
-	bash test/vm/run.sh
+	node test/run.mjs vm
