@@ -6,30 +6,13 @@ import {
 } from '../../src/firewall/iptables/portmap';
 import { parsePortMappings } from '../../src/firewall/portmap';
 import type { AttachmentRules } from '../../src/firewall/types';
+import {
+  DNAT_CHAIN as DN, HAIRPIN_CHAIN as HM, IPT_COMMENT as C, IPT_DNAT_COMMENT as D, MASQ_CHAIN as MASQ, attachmentRules,
+} from '../helpers/firewall-fixtures';
 
 const portmapProblems = (t: SavedTable, a: AttachmentRules, family: 4 | 6) => portmapCheck(t, a, family).problems;
 
-const DN = 'CNI-DN-2ab0dbf414445eeb7e546'; // dnatChainName('ref-net.1', 'ctr-1_a.b')
-const HM = 'CNI-HM-2ab0dbf414445eeb7e546';
-const MASQ = 'CNI-2ab0dbf414445eeb7e546f58';
-const D = '"dnat name: \\"ref-net.1\\" id: \\"ctr-1_a.b\\""';
-const C = '"name: \\"ref-net.1\\" id: \\"ctr-1_a.b\\""';
-
-const r: AttachmentRules = {
-  network: 'ref-net.1',
-  containerId: 'ctr-1_a.b',
-  ifname: 'eth0',
-  ips: [
-    { ip: '10.99.0.2', subnet: '10.99.0.2/24', family: 4 },
-    { ip: 'FD00:99:0::2', subnet: 'fd00:99::2/64', family: 6 },
-  ],
-  masquerade: true,
-  portMappings: parsePortMappings([
-    { hostPort: 8080, containerPort: 80 },
-    { hostPort: 8443, containerPort: 443, hostIP: '192.0.2.1' },
-    { hostPort: 53, containerPort: 5353, protocol: 'udp' },
-  ]),
-};
+const r = attachmentRules('FD00:99:0::2'); // IPv6 spelled non-canonically: rules must canonicalise it
 
 const EMPTY = parseSave('');
 

@@ -6,28 +6,11 @@ import {
 } from '../../src/firewall/nft/portmap';
 import { dnatEntries, findConflicts, parsePortMappings } from '../../src/firewall/portmap';
 import type { AttachmentRules } from '../../src/firewall/types';
+import { DNAT_CHAIN as DN, HAIRPIN_CHAIN as HM, MASQ_CHAIN as MASQ, NFT_TAG as TAG, attachmentRules } from '../helpers/firewall-fixtures';
 
-const DN = 'CNI-DN-2ab0dbf414445eeb7e546'; // dnatChainName('ref-net.1', 'ctr-1_a.b')
-const HM = 'CNI-HM-2ab0dbf414445eeb7e546';
-const MASQ = 'CNI-2ab0dbf414445eeb7e546f58';
-const TAG = 'id=ctr-1_a.b if=eth0 net=ref-net.1';
 const T = 'inet tsbridge';
 
-const r: AttachmentRules = {
-  network: 'ref-net.1',
-  containerId: 'ctr-1_a.b',
-  ifname: 'eth0',
-  ips: [
-    { ip: '10.99.0.2', subnet: '10.99.0.2/24', family: 4 },
-    { ip: 'fd00:99::2', subnet: 'fd00:99::2/64', family: 6 },
-  ],
-  masquerade: true,
-  portMappings: parsePortMappings([
-    { hostPort: 8080, containerPort: 80 },
-    { hostPort: 8443, containerPort: 443, hostIP: '192.0.2.1' },
-    { hostPort: 53, containerPort: 5353, protocol: 'udp' },
-  ]),
-};
+const r = attachmentRules();
 
 test('ADD script on a missing table: masquerade and port mappings in one transaction, exact nft -f input', () => {
   const s = new NftScript();

@@ -3,20 +3,9 @@ import * as assert from 'uvu/assert';
 import {
   NftScript, addMasqueradeNft, delMasqueradeNft, masqueradeContainersNft, masqueradeProblemsNft, parseNftList,
 } from '../../src/firewall/nft/rules';
-import type { MasqTarget } from '../../src/firewall/types';
+import { MASQ_CHAIN as CHAIN, NFT_TAG as TAG, masqTarget } from '../helpers/firewall-fixtures';
 
-const CHAIN = 'CNI-2ab0dbf414445eeb7e546f58'; // masqChainName('ref-net.1', 'ctr-1_a.b')
-const TAG = 'id=ctr-1_a.b if=eth0 net=ref-net.1';
-
-const target: MasqTarget = {
-  network: 'ref-net.1',
-  containerId: 'ctr-1_a.b',
-  ifname: 'eth0',
-  ips: [
-    { ip: '10.99.0.2', subnet: '10.99.0.2/24', family: 4 },
-    { ip: 'fd00:99::2', subnet: 'fd00:99::2/64', family: 6 },
-  ],
-};
+const target = masqTarget();
 
 // As `nft -a list table inet tsbridge` (nftables 1.0.6) prints it after an ADD, plus a second container.
 const LIST = `table inet tsbridge { # handle 5

@@ -5,6 +5,7 @@ import {
   dnatChainName, goQuote, goUnquote, iptablesComment, masqChainName, nftTag, parseIptablesComment, parseNftTag,
 } from '../../src/firewall/tag';
 import { hairpinChainName } from '../../src/firewall/portmap';
+import * as fx from '../helpers/firewall-fixtures';
 
 function expectedChain(prefix: string, s: string): string {
   return (prefix + crypto.createHash('sha512').update(Buffer.from(s, 'utf8')).digest('hex')).substring(0, 28);
@@ -20,6 +21,16 @@ test('chain name is CNI- + sha512(network + containerID), 28 characters', () => 
 
 test('chain name equals what the reference bridge 1.1.1 created (captured from /usr/lib/cni/bridge)', () => {
   assert.is(masqChainName('ref-net.1', 'ctr-1_a.b'), 'CNI-2ab0dbf414445eeb7e546f58');
+});
+
+test('the firewall tests\' shared fixture (test/helpers/firewall-fixtures) holds what these functions derive', () => {
+  const { network, containerId, ifname } = fx.masqTarget();
+  assert.is(fx.MASQ_CHAIN, masqChainName(network, containerId));
+  assert.is(fx.DNAT_CHAIN, dnatChainName(network, containerId));
+  assert.is(fx.HAIRPIN_CHAIN, hairpinChainName(network, containerId));
+  assert.is(fx.IPT_COMMENT, JSON.stringify(iptablesComment(network, containerId)));
+  assert.is(fx.IPT_DNAT_COMMENT, JSON.stringify(`dnat ${iptablesComment(network, containerId)}`));
+  assert.is(fx.NFT_TAG, nftTag(network, containerId, ifname));
 });
 
 test('chain names are pinned: DEL and GC after an upgrade find the rules by these names', () => {
