@@ -26,6 +26,21 @@ const LIMIT_MS = 15_000;
 const conf = (world: World) =>
   bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.220.7.0/24' }]] }, { ipMasq: true, ipMasqBackend: 'iptables' });
 
+/** A temp dir whose iptables* are the legacy tools, and the env that puts it first on PATH with a private xtables lock. */
+function legacyIptables(): { shim: string; lockFile: string; env: Record<string, string> } {
+  const shim = fs.mkdtempSync(path.join(os.tmpdir(), `tsbt-xt-${RUN_ID}-`));
+  try {
+    for (const fam of ['iptables', 'ip6tables']) {
+      for (const suffix of ['', '-save', '-restore']) fs.symlinkSync(`/usr/sbin/${fam}-legacy${suffix}`, path.join(shim, `${fam}${suffix}`));
+    }
+  } catch (e) {
+    fs.rmSync(shim, { recursive: true, force: true });
+    throw e;
+  }
+  const lockFile = path.join(shim, 'xtables.lock');
+  return { shim, lockFile, env: { PATH: `${shim}:${process.env.PATH}`, XTABLES_LOCKFILE: lockFile } };
+}
+
 test('IPAM lock held by another process: ADD, DEL, CHECK, GC answer code 11 (STATUS 50) in bounded time; nothing half-made', async () => {
   const world = new World('ctipam');
   let hold: { release: () => void } | undefined;
@@ -83,15 +98,10 @@ test('IPAM lock held by another process: ADD, DEL, CHECK, GC answer code 11 (STA
 });
 
 test('xtables lock held by another process (legacy iptables): ADD and DEL answer code 11 in bounded time; nothing half-made', async () => {
+  const { shim, lockFile, env } = legacyIptables();
   const world = new World('ctxt');
-  const shim = fs.mkdtempSync(path.join(os.tmpdir(), `tsbt-xt-${RUN_ID}-`));
   let hold: { release: () => void } | undefined;
   try {
-    for (const fam of ['iptables', 'ip6tables']) {
-      for (const suffix of ['', '-save', '-restore']) fs.symlinkSync(`/usr/sbin/${fam}-legacy${suffix}`, path.join(shim, `${fam}${suffix}`));
-    }
-    const lockFile = path.join(shim, 'xtables.lock');
-    const env = { PATH: `${shim}:${process.env.PATH}`, XTABLES_LOCKFILE: lockFile };
     const c = conf(world);
     const podA = world.pod('a');
     const podB = world.pod('b');
@@ -141,15 +151,10 @@ test('xtables lock held by another process (legacy iptables): ADD and DEL answer
 });
 
 test('GC while the xtables lock is held: a stale attachment loses IP and veth; the rule part answers code 11; GC again cleans', async () => {
+  const { shim, lockFile, env } = legacyIptables();
   const world = new World('ctgc');
-  const shim = fs.mkdtempSync(path.join(os.tmpdir(), `tsbt-xt-${RUN_ID}-`));
   let hold: { release: () => void } | undefined;
   try {
-    for (const fam of ['iptables', 'ip6tables']) {
-      for (const suffix of ['', '-save', '-restore']) fs.symlinkSync(`/usr/sbin/${fam}-legacy${suffix}`, path.join(shim, `${fam}${suffix}`));
-    }
-    const lockFile = path.join(shim, 'xtables.lock');
-    const env = { PATH: `${shim}:${process.env.PATH}`, XTABLES_LOCKFILE: lockFile };
     const c = conf(world);
     const pod = world.pod('s');
     const cid = `ctgc-${RUN_ID}`;
