@@ -3,12 +3,12 @@
 // the boot ID as a parameter; the kernel's is used otherwise).
 import * as fs from 'node:fs';
 import { isIP } from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BOOT_MARK, deadReservations, FileId, formatMark, markBoot, parseMark, shouldCompact } from '../../src/ipam/boot-mark';
 import { kernelBootId, withDiskStore } from '../../src/ipam/disk-store';
+import { withIpamDir } from '../helpers/tmp';
 
 const BOOT_A = '11111111-2222-3333-4444-555555555555';
 const BOOT_B = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
@@ -44,14 +44,7 @@ test('shouldCompact: only a large mark that is mostly released entries', () => {
   assert.ok(shouldCompact(100 * 1024, 10));
 });
 
-function withStore(fn: (dataDir: string, dir: string) => void): void {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsb-boot-'));
-  try {
-    fn(dataDir, path.join(dataDir, 'net1'));
-  } finally {
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  }
-}
+const withStore = withIpamDir;
 
 const inBoot = (bootId: string | null) => ({ releaseEarlierBoots: true, bootId });
 const files = (dir: string): string[] => fs.readdirSync(dir).filter((n) => isIP(n) !== 0).sort();

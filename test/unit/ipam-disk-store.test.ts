@@ -1,21 +1,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CniError, ErrCode } from '../../src/cni/errors';
 import { parseRecord, withDiskStore } from '../../src/ipam/disk-store';
 import { sleepMs } from '../../src/sys/flock';
+import { withIpamDir } from '../helpers/tmp';
 
-function withTmp(fn: (dataDir: string, dir: string) => void): void {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsb-ipam-'));
-  try {
-    fn(dataDir, path.join(dataDir, 'net1'));
-  } finally {
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  }
-}
+const withTmp = withIpamDir;
 
 const mode = (p: string): number => fs.lstatSync(p).mode & 0o777;
 const read = (p: string): string => fs.readFileSync(p, 'utf8');

@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -8,16 +7,14 @@ import { JsonObject } from '../../src/cni/json';
 import { HostLocalConfig, parseHostLocalConfig } from '../../src/ipam/config';
 import * as hostLocal from '../../src/ipam/host-local';
 import { parseResolvConf } from '../../src/ipam/resolv-conf';
+import { withIpamDir } from '../helpers/tmp';
 
 function withTmp(fn: (cfgOf: (ipam: JsonObject, ipArgs?: string[]) => HostLocalConfig, dir: string, tmp: string) => void): void {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsb-hl-'));
-  try {
+  withIpamDir((tmp, dir) => {
     const cfgOf = (ipam: JsonObject, ipArgs: string[] = []): HostLocalConfig =>
       parseHostLocalConfig({ type: 'host-local', dataDir: tmp, ...ipam }, 'net1', { ipArgs });
-    fn(cfgOf, path.join(tmp, 'net1'), tmp);
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
+    fn(cfgOf, dir, tmp);
+  });
 }
 
 test('allocate: dual-stack result with prefixes, gateways, versions, routes; release frees all', () => {

@@ -3,13 +3,13 @@
 // /tmp, created directories exactly 0755, and the network directory used through its fd only.
 // (Foreign owners need chown, i.e. root: test/kernel/fault-ipam-store.test.ts.)
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CniError, ErrCode } from '../../src/cni/errors';
 import { withDiskStore } from '../../src/ipam/disk-store';
 import { dirProblem } from '../../src/sys/trusted-dir';
+import { withTmpDir } from '../helpers/tmp';
 
 const stats = (uid: number, mode: number, isDir = true): fs.Stats => ({ uid, mode, isDirectory: () => isDir }) as fs.Stats;
 
@@ -26,14 +26,7 @@ test('dirProblem: owner, group/other write, sticky parents but not sticky data d
   assert.match(dirProblem('/f', stats(0, 0o644, false), false) ?? '', /^\/f is not a directory/);
 });
 
-function withTmp(fn: (tmp: string) => void): void {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsb-dirs-'));
-  try {
-    fn(tmp);
-  } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
-}
+const withTmp = (fn: (tmp: string) => void): void => withTmpDir('tsb-dirs-', fn);
 
 const refused = (fn: () => unknown, dir: string, why: RegExp): void =>
   assert.throws(fn, (e: CniError) => e.code === ErrCode.IOFailure && e.message.includes(`IPAM store directory ${dir} `) &&
