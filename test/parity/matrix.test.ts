@@ -1,5 +1,5 @@
 // The differential suite: each config of matrix.ts through the reference chain and the plugin under
-// test (PARITY_PLUGIN, default build/bin/tsbridge); any difference not in allowlist.ts fails.
+// test (PARITY_PLUGIN, else TSBRIDGE_BIN: test/helpers/paths.ts); any difference not in allowlist.ts fails.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ALLOWED, matches, PENDING_ISSUE_12 } from './allowlist';
