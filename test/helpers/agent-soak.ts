@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { FakeApi, makeNode, NodeObject } from './k8s-fake-api';
-import { BIN, sh, World } from './netns';
+import { BIN, nodeUplink, sh, World } from './netns';
 import { prng } from './soak';
 
 const run = promisify(execFile);
@@ -237,11 +237,7 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
   let peak: NodeJS.Timeout | undefined;
   try {
     const ns = world.node;
-    sh('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1']);
-    sh('ip', ['-n', ns, 'addr', 'add', '10.219.0.1/16', 'dev', 'eth0']);
-    sh('ip', ['-n', ns, 'addr', 'add', 'fd00:219::1/64', 'dev', 'eth0', 'nodad']);
-    sh('ip', ['-n', ns, 'link', 'set', 'eth1', 'up']);
-    sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+    nodeUplink(ns, '10.219.0.1/16', 'fd00:219::1/64');
     for (const r of FOREIGN) sh('ip', ['-n', ns, ...r]);
     sh('ip', ['-n', ns, 'route', 'add', STALE[0], 'via', STALE[1], 'proto', '116']);
     const foreignBefore = await otherRoutes(ns);

@@ -16,6 +16,14 @@ export function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
+/** A node namespace's uplink: veth eth0 (with `addrs`; IPv6 without DAD) and its peer eth1, both up. */
+export function nodeUplink(ns: string, ...addrs: string[]): void {
+  sh('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1']);
+  for (const a of addrs) sh('ip', ['-n', ns, 'addr', 'add', a, 'dev', 'eth0', ...(a.includes(':') ? ['nodad'] : [])]);
+  sh('ip', ['-n', ns, 'link', 'set', 'eth1', 'up']);
+  sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+}
+
 /** A throwaway world: one "node" namespace (the host side of the plugin) plus pods and helpers. */
 export class World {
   readonly node: string;

@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
 import { ourRoutes } from '../helpers/agent-soak';
-import { BIN, exited, sh, until, World } from '../helpers/netns';
+import { BIN, exited, nodeUplink, sh, until, World } from '../helpers/netns';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -24,10 +24,7 @@ test('the route agent collects after each resync; SIGUSR2 logs its memory and th
   try {
     const ns = world.node;
     sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    sh('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1']);
-    sh('ip', ['-n', ns, 'addr', 'add', '10.217.0.1/24', 'dev', 'eth0']);
-    sh('ip', ['-n', ns, 'link', 'set', 'eth1', 'up']);
-    sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+    nodeUplink(ns, '10.217.0.1/24');
     await api.listen({ nsPath: `/run/netns/${ns}` });
     api.setNode(makeNode('node-1', ['10.217.1.0/24'], ['10.217.0.1']));
     api.setNode(makeNode('node-2', ['10.217.2.0/24'], ['10.217.0.2']));

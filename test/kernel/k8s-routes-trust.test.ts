@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeApi, makeNode, NodeObject } from '../helpers/k8s-fake-api';
-import { BIN, exited, sh, until, World } from '../helpers/netns';
+import { BIN, exited, nodeUplink, sh, until, World } from '../helpers/netns';
 
 const run = promisify(execFile);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -41,11 +41,7 @@ test('hostile Node objects get no route, good ones do; refusals logged once; an 
   try {
     const ns = world.node;
     sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    sh('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1']);
-    sh('ip', ['-n', ns, 'addr', 'add', '10.216.0.1/24', 'dev', 'eth0']);
-    sh('ip', ['-n', ns, 'addr', 'add', 'fd00:216::1/64', 'dev', 'eth0', 'nodad']);
-    sh('ip', ['-n', ns, 'link', 'set', 'eth1', 'up']);
-    sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+    nodeUplink(ns, '10.216.0.1/24', 'fd00:216::1/64');
     await api.listen({ nsPath: `/run/netns/${ns}` });
 
     api.setNode(node('node-1', ['10.216.1.0/24', 'fd00:216:0:1::/64'], ['10.216.0.1', 'fd00:216::1'], 0));

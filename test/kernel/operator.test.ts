@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SUPPORTED_VERSIONS } from '../../src/cni/version';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
-import { BIN, bridgeConf, cni, exited, RUN_ID, sh, World } from '../helpers/netns';
+import { BIN, bridgeConf, cni, exited, nodeUplink, RUN_ID, sh, World } from '../helpers/netns';
 import { ROOT } from '../helpers/paths';
 
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
@@ -215,10 +215,7 @@ test('routes --kubeconfig against the fake API server; the readiness probe follo
   let log = '';
   try {
     const ns = world.node;
-    sh('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1']);
-    sh('ip', ['-n', ns, 'addr', 'add', '10.218.0.1/24', 'dev', 'eth0']);
-    sh('ip', ['-n', ns, 'link', 'set', 'eth1', 'up']);
-    sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+    nodeUplink(ns, '10.218.0.1/24');
     await api.listen({ nsPath: `/run/netns/${ns}` });
     api.setNode(makeNode('node-1', ['10.219.1.0/24'], ['10.218.0.1']));
     api.setNode(makeNode('node-2', ['10.219.2.0/24'], ['10.218.0.2']));
