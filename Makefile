@@ -21,6 +21,18 @@ test: build compile
 	node test/run.mjs
 
 # the syscall addon alone, which the unit tests load from build/native (`build` makes it too)
+# formatter + linter (biome.jsonc: style, and the floors of src/ as import rules); `make test` runs the
+# same check as a unit test (test/unit/house-lint.test.ts). `make fmt` rewrites: long comments and
+# strings wrapped at 120 columns, then the formatter and the linter's safe fixes.
+.PHONY: lint fmt
+lint: deps
+	npx biome ci
+
+fmt: deps
+	git ls-files -z -- '*.ts' '*.mjs' | xargs -0 node build/wrap-long-lines.mjs
+	npx biome format --write
+	npx biome lint --write
+
 .PHONY: native
 native: deps
 	node build/build.mjs --native-only
