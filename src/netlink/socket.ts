@@ -3,7 +3,7 @@
 // errno-carrying errors). No event loop is involved, so it works the same under any runtime.
 // The socket is created with the thread inside the target namespace (see sys/netns) and keeps
 // operating there after the thread returns home.
-import { sys } from '../sys/native';
+import { rtnetlink } from '../sys/native';
 import { Netns, withNetns } from '../sys/netns';
 import { NLM_F, NLMSG_DONE, NLMSG_ERROR } from './constants';
 
@@ -44,7 +44,7 @@ export class Rtnl {
    * when ns is empty. `strict`: the kernel checks requests strictly and honours dump filters.
    */
   static open(ns: string | Netns = '', opts: { strict?: boolean } = {}): Rtnl {
-    const make = (): number => sys().nlOpen(opts.strict === true);
+    const make = (): number => rtnetlink().nlOpen(opts.strict === true);
     return new Rtnl(ns ? withNetns(ns, make) : make());
   }
 
@@ -52,7 +52,7 @@ export class Rtnl {
     if (this.fd < 0) return;
     const fd = this.fd;
     this.fd = -1;
-    sys().close(fd);
+    rtnetlink().close(fd);
   }
 
   /** Send a request and wait for its ACK (or its dump). Netlink errors become NetlinkError with errno. */
@@ -70,12 +70,12 @@ export class Rtnl {
     this.seq = (this.seq % 0x7fffffff) + 1;
     const seq = this.seq;
     const dump = (flags & NLM_F.DUMP) === NLM_F.DUMP;
-    sys().nlSend(this.fd, encodeRequest(type, flags | NLM_F.REQUEST | NLM_F.ACK, seq, payload));
+    rtnetlink().nlSend(this.fd, encodeRequest(type, flags | NLM_F.REQUEST | NLM_F.ACK, seq, payload));
     const out: RawMessage[] = [];
     for (;;) {
       let datagram: Buffer;
       try {
-        datagram = sys().nlRecv(this.fd, REPLY_TIMEOUT_MS);
+        datagram = rtnetlink().nlRecv(this.fd, REPLY_TIMEOUT_MS);
       } catch (e) {
         const errno = (e as { errno?: number }).errno;
         throw errno ? new NetlinkError(errno, op) : e;

@@ -13,16 +13,28 @@ import { sha256Hex } from './hash';
 
 export type NativeName = 'tsb_sys';
 
+/** The system calls of the addon anyone in sys/ may use. */
 export interface SysBinding {
   setns(fd: number, nstype: number): void;
   /** 0 on success, else the errno (EWOULDBLOCK when LOCK_NB and held elsewhere). */
   flock(fd: number, op: number): number;
-  /** flock(LOCK_EX) that blocks at most ms (woken by the release itself): 0, EWOULDBLOCK on timeout, else the errno. */
+  /**
+   * flock(LOCK_EX) that blocks at most ms (woken by the release itself): 0, EWOULDBLOCK on timeout,
+   * else the errno.
+   */
   flockWait(fd: number, ms: number): number;
   /** CLONE_NEW* type of the namespace open at fd (ioctl NS_GET_NSTYPE). */
   nsType(fd: number): number;
   /** Inode number of the user namespace that owns the namespace open at fd (ioctl NS_GET_USERNS). */
   nsOwner(fd: number): number;
+  close(fd: number): void;
+}
+
+/**
+ * The rtnetlink half of the addon. Only netlink/socket.ts takes it (a lint rule in biome.jsonc):
+ * every other module talks to the kernel's routing side through netlink/'s codecs.
+ */
+export interface RtnetlinkBinding {
   /**
    * A bound NETLINK_ROUTE socket (CLOEXEC) in the calling thread's network namespace; `strict`
    * sets NETLINK_GET_STRICT_CHK (the kernel then honours dump filters such as IFA_TARGET_NETNSID).
@@ -51,6 +63,9 @@ export function sys(): SysBinding {
   return loadNative('tsb_sys') as SysBinding;
 }
 
+export function rtnetlink(): RtnetlinkBinding {
+  return loadNative('tsb_sys') as RtnetlinkBinding;
+}
 
 /** The cache may be moved (tests, read-only /run); the same ownership checks apply wherever it is. */
 function cacheDir(): string {

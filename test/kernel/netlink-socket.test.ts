@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { RTM } from '../../src/netlink/constants';
 import { listLinks } from '../../src/netlink/link';
 import { encodeRequest, NetlinkError, Rtnl } from '../../src/netlink/socket';
-import { sys } from '../../src/sys/native';
+import { rtnetlink } from '../../src/sys/native';
 import { World } from '../helpers/netns';
 
 const ifinfo = (): Buffer => Buffer.alloc(16);
@@ -59,7 +59,7 @@ test('waiting for a reply that never comes ends with ETIMEDOUT, not a hang', () 
     assert.ok(world.links(world.node).includes('lo'));
     const t0 = Date.now();
     try {
-      sys().nlRecv(fdOf(nl), 200);
+      rtnetlink().nlRecv(fdOf(nl), 200);
       assert.unreachable('received from a socket nobody wrote to');
     } catch (e) {
       assert.is((e as { errno?: number }).errno, 110);
@@ -76,10 +76,10 @@ test('a stale reply to an earlier request is skipped, not taken as the answer', 
   const nl = Rtnl.open(`/run/netns/${world.node}`);
   try {
     // an error ACK with a foreign sequence number waits in the socket before our request
-    sys().nlSend(fdOf(nl), encodeRequest(RTM.DELLINK, 0x5, 0x7ffffff0, Buffer.from(new Int32Array([0, 4242, 0, 0]).buffer)));
+    rtnetlink().nlSend(fdOf(nl), encodeRequest(RTM.DELLINK, 0x5, 0x7ffffff0, Buffer.from(new Int32Array([0, 4242, 0, 0]).buffer)));
     assert.equal((await listLinks(nl)).map((l) => l.name), ['lo']);
     try {
-      sys().nlRecv(fdOf(nl), 100);
+      rtnetlink().nlRecv(fdOf(nl), 100);
       assert.unreachable('something was left in the socket');
     } catch (e) {
       assert.is((e as { errno?: number }).errno, 110);
