@@ -31,6 +31,8 @@ lint: deps
 fmt: deps
 	git ls-files -z -- '*.ts' '*.mjs' | xargs -0 node build/wrap-long-lines.mjs
 	npx biome format --write
+	git ls-files -z -- '*.ts' '*.mjs' | xargs -0 node build/wrap-long-lines.mjs --join
+	npx biome format --write
 	npx biome lint --write
 
 .PHONY: native

@@ -16,7 +16,9 @@ const EXISTING = Number(process.env.BENCH_EXISTING ?? 500);
 const id = process.pid.toString(36);
 const made: string[] = [];
 const dirs: string[] = [];
-const baseEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('NODE_')));
+const baseEnv: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([k]) => !k.startsWith('NODE_')),
+);
 
 const sh = (cmd: string, args: string[]): string => spawnSync(cmd, args, { encoding: 'utf8' }).stdout;
 function netns(tag: string): string {
@@ -38,7 +40,16 @@ process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 
 /** `spawnedAt` / `endedAt`: epoch ms (sub-ms), to place the plugin's own clock origin between them. */
-interface Run { ms: number; status: number; stdout: string; stderr: string; rssKb?: number; cpuMs?: number; spawnedAt: number; endedAt: number }
+interface Run {
+  ms: number;
+  status: number;
+  stdout: string;
+  stderr: string;
+  rssKb?: number;
+  cpuMs?: number;
+  spawnedAt: number;
+  endedAt: number;
+}
 
 const epochMs = (): number => performance.timeOrigin + performance.now();
 
@@ -47,10 +58,17 @@ const epochMs = (): number => performance.timeOrigin + performance.now();
  * 'rss' wraps it in /usr/bin/time (peak RSS), 'cpu' in perf stat (task-clock: user + sys of the
  * plugin and everything it runs, such as host-local and iptables; nsenter's share is the same for both).
  */
-function invoke(node: string, bin: string, env: Record<string, string>, stdin: string, measure: '' | 'rss' | 'cpu' = ''): Promise<Run> {
+function invoke(
+  node: string,
+  bin: string,
+  env: Record<string, string>,
+  stdin: string,
+  measure: '' | 'rss' | 'cpu' = '',
+): Promise<Run> {
   const wrap = measure === 'rss' ? ['/usr/bin/time', '-f', 'RSSKB=%M'] : [];
   const argv = ['--net=/run/netns/' + node, ...wrap, bin];
-  const [cmd, args] = measure === 'cpu' ? ['perf', ['stat', '-x,', '-e', 'task-clock', 'nsenter', ...argv]] : ['nsenter', argv];
+  const [cmd, args] =
+    measure === 'cpu' ? ['perf', ['stat', '-x,', '-e', 'task-clock', 'nsenter', ...argv]] : ['nsenter', argv];
   return new Promise((resolve) => {
     const t0 = process.hrtime.bigint();
     const spawnedAt = epochMs();
@@ -63,16 +81,32 @@ function invoke(node: string, bin: string, env: Record<string, string>, stdin: s
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       const m = /RSSKB=(\d+)/.exec(err);
       const c = /^([\d.]+),msec,task-clock/m.exec(err);
-      resolve({ ms, status: code ?? -1, stdout: out, stderr: err, rssKb: m ? Number(m[1]) : undefined, cpuMs: c ? Number(c[1]) : undefined,
-        spawnedAt, endedAt: epochMs() });
+      resolve({
+        ms,
+        status: code ?? -1,
+        stdout: out,
+        stderr: err,
+        rssKb: m ? Number(m[1]) : undefined,
+        cpuMs: c ? Number(c[1]) : undefined,
+        spawnedAt,
+        endedAt: epochMs(),
+      });
     });
     p.stdin.end(stdin);
   });
 }
 
 function conf(type: 'bridge' | 'tsbridge', net: string, bridge: string, subnet: string, dataDir: string): string {
-  return JSON.stringify({ cniVersion: '1.0.0', name: net, type, bridge, isGateway: true, isDefaultGateway: true, ipMasq: true,
-    ipam: { type: 'host-local', dataDir, ranges: [[{ subnet }]] } });
+  return JSON.stringify({
+    cniVersion: '1.0.0',
+    name: net,
+    type,
+    bridge,
+    isGateway: true,
+    isDefaultGateway: true,
+    ipMasq: true,
+    ipam: { type: 'host-local', dataDir, ranges: [[{ subnet }]] },
+  });
 }
 
 const pct = (xs: number[], p: number): number => {
@@ -82,22 +116,47 @@ const pct = (xs: number[], p: number): number => {
 const rows: string[][] = [];
 function row(what: string, ref: number, ts: number, unit = 'ms'): void {
   rows.push([what, `${ref.toFixed(1)} ${unit}`, `${ts.toFixed(1)} ${unit}`, `${(ts / ref).toFixed(2)}x`]);
-  console.error(`  ${what}: reference ${ref.toFixed(1)} ${unit}, tsbridge ${ts.toFixed(1)} ${unit}, ratio ${(ts / ref).toFixed(2)}`);
+  console.error(
+    `  ${what}: reference ${ref.toFixed(1)} ${unit}, tsbridge ${ts.toFixed(1)} ${unit}, ratio ` +
+      `${(ts / ref).toFixed(2)}`,
+  );
 }
 
-interface Side { type: 'bridge' | 'tsbridge'; bin: string; conf: string; node: string; tag: string }
+interface Side {
+  type: 'bridge' | 'tsbridge';
+  bin: string;
+  conf: string;
+  node: string;
+  tag: string;
+}
 
 function sides(node: string, tag: string, subnetByte: number): Side[] {
   const ref = tmpdir(`ref-${tag}`);
   const ts = tmpdir(`ts-${tag}`);
   return [
-    { type: 'bridge', bin: path.join(REF, 'bridge'), node, tag: `r${tag}`, conf: conf('bridge', `bref${tag}`, `bbr${tag}`, `10.${subnetByte}.0.0/16`, ref) },
-    { type: 'tsbridge', bin: TS, node, tag: `t${tag}`, conf: conf('tsbridge', `bts${tag}`, `bts${tag}`, `10.${subnetByte + 1}.0.0/16`, ts) },
+    {
+      type: 'bridge',
+      bin: path.join(REF, 'bridge'),
+      node,
+      tag: `r${tag}`,
+      conf: conf('bridge', `bref${tag}`, `bbr${tag}`, `10.${subnetByte}.0.0/16`, ref),
+    },
+    {
+      type: 'tsbridge',
+      bin: TS,
+      node,
+      tag: `t${tag}`,
+      conf: conf('tsbridge', `bts${tag}`, `bts${tag}`, `10.${subnetByte + 1}.0.0/16`, ts),
+    },
   ];
 }
 
-const cniEnv = (cmd: string, cid: string, ns: string): Record<string, string> =>
-  ({ CNI_COMMAND: cmd, CNI_CONTAINERID: cid, CNI_NETNS: ns ? `/run/netns/${ns}` : '', CNI_IFNAME: 'eth0' });
+const cniEnv = (cmd: string, cid: string, ns: string): Record<string, string> => ({
+  CNI_COMMAND: cmd,
+  CNI_CONTAINERID: cid,
+  CNI_NETNS: ns ? `/run/netns/${ns}` : '',
+  CNI_IFNAME: 'eth0',
+});
 
 async function single(): Promise<void> {
   console.error(`single ADD/DEL, ${RUNS} runs each, alternating`);
@@ -128,7 +187,10 @@ async function single(): Promise<void> {
   }
   row('peak RSS per invocation', rss.bridge, rss.tsbridge, 'MB');
   // CPU does not depend on how busy the machine is: the fairest per-call comparison on a shared box
-  const cpu: Record<string, Record<string, number[]>> = { ADD: { bridge: [], tsbridge: [] }, DEL: { bridge: [], tsbridge: [] } };
+  const cpu: Record<string, Record<string, number[]>> = {
+    ADD: { bridge: [], tsbridge: [] },
+    DEL: { bridge: [], tsbridge: [] },
+  };
   for (let i = 0; i < RUNS; i++) {
     for (const [k, side] of s.entries()) {
       for (const cmd of ['ADD', 'DEL']) {
@@ -162,25 +224,52 @@ async function chain(): Promise<void> {
     fs.writeFileSync(path.join(confDir, `${name}.conflist`), JSON.stringify({ cniVersion: '1.0.0', name, plugins }));
   const ipam = (dataDir: string, subnet: string) => ({ type: 'host-local', dataDir, ranges: [[{ subnet }]] });
   write('chainref', [
-    { type: 'bridge', bridge: 'cbref', isGateway: true, isDefaultGateway: true, ipMasq: true, ipam: ipam(refData, '10.150.0.0/16') },
+    {
+      type: 'bridge',
+      bridge: 'cbref',
+      isGateway: true,
+      isDefaultGateway: true,
+      ipMasq: true,
+      ipam: ipam(refData, '10.150.0.0/16'),
+    },
     { type: 'portmap', capabilities: { portMappings: true }, snat: true },
   ]);
   write('chaints', [
-    { type: 'tsbridge', bridge: 'cbts', isGateway: true, isDefaultGateway: true, ipMasq: true, capabilities: { portMappings: true },
-      ipam: ipam(tsData, '10.151.0.0/16') },
+    {
+      type: 'tsbridge',
+      bridge: 'cbts',
+      isGateway: true,
+      isDefaultGateway: true,
+      ipMasq: true,
+      capabilities: { portMappings: true },
+      ipam: ipam(tsData, '10.151.0.0/16'),
+    },
   ]);
   const add: Record<string, number[]> = { chainref: [], chaints: [] };
   const del: Record<string, number[]> = { chainref: [], chaints: [] };
   for (let i = 0; i < RUNS + 2; i++) {
     for (const net of ['chainref', 'chaints']) {
-      const env = { NETCONFPATH: confDir, CNI_PATH: bin, CNI_CACHE_DIR: cache,
-        CAP_ARGS: JSON.stringify({ portMappings: [{ hostPort: 18080 + (net === 'chaints' ? 1 : 0), containerPort: 80, protocol: 'tcp' }] }) };
+      const env = {
+        NETCONFPATH: confDir,
+        CNI_PATH: bin,
+        CNI_CACHE_DIR: cache,
+        CAP_ARGS: JSON.stringify({
+          portMappings: [{ hostPort: 18080 + (net === 'chaints' ? 1 : 0), containerPort: 80, protocol: 'tcp' }],
+        }),
+      };
       const t0 = process.hrtime.bigint();
-      const ra = spawnSync('nsenter', [`--net=/run/netns/${node}`, CNITOOL, 'add', net, `/run/netns/${pod}`], { env: { ...baseEnv, ...env }, encoding: 'utf8' });
+      const ra = spawnSync('nsenter', [`--net=/run/netns/${node}`, CNITOOL, 'add', net, `/run/netns/${pod}`], {
+        env: { ...baseEnv, ...env },
+        encoding: 'utf8',
+      });
       const t1 = process.hrtime.bigint();
-      const rd = spawnSync('nsenter', [`--net=/run/netns/${node}`, CNITOOL, 'del', net, `/run/netns/${pod}`], { env: { ...baseEnv, ...env }, encoding: 'utf8' });
+      const rd = spawnSync('nsenter', [`--net=/run/netns/${node}`, CNITOOL, 'del', net, `/run/netns/${pod}`], {
+        env: { ...baseEnv, ...env },
+        encoding: 'utf8',
+      });
       const t2 = process.hrtime.bigint();
-      if (ra.status || rd.status) throw new Error(`chain ${net} failed: ${ra.stdout}${ra.stderr}${rd.stdout}${rd.stderr}`);
+      if (ra.status || rd.status)
+        throw new Error(`chain ${net} failed: ${ra.stdout}${ra.stderr}${rd.stdout}${rd.stderr}`);
       if (i < 2) continue;
       add[net].push(Number(t1 - t0) / 1e6);
       del[net].push(Number(t2 - t1) / 1e6);
@@ -226,7 +315,12 @@ async function phases(): Promise<void> {
   const exits: Record<string, number[]> = { ADD: [], DEL: [] };
   for (let i = 0; i < RUNS + 2; i++) {
     for (const cmd of ['ADD', 'DEL']) {
-      const r = await invoke(node, side.bin, { ...cniEnv(cmd, `${side.tag}-${i}`, pod), TSBRIDGE_LOG_LEVEL: 'debug' }, side.conf);
+      const r = await invoke(
+        node,
+        side.bin,
+        { ...cniEnv(cmd, `${side.tag}-${i}`, pod), TSBRIDGE_LOG_LEVEL: 'debug' },
+        side.conf,
+      );
       if (r.status) throw new Error(`phases: ${cmd} failed: ${r.stdout}`);
       if (i < 2) continue;
       walls[cmd].push(r.ms);
@@ -279,7 +373,12 @@ async function phases(): Promise<void> {
     ['IPAM release', 'links removed', 'ipam released'],
     ['exit', 'ipam released', 'exit'],
   ]);
-  rows.push(['ADD / DEL wall p50 under debug timing', '', `${pct(walls.ADD, 50).toFixed(1)} / ${pct(walls.DEL, 50).toFixed(1)} ms`, '']);
+  rows.push([
+    'ADD / DEL wall p50 under debug timing',
+    '',
+    `${pct(walls.ADD, 50).toFixed(1)} / ${pct(walls.DEL, 50).toFixed(1)} ms`,
+    '',
+  ]);
 }
 
 /**
@@ -296,7 +395,11 @@ async function firewall(): Promise<void> {
     const cpu: number[] = [];
     for (let i = 0; i < RUNS + 2; i++) {
       const t0 = process.hrtime.bigint();
-      const r = spawnSync('nsenter', [`--net=/run/netns/${node}`, 'perf', 'stat', '-x,', '-e', 'task-clock', 'sh', '-c', script], { encoding: 'utf8' });
+      const r = spawnSync(
+        'nsenter',
+        [`--net=/run/netns/${node}`, 'perf', 'stat', '-x,', '-e', 'task-clock', 'sh', '-c', script],
+        { encoding: 'utf8' },
+      );
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       if (r.status) throw new Error(`firewall: ${script} failed: ${r.stderr}`);
       if (i < 2) continue;
@@ -307,16 +410,26 @@ async function firewall(): Promise<void> {
   };
   const c = '-m comment --comment bench';
   // the shape of an ADD's masquerade batch (src/firewall/iptables/rules.ts), then its removal
-  const iptAdd = `*nat\n:CNI-BENCH - [0:0]\n-A CNI-BENCH -d 10.9.0.0/16 ${c} -j ACCEPT\n-A CNI-BENCH ! -d 224.0.0.0/4 ${c} -j MASQUERADE\n` +
+  const iptAdd =
+    `*nat\n:CNI-BENCH - [0:0]\n-A CNI-BENCH -d 10.9.0.0/16 ${c} -j ACCEPT\n-A CNI-BENCH ! -d ` +
+    `224.0.0.0/4 ${c} -j MASQUERADE\n` +
     `-A POSTROUTING -s 10.9.0.2/32 ${c} -j CNI-BENCH\nCOMMIT\n`;
   const iptDel = `*nat\n-D POSTROUTING -s 10.9.0.2/32 ${c} -j CNI-BENCH\n-F CNI-BENCH\n-X CNI-BENCH\nCOMMIT\n`;
-  const nftAdd = 'table inet tsbbench { chain p { type nat hook postrouting priority 100; ip saddr 10.9.0.2 masquerade; }; }';
+  const nftAdd =
+    'table inet tsbbench { chain p { type nat hook postrouting priority 100; ip saddr 10.9.0.2 masquerade; }; }';
   const runs: [string, { wall: number; cpu: number }][] = [
     ['`sh -c true; true` (exec + perf overhead)', measure('true; true')],
-    ['iptables-restore --noflush: ADD batch, then DEL batch (2 commits)', measure(`printf '${iptAdd}' | iptables-restore --noflush && printf '${iptDel}' | iptables-restore --noflush`)],
-    ['nft -f: ADD batch, then delete table (2 commits)', measure(`echo '${nftAdd}' | nft -f - && nft delete table inet tsbbench`)],
+    [
+      'iptables-restore --noflush: ADD batch, then DEL batch (2 commits)',
+      measure(`printf '${iptAdd}' | iptables-restore --noflush && printf '${iptDel}' | iptables-restore --noflush`),
+    ],
+    [
+      'nft -f: ADD batch, then delete table (2 commits)',
+      measure(`echo '${nftAdd}' | nft -f - && nft delete table inet tsbbench`),
+    ],
   ];
-  for (const [what, m] of runs) rows.push([`firewall: ${what}`, '', `wall ${m.wall.toFixed(1)} / CPU ${m.cpu.toFixed(1)} ms`, '']);
+  for (const [what, m] of runs)
+    rows.push([`firewall: ${what}`, '', `wall ${m.wall.toFixed(1)} / CPU ${m.cpu.toFixed(1)} ms`, '']);
 }
 
 /** N concurrent ADDs on one bridge, each in its own netns; then N concurrent DELs. */
@@ -326,22 +439,48 @@ async function concurrent(n: number): Promise<void> {
   const pods = Array.from({ length: n }, (_, i) => netns(`c${n}p${i}`));
   for (const side of sides(node, `c${n}`, 160 + (n === 100 ? 0 : 2))) {
     const t0 = process.hrtime.bigint();
-    const adds = await Promise.all(pods.map((p, i) => invoke(node, side.bin, cniEnv('ADD', `${side.tag}-${i}`, p), side.conf)));
+    const adds = await Promise.all(
+      pods.map((p, i) => invoke(node, side.bin, cniEnv('ADD', `${side.tag}-${i}`, p), side.conf)),
+    );
     const wall = Number(process.hrtime.bigint() - t0) / 1e6;
     const failures = adds.filter((a) => a.status !== 0).length;
     const ips = adds.filter((a) => a.status === 0).map((a) => JSON.parse(a.stdout).ips[0].address);
     const dups = ips.length - new Set(ips).size;
     const t1 = process.hrtime.bigint();
-    const dels = await Promise.all(pods.map((p, i) => invoke(node, side.bin, cniEnv('DEL', `${side.tag}-${i}`, p), side.conf)));
+    const dels = await Promise.all(
+      pods.map((p, i) => invoke(node, side.bin, cniEnv('DEL', `${side.tag}-${i}`, p), side.conf)),
+    );
     const delWall = Number(process.hrtime.bigint() - t1) / 1e6;
     const dataDir = JSON.parse(side.conf).ipam.dataDir as string;
     const netDir = path.join(dataDir, JSON.parse(side.conf).name as string);
-    const leakedIps = fs.existsSync(netDir) ? fs.readdirSync(netDir).filter((f) => /^[0-9a-f.:]+$/.test(f) && /[.:]/.test(f)).length : 0;
-    const leakedVeths = sh('ip', ['-n', node, '-o', 'link', 'show', 'type', 'veth']).trim().split('\n').filter(Boolean).length;
-    const leakedRules = sh('ip', ['netns', 'exec', node, 'iptables-save', '-t', 'nat']).split('\n').filter((l) => l.includes(JSON.parse(side.conf).name as string)).length;
-    console.error(`  ${side.type}: ADD wall ${wall.toFixed(0)} ms, failures ${failures}, duplicate IPs ${dups}; DEL wall ${delWall.toFixed(0)} ms, DEL failures ${dels.filter((d) => d.status).length}, leaks: ${leakedIps} IPs, ${leakedVeths} veths, ${leakedRules} rules`);
-    rows.push([`${n} concurrent ADDs: wall / failures / dup IPs (${side.type})`, '', `${wall.toFixed(0)} ms / ${failures} / ${dups}`, '']);
-    rows.push([`${n} concurrent DELs: wall / leaks ip,veth,rule (${side.type})`, '', `${delWall.toFixed(0)} ms / ${leakedIps},${leakedVeths},${leakedRules}`, '']);
+    const leakedIps = fs.existsSync(netDir)
+      ? fs.readdirSync(netDir).filter((f) => /^[0-9a-f.:]+$/.test(f) && /[.:]/.test(f)).length
+      : 0;
+    const leakedVeths = sh('ip', ['-n', node, '-o', 'link', 'show', 'type', 'veth'])
+      .trim()
+      .split('\n')
+      .filter(Boolean).length;
+    const leakedRules = sh('ip', ['netns', 'exec', node, 'iptables-save', '-t', 'nat'])
+      .split('\n')
+      .filter((l) => l.includes(JSON.parse(side.conf).name as string)).length;
+    console.error(
+      `  ${side.type}: ADD wall ${wall.toFixed(0)} ms, failures ${failures}, duplicate IPs ${dups}; DEL ` +
+        `wall ${delWall.toFixed(0)} ms, DEL failures ${dels.filter((d) => d.status).length}, leaks: ` +
+        `${leakedIps} IPs, ` +
+        `${leakedVeths} veths, ${leakedRules} rules`,
+    );
+    rows.push([
+      `${n} concurrent ADDs: wall / failures / dup IPs (${side.type})`,
+      '',
+      `${wall.toFixed(0)} ms / ${failures} / ${dups}`,
+      '',
+    ]);
+    rows.push([
+      `${n} concurrent DELs: wall / leaks ip,veth,rule (${side.type})`,
+      '',
+      `${delWall.toFixed(0)} ms / ${leakedIps},${leakedVeths},${leakedRules}`,
+      '',
+    ]);
   }
 }
 
@@ -363,12 +502,28 @@ async function scaling(): Promise<void> {
     const [a0, d0] = await measure();
     const pods = Array.from({ length: EXISTING }, (_, i) => netns(`${side.tag}e${i}`));
     for (let i = 0; i < pods.length; i += 20) {
-      await Promise.all(pods.slice(i, i + 20).map((p, j) => invoke(node, side.bin, cniEnv('ADD', `${side.tag}-e${i + j}`, p), side.conf)));
+      await Promise.all(
+        pods
+          .slice(i, i + 20)
+          .map((p, j) => invoke(node, side.bin, cniEnv('ADD', `${side.tag}-e${i + j}`, p), side.conf)),
+      );
     }
     const [a1, d1] = await measure();
-    rows.push([`ADD p50 at 0 / ${EXISTING} attached (${side.type})`, '', `${a0.toFixed(1)} / ${a1.toFixed(1)} ms`, `${(a1 / a0).toFixed(2)}x`]);
-    rows.push([`DEL p50 at 0 / ${EXISTING} attached (${side.type})`, '', `${d0.toFixed(1)} / ${d1.toFixed(1)} ms`, `${(d1 / d0).toFixed(2)}x`]);
-    console.error(`  ${side.type}: ADD ${a0.toFixed(1)} -> ${a1.toFixed(1)} ms, DEL ${d0.toFixed(1)} -> ${d1.toFixed(1)} ms`);
+    rows.push([
+      `ADD p50 at 0 / ${EXISTING} attached (${side.type})`,
+      '',
+      `${a0.toFixed(1)} / ${a1.toFixed(1)} ms`,
+      `${(a1 / a0).toFixed(2)}x`,
+    ]);
+    rows.push([
+      `DEL p50 at 0 / ${EXISTING} attached (${side.type})`,
+      '',
+      `${d0.toFixed(1)} / ${d1.toFixed(1)} ms`,
+      `${(d1 / d0).toFixed(2)}x`,
+    ]);
+    console.error(
+      `  ${side.type}: ADD ${a0.toFixed(1)} -> ${a1.toFixed(1)} ms, DEL ${d0.toFixed(1)} -> ${d1.toFixed(1)} ms`,
+    );
     await Promise.all(pods.map((p, i) => invoke(node, side.bin, cniEnv('DEL', `${side.tag}-e${i}`, p), side.conf)));
     for (const p of pods) spawnSync('ip', ['netns', 'del', p]);
   }

@@ -13,15 +13,30 @@ async function main(): Promise<void> {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => stop.abort());
   const env = (k: string, d: number): number => Number(process.env[`AGENT_SOAK_${k}`] ?? d);
   const o: AgentSoakOptions = {
-    events: env('EVENTS', 50_000), slots: env('SLOTS', 200), rate: env('RATE', 200), resyncS: env('RESYNC', 5),
-    disconnectS: env('DISCONNECT', 3), outageS: env('OUTAGE', 20), hangS: env('HANG', 30), seed: env('SEED', Date.now() % 1e9), repeat: true, memStatsS: env('MEMSTATS', 0),
-    signal: stop.signal, progress: (m) => console.error(`  ${new Date().toISOString().slice(11, 19)} ${m}`),
+    events: env('EVENTS', 50_000),
+    slots: env('SLOTS', 200),
+    rate: env('RATE', 200),
+    resyncS: env('RESYNC', 5),
+    disconnectS: env('DISCONNECT', 3),
+    outageS: env('OUTAGE', 20),
+    hangS: env('HANG', 30),
+    seed: env('SEED', Date.now() % 1e9),
+    repeat: true,
+    memStatsS: env('MEMSTATS', 0),
+    signal: stop.signal,
+    progress: (m) => console.error(`  ${new Date().toISOString().slice(11, 19)} ${m}`),
   };
-  console.error(`soak-agent: ${o.events} events, ${o.slots} node names, ${o.rate}/s, resync ${o.resyncS} s, seed ${o.seed}`);
+  console.error(
+    `soak-agent: ${o.events} events, ${o.slots} node names, ${o.rate}/s, resync ${o.resyncS} s, seed ${o.seed}`,
+  );
   const r = await agentSoak('sa', o);
   for (const l of summary(r, o)) console.log(l);
   // the once-a-second RSS trace as CSV (seconds, events, kB), for a plot
-  if (process.env.AGENT_SOAK_TRACE) fs.writeFileSync(process.env.AGENT_SOAK_TRACE, r.trace.map((p) => `${p.s},${p.events},${p.rssKb}`).join('\n') + '\n');
+  if (process.env.AGENT_SOAK_TRACE)
+    fs.writeFileSync(
+      process.env.AGENT_SOAK_TRACE,
+      r.trace.map((p) => `${p.s},${p.events},${p.rssKb}`).join('\n') + '\n',
+    );
   const bad = verdict(r, o);
   for (const l of bad) console.log(`FAIL ${l}`);
   if (bad.length) {

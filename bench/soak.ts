@@ -21,17 +21,28 @@ async function main(): Promise<void> {
     signal: stop.signal,
     progress: (n: number) => console.error(`  ${n} / ${cycles} cycles`),
   };
-  console.error(`soak: ${cycles} cycles, ${opts.parallel} parallel, kill ${opts.killRate * 100} %, GC ${opts.gcRate * 100} %, ${opts.backend}, seed ${opts.seed}`);
+  console.error(
+    `soak: ${cycles} cycles, ${opts.parallel} parallel, kill ${opts.killRate * 100} %, GC ` +
+      `${opts.gcRate * 100} %, ${opts.backend}, seed ${opts.seed}`,
+  );
   const r = await churn('soak', opts);
   const f = (x: number): string => x.toFixed(1);
   console.log(`cycles ${r.cycles}, calls ${r.calls}, killed ${r.killed}, GCs ${r.gcs}, ${f(r.seconds)} s`);
   console.log('| per call | first 1,000 cycles p50 / p99 | last 1,000 cycles p50 / p99 |');
   console.log('|---|---|---|');
-  console.log(`| ADD | ${f(r.addFirst.p50)} / ${f(r.addFirst.p99)} ms | ${f(r.addLast.p50)} / ${f(r.addLast.p99)} ms |`);
-  console.log(`| DEL | ${f(r.delFirst.p50)} / ${f(r.delFirst.p99)} ms | ${f(r.delLast.p50)} / ${f(r.delLast.p99)} ms |`);
-  console.log(`failures ${r.failures.length}, duplicate addresses ${r.duplicates.length}, leaks ${r.leaks.length}, stray store files ${strayStoreFiles(r.storeFiles).length}`);
+  console.log(
+    `| ADD | ${f(r.addFirst.p50)} / ${f(r.addFirst.p99)} ms | ${f(r.addLast.p50)} / ${f(r.addLast.p99)} ms |`,
+  );
+  console.log(
+    `| DEL | ${f(r.delFirst.p50)} / ${f(r.delFirst.p99)} ms | ${f(r.delLast.p50)} / ${f(r.delLast.p99)} ms |`,
+  );
+  console.log(
+    `failures ${r.failures.length}, duplicate addresses ${r.duplicates.length}, leaks ` +
+      `${r.leaks.length}, stray store files ${strayStoreFiles(r.storeFiles).length}`,
+  );
   for (const l of [...r.failures, ...r.duplicates, ...r.leaks].slice(0, 20)) console.log(`  ${l}`);
-  if (r.failures.length || r.duplicates.length || r.leaks.length || strayStoreFiles(r.storeFiles).length) process.exitCode = 1;
+  if (r.failures.length || r.duplicates.length || r.leaks.length || strayStoreFiles(r.storeFiles).length)
+    process.exitCode = 1;
 }
 
 main().catch((e) => {

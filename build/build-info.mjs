@@ -8,7 +8,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 function licenseText(dir) {
-  const files = fs.readdirSync(dir).filter((f) => /^(licen[cs]e|copying|notice)(\.|$)/i.test(f)).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => /^(licen[cs]e|copying|notice)(\.|$)/i.test(f))
+    .sort();
   return files.map((f) => fs.readFileSync(path.join(dir, f), 'utf8').trim()).join('\n\n');
 }
 
@@ -18,7 +21,9 @@ function dependencyLicenses(root) {
   const visit = (name, from) => {
     if (seen.has(name) || name.startsWith('@types/')) return;
     // node's resolution: nested node_modules first, then the top level
-    const dir = [path.join(from, 'node_modules', name), path.join(root, 'node_modules', name)].find((d) => fs.existsSync(path.join(d, 'package.json')));
+    const dir = [path.join(from, 'node_modules', name), path.join(root, 'node_modules', name)].find((d) =>
+      fs.existsSync(path.join(d, 'package.json')),
+    );
     if (!dir) throw new Error(`build-info: dependency ${name} not in node_modules (npm ci)`);
     const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
     const text = licenseText(dir);
@@ -41,8 +46,14 @@ function runtimeLicense({ name, dir }) {
 
 function gitCommit(root) {
   try {
-    const c = execFileSync('git', ['-C', root, 'rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const c = execFileSync('git', ['-C', root, 'rev-parse', 'HEAD'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const dirty = execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     return dirty ? `${c}-dirty` : c;
   } catch {
     return 'unknown';
@@ -62,7 +73,12 @@ export function buildDefine(root, runtime) {
     commit: gitCommit(root),
     date: (epoch ? new Date(Number(epoch) * 1000) : new Date()).toISOString().replace(/\.\d+Z$/, 'Z'),
     licenses: [
-      { name: 'tsbridge', version: pkg.version, license: pkg.license, text: `tsbridge is licensed under ${pkg.license}.` },
+      {
+        name: 'tsbridge',
+        version: pkg.version,
+        license: pkg.license,
+        text: `tsbridge is licensed under ${pkg.license}.`,
+      },
       runtimeLicense(runtime),
       ...dependencyLicenses(root),
     ],

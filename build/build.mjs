@@ -19,7 +19,11 @@ const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit'
 function bunBinary() {
   const arch = process.arch === 'arm64' ? 'aarch64' : process.arch;
   const candidates = [];
-  try { candidates.push(path.join(path.dirname(require.resolve(`@oven/bun-linux-${arch}/package.json`)), 'bin', 'bun')); } catch { /* not installed */ }
+  try {
+    candidates.push(path.join(path.dirname(require.resolve(`@oven/bun-linux-${arch}/package.json`)), 'bin', 'bun'));
+  } catch {
+    /* not installed */
+  }
   candidates.push(path.join(path.dirname(require.resolve('bun/package.json')), 'bin', 'bun.exe'));
   for (const c of candidates) {
     try {
@@ -28,7 +32,9 @@ function bunBinary() {
       fs.readSync(fd, head, 0, 4, 0);
       fs.closeSync(fd);
       if (head.toString('latin1') === '\x7fELF') return c;
-    } catch { /* try the next */ }
+    } catch {
+      /* try the next */
+    }
   }
   throw new Error(`no bun binary in node_modules (tried ${candidates.join(', ')}): run npm ci`);
 }
@@ -47,8 +53,19 @@ fs.mkdirSync(path.join(out, 'bin'), { recursive: true });
 
 // 1. our syscall addon (N-API: one build runs under Bun and under Node, for the tests).
 const napiInclude = path.join(path.dirname(require.resolve('node-api-headers/package.json')), 'include');
-const addon = (cc, file) => run(cc, ['-O2', '-Wall', '-Werror', '-shared', '-fPIC', '-I', napiInclude,
-  path.join(root, 'native', 'tsb_sys.c'), '-o', file]);
+const addon = (cc, file) =>
+  run(cc, [
+    '-O2',
+    '-Wall',
+    '-Werror',
+    '-shared',
+    '-fPIC',
+    '-I',
+    napiInclude,
+    path.join(root, 'native', 'tsb_sys.c'),
+    '-o',
+    file,
+  ]);
 addon('gcc', path.join(out, 'native', 'tsb_sys.node'));
 // `--native-only`: just the addon (what the compiled tests in build/js load; `make test-unit`)
 if (process.argv.includes('--native-only')) process.exit(0);
@@ -64,16 +81,32 @@ const JIT_POLICY = 100;
 /** One `bun build --compile` of src/main.ts into build/bin/<name> for `target`, `addonFile` embedded. */
 function compile(name, addonFile, target, extra) {
   const tmp = path.join(out, 'bin', `.${name}.tmp`);
-  run(bunBinary(), ['build', path.join(root, 'src', 'main.ts'),
-    '--compile', '--bytecode', '--minify', `--target=${target}`, '--format=cjs',
-    // A plugin run executes almost every function once: JIT compiling any of it is CPU (and
-    // executable memory) spent for nothing. Tier-up thresholds x100 keep run-once code in the
-    // interpreter; long-running commands restore the normal policy (main.ts).
-    `--compile-jit-policy=${JIT_POLICY}`,
-    '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig',
-    '--no-compile-autoload-tsconfig', '--no-compile-autoload-package-json',
-    `--asset=${addonFile}`, ...defines, ...extra,
-    '--outfile', tmp], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NO_COLOR: '1' } });
+  run(
+    bunBinary(),
+    [
+      'build',
+      path.join(root, 'src', 'main.ts'),
+      '--compile',
+      '--bytecode',
+      '--minify',
+      `--target=${target}`,
+      '--format=cjs',
+      // A plugin run executes almost every function once: JIT compiling any of it is CPU (and
+      // executable memory) spent for nothing. Tier-up thresholds x100 keep run-once code in the
+      // interpreter; long-running commands restore the normal policy (main.ts).
+      `--compile-jit-policy=${JIT_POLICY}`,
+      '--no-compile-autoload-dotenv',
+      '--no-compile-autoload-bunfig',
+      '--no-compile-autoload-tsconfig',
+      '--no-compile-autoload-package-json',
+      `--asset=${addonFile}`,
+      ...defines,
+      ...extra,
+      '--outfile',
+      tmp,
+    ],
+    { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NO_COLOR: '1' } },
+  );
   fs.chmodSync(tmp, 0o755);
   const file = path.join(out, 'bin', name);
   fs.renameSync(tmp, file);
@@ -87,12 +120,17 @@ if (process.argv.includes('--host-only')) process.exit(0);
 // the same /$bunfs path and goes through the same verified cache. The runtime's version must be
 // the host bun's: the bytecode and the bundle are made by the host bun for that runtime.
 const CROSS_CC = 'aarch64-linux-gnu-gcc';
-const fail = (msg) => { console.error(`build: ${msg}`); process.exit(1); };
+const fail = (msg) => {
+  console.error(`build: ${msg}`);
+  process.exit(1);
+};
 try {
   execFileSync(CROSS_CC, ['--version'], { stdio: 'ignore' });
 } catch {
-  fail(`${CROSS_CC} not found: the arm64 binary needs Debian's gcc-aarch64-linux-gnu ` +
-    '(`make deps`, or apt-get install gcc-aarch64-linux-gnu); `node build/build.mjs --host-only` skips it');
+  fail(
+    `${CROSS_CC} not found: the arm64 binary needs Debian's gcc-aarch64-linux-gnu ` +
+      '(`make deps`, or apt-get install gcc-aarch64-linux-gnu); `node build/build.mjs --host-only` skips it',
+  );
 }
 const arm64Bun = path.join(root, 'build', 'arm64', 'node_modules', '@oven', 'bun-linux-aarch64');
 if (!fs.existsSync(path.join(arm64Bun, 'bin', 'bun'))) {
@@ -101,9 +139,13 @@ if (!fs.existsSync(path.join(arm64Bun, 'bin', 'bun'))) {
 const hostVersion = JSON.parse(fs.readFileSync(require.resolve('bun/package.json'), 'utf8')).version;
 const armVersion = JSON.parse(fs.readFileSync(path.join(arm64Bun, 'package.json'), 'utf8')).version;
 if (hostVersion !== armVersion) {
-  fail(`build/arm64 pins @oven/bun-linux-aarch64 ${armVersion} but bun is ${hostVersion}: pin the same version in both`);
+  fail(
+    `build/arm64 pins @oven/bun-linux-aarch64 ${armVersion} but bun is ${hostVersion}: pin the same version in ` +
+      `both`,
+  );
 }
 fs.mkdirSync(path.join(out, 'native-arm64'), { recursive: true });
 addon(CROSS_CC, path.join(out, 'native-arm64', 'tsb_sys.node'));
-compile('tsbridge-arm64', path.join(out, 'native-arm64', 'tsb_sys.node'),
-  'bun-linux-arm64', [`--compile-executable-path=${path.join(arm64Bun, 'bin', 'bun')}`]);
+compile('tsbridge-arm64', path.join(out, 'native-arm64', 'tsb_sys.node'), 'bun-linux-arm64', [
+  `--compile-executable-path=${path.join(arm64Bun, 'bin', 'bun')}`,
+]);

@@ -1,16 +1,19 @@
 // One-off helper for the 120-column rule: the formatter wraps code, but not the text inside
 // comments or string literals. This splits those (a comment into more comment lines, a string into
 // 'a ' + 'b') at a space before column 120; run the formatter afterwards to lay out the result.
-// Usage: node build/wrap-long-lines.mjs FILE...   (rewrites the files in place)
+// With --join, the reverse: 'a ' + 'b' standing on one line (the formatter brought it back
+// together) becomes 'a b' again.
+// Usage: node build/wrap-long-lines.mjs [--join] FILE...   (rewrites the files in place)
 import * as fs from 'node:fs';
 import ts from 'typescript';
 
 const MAX = 120;
 
-for (const file of process.argv.slice(2)) {
+const join = process.argv.includes('--join');
+for (const file of process.argv.slice(2).filter((a) => a !== '--join')) {
   let text = fs.readFileSync(file, 'utf8');
   for (let pass = 0; pass < 2000; pass++) {
-    const next = wrapOnce(file, text);
+    const next = join ? joinOnce(file, text) : wrapOnce(file, text);
     if (next === text) break;
     text = next;
   }
@@ -22,7 +25,13 @@ function wrapOnce(file, text) {
   const lines = text.split('\n');
   const starts = [];
   for (let i = 0, off = 0; i < lines.length; off += lines[i].length + 1, i++) starts.push(off);
-  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, file.endsWith('.ts') ? ts.ScriptKind.TS : ts.ScriptKind.JS);
+  const sf = ts.createSourceFile(
+    file,
+    text,
+    ts.ScriptTarget.Latest,
+    true,
+    file.endsWith('.ts') ? ts.ScriptKind.TS : ts.ScriptKind.JS,
+  );
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     if (line.length <= MAX) continue;
@@ -49,10 +58,13 @@ function wrapOnce(file, text) {
       continue;
     }
     // A trailing // comment after code: move it above the line.
-    const trail = trailingComment(sf, text, starts[i], line);
+    const trail = trailingComment(sf, starts[i], line);
     if (trail !== null) {
       const code = line.slice(0, trail).trimEnd();
-      const words = line.slice(trail).replace(/^\/\/\s?/, '').split(' ');
+      const words = line
+        .slice(trail)
+        .replace(/^\/\/\s?/, '')
+        .split(' ');
       return splice(lines, i, [...fill(words, `${indent}// `, `${indent}// `), code]);
     }
     // A string or template literal crossing column 120: split it at a space before the column.
@@ -103,7 +115,7 @@ function insideBlockComment(sf, pos) {
 }
 
 /** Column of a `//` comment that ends this line after some code, or null. */
-function trailingComment(sf, text, lineStart, line) {
+function trailingComment(sf, lineStart, line) {
   for (const r of commentRanges(sf)) {
     if (r.kind !== ts.SyntaxKind.SingleLineCommentTrivia) continue;
     if (r.pos > lineStart && r.pos < lineStart + line.length && line.slice(0, r.pos - lineStart).trim() !== '') {
@@ -111,18 +123,6 @@ function trailingComment(sf, text, lineStart, line) {
     }
   }
   return null;
-}
-
-function tokenAt(sf, pos) {
-  let hit;
-  const visit = (node) => {
-    if (node.getStart(sf) <= pos && pos < node.getEnd()) {
-      hit = node;
-      ts.forEachChild(node, visit);
-    }
-  };
-  visit(sf);
-  return hit;
 }
 
 /** Where to cut a literal on this line: {at, insert} to place `' + '` (or the template form). */
@@ -140,7 +140,8 @@ function splitLiteral(sf, text, lineStart, line) {
     const isKey = node.parent && ts.isPropertyAssignment(node.parent) && node.parent.name === node;
     if (!parentTagged && !isTypeLiteral && !isImport && !isKey) {
       if (k === ts.SyntaxKind.StringLiteral) best = cutString(text, start, node.getEnd(), lineStart);
-      else if (k === ts.SyntaxKind.NoSubstitutionTemplateLiteral) best = cutTemplate(text, [[start + 1, node.getEnd() - 1]], lineStart);
+      else if (k === ts.SyntaxKind.NoSubstitutionTemplateLiteral)
+        best = cutTemplate(text, [[start + 1, node.getEnd() - 1]], lineStart, start, node.getEnd());
       else if (ts.isTemplateExpression(node) && !ts.isTaggedTemplateExpression(node.parent)) {
         const spans = [[node.head.getStart(sf) + 1, node.head.getEnd() - 2]];
         for (const s of node.templateSpans) {
@@ -148,7 +149,7 @@ function splitLiteral(sf, text, lineStart, line) {
           const isTail = lit.kind === ts.SyntaxKind.TemplateTail;
           spans.push([lit.getStart(sf) + 1, lit.getEnd() - (isTail ? 1 : 2)]);
         }
-        best = cutTemplate(text, spans, lineStart);
+        best = cutTemplate(text, spans, lineStart, start, node.getEnd());
       }
     }
     if (!best) ts.forEachChild(node, visit);
@@ -162,23 +163,63 @@ function cutString(text, start, end, lineStart) {
   if (q !== "'" && q !== '"') return null;
   const raw = text.slice(start + 1, end - 1);
   if (raw.includes('\n')) return null;
-  // last space before column MAX-4 (room for the quote and ` +`), at least 20 characters in
-  for (let p = Math.min(end - 2, lineStart + MAX - 4); p > start + 20; p--) {
-    if (text[p] === ' ' && !escaped(text, p)) return { at: p + 1, insert: `${q} +\n${q}` };
-  }
-  return null;
+  const at = bestSpace(text, start + 20, Math.min(end - 2, lineStart + MAX - 4), (start + end) / 2);
+  return at === null ? null : { at: at + 1, insert: `${q} +\n${q}` };
 }
 
-function cutTemplate(text, spans, lineStart) {
-  for (let p = lineStart + MAX - 4; p > lineStart; p--) {
-    if (text[p] !== ' ' || escaped(text, p)) continue;
-    if (spans.some(([a, b]) => a + 2 < p && p < b)) return { at: p + 1, insert: '` +\n`' };
+function cutTemplate(text, spans, lineStart, start, end) {
+  const inText = (p) => spans.some(([a, b]) => a + 2 < p && p < b);
+  const at = bestSpace(text, lineStart, lineStart + MAX - 4, (start + end) / 2, inText);
+  return at === null ? null : { at: at + 1, insert: '` +\n`' };
+}
+
+/**
+ * The unescaped space in (lo, hi] nearest to `mid`: halves of even length read better than a
+ * word carried alone to the next line.
+ */
+function bestSpace(text, lo, hi, mid, ok = () => true) {
+  let best = null;
+  for (let p = hi; p > lo; p--) {
+    if (text[p] !== ' ' || escaped(text, p) || !ok(p)) continue;
+    if (best === null || Math.abs(p - mid) < Math.abs(best - mid)) best = p;
   }
-  return null;
+  return best;
 }
 
 function escaped(text, p) {
   let n = 0;
   for (let i = p - 1; text[i] === '\\'; i--) n++;
   return n % 2 === 1;
+}
+
+/** One join of two literals of the same kind that `+` puts side by side on one line, or the text unchanged. */
+function joinOnce(file, text) {
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, scriptKind(file));
+  let edit = null;
+  const lineOf = (pos) => sf.getLineAndCharacterOfPosition(pos).line;
+  const visit = (node) => {
+    if (edit) return;
+    if (ts.isBinaryExpression(node) && node.operatorToken.kind === ts.SyntaxKind.PlusToken) {
+      let left = node.left;
+      while (ts.isBinaryExpression(left) && left.operatorToken.kind === ts.SyntaxKind.PlusToken) left = left.right;
+      const right = node.right;
+      const l = left.getStart(sf);
+      const r = right.getStart(sf);
+      const sameLine = lineOf(left.getEnd()) === lineOf(r);
+      const strings = ts.isStringLiteral(left) && ts.isStringLiteral(right) && text[l] === text[r];
+      const templates =
+        (ts.isNoSubstitutionTemplateLiteral(left) || ts.isTemplateExpression(left)) &&
+        (ts.isNoSubstitutionTemplateLiteral(right) || ts.isTemplateExpression(right)) &&
+        !ts.isTaggedTemplateExpression(left.parent) &&
+        !ts.isTaggedTemplateExpression(right.parent);
+      if (sameLine && (strings || templates)) edit = { from: left.getEnd() - 1, to: r + 1 };
+    }
+    if (!edit) ts.forEachChild(node, visit);
+  };
+  visit(sf);
+  return edit ? text.slice(0, edit.from) + text.slice(edit.to) : text;
+}
+
+function scriptKind(file) {
+  return file.endsWith('.ts') ? ts.ScriptKind.TS : ts.ScriptKind.JS;
 }

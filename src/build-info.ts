@@ -4,14 +4,26 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SUPPORTED_VERSIONS } from './cni/version';
 
-export interface LicenseEntry { name: string; version: string; license: string; text: string }
-export interface BuildInfo { version: string; commit: string; date: string; licenses: LicenseEntry[] }
+export interface LicenseEntry {
+  name: string;
+  version: string;
+  license: string;
+  text: string;
+}
+export interface BuildInfo {
+  version: string;
+  commit: string;
+  date: string;
+  licenses: LicenseEntry[];
+}
 
 declare const TSBRIDGE_BUILD: BuildInfo | undefined;
 
 function unbundled(): BuildInfo {
   // build/js/src/build-info.js -> the repository's package.json
-  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
+  const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as {
+    version: string;
+  };
   return { version: pkg.version, commit: 'unknown', date: 'unknown', licenses: [] };
 }
 
@@ -26,7 +38,10 @@ export function runtimeName(): string {
 /** `tsbridge version --json`. */
 export function versionInfo(): Record<string, unknown> {
   return {
-    version: BUILD.version, commit: BUILD.commit, buildDate: BUILD.date, runtime: runtimeName(),
+    version: BUILD.version,
+    commit: BUILD.commit,
+    buildDate: BUILD.date,
+    runtime: runtimeName(),
     cniVersions: [...SUPPORTED_VERSIONS],
   };
 }

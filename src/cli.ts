@@ -41,7 +41,10 @@ const HELP_HELP = `
 
 function versionText(): string {
   const v = versionInfo();
-  return `tsbridge ${v.version} (commit ${v.commit}, built ${v.buildDate}, ${v.runtime})\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`;
+  return (
+    `tsbridge ${v.version} (commit ${v.commit}, built ${v.buildDate}, ${v.runtime})\nCNI protocol versions ` +
+    `supported: ${SUPPORTED_VERSIONS.join(', ')}\n`
+  );
 }
 
 function licensesText(list: boolean): string {

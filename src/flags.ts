@@ -8,7 +8,11 @@ export type FlagKind = 'string' | 'bool' | 'list';
 export type FlagSpec = Record<string, FlagKind>;
 export type FlagValues = Record<string, string | boolean | string[] | undefined>;
 
-const items = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
+const items = (v: string): string[] =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 export class UsageError extends Error {}
 /** -h or --help anywhere a flag may stand: the command prints its usage on stdout and exits 0. */
@@ -18,13 +22,13 @@ export class HelpRequest extends Error {}
  * The one way every subcommand ends on its flags: help on stdout (0), a usage error on stderr
  * naming the help command (2). Anything else is not ours to handle: rethrown.
  */
-export function usageExit(cmd: string, e: unknown, help: string, escape: (s: string) => string): number {
+export function usageExit(cmd: string, e: unknown, help: string, escapeText: (s: string) => string): number {
   if (e instanceof HelpRequest) {
     process.stdout.write(help.replace(/^\n/, ''));
     return 0;
   }
   if (e instanceof UsageError) {
-    process.stderr.write(`tsbridge ${cmd}: ${escape(e.message)} (see tsbridge ${cmd} --help)\n`);
+    process.stderr.write(`tsbridge ${cmd}: ${escapeText(e.message)} (see tsbridge ${cmd} --help)\n`);
     return 2;
   }
   throw e;

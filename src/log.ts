@@ -18,7 +18,11 @@ export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** What the netconf (and `tsbridge install --log-*`) may set. */
-export interface LogSettings { logLevel?: Level; logFile?: string; logFormat?: LogFormat }
+export interface LogSettings {
+  logLevel?: Level;
+  logFile?: string;
+  logFormat?: LogFormat;
+}
 
 export const MAX_LOG_BYTES = 10 << 20;
 
@@ -26,7 +30,8 @@ export const MAX_LOG_BYTES = 10 << 20;
 export function logSettingProblem(key: keyof LogSettings, v: unknown): string {
   if (typeof v !== 'string') return `${key} must be a string`;
   if (key === 'logLevel' && !(v in LEVELS)) return `"${v}" is not a log level (${Object.keys(LEVELS).join(', ')})`;
-  if (key === 'logFormat' && !(LOG_FORMATS as readonly string[]).includes(v)) return `"${v}" is not a log format (${LOG_FORMATS.join(', ')})`;
+  if (key === 'logFormat' && !(LOG_FORMATS as readonly string[]).includes(v))
+    return `"${v}" is not a log format (${LOG_FORMATS.join(', ')})`;
   if (key === 'logFile' && !v.startsWith('/')) return `"${v}" is not an absolute path`;
   return '';
 }
@@ -46,9 +51,19 @@ export function logSettingsOf(conf: unknown): LogSettings {
 }
 
 /** Who this invocation works for: added to every JSON line. */
-export interface LogContext { command?: string; containerID?: string; ifname?: string; netns?: string; network?: string }
+export interface LogContext {
+  command?: string;
+  containerID?: string;
+  ifname?: string;
+  netns?: string;
+  network?: string;
+}
 /** One line's own fields: the phase (and its duration), the CNI error code. */
-export interface LogFields { phase?: string; durationMs?: number; code?: number }
+export interface LogFields {
+  phase?: string;
+  durationMs?: number;
+  code?: number;
+}
 
 let threshold: number = LEVELS.warn;
 let format: LogFormat = 'text';
@@ -67,7 +82,9 @@ export function configureLog(env: NodeJS.ProcessEnv, conf: LogSettings = {}, opt
   const lvl = envLevel in LEVELS ? (envLevel as Level) : conf.logLevel;
   if (lvl) threshold = LEVELS[lvl];
   const envFormat = (env.TSBRIDGE_LOG_FORMAT ?? '').toLowerCase();
-  format = (LOG_FORMATS as readonly string[]).includes(envFormat) ? (envFormat as LogFormat) : conf.logFormat ?? format;
+  format = (LOG_FORMATS as readonly string[]).includes(envFormat)
+    ? (envFormat as LogFormat)
+    : (conf.logFormat ?? format);
   if (opts.maxBytes) maxBytes = opts.maxBytes;
   const file = env.TSBRIDGE_LOG_FILE || conf.logFile || '';
   if (file && file !== filePath) {
@@ -100,7 +117,15 @@ export function closeLogFile(): void {
 export function openLogFile(file: string): number {
   let fd = -1;
   try {
-    fd = fs().openSync(file, fs().constants.O_WRONLY | fs().constants.O_APPEND | fs().constants.O_CREAT | fs().constants.O_NOFOLLOW | fs().constants.O_NONBLOCK, 0o600);
+    fd = fs().openSync(
+      file,
+      fs().constants.O_WRONLY |
+        fs().constants.O_APPEND |
+        fs().constants.O_CREAT |
+        fs().constants.O_NOFOLLOW |
+        fs().constants.O_NONBLOCK,
+      0o600,
+    );
     const why = unsafeLogFile(fs().fstatSync(fd), process.geteuid ? process.geteuid() : 0);
     if (why) throw new Error(`${file} ${why}`);
     return fd;
@@ -112,7 +137,10 @@ export function openLogFile(file: string): number {
 }
 
 /** Why an opened log file must not be written to, or '' when it is fine. */
-export function unsafeLogFile(st: { isFile(): boolean; uid: number; nlink: number; mode: number }, euid: number): string {
+export function unsafeLogFile(
+  st: { isFile(): boolean; uid: number; nlink: number; mode: number },
+  euid: number,
+): string {
   if (!st.isFile()) return 'is not a regular file';
   if (st.uid !== euid) return `is owned by uid ${st.uid}, not ${euid}`;
   if (st.nlink !== 1) return `has ${st.nlink} hard links (one may be planted)`;
@@ -131,7 +159,9 @@ function rotate(): void {
     const mine = fs().fstatSync(fileFd);
     const now = fs().lstatSync(file);
     if (now.ino === mine.ino && now.dev === mine.dev) fs().renameSync(file, `${file}.1`);
-  } catch { /* gone or renamed by another process: reopen */ }
+  } catch {
+    /* gone or renamed by another process: reopen */
+  }
   closeLogFile();
   fileFd = openLogFile(file);
   if (fileFd >= 0) {
@@ -149,10 +179,15 @@ export function redirectLogStderr(sink: ((line: string) => void) | null): void {
 
 /** Synchronous (nothing is left buffered at exit); a closed stderr must not fail the call. */
 function toStderr(line: string): void {
-  if (stderrSink) return stderrSink(line);
+  if (stderrSink) {
+    stderrSink(line);
+    return;
+  }
   try {
     writeFully(2, line);
-  } catch { /* the log file still has the line */ }
+  } catch {
+    /* the log file still has the line */
+  }
 }
 
 function writeFile(line: string): void {
@@ -163,7 +198,9 @@ function writeFile(line: string): void {
     if (fileFd < 0) return;
     fs().writeSync(fileFd, line);
     fileBytes += bytes;
-  } catch { /* a full disk must not fail the runtime's call: stderr still has the line */ }
+  } catch {
+    /* a full disk must not fail the runtime's call: stderr still has the line */
+  }
 }
 
 function write(level: Level, msg: string, fields: LogFields = {}): void {
@@ -210,5 +247,8 @@ export function trace(step: string): void {
   // the first line places the runtime's clock (epoch ms): the bench tells exec time from run time
   const origin = traced ? '' : ` (clock origin ${performance.timeOrigin.toFixed(1)})`;
   traced = true;
-  write('debug', `+${now.toFixed(1)}ms cpu=${((cpu.user + cpu.system) / 1000).toFixed(1)}ms ${step}${origin}`, { phase: step, durationMs: took });
+  write('debug', `+${now.toFixed(1)}ms cpu=${((cpu.user + cpu.system) / 1000).toFixed(1)}ms ${step}${origin}`, {
+    phase: step,
+    durationMs: took,
+  });
 }

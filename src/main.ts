@@ -33,11 +33,12 @@ function scrubRuntimeEnv(): void {
     process.emitWarning = () => undefined; // "process.execve is experimental": not the runtime's stderr to fill
     process.execve(self, [process.execPath, ...args], env);
   }
-  const r = (require('node:child_process') as typeof import('node:child_process'))
-    .spawnSync(self, args, { env, stdio: 'inherit' });
+  const r = (require('node:child_process') as typeof import('node:child_process')).spawnSync(self, args, {
+    env,
+    stdio: 'inherit',
+  });
   process.exit(r.status ?? 1);
 }
-
 
 async function main(): Promise<number> {
   scrubRuntimeEnv();
@@ -55,11 +56,15 @@ async function main(): Promise<number> {
 }
 
 main().then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (e) => {
     try {
       writeFully(2, `tsbridge: ${(e as Error).stack ?? e}\n`);
-    } catch { /* stderr closed */ }
+    } catch {
+      /* stderr closed */
+    }
     process.exitCode = 1;
   },
 );

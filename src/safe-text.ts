@@ -32,7 +32,9 @@ export function escapeControls(s: string): string {
  */
 export function safeJson(value: unknown, indent = 2): string {
   const u = (n: number): string => `\\u${n.toString(16).padStart(4, '0')}`;
-  return JSON.stringify(value, null, indent).replace(JSON_RAW, (c) => [...Array(c.length).keys()].map((i) => u(c.charCodeAt(i))).join(''));
+  return JSON.stringify(value, null, indent).replace(JSON_RAW, (c) =>
+    [...Array(c.length).keys()].map((i) => u(c.charCodeAt(i))).join(''),
+  );
 }
 
 const SHELL_SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;

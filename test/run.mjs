@@ -22,10 +22,18 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 // source directory exists (before that it is listed as "not present" and not run).
 const SUITES = [
   // unit tests run on the shipped runtime (bun from npm); the others drive the built binary
-  { name: 'unit', dir: 'build/js/test/unit', min: 337, timeout: 30_000, jobs: 2, runtime: 'node_modules/.bin/bun' },
+  { name: 'unit', dir: 'build/js/test/unit', min: 340, timeout: 30_000, jobs: 2, runtime: 'node_modules/.bin/bun' },
   { name: 'kernel', dir: 'build/js/test/kernel', min: 275, timeout: 120_000, jobs: 1, needs: 'root' },
   // issue 12's differential suite: reference plugins vs tsbridge in twin namespaces (test/parity)
-  { name: 'parity', dir: 'build/js/test/parity', min: 68, timeout: 120_000, jobs: 1, needs: 'root', source: 'test/parity' },
+  {
+    name: 'parity',
+    dir: 'build/js/test/parity',
+    min: 68,
+    timeout: 120_000,
+    jobs: 1,
+    needs: 'root',
+    source: 'test/parity',
+  },
   { name: 'e2e', script: 'test/e2e/run.sh', min: 136 },
   // a VM on Debian's stock kernel (6.1, with bridge VLAN filtering and 802.1Q): test/vm/guest/*.sh
   { name: 'vm', script: 'test/vm/run.sh', min: 44 },
@@ -58,7 +66,13 @@ function suiteOf(arg) {
   const part = SUITES.find((s) => s.name === name && s.dir);
   if (part && arg.includes(':')) return { ...part, name: arg, min: 1, filter: new RegExp(pattern) };
   if (arg.includes('/') || fs.existsSync(arg)) {
-    return { name: path.basename(arg), dir: path.resolve(arg), min: 1, timeout: Number(process.env.TSB_TEST_TIMEOUT_MS) || 30_000, jobs: 1 };
+    return {
+      name: path.basename(arg),
+      dir: path.resolve(arg),
+      min: 1,
+      timeout: Number(process.env.TSB_TEST_TIMEOUT_MS) || 30_000,
+      jobs: 1,
+    };
   }
   throw new Error(`unknown suite "${arg}" (known: ${SUITES.map((s) => s.name).join(', ')}, or a directory)`);
 }
@@ -78,7 +92,12 @@ function runFile(suite, file, stream) {
       cwd: root,
       detached: true, // its own process group: a hang is killed with everything it started
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, TSB_TEST_TIMEOUT_MS: String(suite.timeout), TSB_TEST_STATUS: statusFile, TSB_SUITE_MISSING: suiteMissing(suite) },
+      env: {
+        ...process.env,
+        TSB_TEST_TIMEOUT_MS: String(suite.timeout),
+        TSB_TEST_STATUS: statusFile,
+        TSB_SUITE_MISSING: suiteMissing(suite),
+      },
     });
     children.add(child.pid);
     let out = '';
@@ -86,7 +105,13 @@ function runFile(suite, file, stream) {
     let hung;
     child.stdout.on('data', (b) => {
       out += b;
-      if (stream) process.stdout.write(String(b).split('\n').filter((l) => !l.startsWith(RESULT)).join('\n'));
+      if (stream)
+        process.stdout.write(
+          String(b)
+            .split('\n')
+            .filter((l) => !l.startsWith(RESULT))
+            .join('\n'),
+        );
     });
     child.stderr.on('data', (b) => {
       err += b;
@@ -101,7 +126,9 @@ function runFile(suite, file, stream) {
       }
       const grace = Math.min(st.timeout, 10_000) + 2_000;
       if (Date.now() - st.started > st.timeout + grace) {
-        hung = `${st.suite ? `${st.suite} › ` : ''}${st.test} hung (no end ${st.timeout} ms + ${grace} ms after it started; the event loop was blocked or the process would not exit): killed`;
+        hung =
+          `${st.suite ? `${st.suite} › ` : ''}${st.test} hung (no end ${st.timeout} ms + ${grace} ms after it ` +
+          `started; the event loop was blocked or the process would not exit): killed`;
         killGroup(child.pid);
       }
     }, 500);
@@ -110,7 +137,12 @@ function runFile(suite, file, stream) {
       children.delete(child.pid);
       fs.rmSync(statusFile, { force: true });
       if (!stream) {
-        process.stdout.write(out.split('\n').filter((l) => !l.startsWith(RESULT)).join('\n'));
+        process.stdout.write(
+          out
+            .split('\n')
+            .filter((l) => !l.startsWith(RESULT))
+            .join('\n'),
+        );
         process.stderr.write(err);
       }
       const name = path.relative(path.resolve(root, suite.dir), file) || path.basename(file);
@@ -126,7 +158,13 @@ function runFile(suite, file, stream) {
         r.failed++;
         r.problems.push(`${name}: ${hung}`);
       } else if (!r) {
-        r = { passed: 0, failed: 1, skipped: 0, problems: [`${name}: exited (${signal ?? code}) without reporting a result`], skips: [] };
+        r = {
+          passed: 0,
+          failed: 1,
+          skipped: 0,
+          problems: [`${name}: exited (${signal ?? code}) without reporting a result`],
+          skips: [],
+        };
       } else if (code !== 0 && r.failed === 0) {
         r.failed = 1;
         r.problems.push(`${name}: exited with ${signal ?? code} although its tests passed`);
@@ -156,7 +194,9 @@ async function runUvuSuite(suite) {
   const total = { passed: 0, failed: 0, skipped: 0, problems: [], skips: [], notes: [] };
   if (!fs.existsSync(driver) || !fs.existsSync(dir)) {
     total.failed = 1;
-    total.problems.push(`${path.relative(root, fs.existsSync(driver) ? dir : driver)} is missing: run \`make compile\` first`);
+    total.problems.push(
+      `${path.relative(root, fs.existsSync(driver) ? dir : driver)} is missing: run \`make compile\` first`,
+    );
     return total;
   }
   const files = testFiles(dir).filter((f) => !suite.filter || suite.filter.test(path.relative(dir, f)));
@@ -192,7 +232,13 @@ function runScriptSuite(suite) {
     child.on('close', (code) => {
       // the script's own closing line, the last one of that shape
       const m = [...out.matchAll(/^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/gm)].pop();
-      const r = { passed: m ? Number(m[1]) : 0, failed: m ? Number(m[2]) : 0, skipped: m?.[3] ? Number(m[3]) : 0, problems: [], skips: [] };
+      const r = {
+        passed: m ? Number(m[1]) : 0,
+        failed: m ? Number(m[2]) : 0,
+        skipped: m?.[3] ? Number(m[3]) : 0,
+        problems: [],
+        skips: [],
+      };
       if (!m) r.problems.push(`${suite.script} printed no "N passed, M failed" line`);
       if (code !== 0 && r.failed === 0) {
         r.failed = 1;
@@ -218,7 +264,10 @@ async function main() {
     const tests = r.passed + r.failed + r.skipped;
     if (tests < suite.min) {
       r.failed++;
-      r.problems.push(`${suite.name}: ${tests} tests, fewer than its minimum ${suite.min} (tests vanished, or update SUITES in test/run.mjs)`);
+      r.problems.push(
+        `${suite.name}: ${tests} tests, fewer than its minimum ${suite.min} (tests vanished, or update ` +
+          `SUITES in test/run.mjs)`,
+      );
     }
     // never below zero, whatever a suite reported
     r.failed = Math.max(0, r.failed);

@@ -26,7 +26,9 @@ export interface BridgeConfig {
   macspoofchk: boolean;
   /** vlan / vlanTrunk / preserveDefaultVlan (see vlan-config.ts) */
   vlans: VlanConfig;
-  /** MAC for the container interface: runtimeConfig.mac, else args.cni.mac, else CNI_ARGS MAC= (the reference's order) */
+  /**
+   * MAC for the container interface: runtimeConfig.mac, else args.cni.mac, else CNI_ARGS MAC= (the reference's order)
+   */
   mac?: string;
   /** requested IPs: CNI_ARGS IP=, args.cni.ips and runtimeConfig.ips together (as host-local), without prefix length */
   requestedIps: string[];
@@ -50,7 +52,11 @@ export function parseBridgeConfig(net: NetConf, args: CniArgs): BridgeConfig {
 
   const cniArgs = optObject(optObject(raw, 'args') ?? {}, 'cni', 'args.') ?? {};
   // later sources win, as in the reference's loadNetConf; an empty string means "not set"
-  const mac = optString(net.runtimeConfig, 'mac', 'runtimeConfig.') || optString(cniArgs, 'mac', 'args.cni.') || args.mac || undefined;
+  const mac =
+    optString(net.runtimeConfig, 'mac', 'runtimeConfig.') ||
+    optString(cniArgs, 'mac', 'args.cni.') ||
+    args.mac ||
+    undefined;
   if (mac !== undefined && !MAC_RE.test(mac)) throw new CniError(ErrCode.InvalidConfig, `invalid MAC address "${mac}"`);
   const layer3 = hasIpam(net);
   const disableContainerInterface = optBool(raw, 'disableContainerInterface') ?? false;
@@ -73,7 +79,11 @@ export function parseBridgeConfig(net: NetConf, args: CniArgs): BridgeConfig {
     macspoofchk: optBool(raw, 'macspoofchk') ?? false,
     vlans: parseVlanConfig(raw),
     mac,
-    requestedIps: [...args.ips, ...ipList(cniArgs, 'ips', 'args.cni.'), ...ipList(net.runtimeConfig, 'ips', 'runtimeConfig.')],
+    requestedIps: [
+      ...args.ips,
+      ...ipList(cniArgs, 'ips', 'args.cni.'),
+      ...ipList(net.runtimeConfig, 'ips', 'runtimeConfig.'),
+    ],
     layer3,
   };
 }
@@ -83,7 +93,10 @@ function ipList(obj: JsonObject, key: string, where: string): string[] {
   const ips = getKey(obj, key);
   if (ips === undefined || ips === null) return [];
   if (!Array.isArray(ips) || !ips.every((x) => typeof x === 'string')) {
-    throw new CniError(ErrCode.InvalidConfig, `invalid ${where}${key}: want a list of strings, got ${JSON.stringify(ips)}`);
+    throw new CniError(
+      ErrCode.InvalidConfig,
+      `invalid ${where}${key}: want a list of strings, got ${JSON.stringify(ips)}`,
+    );
   }
   return (ips as string[]).map(bareAddress);
 }

@@ -12,7 +12,10 @@ export function hostVethName(containerId: string, ifname: string): string {
 export function vlanGatewayName(bridge: string, vlan: number): string {
   const name = `${bridge}.${vlan}`;
   if (Buffer.byteLength(name) > 15) {
-    throw new CniError(ErrCode.InvalidConfig, `isGateway with vlan ${vlan} needs an interface "${name}", longer than 15 bytes: use a shorter bridge name`);
+    throw new CniError(
+      ErrCode.InvalidConfig,
+      `isGateway with vlan ${vlan} needs an interface "${name}", longer than 15 bytes: use a shorter bridge name`,
+    );
   }
   return name;
 }

@@ -15,8 +15,19 @@ import { VlanConfig, wantsVlans } from './vlan-config';
 
 /** Which piece a problem is about (doctor places each on a hop of the packet's path). */
 export type CheckPiece =
-  | 'bridge' | 'bridge-up' | 'gateway-address' | 'veth' | 'veth-master' | 'veth-up' | 'ipv4-forwarding' | 'ipv6-forwarding'
-  | 'iface' | 'iface-mac' | 'iface-up' | 'address' | 'route';
+  | 'bridge'
+  | 'bridge-up'
+  | 'gateway-address'
+  | 'veth'
+  | 'veth-master'
+  | 'veth-up'
+  | 'ipv4-forwarding'
+  | 'ipv6-forwarding'
+  | 'iface'
+  | 'iface-mac'
+  | 'iface-up'
+  | 'address'
+  | 'route';
 export interface CheckProblem {
   piece: CheckPiece;
   msg: string;
@@ -31,10 +42,16 @@ export function bridgeProblems(cfg: BridgeConfig, br: link.Link | undefined): Ch
 }
 
 /** The host end of the veth pair: exists, on the bridge, up. */
-export function vethProblems(cfg: BridgeConfig, vethName: string, veth: link.Link | undefined, br: link.Link | undefined): CheckProblem[] {
+export function vethProblems(
+  cfg: BridgeConfig,
+  vethName: string,
+  veth: link.Link | undefined,
+  br: link.Link | undefined,
+): CheckProblem[] {
   if (!veth) return [{ piece: 'veth', msg: `host veth ${vethName} does not exist` }];
   const out: CheckProblem[] = [];
-  if (!br || veth.master !== br.index) out.push({ piece: 'veth-master', msg: `host veth ${vethName} is not attached to bridge ${cfg.bridge}` });
+  if (!br || veth.master !== br.index)
+    out.push({ piece: 'veth-master', msg: `host veth ${vethName} is not attached to bridge ${cfg.bridge}` });
   if (!(veth.flags & IFF_UP)) out.push({ piece: 'veth-up', msg: `host veth ${vethName} is down` });
   return out;
 }
@@ -42,16 +59,29 @@ export function vethProblems(cfg: BridgeConfig, vethName: string, veth: link.Lin
 /** isGateway: each gateway address is on the bridge. */
 export function gatewayProblems(cfg: BridgeConfig, ips: IPConfig[], bridgeAddrs: Addr[]): CheckProblem[] {
   if (!cfg.isGateway) return [];
-  return ips.filter((ip) => ip.gateway && !bridgeAddrs.some((a) => a.address === ip.gateway))
-    .map((ip) => ({ piece: 'gateway-address' as const, msg: `bridge ${cfg.bridge} lacks gateway address ${ip.gateway}`, what: ip.gateway }));
+  return ips
+    .filter((ip) => ip.gateway && !bridgeAddrs.some((a) => a.address === ip.gateway))
+    .map((ip) => ({
+      piece: 'gateway-address' as const,
+      msg: `bridge ${cfg.bridge} lacks gateway address ${ip.gateway}`,
+      what: ip.gateway,
+    }));
 }
 
 /** isGateway: forwarding is on for each family the container has (values as read from /proc/sys). */
-export function forwardingProblems(cfg: BridgeConfig, ips: IPConfig[], ipv4Forward: string | undefined, ipv6Forward: string | undefined): CheckProblem[] {
+export function forwardingProblems(
+  cfg: BridgeConfig,
+  ips: IPConfig[],
+  ipv4Forward: string | undefined,
+  ipv6Forward: string | undefined,
+): CheckProblem[] {
   if (!cfg.isGateway) return [];
   const out: CheckProblem[] = [];
   if (ips.some((ip) => familyOf(ip.address) === 4) && ipv4Forward !== '1') {
-    out.push({ piece: 'ipv4-forwarding', msg: 'IPv4 forwarding is off (net.ipv4.ip_forward=0): the container cannot reach beyond the bridge' });
+    out.push({
+      piece: 'ipv4-forwarding',
+      msg: 'IPv4 forwarding is off (net.ipv4.ip_forward=0): the container cannot reach beyond the bridge',
+    });
   }
   if (ips.some((ip) => familyOf(ip.address) === 6) && ipv6Forward !== '1') {
     out.push({ piece: 'ipv6-forwarding', msg: 'IPv6 forwarding is off (net.ipv6.conf.all.forwarding=0)' });
@@ -74,7 +104,8 @@ export function containerProblems(cfg: BridgeConfig, ifname: string, prev: Resul
   if (!iface) return [{ piece: 'iface', msg: `interface ${ifname} is missing in the container` }];
   const out: CheckProblem[] = [];
   const mine = prev.interfaces?.find((i) => i.name === ifname && i.sandbox);
-  if (mine?.mac && mine.mac !== iface.mac) out.push({ piece: 'iface-mac', msg: `interface ${ifname} has MAC ${iface.mac}, ADD reported ${mine.mac}` });
+  if (mine?.mac && mine.mac !== iface.mac)
+    out.push({ piece: 'iface-mac', msg: `interface ${ifname} has MAC ${iface.mac}, ADD reported ${mine.mac}` });
   if (cfg.disableContainerInterface) return out;
   if (!(iface.flags & IFF_UP)) out.push({ piece: 'iface-up', msg: `interface ${ifname} is down in the container` });
   for (const ip of prev.ips ?? []) {
@@ -85,7 +116,8 @@ export function containerProblems(cfg: BridgeConfig, ifname: string, prev: Resul
   }
   // Only the routes tsbridge itself adds are checked: later plugins may add more (spec).
   for (const r of containerRoutes(prev, cfg)) {
-    if (!s.routes.some((h) => h.dst === r.dst)) out.push({ piece: 'route', msg: `route to ${r.dst} is missing in the container`, what: r.dst });
+    if (!s.routes.some((h) => h.dst === r.dst))
+      out.push({ piece: 'route', msg: `route to ${r.dst} is missing in the container`, what: r.dst });
   }
   return out;
 }
@@ -97,12 +129,13 @@ export function portVlanProblems(port: string, c: VlanConfig, filtering: boolean
   if (!filtering) out.push('VLAN filtering is off on the bridge: every port reaches every other');
   if (c.vlan) {
     const e = have.find((v) => v.vid === c.vlan);
-    if (!e || !e.pvid || !e.untagged) out.push(`port ${port} is not an untagged PVID member of VLAN ${c.vlan}`);
+    if (!e?.pvid || !e.untagged) out.push(`port ${port} is not an untagged PVID member of VLAN ${c.vlan}`);
     const other = have.find((v) => v.pvid && v.vid !== c.vlan);
     if (other) out.push(`port ${port} has PVID ${other.vid}, not ${c.vlan}`);
   }
   const missing = c.vlanTrunk.filter((id) => !have.some((v) => v.vid === id && !v.untagged));
   if (missing.length) out.push(`port ${port} lacks tagged trunk VLAN(s) ${missing.join(', ')}`);
-  if (!c.preserveDefaultVlan && c.vlan && have.some((v) => v.vid === 1)) out.push(`port ${port} is still a member of VLAN 1 (preserveDefaultVlan is off)`);
+  if (!c.preserveDefaultVlan && c.vlan && have.some((v) => v.vid === 1))
+    out.push(`port ${port} is still a member of VLAN 1 (preserveDefaultVlan is off)`);
   return out;
 }

@@ -25,14 +25,22 @@ export async function readContainerState(nl: Rtnl, ifname: string): Promise<Cont
  * hashed name, else a host-side interface named in prevResult (the reference's random names).
  */
 export async function findHostVeth(
-  nl: Rtnl, cfg: BridgeConfig, containerId: string, ifname: string, prev: Result | undefined, peerIndex?: number,
+  nl: Rtnl,
+  cfg: BridgeConfig,
+  containerId: string,
+  ifname: string,
+  prev: Result | undefined,
+  peerIndex?: number,
 ): Promise<{ name: string; veth?: link.Link }> {
   const ours = hostVethName(containerId, ifname);
   if (peerIndex) {
     const peer = await link.getLinkByIndex(nl, peerIndex);
     if (peer?.kind === 'veth') return { name: peer.name, veth: peer };
   }
-  const named = [ours, ...(prev?.interfaces ?? []).filter((i) => !i.sandbox && i.name !== cfg.bridge).map((i) => i.name)];
+  const named = [
+    ours,
+    ...(prev?.interfaces ?? []).filter((i) => !i.sandbox && i.name !== cfg.bridge).map((i) => i.name),
+  ];
   for (const name of new Set(named)) {
     const l = await link.getLink(nl, name);
     if (l?.kind === 'veth') return { name, veth: l };

@@ -26,7 +26,10 @@ export function gatewayCidrs(ips: IPConfig[]): string[] {
   return ips.filter((ip) => ip.gateway).map((ip) => `${ip.gateway}/${ip.address.split('/')[1]}`);
 }
 
-/** Routes the container gets: IPAM's routes, plus a default route per family when isDefaultGateway (unless IPAM gave one with a gateway). */
+/**
+ * Routes the container gets: IPAM's routes, plus a default route per family when isDefaultGateway (unless IPAM gave one
+ * with a gateway).
+ */
 export function containerRoutes(ipam: Result, cfg: BridgeConfig): Route[] {
   const routes = [...(ipam.routes ?? [])];
   if (cfg.isDefaultGateway) {

@@ -6,7 +6,12 @@ import { bareAddress, cidrToString, parseCidr, subnetOf } from '../ip/cidr';
 import { BridgeConfig } from './config';
 
 /** The rules of the attachment (containerId, ifname) holding `addresses` ("10.0.0.5/24"). */
-export function attachmentRules(cfg: BridgeConfig, containerId: string, ifname: string, addresses: string[]): AttachmentRules {
+export function attachmentRules(
+  cfg: BridgeConfig,
+  containerId: string,
+  ifname: string,
+  addresses: string[],
+): AttachmentRules {
   return {
     network: cfg.net.name,
     containerId,
@@ -24,7 +29,8 @@ export function attachmentRules(cfg: BridgeConfig, containerId: string, ifname: 
 /** Whether tsbridge publishes ports on this network: the capability declared, or port mappings passed. */
 export function doesPortMappings(cfg: BridgeConfig): boolean {
   const caps = getKey(cfg.net.raw, 'capabilities');
-  const declared = typeof caps === 'object' && caps !== null && getKey(caps as Record<string, unknown>, 'portMappings') === true;
+  const declared =
+    typeof caps === 'object' && caps !== null && getKey(caps as Record<string, unknown>, 'portMappings') === true;
   return declared || getKey(cfg.net.runtimeConfig, 'portMappings') !== undefined;
 }
 

@@ -28,7 +28,8 @@ export function parseVlanConfig(raw: JsonObject): VlanConfig {
   const preserveDefaultVlan = optBool(raw, 'preserveDefaultVlan') ?? false;
   const trunkRaw = getKey(raw, 'vlanTrunk');
   if (trunkRaw === undefined || trunkRaw === null) return { vlan, vlanTrunk: [], preserveDefaultVlan };
-  if (!Array.isArray(trunkRaw)) throw bad(`invalid vlanTrunk ${JSON.stringify(trunkRaw)}: want a list of {"id"} or {"minID","maxID"}`);
+  if (!Array.isArray(trunkRaw))
+    throw bad(`invalid vlanTrunk ${JSON.stringify(trunkRaw)}: want a list of {"id"} or {"minID","maxID"}`);
   const ids = new Set<number>();
   trunkRaw.forEach((e, i) => {
     const where = `vlanTrunk[${i}] ${JSON.stringify(e)}`;
@@ -42,10 +43,14 @@ export function parseVlanConfig(raw: JsonObject): VlanConfig {
       for (let v = min; v <= max; v++) ids.add(v);
     }
     if (id !== undefined) ids.add(id);
-    if (id === undefined && min === undefined) throw bad(`invalid ${where}: it names no VLAN (want "id" or "minID"/"maxID")`);
+    if (id === undefined && min === undefined)
+      throw bad(`invalid ${where}: it names no VLAN (want "id" or "minID"/"maxID")`);
   });
   if (ids.size && vlan) {
-    throw bad(`invalid config: "vlan" ${vlan} together with "vlanTrunk" (a port is either an access port of one VLAN or a trunk; tsbridge refuses the mix)`);
+    throw bad(
+      `invalid config: "vlan" ${vlan} together with "vlanTrunk" (a port is either an access port of one VLAN ` +
+        `or a trunk; tsbridge refuses the mix)`,
+    );
   }
   return { vlan, vlanTrunk: [...ids].sort((a, b) => a - b), preserveDefaultVlan };
 }

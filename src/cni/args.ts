@@ -2,7 +2,15 @@
 // error unless IgnoreUnknown=1|true is present (containerd and podman always send it).
 import { CniError, ErrCode } from './errors';
 
-const KNOWN = new Set(['IgnoreUnknown', 'IP', 'MAC', 'K8S_POD_NAMESPACE', 'K8S_POD_NAME', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID']);
+const KNOWN = new Set([
+  'IgnoreUnknown',
+  'IP',
+  'MAC',
+  'K8S_POD_NAMESPACE',
+  'K8S_POD_NAME',
+  'K8S_POD_INFRA_CONTAINER_ID',
+  'K8S_POD_UID',
+]);
 
 export interface CniArgs {
   ips: string[];
@@ -27,15 +35,35 @@ export function parseCniArgs(raw: string | undefined): CniArgs {
   for (const [k, v] of pairs) {
     if (!KNOWN.has(k)) {
       if (ignoreUnknown) continue;
-      throw new CniError(ErrCode.InvalidEnv, `CNI_ARGS: unknown argument "${k}" (add IgnoreUnknown=1 to ignore unknown arguments)`);
+      throw new CniError(
+        ErrCode.InvalidEnv,
+        `CNI_ARGS: unknown argument "${k}" (add IgnoreUnknown=1 to ignore unknown arguments)`,
+      );
     }
     switch (k) {
-      case 'IP': out.ips.push(...v.split(',').map((s) => s.trim()).filter(Boolean)); break;
-      case 'MAC': out.mac = v; break;
-      case 'K8S_POD_NAMESPACE': out.podNamespace = v; break;
-      case 'K8S_POD_NAME': out.podName = v; break;
-      case 'K8S_POD_UID': out.podUid = v; break;
-      case 'K8S_POD_INFRA_CONTAINER_ID': out.podInfraContainerId = v; break;
+      case 'IP':
+        out.ips.push(
+          ...v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        );
+        break;
+      case 'MAC':
+        out.mac = v;
+        break;
+      case 'K8S_POD_NAMESPACE':
+        out.podNamespace = v;
+        break;
+      case 'K8S_POD_NAME':
+        out.podName = v;
+        break;
+      case 'K8S_POD_UID':
+        out.podUid = v;
+        break;
+      case 'K8S_POD_INFRA_CONTAINER_ID':
+        out.podInfraContainerId = v;
+        break;
     }
   }
   return out;

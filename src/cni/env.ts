@@ -15,7 +15,7 @@ export interface CniEnv {
 }
 
 /** Container IDs as libcni's ValidateContainerID (and containerd, CRI-O, podman) accept them. */
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 export const isValidContainerId = (id: string): boolean => NAME_RE.test(id);
 
@@ -44,7 +44,10 @@ export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
   const containerId = env.CNI_CONTAINERID ?? '';
   const ifname = env.CNI_IFNAME ?? '';
   if (containerId && !NAME_RE.test(containerId)) {
-    throw new CniError(ErrCode.InvalidEnv, `invalid CNI_CONTAINERID ${JSON.stringify(containerId)}: must match ${NAME_RE.source}`);
+    throw new CniError(
+      ErrCode.InvalidEnv,
+      `invalid CNI_CONTAINERID ${JSON.stringify(containerId)}: must match ${NAME_RE.source}`,
+    );
   }
   if (ifname) validateIfname(ifname);
   return {
@@ -63,11 +66,17 @@ export function parseEnv(env: NodeJS.ProcessEnv): CniEnv {
  * (the IPAM record could not hold it, and it would reach logs and terminals).
  */
 export function ifnameProblem(name: string): string {
-  return name === '' ? 'empty'
-    : Buffer.byteLength(name) > 15 ? 'longer than 15 bytes'
-    : name === '.' || name === '..' ? 'reserved'
-    : /[/:\s]/.test(name) ? 'contains "/", ":" or white space'
-    : /[\x00-\x1f\x7f]/.test(name) ? 'contains control characters' : '';
+  return name === ''
+    ? 'empty'
+    : Buffer.byteLength(name) > 15
+      ? 'longer than 15 bytes'
+      : name === '.' || name === '..'
+        ? 'reserved'
+        : /[/:\s]/.test(name)
+          ? 'contains "/", ":" or white space'
+          : /[\x00-\x1f\x7f]/.test(name)
+            ? 'contains control characters'
+            : '';
 }
 
 export function validateIfname(name: string): void {

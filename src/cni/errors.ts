@@ -23,14 +23,21 @@ export const ErrCode = {
 
 /** An error that reaches the runtime as CNI error JSON on stdout. */
 export class CniError extends Error {
-  constructor(public readonly code: number, msg: string, public readonly details = '') {
+  constructor(
+    public readonly code: number,
+    msg: string,
+    public readonly details = '',
+  ) {
     super(msg);
     this.name = 'CniError';
   }
 }
 
 /** The spec's error object; `cniVersion` is the config's version when known (the reference omits it). */
-export function errorJson(err: unknown, cniVersion: string): { cniVersion: string; code: number; msg: string; details?: string } {
+export function errorJson(
+  err: unknown,
+  cniVersion: string,
+): { cniVersion: string; code: number; msg: string; details?: string } {
   if (err instanceof CniError) {
     return { cniVersion, code: err.code, msg: err.message, ...(err.details ? { details: err.details } : {}) };
   }

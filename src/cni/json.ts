@@ -11,7 +11,7 @@ export function isObject(v: unknown): v is JsonObject {
 
 /** The value under `key`, matched as Go does: exact key first, else the first case-insensitive match. */
 export function getKey(obj: JsonObject, key: string): unknown {
-  if (Object.prototype.hasOwnProperty.call(obj, key)) return obj[key];
+  if (Object.hasOwn(obj, key)) return obj[key];
   const lower = key.toLowerCase();
   for (const k of Object.keys(obj)) if (k.toLowerCase() === lower) return obj[k];
   return undefined;

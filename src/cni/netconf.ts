@@ -16,7 +16,7 @@ export interface NetConf {
   prevResult?: Result;
 }
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$/;
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** Parse stdin bytes: malformed JSON is code 6; a bad name or type is 7; an unknown version is 1. */
 export function parseNetConf(stdin: Buffer | string): NetConf {

@@ -5,11 +5,41 @@ import { CniError, ErrCode } from './errors';
 import { getKey, isObject, JsonObject } from './json';
 import { compareVersions, ipsHaveVersion, isLegacyResult } from './version';
 
-export interface Interface { name: string; mac?: string; mtu?: number; sandbox?: string; socketPath?: string; pciID?: string }
-export interface IPConfig { address: string; gateway?: string; interface?: number }
-export interface Route { dst: string; gw?: string; mtu?: number; advmss?: number; priority?: number; table?: number; scope?: number }
-export interface DNS { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] }
-export interface Result { cniVersion: string; interfaces?: Interface[]; ips?: IPConfig[]; routes?: Route[]; dns?: DNS }
+export interface Interface {
+  name: string;
+  mac?: string;
+  mtu?: number;
+  sandbox?: string;
+  socketPath?: string;
+  pciID?: string;
+}
+export interface IPConfig {
+  address: string;
+  gateway?: string;
+  interface?: number;
+}
+export interface Route {
+  dst: string;
+  gw?: string;
+  mtu?: number;
+  advmss?: number;
+  priority?: number;
+  table?: number;
+  scope?: number;
+}
+export interface DNS {
+  nameservers?: string[];
+  domain?: string;
+  search?: string[];
+  options?: string[];
+}
+export interface Result {
+  cniVersion: string;
+  interfaces?: Interface[];
+  ips?: IPConfig[];
+  routes?: Route[];
+  dns?: DNS;
+}
 
 const pick = <T extends object>(o: T, keys: (keyof T)[]): Partial<T> => {
   const out: Partial<T> = {};
@@ -25,7 +55,9 @@ const pick = <T extends object>(o: T, keys: (keyof T)[]): Partial<T> => {
 export function toVersion(r: Result, version: string): JsonObject {
   if (isLegacyResult(version)) return toLegacy(r, version);
   const v11 = compareVersions(version, '1.1.0') >= 0;
-  const ifKeys: (keyof Interface)[] = v11 ? ['name', 'mac', 'mtu', 'sandbox', 'socketPath', 'pciID'] : ['name', 'mac', 'sandbox'];
+  const ifKeys: (keyof Interface)[] = v11
+    ? ['name', 'mac', 'mtu', 'sandbox', 'socketPath', 'pciID']
+    : ['name', 'mac', 'sandbox'];
   const rtKeys: (keyof Route)[] = v11 ? ['dst', 'gw', 'mtu', 'advmss', 'priority', 'table', 'scope'] : ['dst', 'gw'];
   const out: JsonObject = { cniVersion: version };
   if (r.interfaces?.length) out.interfaces = r.interfaces.map((i) => pick(i, ifKeys));
@@ -50,14 +82,21 @@ const isV6 = (cidr: string): boolean => cidr.includes(':');
  */
 function toLegacy(r: Result, version: string): JsonObject {
   const out: JsonObject = { cniVersion: version };
-  for (const [key, v6] of [['ip4', false], ['ip6', true]] as const) {
+  for (const [key, v6] of [
+    ['ip4', false],
+    ['ip6', true],
+  ] as const) {
     const ip = r.ips?.find((i) => isV6(i.address) === v6);
     if (!ip) continue;
     const routes = (r.routes ?? []).filter((rt) => isV6(rt.dst) === v6).map((rt) => pick(rt, ['dst', 'gw']));
     out[key] = { ip: ip.address, ...pick(ip, ['gateway']), ...(routes.length ? { routes } : {}) };
   }
   if (!out.ip4 && !out.ip6) {
-    throw new CniError(ErrCode.IncompatibleVersion, `cniVersion ${version} results need an IP address (cannot convert: no valid IP addresses); use cniVersion 0.3.0 or later`);
+    throw new CniError(
+      ErrCode.IncompatibleVersion,
+      `cniVersion ${version} results need an IP address (cannot ` +
+        `convert: no valid IP addresses); use cniVersion 0.3.0 or later`,
+    );
   }
   out.dns = pick(r.dns ?? {}, ['nameservers', 'domain', 'search', 'options']);
   return out;
@@ -85,22 +124,35 @@ const num = (o: JsonObject, k: string): number | undefined => {
   if (typeof v !== 'number') throw bad(`${k} must be a number`);
   return v;
 };
-const objs = (o: JsonObject, k: string): JsonObject[] => list(o, k).map((x) => {
-  if (!isObject(x)) throw bad(`${k} entries must be objects`);
-  return x;
-});
+const objs = (o: JsonObject, k: string): JsonObject[] =>
+  list(o, k).map((x) => {
+    if (!isObject(x)) throw bad(`${k} entries must be objects`);
+    return x;
+  });
 
 const routeOf = (rt: JsonObject): Route => {
   const dst = str(rt, 'dst');
   if (!dst) throw bad('route without dst');
-  return { dst, gw: str(rt, 'gw'), mtu: num(rt, 'mtu'), advmss: num(rt, 'advmss'), priority: num(rt, 'priority'),
-    table: num(rt, 'table'), scope: num(rt, 'scope') };
+  return {
+    dst,
+    gw: str(rt, 'gw'),
+    mtu: num(rt, 'mtu'),
+    advmss: num(rt, 'advmss'),
+    priority: num(rt, 'priority'),
+    table: num(rt, 'table'),
+    scope: num(rt, 'scope'),
+  };
 };
 
-const dnsOf = (dnsRaw: unknown): DNS => (isObject(dnsRaw) ? {
-  nameservers: list(dnsRaw, 'nameservers') as string[], domain: str(dnsRaw, 'domain'),
-  search: list(dnsRaw, 'search') as string[], options: list(dnsRaw, 'options') as string[],
-} : {});
+const dnsOf = (dnsRaw: unknown): DNS =>
+  isObject(dnsRaw)
+    ? {
+        nameservers: list(dnsRaw, 'nameservers') as string[],
+        domain: str(dnsRaw, 'domain'),
+        search: list(dnsRaw, 'search') as string[],
+        options: list(dnsRaw, 'options') as string[],
+      }
+    : {};
 
 /** A 0.1.0/0.2.0 result (`ip4`/`ip6` objects), as libcni's convertFrom02x reads it. */
 function parseLegacy(raw: JsonObject, cniVersion: string): Result {
@@ -118,7 +170,10 @@ function parseLegacy(raw: JsonObject, cniVersion: string): Result {
   return { cniVersion, interfaces: [], ips, routes, dns: dnsOf(getKey(raw, 'dns')) };
 }
 
-/** Read a prevResult or an IPAM result (0.1.0 .. 1.1.0) into the internal shape; a missing cniVersion means the config's. */
+/**
+ * Read a prevResult or an IPAM result (0.1.0 .. 1.1.0) into the internal shape; a missing cniVersion means the
+ * config's.
+ */
 export function parsePrevResult(raw: unknown, configVersion: string): Result {
   if (!isObject(raw)) throw bad('not an object');
   const cniVersion = str(raw, 'cniVersion') || configVersion;
@@ -126,8 +181,12 @@ export function parsePrevResult(raw: unknown, configVersion: string): Result {
   return {
     cniVersion,
     interfaces: objs(raw, 'interfaces').map((i) => ({
-      name: str(i, 'name') ?? '', mac: str(i, 'mac'), mtu: num(i, 'mtu'), sandbox: str(i, 'sandbox'),
-      socketPath: str(i, 'socketPath'), pciID: str(i, 'pciID'),
+      name: str(i, 'name') ?? '',
+      mac: str(i, 'mac'),
+      mtu: num(i, 'mtu'),
+      sandbox: str(i, 'sandbox'),
+      socketPath: str(i, 'socketPath'),
+      pciID: str(i, 'pciID'),
     })),
     ips: objs(raw, 'ips').map((ip) => {
       const address = str(ip, 'address');

@@ -20,8 +20,11 @@ export function compareVersions(a: string, b: string): number {
 /** The config's version must be one we support exactly (as the reference's version.Reconcile). */
 export function requireSupported(version: string): void {
   if (!(SUPPORTED_VERSIONS as readonly string[]).includes(version)) {
-    throw new CniError(ErrCode.IncompatibleVersion,
-      `incompatible CNI versions: config is "${version}", plugin supports [${SUPPORTED_VERSIONS.map((v) => `"${v}"`).join(' ')}]`);
+    throw new CniError(
+      ErrCode.IncompatibleVersion,
+      `incompatible CNI versions: config is "${version}", plugin supports ` +
+        `[${SUPPORTED_VERSIONS.map((v) => `"${v}"`).join(' ')}]`,
+    );
   }
 }
 

@@ -22,11 +22,20 @@ export { DOCTOR_HELP };
 import { AttachmentFacts, AttachmentReport, Change, DoctorContext, DoctorReport, NodeFacts } from './types';
 
 export const DOCTOR_FLAGS: FlagSpec = {
-  config: 'string', network: 'string', 'conf-dir': 'string', 'cache-dir': 'string',
-  container: 'string', ifname: 'string', netns: 'string', ip: 'string',
-  probe: 'bool', to: 'string', count: 'string', json: 'bool', fix: 'bool',
+  config: 'string',
+  network: 'string',
+  'conf-dir': 'string',
+  'cache-dir': 'string',
+  container: 'string',
+  ifname: 'string',
+  netns: 'string',
+  ip: 'string',
+  probe: 'bool',
+  to: 'string',
+  count: 'string',
+  json: 'bool',
+  fix: 'bool',
 };
-
 
 interface Options {
   config?: string;
@@ -54,18 +63,28 @@ export function parseDoctorArgs(argv: string[]): Options {
   const f: FlagValues = parseFlags(argv, DOCTOR_FLAGS, {});
   const s = (k: string): string | undefined => (typeof f[k] === 'string' && f[k] !== '' ? (f[k] as string) : undefined);
   const count = s('count') === undefined ? 3 : Number(s('count'));
-  if (!Number.isInteger(count) || count < 1 || count > 20) throw new UsageError(`--count: want 1..20, got "${s('count')}"`);
+  if (!Number.isInteger(count) || count < 1 || count > 20)
+    throw new UsageError(`--count: want 1..20, got "${s('count')}"`);
   if (s('container') && s('ip')) throw new UsageError('give --container or --ip, not both');
-  if (s('container') && !isValidContainerId(s('container')!)) throw new UsageError(`--container: ${JSON.stringify(s('container'))} is not a container ID`);
-  if (s('ifname') && ifnameProblem(s('ifname')!)) throw new UsageError(`--ifname: ${JSON.stringify(s('ifname'))}: ${ifnameProblem(s('ifname')!)}`);
+  if (s('container') && !isValidContainerId(s('container')!))
+    throw new UsageError(`--container: ${JSON.stringify(s('container'))} is not a container ID`);
+  if (s('ifname') && ifnameProblem(s('ifname')!))
+    throw new UsageError(`--ifname: ${JSON.stringify(s('ifname'))}: ${ifnameProblem(s('ifname')!)}`);
   return {
-    config: s('config'), network: s('network'),
+    config: s('config'),
+    network: s('network'),
     confDir: s('conf-dir') ?? '/etc/cni/net.d',
     cacheDir: s('cache-dir') ?? '/var/lib/cni',
-    container: s('container'), ifname: s('ifname'), netns: s('netns'),
+    container: s('container'),
+    ifname: s('ifname'),
+    netns: s('netns'),
     ip: s('ip') === undefined ? undefined : canonicalAddr('ip', s('ip')!),
     probe: f.probe === true,
-    to: (s('to') ?? '').split(',').map((x) => x.trim()).filter(Boolean).map((x) => canonicalAddr('to', x)),
+    to: (s('to') ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean)
+      .map((x) => canonicalAddr('to', x)),
     count,
     json: f.json === true,
     fix: f.fix === true,
@@ -118,15 +137,28 @@ async function doctor(argv: string[]): Promise<number> {
   }
   const { cfg, ipam, file } = loaded;
   if (!ipam) {
-    process.stderr.write(`tsbridge doctor: ${escapeControls(file)}: ipam type is not host-local; doctor reads the host-local store to find the attachments\n`);
+    process.stderr.write(
+      `tsbridge doctor: ${escapeControls(file)}: ipam type is not host-local; doctor reads the ` +
+        `host-local store to find the attachments\n`,
+    );
     return 2;
   }
   const ctx: DoctorContext = {
-    network: cfg.net.name, bridge: cfg.bridge, isGateway: cfg.isGateway, ipMasq: cfg.ipMasq,
-    subnets: subnetsOf(ipam), dataDir: ipam.dataDir, doctorCmd: `tsbridge doctor --config ${shq(file)}`,
+    network: cfg.net.name,
+    bridge: cfg.bridge,
+    isGateway: cfg.isGateway,
+    ipMasq: cfg.ipMasq,
+    subnets: subnetsOf(ipam),
+    dataDir: ipam.dataDir,
+    doctorCmd: `tsbridge doctor --config ${shq(file)}`,
     ...(o.to.length ? { to: o.to[0] } : {}),
   };
-  const co: CollectOptions = { cfg, ipam, cacheDir: o.cacheDir, target: { container: o.container, ifname: o.ifname, netns: o.netns, ip: o.ip } };
+  const co: CollectOptions = {
+    cfg,
+    ipam,
+    cacheDir: o.cacheDir,
+    target: { container: o.container, ifname: o.ifname, netns: o.netns, ip: o.ip },
+  };
 
   let w: Walk;
   try {
@@ -137,12 +169,21 @@ async function doctor(argv: string[]): Promise<number> {
   }
   let changes: Change[] | undefined;
   if (o.fix) {
-    const items = w.facts.map((facts, i) => ({ facts, findings: w.reports[i].findings })).filter((x) => x.findings.some((f) => f.fixable));
+    const items = w.facts
+      .map((facts, i) => ({ facts, findings: w.reports[i].findings }))
+      .filter((x) => x.findings.some((f) => f.fixable));
     changes = items.length ? await applyFixes(cfg, o.cacheDir, items) : [];
     if (changes.length) w = await walk(ctx, cfg, co);
   }
   // never used as an attachment (no veth name, path or command is made from it): named, not checked
-  const notes = [...w.corrupt.map((c) => `IPAM record ${c.file}: ${c.why}: a foreign or corrupt file holding ${c.ip}; not checked (inspect it before removing it)`), ...w.notes];
+  const notes = [
+    ...w.corrupt.map(
+      (c) =>
+        `IPAM record ${c.file}: ${c.why}: a foreign or corrupt file holding ` +
+        `${c.ip}; not checked (inspect it before removing it)`,
+    ),
+    ...w.notes,
+  ];
   if (o.probe) {
     const bridgeIndex = w.node.bridge?.index;
     // another container on the bridge to ping: from every attachment, not only the targeted ones
@@ -150,8 +191,13 @@ async function doctor(argv: string[]): Promise<number> {
     const others = targeted ? (await walk(ctx, cfg, { ...co, target: {} })).facts : w.facts;
     for (let i = 0; i < w.facts.length; i++) {
       const a = w.facts[i];
-      const peers = others.filter((x) => !(x.containerId === a.containerId && x.ifname === a.ifname && x.netns === a.netns));
-      const pr = await probeAttachment({ network: ctx.network, bridge: ctx.bridge, bridgeIndex, others: peers, to: o.to, count: o.count }, a);
+      const peers = others.filter(
+        (x) => !(x.containerId === a.containerId && x.ifname === a.ifname && x.netns === a.netns),
+      );
+      const pr = await probeAttachment(
+        { network: ctx.network, bridge: ctx.bridge, bridgeIndex, others: peers, to: o.to, count: o.count },
+        a,
+      );
       const r = w.reports[i];
       r.probes = pr.results;
       r.findings.push(...pr.findings);
@@ -169,13 +215,19 @@ async function doctor(argv: string[]): Promise<number> {
       notes.push(`cannot count the free addresses: ${(e as Error).message}`);
     }
   }
-  if (!w.reports.length && !w.notes.length) notes.push(`no attachments of network ${ctx.network} are recorded in ${ipam.dataDir}/${ctx.network}`);
-  const targetMissing = w.reports.length === 0 && (o.container !== undefined || o.ip !== undefined || o.netns !== undefined);
+  if (!w.reports.length && !w.notes.length)
+    notes.push(`no attachments of network ${ctx.network} are recorded in ${ipam.dataDir}/${ctx.network}`);
+  const targetMissing =
+    w.reports.length === 0 && (o.container !== undefined || o.ip !== undefined || o.netns !== undefined);
   const bad = w.reports.find((r) => !r.healthy);
   const report: DoctorReport = {
-    network: ctx.network, bridge: ctx.bridge, config: file,
+    network: ctx.network,
+    bridge: ctx.bridge,
+    config: file,
     healthy: !bad && !targetMissing && w.corrupt.length === 0,
-    ...(bad?.firstBroken ? { firstBroken: { ...bad.firstBroken, containerId: bad.containerId, ifname: bad.ifname } } : {}),
+    ...(bad?.firstBroken
+      ? { firstBroken: { ...bad.firstBroken, containerId: bad.containerId, ifname: bad.ifname } }
+      : {}),
     attachments: w.reports,
     ...(w.corrupt.length ? { corruptRecords: w.corrupt } : {}),
     findings: uniqueFindings(w.reports),

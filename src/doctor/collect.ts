@@ -49,7 +49,8 @@ function readTable(family: 4 | 6, table: string, errors: string[]): ReturnType<t
   try {
     const r = runTool(tool, ['-t', table]);
     if (r.status !== 0) {
-      if (!/does ?n[o']t exist|not supported|can't initialize/i.test(r.stderr)) errors.push(`${tool} -t ${table}: ${r.stderr.trim()}`);
+      if (!/does ?n[o']t exist|not supported|can't initialize/i.test(r.stderr))
+        errors.push(`${tool} -t ${table}: ${r.stderr.trim()}`);
       return undefined;
     }
     return parseTable(r.stdout, table);
@@ -59,17 +60,22 @@ function readTable(family: 4 | 6, table: string, errors: string[]): ReturnType<t
   }
 }
 
-/** nft base chains at hook forward with policy drop (iptables-nft's own ip/ip6 filter tables excluded: read through iptables-save). */
+/**
+ * nft base chains at hook forward with policy drop (iptables-nft's own ip/ip6 filter tables excluded: read through
+ * iptables-save).
+ */
 function nftForwardDrops(bridge: string, errors: string[]): NodeFacts['nftForwardDrops'] {
   if (!which('nft')) return [];
   try {
     const r = runTool('nft', ['-j', 'list', 'chains']);
     if (r.status !== 0) return [];
-    const doc = JSON.parse(r.stdout) as { nftables?: { chain?: { family: string; table: string; name: string; hook?: string; policy?: string } }[] };
+    const doc = JSON.parse(r.stdout) as {
+      nftables?: { chain?: { family: string; table: string; name: string; hook?: string; policy?: string } }[];
+    };
     const out: NodeFacts['nftForwardDrops'] = [];
     for (const e of doc.nftables ?? []) {
       const c = e.chain;
-      if (!c || c.hook !== 'forward' || c.policy !== 'drop') continue;
+      if (c?.hook !== 'forward' || c.policy !== 'drop') continue;
       if ((c.family === 'ip' || c.family === 'ip6') && c.table === 'filter') continue;
       const text = runTool('nft', ['list', 'chain', c.family, c.table, c.name]).stdout;
       const acceptsBridge = text.split('\n').some((l) => l.includes(`"${bridge}"`) && /\baccept\b/.test(l));
@@ -118,7 +124,9 @@ export async function collectNode(cfg: BridgeConfig): Promise<NodeFacts> {
 /** route_localnet of the bridge, and (only where it is on: it costs two reads) whether its guard exists. */
 function localnet(bridge: string): Pick<NodeFacts, 'routeLocalnet' | 'localnetGuard'> {
   const routeLocalnet = readSysctl(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`);
-  return routeLocalnet === '1' ? { routeLocalnet, localnetGuard: localnetGuardProblems(bridge).length === 0 } : { routeLocalnet };
+  return routeLocalnet === '1'
+    ? { routeLocalnet, localnetGuard: localnetGuardProblems(bridge).length === 0 }
+    : { routeLocalnet };
 }
 
 // ---- which attachments ------------------------------------------------------------------------
@@ -134,7 +142,8 @@ export function ipConfigOf(ipam: HostLocalConfig, ip: string): IPConfig | undefi
   for (const set of ipam.ranges) {
     for (const r of set) {
       const subnet = parseCidr(r.subnet);
-      if (contains(subnet, addr)) return { address: `${ip}/${subnet.prefix}`, ...(r.gateway ? { gateway: r.gateway } : {}) };
+      if (contains(subnet, addr))
+        return { address: `${ip}/${subnet.prefix}`, ...(r.gateway ? { gateway: r.gateway } : {}) };
     }
   }
   return undefined;
@@ -170,7 +179,10 @@ export function recordProblem(containerId: string, ifname: string): string {
   return bad ? `interface name ${JSON.stringify(ifname)} is invalid (${bad})` : '';
 }
 
-function reservations(ipam: HostLocalConfig, network: string): { records: { ip: string; containerId: string; ifname: string }[]; corrupt: CorruptRecord[] } {
+function reservations(
+  ipam: HostLocalConfig,
+  network: string,
+): { records: { ip: string; containerId: string; ifname: string }[]; corrupt: CorruptRecord[] } {
   if (!fs.existsSync(path.join(ipam.dataDir, network))) return { records: [], corrupt: [] };
   const records: { ip: string; containerId: string; ifname: string }[] = [];
   const corrupt: CorruptRecord[] = [];
@@ -193,26 +205,52 @@ function groupSeeds(rs: { ip: string; containerId: string; ifname: string }[]): 
   return [...m.values()];
 }
 
-/** Interfaces of `views` attached (through their veth peer) to our bridge, or holding an address of the network, that IPAM does not know. */
-function unrecorded(views: NsView[], node: NodeFacts, ipam: HostLocalConfig, reserved: Set<string>, requireBridge: boolean): Seed[] {
+/**
+ * Interfaces of `views` attached (through their veth peer) to our bridge, or holding an address of the network, that
+ * IPAM does not know.
+ */
+function unrecorded(
+  views: NsView[],
+  node: NodeFacts,
+  ipam: HostLocalConfig,
+  reserved: Set<string>,
+  requireBridge: boolean,
+): Seed[] {
   const out: Seed[] = [];
   const subnets = subnetsOf(ipam).map((s) => parseCidr(s));
   for (const v of views) {
     for (const l of v.links) {
-      const peer = l.peerIndex !== undefined && l.linkNetnsId !== undefined && v.nsid !== undefined
-        ? node.links.find((n) => n.index === l.peerIndex && n.peerIndex === l.index && n.linkNetnsId === v.nsid) : undefined;
+      const peer =
+        l.peerIndex !== undefined && l.linkNetnsId !== undefined && v.nsid !== undefined
+          ? node.links.find((n) => n.index === l.peerIndex && n.peerIndex === l.index && n.linkNetnsId === v.nsid)
+          : undefined;
       const onBridge = peer !== undefined && node.bridge !== undefined && peer.master === node.bridge.index;
       if (requireBridge && !onBridge) continue;
-      const ips = v.addrs.filter((a) => a.index === l.index && subnets.some((s) => contains(s, parseIP(a.address)))).map((a) => a.address);
+      const ips = v.addrs
+        .filter((a) => a.index === l.index && subnets.some((s) => contains(s, parseIP(a.address))))
+        .map((a) => a.address);
       if (!ips.length || ips.some((ip) => reserved.has(ip))) continue;
-      out.push({ containerId: '', ifname: l.name, reserved: [], netns: v.path, view: v, netnsFoundBy: 'address', ips, veth: onBridge ? peer : undefined });
+      out.push({
+        containerId: '',
+        ifname: l.name,
+        reserved: [],
+        netns: v.path,
+        view: v,
+        netnsFoundBy: 'address',
+        ips,
+        veth: onBridge ? peer : undefined,
+      });
     }
   }
   return out;
 }
 
 /** Attachments to check, and the ones IPAM lacks, for the target. Empty list: nothing matched. */
-export async function selectSeeds(o: CollectOptions, node: NodeFacts, scan: NetnsScanner): Promise<{ seeds: Seed[]; notes: string[]; corrupt: CorruptRecord[] }> {
+export async function selectSeeds(
+  o: CollectOptions,
+  node: NodeFacts,
+  scan: NetnsScanner,
+): Promise<{ seeds: Seed[]; notes: string[]; corrupt: CorruptRecord[] }> {
   const { records: all, corrupt } = reservations(o.ipam, o.cfg.net.name);
   // a corrupt record still holds its address: its IP is not "unrecorded"
   const reservedSet = new Set([...all.map((r) => r.ip), ...corrupt.map((r) => r.ip)]);
@@ -228,17 +266,27 @@ export async function selectSeeds(o: CollectOptions, node: NodeFacts, scan: Netn
     const here = new Set(v.addrs.map((a) => a.address));
     rs = rs.filter((r) => here.has(r.ip));
     const seeds = groupSeeds(rs).map((s) => ({ ...s, netns: t.netns, netnsFoundBy: 'flag' as const }));
-    const extra = unrecorded([v], node, o.ipam, reservedSet, false).map((s) => ({ ...s, netnsFoundBy: 'flag' as const }));
+    const extra = unrecorded([v], node, o.ipam, reservedSet, false).map((s) => ({
+      ...s,
+      netnsFoundBy: 'flag' as const,
+    }));
     return { seeds: [...seeds, ...extra], notes, corrupt };
   }
-  const seeds: Seed[] = groupSeeds(rs).map((s) => (t.netns ? { ...s, netns: t.netns, netnsFoundBy: 'flag' as const } : s));
+  const seeds: Seed[] = groupSeeds(rs).map((s) =>
+    t.netns ? { ...s, netns: t.netns, netnsFoundBy: 'flag' as const } : s,
+  );
   if (t.ip && seeds.length === 0) {
     // no reservation: a container that has the address without IPAM knowing
     const hits = byAddress(await scan.all(), [t.ip], t.ifname ?? 'eth0');
-    for (const v of hits.slice(0, 1)) seeds.push(...unrecorded([v], node, o.ipam, reservedSet, false).filter((s) => s.ips?.includes(t.ip!)));
-    if (!seeds.length) notes.push(`IPAM has no reservation of ${t.ip} in network ${o.cfg.net.name} and no namespace has that address`);
+    for (const v of hits.slice(0, 1))
+      seeds.push(...unrecorded([v], node, o.ipam, reservedSet, false).filter((s) => s.ips?.includes(t.ip!)));
+    if (!seeds.length)
+      notes.push(`IPAM has no reservation of ${t.ip} in network ${o.cfg.net.name} and no namespace has that address`);
   } else if (t.container && seeds.length === 0) {
-    notes.push(`IPAM has no reservation for container ${t.container}${t.ifname ? `/${t.ifname}` : ''} in network ${o.cfg.net.name}`);
+    notes.push(
+      `IPAM has no reservation for container ${t.container}${t.ifname ? `/${t.ifname}` : ''} in network ` +
+        `${o.cfg.net.name}`,
+    );
   } else if (!t.container && !t.ip) {
     seeds.push(...unrecorded(await scan.all(), node, o.ipam, reservedSet, true));
   }
@@ -253,7 +301,12 @@ interface CacheEntry {
 }
 
 /** libcni's cached ADD (`<cacheDir>/results/<network>-<id>-<ifname>`): netns and capability args. */
-export function readCniCache(cacheDir: string, network: string, containerId: string, ifname: string): CacheEntry | undefined {
+export function readCniCache(
+  cacheDir: string,
+  network: string,
+  containerId: string,
+  ifname: string,
+): CacheEntry | undefined {
   // the ID and name become part of a path: only what a runtime could have written
   if (recordProblem(containerId, ifname) || ifname === '') return undefined;
   const file = path.join(cacheDir, 'results', `${network}-${containerId}-${ifname}`);
@@ -278,9 +331,18 @@ export function readCniCache(cacheDir: string, network: string, containerId: str
 }
 
 /** The rules the attachment should have; null when there is nothing of ours to hold. */
-export function expectedRules(cfg: BridgeConfig, a: { containerId: string; ifname: string; ips: IPConfig[] }, portMappings: unknown): AttachmentRules | null {
+export function expectedRules(
+  cfg: BridgeConfig,
+  a: { containerId: string; ifname: string; ips: IPConfig[] },
+  portMappings: unknown,
+): AttachmentRules | null {
   if (!a.containerId || !a.ips.length) return null;
-  const r = attachmentRules(cfg, a.containerId, a.ifname, a.ips.map((i) => i.address));
+  const r = attachmentRules(
+    cfg,
+    a.containerId,
+    a.ifname,
+    a.ips.map((i) => i.address),
+  );
   let pm: AttachmentRules['portMappings'] = [];
   try {
     pm = portMappings === undefined ? [] : parsePortMappings(portMappings);
@@ -291,11 +353,16 @@ export function expectedRules(cfg: BridgeConfig, a: { containerId: string; ifnam
   return needsRules(rules) ? rules : null;
 }
 
-export async function collectAttachment(o: CollectOptions, node: NodeFacts, scan: NetnsScanner, seed: Seed): Promise<AttachmentFacts> {
+export async function collectAttachment(
+  o: CollectOptions,
+  node: NodeFacts,
+  scan: NetnsScanner,
+  seed: Seed,
+): Promise<AttachmentFacts> {
   const { cfg, ipam } = o;
-  const vethName = seed.containerId ? hostVethName(seed.containerId, seed.ifname) : seed.veth?.name ?? '?';
+  const vethName = seed.containerId ? hostVethName(seed.containerId, seed.ifname) : (seed.veth?.name ?? '?');
   const veth = seed.veth ?? node.links.find((l) => l.name === vethName);
-  const ipTexts = seed.reserved.length ? seed.reserved : seed.ips ?? [];
+  const ipTexts = seed.reserved.length ? seed.reserved : (seed.ips ?? []);
   const ips: IPConfig[] = [];
   const outOfRange: string[] = [];
   for (const ip of ipTexts) {
@@ -305,8 +372,15 @@ export async function collectAttachment(o: CollectOptions, node: NodeFacts, scan
   }
   const cache = seed.containerId ? readCniCache(o.cacheDir, cfg.net.name, seed.containerId, seed.ifname) : undefined;
   const facts: AttachmentFacts = {
-    containerId: seed.containerId, ifname: seed.ifname, ips, reserved: seed.reserved, outOfRange, ipamRoutes: ipam.routes,
-    netnsCandidates: [], vethName, veth,
+    containerId: seed.containerId,
+    ifname: seed.ifname,
+    ips,
+    reserved: seed.reserved,
+    outOfRange,
+    ipamRoutes: ipam.routes,
+    netnsCandidates: [],
+    vethName,
+    veth,
   };
 
   // the namespace: given, cached by the runtime, the veth's peer, or by address
@@ -324,7 +398,8 @@ export async function collectAttachment(o: CollectOptions, node: NodeFacts, scan
   if (!seed.netns && cache?.netns) {
     try {
       const v = await scan.get(cache.netns);
-      if ((veth && peerIn(v, veth)) || (!v.foreign && v.addrs.some((a) => ipTexts.includes(a.address)))) [view, how] = [v, 'cache'];
+      if ((veth && peerIn(v, veth)) || (!v.foreign && v.addrs.some((a) => ipTexts.includes(a.address))))
+        [view, how] = [v, 'cache'];
     } catch {
       /* stale cache entry */
     }
@@ -364,7 +439,11 @@ export async function collectAttachment(o: CollectOptions, node: NodeFacts, scan
     } catch (e) {
       problems = [`cannot check ${fw.name} rules: ${(e as Error).message}`];
     }
-    facts.rules = { backend: fw.name, problems, portMappings: cache?.portMappings === undefined ? null : rules.portMappings.length };
+    facts.rules = {
+      backend: fw.name,
+      problems,
+      portMappings: cache?.portMappings === undefined ? null : rules.portMappings.length,
+    };
   }
   if (cfg.macspoofchk && facts.containerId && !spoofNameProblem(facts.containerId, facts.ifname)) {
     // against the MAC the interface has now: one it took since ADD is what the chain drops

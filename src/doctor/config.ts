@@ -27,7 +27,11 @@ export function tsbridgeConf(doc: unknown): JsonObject | undefined {
   if (Array.isArray(plugins)) {
     const p = plugins.find((x) => isObject(x) && PLUGIN_TYPES.includes(String(getKey(x, 'type'))));
     if (!isObject(p)) return undefined;
-    return { ...p, name: getKey(doc, 'name'), cniVersion: getKey(doc, 'cniVersion') ?? getKey(p, 'cniVersion') } as JsonObject;
+    return {
+      ...p,
+      name: getKey(doc, 'name'),
+      cniVersion: getKey(doc, 'cniVersion') ?? getKey(p, 'cniVersion'),
+    } as JsonObject;
   }
   return PLUGIN_TYPES.includes(String(getKey(doc, 'type'))) ? doc : undefined;
 }
@@ -48,7 +52,11 @@ function readJson(file: string): unknown {
 
 function confFiles(dir: string): string[] {
   try {
-    return fs.readdirSync(dir).filter((f) => /\.(conf|conflist|json)$/.test(f)).sort().map((f) => path.join(dir, f));
+    return fs
+      .readdirSync(dir)
+      .filter((f) => /\.(conf|conflist|json)$/.test(f))
+      .sort()
+      .map((f) => path.join(dir, f));
   } catch (e) {
     throw new ConfigError(`cannot list ${dir}: ${(e as Error).message}`);
   }
@@ -61,7 +69,8 @@ export function loadNetwork(opts: { config?: string; network?: string; confDir: 
     file = opts.config;
     conf = tsbridgeConf(readJson(file));
     if (!conf) throw new ConfigError(`${file} holds no plugin of type tsbridge`);
-    if (opts.network && getKey(conf, 'name') !== opts.network) throw new ConfigError(`${file} is network "${String(getKey(conf, 'name'))}", not "${opts.network}"`);
+    if (opts.network && getKey(conf, 'name') !== opts.network)
+      throw new ConfigError(`${file} is network "${String(getKey(conf, 'name'))}", not "${opts.network}"`);
   } else {
     for (const f of confFiles(opts.confDir)) {
       let doc: unknown;
@@ -77,9 +86,11 @@ export function loadNetwork(opts: { config?: string; network?: string; confDir: 
       }
     }
     if (!file || !conf) {
-      throw new ConfigError(opts.network
-        ? `no config in ${opts.confDir} has a tsbridge network named "${opts.network}" (use --config FILE)`
-        : `no config in ${opts.confDir} has a tsbridge network (use --config FILE or --network NAME)`);
+      throw new ConfigError(
+        opts.network
+          ? `no config in ${opts.confDir} has a tsbridge network named "${opts.network}" (use --config FILE)`
+          : `no config in ${opts.confDir} has a tsbridge network (use --config FILE or --network NAME)`,
+      );
     }
   }
   let cfg: BridgeConfig;

@@ -9,24 +9,45 @@ import { bareAddress, Cidr, cidrToString, contains, covers, parseCidr, subnetOf 
 import { ruleFields } from '../firewall/iptables/rules';
 import { BridgeConfig } from '../attachment/config';
 import {
-  bridgeProblems, CheckProblem, containerProblems, forwardingProblems, gatewayProblems, vethProblems,
+  bridgeProblems,
+  CheckProblem,
+  containerProblems,
+  forwardingProblems,
+  gatewayProblems,
+  vethProblems,
 } from '../attachment/problems';
 import { containerRoutes, routeGateway } from '../attachment/routes';
 import { IFF_UP } from '../netlink/constants';
 import { shq } from '../safe-text';
 import { deleteCommand, dropped, evalChain, Packet, Verdict } from './iptables-eval';
 import {
-  AttachmentFacts, AttachmentReport, DoctorContext, Finding, Hop, HOPS, HopState, HopStatus, NodeFacts,
+  AttachmentFacts,
+  AttachmentReport,
+  DoctorContext,
+  Finding,
+  Hop,
+  HOPS,
+  HopState,
+  HopStatus,
+  NodeFacts,
 } from './types';
 
 /** A command run inside the container's namespace (cmd already quoted). */
-const inNs = (netns: string | undefined, cmd: string): string => `nsenter --net=${netns ? shq(netns) : '<netns>'} ${cmd}`;
+const inNs = (netns: string | undefined, cmd: string): string =>
+  `nsenter --net=${netns ? shq(netns) : '<netns>'} ${cmd}`;
 
 export function prevResultOf(a: AttachmentFacts): Result {
   return { cniVersion: '1.1.0', ips: a.ips, routes: a.ipamRoutes };
 }
 
-function finding(hop: Hop, piece: string, message: string, fix: string | undefined, fixable: boolean, severity: Finding['severity'] = 'error'): Finding {
+function finding(
+  hop: Hop,
+  piece: string,
+  message: string,
+  fix: string | undefined,
+  fixable: boolean,
+  severity: Finding['severity'] = 'error',
+): Finding {
   return { hop, piece, severity, message, ...(fix ? { fix } : {}), fixable };
 }
 
@@ -43,38 +64,85 @@ function ipamFindings(ctx: DoctorContext, a: AttachmentFacts): Finding[] {
   if (a.reserved.length === 0) {
     const ips = a.ips.map((i) => i.address).join(', ');
     const write = a.containerId
-      ? `printf '%s\\r\\n%s' ${shq(a.containerId)} ${shq(a.ifname)} > ${shq(`${dir}/${bareAddress(a.ips[0]?.address ?? '<ip>')}`)}`
+      ? `printf '%s\\r\\n%s' ` +
+        `${shq(a.containerId)} ${shq(a.ifname)} > ${shq(`${dir}/${bareAddress(a.ips[0]?.address ?? '<ip>')}`)}`
       : undefined;
-    out.push(finding('ipam', 'ipam.missing',
-      `container interface ${a.ifname} in ${a.netns ?? '?'} has ${ips} but IPAM holds no reservation for it (no file in ${dir}): the address can be handed to another container`,
-      write ? `${write}   (or re-create the attachment: CNI DEL + ADD, i.e. restart the container)` : 're-create the attachment (CNI DEL + ADD, i.e. restart the container)', false));
+    out.push(
+      finding(
+        'ipam',
+        'ipam.missing',
+        `container interface ${a.ifname} in ${a.netns ?? '?'} has ${ips} but IPAM holds no reservation for it (no ` +
+          `file ` +
+          `in ${dir}): the address can be handed to another container`,
+        write
+          ? `${write}   (or re-create the attachment: CNI DEL + ADD, i.e. restart the container)`
+          : 're-create the attachment (CNI DEL + ADD, i.e. restart the container)',
+        false,
+      ),
+    );
   }
   for (const ip of a.outOfRange) {
-    out.push(finding('ipam', 'ipam.out-of-range', `reserved address ${ip} lies in no range of the network's config (the config changed since ADD?)`,
-      're-create the attachment (restart the container) so it gets an address of the current ranges', false, 'warning'));
+    out.push(
+      finding(
+        'ipam',
+        'ipam.out-of-range',
+        `reserved address ${ip} lies in no range of the network's config (the config changed since ADD?)`,
+        're-create the attachment (restart the container) so it gets an address of the current ranges',
+        false,
+        'warning',
+      ),
+    );
   }
   return out;
 }
 
 function netnsFindings(ctx: DoctorContext, a: AttachmentFacts): Finding[] {
   if (a.netnsError) {
-    return [finding('netns', 'netns.enter', `network namespace ${a.netns} cannot be read: ${a.netnsError}`, undefined, false)];
+    return [
+      finding('netns', 'netns.enter', `network namespace ${a.netns} cannot be read: ${a.netnsError}`, undefined, false),
+    ];
   }
   if (!a.netns) {
     const files = a.reserved.map((ip) => shq(`${ctx.dataDir ?? '<dataDir>'}/${ctx.network}/${ip}`)).join(' ');
     if (!a.veth) {
-      return [finding('netns', 'netns.gone',
-        `no network namespace has ${a.reserved.join(', ')} and host veth ${a.vethName} does not exist: the container is gone but its IPAM reservation is left behind`,
-        `rm ${files}   (only once the container is really gone; the runtime's CNI DEL/GC does the same)`, false)];
+      return [
+        finding(
+          'netns',
+          'netns.gone',
+          `no network namespace has ${a.reserved.join(', ')} and host veth ${a.vethName} does not exist: the ` +
+            `container ` +
+            `is gone but its IPAM reservation is left behind`,
+          `rm ${files}   (only once the container is really gone; the runtime's CNI DEL/GC does the same)`,
+          false,
+        ),
+      ];
     }
-    return [finding('netns', 'netns.unknown',
-      `host veth ${a.vethName} exists but no namespace under /run/netns or /proc/*/ns/net holds its peer or ${a.reserved.join(', ')}`,
-      `${ctx.doctorCmd} --container ${a.containerId ? shq(a.containerId) : '<id>'} --netns <path of the container's netns>`, false)];
+    return [
+      finding(
+        'netns',
+        'netns.unknown',
+        `host veth ${a.vethName} exists but no namespace under /run/netns or /proc/*/ns/net holds its peer or ` +
+          `${a.reserved.join(', ')}`,
+        `${ctx.doctorCmd} --container ${a.containerId ? shq(a.containerId) : '<id>'} --netns <path of the ` +
+          `container's ` +
+          `netns>`,
+        false,
+      ),
+    ];
   }
   if (a.netnsCandidates.length > 1) {
-    return [finding('netns', 'netns.ambiguous',
-      `${a.netnsCandidates.length} namespaces have ${a.ips.map((i) => bareAddress(i.address)).join(', ')} (${a.netnsCandidates.join(', ')}); checked ${a.netns}`,
-      `${ctx.doctorCmd} --netns <the container's> to choose`, false, 'warning')];
+    return [
+      finding(
+        'netns',
+        'netns.ambiguous',
+        `${a.netnsCandidates.length} namespaces have ` +
+          `${a.ips.map((i) => bareAddress(i.address)).join(', ')} (${a.netnsCandidates.join(', ')}); checked ` +
+          `${a.netns}`,
+        `${ctx.doctorCmd} --netns <the container's> to choose`,
+        false,
+        'warning',
+      ),
+    ];
   }
   return [];
 }
@@ -86,12 +154,25 @@ function containerFix(p: CheckProblem, a: AttachmentFacts): { fix?: string; fixa
     case 'iface-up':
       return { fix: inNs(a.netns, `ip link set ${shq(a.ifname)} up`), fixable: true };
     case 'address':
-      return { fix: inNs(a.netns, `ip addr add ${shq(p.what ?? '')} dev ${shq(a.ifname)}${p.what?.includes(':') ? ' nodad' : ''}`), fixable: true };
+      return {
+        fix: inNs(
+          a.netns,
+          `ip addr add ${shq(p.what ?? '')} dev ${shq(a.ifname)}${p.what?.includes(':') ? ' nodad' : ''}`,
+        ),
+        fixable: true,
+      };
     case 'route': {
       // a route without gw goes via the family's gateway, as ADD adds it
       const gw = routeGateway({ dst: p.what ?? '', gw: a.ipamRoutes.find((x) => x.dst === p.what)?.gw }, a.ips);
       const dst = p.what === '0.0.0.0/0' || p.what === '::/0' ? 'default' : p.what;
-      return { fix: inNs(a.netns, `ip ${familyOf(p.what ?? '') === 6 ? '-6 ' : ''}route add ${shq(dst ?? '')}${gw ? ` via ${shq(gw)}` : ''} dev ${shq(a.ifname)}`), fixable: true };
+      return {
+        fix: inNs(
+          a.netns,
+          `ip ${familyOf(p.what ?? '') === 6 ? '-6 ' : ''}route add ` +
+            `${shq(dst ?? '')}${gw ? ` via ${shq(gw)}` : ''} dev ${shq(a.ifname)}`,
+        ),
+        fixable: true,
+      };
     }
     default:
       return { fixable: false };
@@ -102,21 +183,42 @@ function containerFindings(cfg: BridgeConfig, a: AttachmentFacts): Finding[] {
   if (!a.container) return [];
   return containerProblems(cfg, a.ifname, prevResultOf(a), a.container).map((p) => {
     const f = containerFix(p, a);
-    return finding('container', `container.${p.piece}`, p.msg, f.fix, f.fixable, p.piece === 'iface-mac' ? 'warning' : 'error');
+    return finding(
+      'container',
+      `container.${p.piece}`,
+      p.msg,
+      f.fix,
+      f.fixable,
+      p.piece === 'iface-mac' ? 'warning' : 'error',
+    );
   });
 }
 
 function vethFindings(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFacts, a: AttachmentFacts): Finding[] {
-  return vethProblems(cfg, a.vethName, a.veth, node.bridge).map((p) => {
-    if (p.piece === 'veth') {
-      return finding('host-veth', 'host-veth.missing', p.msg, 're-create the attachment (CNI DEL + ADD, i.e. restart the container)', false);
-    }
-    if (p.piece === 'veth-master') {
-      const why = node.bridge ? '' : ` (the bridge ${ctx.bridge} itself is missing)`;
-      return finding('host-veth', 'host-veth.master', p.msg + why, `ip link set ${shq(a.vethName)} master ${shq(ctx.bridge)}`, true);
-    }
-    return finding('host-veth', 'host-veth.up', p.msg, `ip link set ${shq(a.vethName)} up`, true);
-  }).concat(spoofFindings(a));
+  return vethProblems(cfg, a.vethName, a.veth, node.bridge)
+    .map((p) => {
+      if (p.piece === 'veth') {
+        return finding(
+          'host-veth',
+          'host-veth.missing',
+          p.msg,
+          're-create the attachment (CNI DEL + ADD, i.e. restart the container)',
+          false,
+        );
+      }
+      if (p.piece === 'veth-master') {
+        const why = node.bridge ? '' : ` (the bridge ${ctx.bridge} itself is missing)`;
+        return finding(
+          'host-veth',
+          'host-veth.master',
+          p.msg + why,
+          `ip link set ${shq(a.vethName)} master ${shq(ctx.bridge)}`,
+          true,
+        );
+      }
+      return finding('host-veth', 'host-veth.up', p.msg, `ip link set ${shq(a.vethName)} up`, true);
+    })
+    .concat(spoofFindings(a));
 }
 
 /** macspoofchk: every problem of the attachment's chains in one finding (frames enter the bridge there). */
@@ -125,7 +227,8 @@ function spoofFindings(a: AttachmentFacts): Finding[] {
   if (!problems.length) return [];
   const allowed = /lets only (\S+) through/.exec(problems.join(' '))?.[1];
   const fix = allowed
-    ? `${inNs(a.netns, `ip link set ${shq(a.ifname)} address ${shq(allowed)}`)}   (the MAC ADD gave it; or re-create the attachment: CNI DEL + ADD)`
+    ? `${inNs(a.netns, `ip link set ${shq(a.ifname)} address ${shq(allowed)}`)}   (the MAC ADD gave it; or re-create ` +
+      `the attachment: CNI DEL + ADD)`
     : 're-create the attachment (CNI DEL + ADD, i.e. restart the container)';
   const msg = `macspoofchk: ${problems.map((p) => p.replace(/^macspoofchk: /, '')).join('; ')}`;
   return [finding('host-veth', 'host-veth.macspoofchk', msg, fix, false)];
@@ -135,17 +238,36 @@ function bridgeFindings(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFacts, 
   const out: Finding[] = [];
   const br = shq(ctx.bridge);
   for (const p of bridgeProblems(cfg, node.bridge)) {
-    out.push(p.piece === 'bridge'
-      ? finding('bridge', 'bridge.missing', p.msg, `ip link add ${br} type bridge && ip link set ${br} up`, true)
-      : finding('bridge', 'bridge.up', p.msg, `ip link set ${br} up`, true));
+    out.push(
+      p.piece === 'bridge'
+        ? finding('bridge', 'bridge.missing', p.msg, `ip link add ${br} type bridge && ip link set ${br} up`, true)
+        : finding('bridge', 'bridge.up', p.msg, `ip link set ${br} up`, true),
+    );
   }
   if (node.bridge && node.bridge.kind !== 'bridge') {
-    out.push(finding('bridge', 'bridge.kind', `${ctx.bridge} is a ${node.bridge.kind ?? 'device'}, not a bridge`, `ip link del ${br}   (if nothing else uses it)`, false));
+    out.push(
+      finding(
+        'bridge',
+        'bridge.kind',
+        `${ctx.bridge} is a ${node.bridge.kind ?? 'device'}, not a bridge`,
+        `ip link del ${br}   (if nothing else uses it)`,
+        false,
+      ),
+    );
   }
   if (node.bridge && node.routeLocalnet === '1' && node.localnetGuard === false) {
-    out.push(finding('bridge', 'bridge.localnet-guard',
-      `net.ipv4.conf.${ctx.bridge}.route_localnet is 1 but no localnet guard drops 127.0.0.0/8 arriving on ${ctx.bridge}: containers can reach the node's 127.0.0.1 services (CVE-2020-8558)`,
-      `iptables -t raw -A PREROUTING -d 127.0.0.0/8 -i ${ctx.bridge} -j DROP   (or restart a container with a host port: its ADD re-installs the guard)`, false, 'warning'));
+    out.push(
+      finding(
+        'bridge',
+        'bridge.localnet-guard',
+        `net.ipv4.conf.${ctx.bridge}.route_localnet is 1 but no localnet guard drops 127.0.0.0/8 arriving on ` +
+          `${ctx.bridge}: containers can reach the node's 127.0.0.1 services (CVE-2020-8558)`,
+        `iptables -t raw -A PREROUTING -d 127.0.0.0/8 -i ${ctx.bridge} -j DROP   (or restart a container with a host ` +
+          `port: its ADD re-installs the guard)`,
+        false,
+        'warning',
+      ),
+    );
   }
   if (node.bridge) {
     for (const p of gatewayProblems(cfg, a.ips, node.bridgeAddrs)) {
@@ -166,7 +288,10 @@ export function routeConflicts(ctx: DoctorContext, node: NodeFacts): Finding[] {
     const subnet = parseCidr(s);
     const inside = (c: Cidr): boolean => covers(subnet, c);
     const byIface = new Map<number, { addrs: string[]; routes: string[] }>();
-    const at = (i: number) => byIface.get(i) ?? (byIface.set(i, { addrs: [], routes: [] }), byIface.get(i)!);
+    const at = (i: number) => {
+      if (!byIface.has(i)) byIface.set(i, { addrs: [], routes: [] });
+      return byIface.get(i)!;
+    };
     for (const a of node.addrs) {
       if (a.index === brIndex || a.index === node.vlanGateway) continue;
       const ip = tryParseIP(a.address);
@@ -191,18 +316,27 @@ export function routeConflicts(ctx: DoctorContext, node: NodeFacts): Finding[] {
       const fix = what.addrs.length
         ? what.addrs.map((x) => `ip addr del ${shq(x)} dev ${shq(dev)}`).join(' && ')
         : what.routes.map((x) => `ip route del ${shq(x)} dev ${shq(dev)}`).join(' && ');
-      out.push(finding('node-routes', 'node-routes.conflict',
-        `interface ${dev} claims the pod subnet ${s} of bridge ${ctx.bridge} (${parts.join('; ')}): traffic to the containers can leave through ${dev}`,
-        `${fix}   (not tsbridge's: check what put it there first)`, false));
+      out.push(
+        finding(
+          'node-routes',
+          'node-routes.conflict',
+          `interface ${dev} claims the pod subnet ${s} of bridge ${ctx.bridge} (${parts.join('; ')}): traffic to the ` +
+            `containers can leave through ${dev}`,
+          `${fix}   (not tsbridge's: check what put it there first)`,
+          false,
+        ),
+      );
     }
   }
   return out;
 }
 
 function forwardingFindings(cfg: BridgeConfig, node: NodeFacts, a: AttachmentFacts): Finding[] {
-  return forwardingProblems(cfg, a.ips, node.ipv4Forward, node.ipv6Forward).map((p) => p.piece === 'ipv4-forwarding'
-    ? finding('forwarding', 'forwarding.ipv4', p.msg, 'sysctl -w net.ipv4.ip_forward=1', true)
-    : finding('forwarding', 'forwarding.ipv6', p.msg, 'sysctl -w net.ipv6.conf.all.forwarding=1', true));
+  return forwardingProblems(cfg, a.ips, node.ipv4Forward, node.ipv6Forward).map((p) =>
+    p.piece === 'ipv4-forwarding'
+      ? finding('forwarding', 'forwarding.ipv4', p.msg, 'sysctl -w net.ipv4.ip_forward=1', true)
+      : finding('forwarding', 'forwarding.ipv6', p.msg, 'sysctl -w net.ipv6.conf.all.forwarding=1', true),
+  );
 }
 
 function why(v: Verdict, tool: string): string {
@@ -225,37 +359,84 @@ function filterFindings(ctx: DoctorContext, node: NodeFacts, a: AttachmentFacts)
     const verdicts: { key: string; v: Verdict; what: string; fix: string }[] = [];
     if (ctx.isGateway) {
       verdicts.push({
-        key: 'filter.forward-drop', what: 'new traffic from the container to beyond the node',
-        v: evalChain(table, 'FORWARD', { iif: { name: br }, oif: { not: br }, src: pod, dst: to, dstOutside: subnet, state: 'NEW' }),
+        key: 'filter.forward-drop',
+        what: 'new traffic from the container to beyond the node',
+        v: evalChain(table, 'FORWARD', {
+          iif: { name: br },
+          oif: { not: br },
+          src: pod,
+          dst: to,
+          dstOutside: subnet,
+          state: 'NEW',
+        }),
         fix: `${tool} -I FORWARD -i ${qbr} -j ACCEPT`,
       });
       verdicts.push({
-        key: 'filter.forward-drop-replies', what: 'replies coming back to the container',
-        v: evalChain(table, 'FORWARD', { iif: { not: br }, oif: { name: br }, src: to, dst: pod, state: 'ESTABLISHED' }),
+        key: 'filter.forward-drop-replies',
+        what: 'replies coming back to the container',
+        v: evalChain(table, 'FORWARD', {
+          iif: { not: br },
+          oif: { name: br },
+          src: to,
+          dst: pod,
+          state: 'ESTABLISHED',
+        }),
         fix: `${tool} -I FORWARD -o ${qbr} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
       });
     }
     const brnf = family === 4 ? node.brNfCallIptables : node.brNfCallIp6tables;
     if (brnf === '1') {
       verdicts.push({
-        key: 'filter.bridge-nf', what: `traffic between containers on ${br} (br_netfilter: net.bridge.bridge-nf-call-${tool}=1 sends bridged frames through ${tool})`,
+        key: 'filter.bridge-nf',
+        what:
+          `traffic between containers on ${br} (br_netfilter: ` +
+          `net.bridge.bridge-nf-call-${tool}=1 sends bridged frames through ${tool})`,
         v: evalChain(table, 'FORWARD', { iif: { name: br }, oif: { name: br }, src: pod, state: 'NEW' }),
-        fix: `${tool} -I FORWARD -i ${qbr} -o ${qbr} -j ACCEPT   (or sysctl -w net.bridge.bridge-nf-call-${tool}=0 if nothing on the node needs it)`,
+        fix:
+          `${tool} -I FORWARD -i ${qbr} -o ${qbr} -j ACCEPT   (or sysctl -w ` +
+          `net.bridge.bridge-nf-call-${tool}=0 if nothing on the node needs it)`,
       });
     }
     for (const { key, v, what, fix } of verdicts) {
       if (dropped(v)) {
-        out.push(finding('filter', key, `${tool} FORWARD drops ${what}: ${why(v, tool)}`, `${fix}   (not tsbridge's rule: your firewall's policy)`, false));
+        out.push(
+          finding(
+            'filter',
+            key,
+            `${tool} FORWARD drops ${what}: ${why(v, tool)}`,
+            `${fix}   (not tsbridge's rule: your firewall's policy)`,
+            false,
+          ),
+        );
       } else if (v.outcome === 'policy' && v.policy === 'DROP' && v.uncertain.length) {
-        out.push(finding('filter', key, `${tool} FORWARD may drop ${what}: policy DROP, and only conditional rules could accept it (${v.uncertain.map((r) => `"${r.line}"`).join(', ')})`,
-          `${fix}   (if those rules do not cover it)`, false, 'warning'));
+        out.push(
+          finding(
+            'filter',
+            key,
+            `${tool} FORWARD may drop ${what}: policy DROP, and only conditional rules ` +
+              `could accept it (${v.uncertain.map((r) => `"${r.line}"`).join(', ')})`,
+            `${fix}   (if those rules do not cover it)`,
+            false,
+            'warning',
+          ),
+        );
       }
     }
   }
   for (const c of node.nftForwardDrops) {
     if (c.acceptsBridge) continue;
-    out.push(finding('filter', 'filter.nft-forward-drop', `nftables chain ${c.chain} (hook forward) has policy drop and no rule naming ${br}: forwarded container traffic is likely dropped`,
-      `nft insert rule ${c.where.map(shq).join(' ')} iifname ${qbr} accept; nft insert rule ${c.where.map(shq).join(' ')} oifname ${qbr} ct state established,related accept`, false, 'warning'));
+    out.push(
+      finding(
+        'filter',
+        'filter.nft-forward-drop',
+        `nftables chain ${c.chain} (hook forward) has policy drop ` +
+          `and no rule naming ${br}: forwarded container traffic is likely dropped`,
+        `nft insert rule ${c.where.map(shq).join(' ')} iifname ${qbr} accept; nft insert rule ` +
+          `${c.where.map(shq).join(' ')} oifname ${qbr} ct state established,related accept`,
+        false,
+        'warning',
+      ),
+    );
   }
   return out;
 }
@@ -282,17 +463,43 @@ function natFindings(ctx: DoctorContext, node: NodeFacts, a: AttachmentFacts): F
     const v = evalChain(table, 'POSTROUTING', pkt, ours);
     if (v.outcome === 'stop') {
       if (v.uncertain.length) {
-        out.push(finding('nat', 'nat.shadowed', `${tool} nat POSTROUTING has rules before tsbridge's masquerade jump that may end it for the container's traffic: ${v.uncertain.map((x) => `"${x.line}"`).join(', ')}`,
-          'check those rules; they win over tsbridge\'s masquerade for the traffic they match', false, 'warning'));
+        out.push(
+          finding(
+            'nat',
+            'nat.shadowed',
+            `${tool} nat POSTROUTING has rules before tsbridge's masquerade jump ` +
+              `that may end it for the container's traffic: ${v.uncertain.map((x) => `"${x.line}"`).join(', ')}`,
+            "check those rules; they win over tsbridge's masquerade for the traffic they match",
+            false,
+            'warning',
+          ),
+        );
       }
       continue;
     }
     if (v.outcome === 'nat' && v.rule) {
-      out.push(finding('nat', 'nat.other-snat', `${tool} nat POSTROUTING rule "${v.rule.line}" translates the container's traffic before tsbridge's masquerade jump`,
-        `${deleteCommand(tool, 'nat', v.rule)}   (if that translation is not wanted)`, false, 'warning'));
+      out.push(
+        finding(
+          'nat',
+          'nat.other-snat',
+          `${tool} nat POSTROUTING rule "${v.rule.line}" translates the ` +
+            `container's traffic before tsbridge's masquerade jump`,
+          `${deleteCommand(tool, 'nat', v.rule)}   (if that translation is not wanted)`,
+          false,
+          'warning',
+        ),
+      );
     } else if (v.rule && (v.outcome === 'accept' || v.outcome === 'policy' || v.outcome === 'return')) {
-      out.push(finding('nat', 'nat.shadowed', `${tool} nat POSTROUTING rule "${v.rule.line}" ends the chain for the container's traffic before tsbridge's masquerade jump: it leaves the node unmasqueraded`,
-        `${deleteCommand(tool, 'nat', v.rule)}   (not tsbridge's rule)`, false));
+      out.push(
+        finding(
+          'nat',
+          'nat.shadowed',
+          `${tool} nat POSTROUTING rule "${v.rule.line}" ends the chain for the ` +
+            `container's traffic before tsbridge's masquerade jump: it leaves the node unmasqueraded`,
+          `${deleteCommand(tool, 'nat', v.rule)}   (not tsbridge's rule)`,
+          false,
+        ),
+      );
     }
   }
   return out;
@@ -307,7 +514,12 @@ function cidrOf(address: string): string {
 // ---- the walk -------------------------------------------------------------------------------
 
 /** Every finding of one attachment, in path order. */
-export function diagnoseAttachment(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFacts, a: AttachmentFacts): Finding[] {
+export function diagnoseAttachment(
+  ctx: DoctorContext,
+  cfg: BridgeConfig,
+  node: NodeFacts,
+  a: AttachmentFacts,
+): Finding[] {
   const early = [...ipamFindings(ctx, a), ...netnsFindings(ctx, a)];
   // the container is gone: what is left is its reservation; the rest of its path no longer exists
   if (early.some((f) => f.piece === 'netns.gone')) return early;
@@ -322,8 +534,12 @@ export function diagnoseAttachment(ctx: DoctorContext, cfg: BridgeConfig, node: 
     ...natFindings(ctx, node, a),
   ];
   // a missing bridge is the cause of its ports being detached: it comes first
-  const order = (f: Finding): number => (f.piece === 'bridge.missing' ? HOPS.indexOf('host-veth') - 0.5 : (HOPS as readonly string[]).indexOf(f.hop));
-  return findings.map((f, i) => ({ f, i })).sort((x, y) => order(x.f) - order(y.f) || x.i - y.i).map((x) => x.f);
+  const order = (f: Finding): number =>
+    f.piece === 'bridge.missing' ? HOPS.indexOf('host-veth') - 0.5 : (HOPS as readonly string[]).indexOf(f.hop);
+  return findings
+    .map((f, i) => ({ f, i }))
+    .sort((x, y) => order(x.f) - order(y.f) || x.i - y.i)
+    .map((x) => x.f);
 }
 
 /** The first error in path order. */
@@ -332,7 +548,13 @@ export function firstBroken(findings: Finding[]): Finding | undefined {
 }
 
 /** One line per hop: ok (with what was found), fail, warn, or skip (not applicable). */
-export function hopStatuses(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFacts, a: AttachmentFacts, findings: Finding[]): HopStatus[] {
+export function hopStatuses(
+  ctx: DoctorContext,
+  cfg: BridgeConfig,
+  node: NodeFacts,
+  a: AttachmentFacts,
+  findings: Finding[],
+): HopStatus[] {
   const okDetail: Record<(typeof HOPS)[number], () => string | null> = {
     ipam: () => `reserved ${a.reserved.join(', ')}`,
     netns: () => (a.netns ? `${a.netns} (found by ${a.netnsFoundBy})` : null),
@@ -341,9 +563,15 @@ export function hopStatuses(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFac
       if (!c?.iface) return null;
       if (cfg.disableContainerInterface) return `${a.ifname} present (disableContainerInterface)`;
       const routes = containerRoutes(prevResultOf(a), cfg).map((r) => (r.dst.endsWith('/0') ? 'default' : r.dst));
-      return `${a.ifname} ${c.iface.flags & IFF_UP ? 'up' : 'down'}, ${a.ips.map((i) => i.address).join(', ')}${routes.length ? `, routes: ${routes.join(', ')}` : ''}`;
+      const state = c.iface.flags & IFF_UP ? 'up' : 'down';
+      const addrs = a.ips.map((i) => i.address).join(', ');
+      return `${a.ifname} ${state}, ${addrs}${routes.length ? `, routes: ${routes.join(', ')}` : ''}`;
     },
-    'host-veth': () => (a.veth ? `${a.vethName} ${a.veth.flags & IFF_UP ? 'up' : 'down'}, on ${ctx.bridge}${a.spoofcheck ? ', macspoofchk in place' : ''}` : null),
+    'host-veth': () =>
+      a.veth
+        ? `${a.vethName} ${a.veth.flags & IFF_UP ? 'up' : 'down'}, on ` +
+          `${ctx.bridge}${a.spoofcheck ? ', macspoofchk in place' : ''}`
+        : null,
     bridge: () => {
       const gws = node.bridgeAddrs.filter((x) => !x.address.startsWith('fe80:')).map((x) => `${x.address}/${x.prefix}`);
       return node.bridge ? `${ctx.bridge} up${gws.length ? `, ${gws.join(', ')}` : ''}` : null;
@@ -352,21 +580,27 @@ export function hopStatuses(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFac
     forwarding: () => {
       if (!cfg.isGateway) return 'not managed (isGateway off)';
       const v4 = a.ips.some((i) => familyOf(i.address) === 4) ? [`net.ipv4.ip_forward=${node.ipv4Forward}`] : [];
-      const v6 = a.ips.some((i) => familyOf(i.address) === 6) ? [`net.ipv6.conf.all.forwarding=${node.ipv6Forward}`] : [];
+      const v6 = a.ips.some((i) => familyOf(i.address) === 6)
+        ? [`net.ipv6.conf.all.forwarding=${node.ipv6Forward}`]
+        : [];
       return [...v4, ...v6].join(', ');
     },
     filter: () => {
       const parts: string[] = [];
       for (const f of [4, 6] as const) {
         const t = node.filter[f];
-        if (t && a.ips.some((i) => familyOf(i.address) === f)) parts.push(`${f === 4 ? 'iptables' : 'ip6tables'} FORWARD policy ${t.policies.get('FORWARD') ?? '?'}`);
+        if (t && a.ips.some((i) => familyOf(i.address) === f))
+          parts.push(`${f === 4 ? 'iptables' : 'ip6tables'} FORWARD policy ${t.policies.get('FORWARD') ?? '?'}`);
       }
       if (node.brNfCallIptables !== undefined) parts.push(`bridge-nf-call-iptables=${node.brNfCallIptables}`);
       return parts.length ? parts.join(', ') : 'no filter table read';
     },
     nat: () => {
       if (!a.rules) return ctx.ipMasq ? 'not checked' : 'no rules (ipMasq off, no port mappings)';
-      const pm = a.rules.portMappings === null ? 'port mappings unknown (no libcni cache entry)' : `${a.rules.portMappings} port mapping(s)`;
+      const pm =
+        a.rules.portMappings === null
+          ? 'port mappings unknown (no libcni cache entry)'
+          : `${a.rules.portMappings} port mapping(s)`;
       return `${a.rules.backend}: masquerade${ctx.ipMasq ? '' : ' off'}, ${pm}`;
     },
   };
@@ -388,7 +622,12 @@ export function hopStatuses(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFac
   });
 }
 
-export function attachmentReport(ctx: DoctorContext, cfg: BridgeConfig, node: NodeFacts, a: AttachmentFacts): AttachmentReport {
+export function attachmentReport(
+  ctx: DoctorContext,
+  cfg: BridgeConfig,
+  node: NodeFacts,
+  a: AttachmentFacts,
+): AttachmentReport {
   const findings = diagnoseAttachment(ctx, cfg, node, a);
   const first = firstBroken(findings);
   return {

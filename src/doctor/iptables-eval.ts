@@ -115,8 +115,9 @@ export function ruleMatches(args: string[], p: Packet): Tri {
     else if (a === '-d' || a === '--destination') and(neg(addrTri(v, p.dst, p.dstOutside), negated));
     else if (a === '-p' || a === '--protocol') and(v === 'all' ? neg('yes', negated) : 'maybe');
     else if (a === '--ctstate' || a === '--state') and(neg(v.split(',').includes(p.state) ? 'yes' : 'no', negated));
-    else if (IGNORED_WITH_VALUE.has(a)) { /* a module name or a comment: no effect on matching */ }
-    else if (a.startsWith('-')) {
+    else if (IGNORED_WITH_VALUE.has(a)) {
+      /* a module name or a comment: no effect on matching */
+    } else if (a.startsWith('-')) {
       and('maybe');
       // skip the option's values (tokens that are not options)
       while (i + 1 < args.length && !args[i + 1].startsWith('-') && args[i + 1] !== '!') i++;
@@ -138,7 +139,10 @@ export function ruleTarget(args: string[]): { target?: string; goto: boolean } {
 export type Outcome = 'accept' | 'drop' | 'nat' | 'return' | 'stop';
 
 export interface Verdict {
-  /** What certainly happens: accept/drop by a rule or the policy, someone's SNAT, or `stop` (the rule looked for was reached). */
+  /**
+   * What certainly happens: accept/drop by a rule or the policy, someone's SNAT, or `stop` (the rule looked for was
+   * reached).
+   */
   outcome: Outcome | 'policy';
   /** ACCEPT / DROP for outcome "policy". */
   policy?: string;
@@ -149,7 +153,12 @@ export interface Verdict {
 }
 
 const TERMINAL: Record<string, Outcome> = {
-  ACCEPT: 'accept', DROP: 'drop', REJECT: 'drop', RETURN: 'return', MASQUERADE: 'nat', SNAT: 'nat',
+  ACCEPT: 'accept',
+  DROP: 'drop',
+  REJECT: 'drop',
+  RETURN: 'return',
+  MASQUERADE: 'nat',
+  SNAT: 'nat',
 };
 
 /**

@@ -52,7 +52,14 @@ export async function readNs(ns: Netns): Promise<NsView> {
   }
   const nl = Rtnl.open(ns);
   try {
-    return { path: ns.path, ns, nsid, foreign: !ns.ownedByOurUserns(), links: await listLinkDetails(nl), addrs: await listAddresses(nl) };
+    return {
+      path: ns.path,
+      ns,
+      nsid,
+      foreign: !ns.ownedByOurUserns(),
+      links: await listLinkDetails(nl),
+      addrs: await listAddresses(nl),
+    };
   } finally {
     nl.close();
   }
@@ -71,7 +78,9 @@ export class NetnsScanner {
     return readNs(ns);
   }
 
-  /** Every namespace but the node's own, read once. Unreadable ones (and anything that is not a namespace) are skipped. */
+  /**
+   * Every namespace but the node's own, read once. Unreadable ones (and anything that is not a namespace) are skipped.
+   */
   async all(): Promise<NsView[]> {
     if (this.views) return this.views;
     const seen = new Set<string>(this.self ? [this.self] : []);
@@ -94,7 +103,10 @@ export class NetnsScanner {
     }
     let pids: string[] = [];
     try {
-      pids = fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).sort((a, b) => Number(a) - Number(b));
+      pids = fs
+        .readdirSync('/proc')
+        .filter((n) => /^\d+$/.test(n))
+        .sort((a, b) => Number(a) - Number(b));
     } catch {
       /* no /proc */
     }
@@ -145,6 +157,7 @@ export function peerIn(v: NsView, veth: LinkDetail): LinkDetail | undefined {
 /** Namespaces of our user namespace with an interface holding one of `ips` (bare addresses); the ifname's own first. */
 export function byAddress(views: NsView[], ips: string[], ifname: string): NsView[] {
   const hits = views.filter((v) => !v.foreign && v.addrs.some((a) => ips.includes(a.address)));
-  const named = (v: NsView): boolean => v.addrs.some((a) => ips.includes(a.address) && v.links.find((l) => l.index === a.index)?.name === ifname);
+  const named = (v: NsView): boolean =>
+    v.addrs.some((a) => ips.includes(a.address) && v.links.find((l) => l.index === a.index)?.name === ifname);
   return [...hits.filter(named), ...hits.filter((v) => !named(v))];
 }

@@ -32,8 +32,12 @@ interface Plan {
   read: () => Promise<Counters>;
 }
 
-
-async function linkStats(ns: Netns | undefined, prefix: string, pick: Record<string, (l: LinkDetail[]) => LinkDetail | undefined>, out: Counters): Promise<void> {
+async function linkStats(
+  ns: Netns | undefined,
+  prefix: string,
+  pick: Record<string, (l: LinkDetail[]) => LinkDetail | undefined>,
+  out: Counters,
+): Promise<void> {
   const nl = Rtnl.open(ns ?? '');
   try {
     const links = await listLinkDetails(nl);
@@ -49,7 +53,11 @@ async function linkStats(ns: Netns | undefined, prefix: string, pick: Record<str
 }
 
 /** Packets counted by the first rule of `table` matching `pred`, or a chain's policy (iptables-save -c). */
-export function savedCounter(text: string, table: string, pred: { chainPolicy?: string; rule?: (line: string) => boolean }): number | undefined {
+export function savedCounter(
+  text: string,
+  table: string,
+  pred: { chainPolicy?: string; rule?: (line: string) => boolean },
+): number | undefined {
   let inTable = false;
   for (const raw of text.split('\n')) {
     const line = raw.trim();
@@ -88,7 +96,12 @@ function forwardDrops(family: 4 | 6, c: Counters): void {
 export function ping(netns: Netns, dst: string, count: number): { sent: number; received: number; error?: string } {
   const exe = which('ping');
   if (!exe) return { sent: 0, received: 0, error: 'ping not found' };
-  const r = netns.run(() => spawnSync(exe, ['-n', '-q', '-c', String(count), '-i', '0.2', '-W', '1', dst], { encoding: 'utf8', timeout: 30_000 }));
+  const r = netns.run(() =>
+    spawnSync(exe, ['-n', '-q', '-c', String(count), '-i', '0.2', '-W', '1', dst], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    }),
+  );
   const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(r.stdout ?? '');
   if (!m) return { sent: count, received: 0, error: (r.stderr || r.stdout || r.error?.message || '').trim() };
   return { sent: Number(m[1]), received: Number(m[2]) };
@@ -123,10 +136,15 @@ function plans(ctx: ProbeContext, a: AttachmentFacts): { plans: Plan[]; notes: s
   for (const ip of a.ips) {
     if (!ip.gateway) continue;
     out.push({
-      target: ip.gateway, kind: 'gateway',
+      target: ip.gateway,
+      kind: 'gateway',
       hops: [
-        { name: `${cIf} tx`, key: 'c.if.tx' }, { name: `${vName} rx`, key: 'h.veth.rx' }, { name: `${ctx.bridge} rx`, key: 'h.br.rx' },
-        { name: `${ctx.bridge} tx`, key: 'h.br.tx' }, { name: `${vName} tx`, key: 'h.veth.tx' }, { name: `${cIf} rx`, key: 'c.if.rx' },
+        { name: `${cIf} tx`, key: 'c.if.tx' },
+        { name: `${vName} rx`, key: 'h.veth.rx' },
+        { name: `${ctx.bridge} rx`, key: 'h.br.rx' },
+        { name: `${ctx.bridge} tx`, key: 'h.br.tx' },
+        { name: `${vName} tx`, key: 'h.veth.tx' },
+        { name: `${cIf} rx`, key: 'c.if.rx' },
       ],
       read: async () => {
         const c: Counters = new Map();
@@ -138,8 +156,15 @@ function plans(ctx: ProbeContext, a: AttachmentFacts): { plans: Plan[]; notes: s
   }
 
   for (const ip of a.ips) {
-    const peer = ctx.others.find((o) => o !== a && o.netnsHandle && o.container?.iface && o.veth && o.veth.master === ctx.bridgeIndex
-      && o.ips.some((x) => familyOf(x.address) === familyOf(ip.address)));
+    const peer = ctx.others.find(
+      (o) =>
+        o !== a &&
+        o.netnsHandle &&
+        o.container?.iface &&
+        o.veth &&
+        o.veth.master === ctx.bridgeIndex &&
+        o.ips.some((x) => familyOf(x.address) === familyOf(ip.address)),
+    );
     if (!peer) {
       notes.push(`no other container on ${ctx.bridge} with an IPv${familyOf(ip.address)} address to probe`);
       continue;
@@ -147,13 +172,22 @@ function plans(ctx: ProbeContext, a: AttachmentFacts): { plans: Plan[]; notes: s
     const pip = bareAddress(peer.ips.find((x) => familyOf(x.address) === familyOf(ip.address))!.address);
     const pIf = `${peer.ifname} (${peer.containerId ? peer.containerId.slice(0, 12) : 'peer'})`;
     out.push({
-      target: pip, kind: 'peer',
+      target: pip,
+      kind: 'peer',
       hops: [
-        { name: `${cIf} tx`, key: 'c.if.tx' }, { name: `${vName} rx`, key: 'h.veth.rx' },
-        { name: `${familyOf(pip) === 4 ? 'iptables' : 'ip6tables'} FORWARD policy drops (br_netfilter)`, key: 'fw.drop', drop: true },
+        { name: `${cIf} tx`, key: 'c.if.tx' },
+        { name: `${vName} rx`, key: 'h.veth.rx' },
+        {
+          name: `${familyOf(pip) === 4 ? 'iptables' : 'ip6tables'} FORWARD policy drops (br_netfilter)`,
+          key: 'fw.drop',
+          drop: true,
+        },
         { name: `${peer.vethName} tx`, key: 'h.pveth.tx' },
-        { name: `${pIf} rx`, key: 'p.if.rx' }, { name: `${pIf} tx`, key: 'p.if.tx' }, { name: `${peer.vethName} rx`, key: 'h.pveth.rx' },
-        { name: `${vName} tx`, key: 'h.veth.tx' }, { name: `${cIf} rx`, key: 'c.if.rx' },
+        { name: `${pIf} rx`, key: 'p.if.rx' },
+        { name: `${pIf} tx`, key: 'p.if.tx' },
+        { name: `${peer.vethName} rx`, key: 'h.pveth.rx' },
+        { name: `${vName} tx`, key: 'h.veth.tx' },
+        { name: `${cIf} rx`, key: 'c.if.rx' },
       ],
       read: async () => {
         const c: Counters = new Map();
@@ -179,12 +213,16 @@ function plans(ctx: ProbeContext, a: AttachmentFacts): { plans: Plan[]; notes: s
     const tool = family === 4 ? 'iptables' : 'ip6tables';
     let egress: LinkDetail | undefined;
     const hops: HopSpec[] = [
-      { name: `${cIf} tx`, key: 'c.if.tx' }, { name: `${vName} rx`, key: 'h.veth.rx' }, { name: `${ctx.bridge} rx`, key: 'h.br.rx' },
+      { name: `${cIf} tx`, key: 'c.if.tx' },
+      { name: `${vName} rx`, key: 'h.veth.rx' },
+      { name: `${ctx.bridge} rx`, key: 'h.br.rx' },
       { name: `${tool} FORWARD policy drops`, key: 'fw.drop', drop: true },
       { name: `${tool} nat masquerade jump (first packet of a flow)`, key: 'nat.jump', info: true },
     ];
     out.push({
-      target: dst, kind: 'destination', hops,
+      target: dst,
+      kind: 'destination',
+      hops,
       read: async () => {
         const c: Counters = new Map();
         await base(c);
@@ -195,17 +233,33 @@ function plans(ctx: ProbeContext, a: AttachmentFacts): { plans: Plan[]; notes: s
             const links = await listLinkDetails(nl);
             egress = links.find((l) => l.index === rt?.oif);
             if (egress && egress.name !== ctx.bridge) {
-              hops.push({ name: `${egress.name} tx (node egress)`, key: 'h.eg.tx' }, { name: `${egress.name} rx (node egress)`, key: 'h.eg.rx' });
+              hops.push(
+                { name: `${egress.name} tx (node egress)`, key: 'h.eg.tx' },
+                { name: `${egress.name} rx (node egress)`, key: 'h.eg.rx' },
+              );
             }
-            hops.push({ name: `${ctx.bridge} tx`, key: 'h.br.tx' }, { name: `${vName} tx`, key: 'h.veth.tx' }, { name: `${cIf} rx`, key: 'c.if.rx' });
+            hops.push(
+              { name: `${ctx.bridge} tx`, key: 'h.br.tx' },
+              { name: `${vName} tx`, key: 'h.veth.tx' },
+              { name: `${cIf} rx`, key: 'c.if.rx' },
+            );
           }
         } finally {
           nl.close();
         }
-        await linkStats(undefined, 'h.', hostPick({ eg: (ls) => ls.find((l) => egress !== undefined && l.index === egress.index) }), c);
+        await linkStats(
+          undefined,
+          'h.',
+          hostPick({ eg: (ls) => ls.find((l) => egress !== undefined && l.index === egress.index) }),
+          c,
+        );
         forwardDrops(family, c);
         const nat = iptablesCounters(family, 'nat');
-        const jump = chain ? savedCounter(nat, 'nat', { rule: (l) => l.startsWith('-A POSTROUTING ') && l.includes(`-j ${chain}`) && l.includes(`-s ${pod}/`) }) : undefined;
+        const jump = chain
+          ? savedCounter(nat, 'nat', {
+              rule: (l) => l.startsWith('-A POSTROUTING ') && l.includes(`-j ${chain}`) && l.includes(`-s ${pod}/`),
+            })
+          : undefined;
         if (jump !== undefined) c.set('nat.jump', jump);
         return c;
       },
@@ -214,7 +268,14 @@ function plans(ctx: ProbeContext, a: AttachmentFacts): { plans: Plan[]; notes: s
   return { plans: out, notes };
 }
 
-function judge(plan: Plan, before: Counters, after: Counters, sent: number, received: number, error?: string): ProbeResult {
+function judge(
+  plan: Plan,
+  before: Counters,
+  after: Counters,
+  sent: number,
+  received: number,
+  error?: string,
+): ProbeResult {
   const hops: ProbeHop[] = [];
   let lastSeen: string | undefined;
   let walking = true;
@@ -239,14 +300,23 @@ function judge(plan: Plan, before: Counters, after: Counters, sent: number, rece
   }
   const ok = received > 0;
   return {
-    target: plan.target, kind: plan.kind, sent, received, ok, hops,
+    target: plan.target,
+    kind: plan.kind,
+    sent,
+    received,
+    ok,
+    hops,
     ...(lastSeen ? { lastSeen } : {}),
     ...(error || dropNote ? { note: [error, dropNote].filter(Boolean).join('; ') } : {}),
   };
 }
 
-export async function probeAttachment(ctx: ProbeContext, a: AttachmentFacts): Promise<{ results: ProbeResult[]; findings: Finding[]; notes: string[] }> {
-  if (!a.netnsHandle) return { results: [], findings: [], notes: [`${a.containerId}/${a.ifname}: no namespace, nothing to probe`] };
+export async function probeAttachment(
+  ctx: ProbeContext,
+  a: AttachmentFacts,
+): Promise<{ results: ProbeResult[]; findings: Finding[]; notes: string[] }> {
+  if (!a.netnsHandle)
+    return { results: [], findings: [], notes: [`${a.containerId}/${a.ifname}: no namespace, nothing to probe`] };
   const { plans: ps, notes } = plans(ctx, a);
   const results: ProbeResult[] = [];
   const findings: Finding[] = [];
@@ -257,10 +327,19 @@ export async function probeAttachment(ctx: ProbeContext, a: AttachmentFacts): Pr
     const res = judge(p, before, after, r.sent, r.received, r.error);
     results.push(res);
     if (!res.ok) {
-      const next = res.hops.find((h) => !h.seen && !p.hops.find((s) => s.name === h.name)?.info && !p.hops.find((s) => s.name === h.name)?.drop);
+      const next = res.hops.find(
+        (h) => !h.seen && !p.hops.find((s) => s.name === h.name)?.info && !p.hops.find((s) => s.name === h.name)?.drop,
+      );
       findings.push({
-        hop: 'probe', piece: `probe.${p.kind}`, severity: 'error', fixable: false,
-        message: `ping ${p.target} (${p.kind}) from ${a.ifname}: ${r.received}/${r.sent} replies; last seen at ${res.lastSeen ?? 'nowhere (not even sent)'}${next ? `, not at ${next.name}` : ''}${res.note ? ` (${res.note})` : ''}`,
+        hop: 'probe',
+        piece: `probe.${p.kind}`,
+        severity: 'error',
+        fixable: false,
+        message:
+          `ping ${p.target} (${p.kind}) from ${a.ifname}: ${r.received}/${r.sent} replies; last seen at ` +
+          `${res.lastSeen ?? 'nowhere (not even sent)'}${
+            next ? `, not at ${next.name}` : ''
+          }${res.note ? ` (${res.note})` : ''}`,
       });
     }
   }

@@ -11,7 +11,11 @@ function pad(s: string, n: number): string {
 
 function findingLines(f: Finding, indent: string): string[] {
   const out = [`${indent}[${f.severity}] ${f.hop}: ${f.message}`];
-  if (f.fix) out.push(`${indent}    fix: ${f.fix}${f.fixable && !f.fix.includes('--fix') ? '   (tsbridge doctor --fix does this)' : ''}`);
+  if (f.fix)
+    out.push(
+      `${indent}    fix: ` +
+        `${f.fix}${f.fixable && !f.fix.includes('--fix') ? '   (tsbridge doctor --fix does this)' : ''}`,
+    );
   return out;
 }
 
@@ -28,7 +32,10 @@ function attachmentText(a: AttachmentReport): string[] {
   for (const f of a.findings) lines.push(...findingLines(f, '  '));
   for (const p of a.probes ?? []) {
     const path = p.hops.map((h) => `${h.name} ${h.delta >= 0 ? '+' : ''}${h.delta}`).join(', ');
-    lines.push(`  probe ${p.kind} ${p.target}: ${p.received}/${p.sent} replies${p.ok ? '' : ' FAILED'}; last seen: ${p.lastSeen ?? 'nowhere'}${p.note ? ` (${p.note})` : ''}`);
+    lines.push(
+      `  probe ${p.kind} ${p.target}: ${p.received}/${p.sent} replies${p.ok ? '' : ' FAILED'}; last seen: ` +
+        `${p.lastSeen ?? 'nowhere'}${p.note ? ` (${p.note})` : ''}`,
+    );
     if (path) lines.push(`      counters: ${path}`);
   }
   return lines;
@@ -41,14 +48,17 @@ export function renderText(r: DoctorReport): string {
     for (const c of r.changes) lines.push(`  ${c.ok ? 'done' : 'FAILED'}: ${c.what}${c.error ? `: ${c.error}` : ''}`);
     lines.push('');
   } else if (r.changes) {
-    lines.push('changes made (--fix): none (nothing of tsbridge\'s needed repair)', '');
+    lines.push("changes made (--fix): none (nothing of tsbridge's needed repair)", '');
   }
   for (const a of r.attachments) lines.push(...attachmentText(a), '');
   for (const n of r.notes) lines.push(`note: ${n}`);
   const bad = r.attachments.filter((a) => !a.healthy).length;
   const warnings = r.findings.filter((f) => f.severity === 'warning').length;
   if (r.healthy) {
-    lines.push(`healthy: ${r.attachments.length} attachment(s) checked, no problem${warnings ? ` (${warnings} warning(s))` : ''}`);
+    lines.push(
+      `healthy: ${r.attachments.length} attachment(s) checked, no ` +
+        `problem${warnings ? ` (${warnings} warning(s))` : ''}`,
+    );
   } else if (r.firstBroken) {
     const fb = r.firstBroken;
     lines.push(`UNHEALTHY: ${bad} of ${r.attachments.length} attachment(s) have problems`);

@@ -10,7 +10,17 @@ import type { Netns } from '../sys/netns';
 import type { PolicyTable } from './iptables-eval';
 
 /** In path order: the first hop with an error is "the first broken piece". */
-export const HOPS = ['ipam', 'netns', 'container', 'host-veth', 'bridge', 'node-routes', 'forwarding', 'filter', 'nat'] as const;
+export const HOPS = [
+  'ipam',
+  'netns',
+  'container',
+  'host-veth',
+  'bridge',
+  'node-routes',
+  'forwarding',
+  'filter',
+  'nat',
+] as const;
 export type Hop = (typeof HOPS)[number] | 'probe';
 
 export type Severity = 'error' | 'warning';
@@ -96,7 +106,11 @@ export interface NodeFacts {
   filter: { 4?: PolicyTable; 6?: PolicyTable };
   nat: { 4?: PolicyTable; 6?: PolicyTable };
   /** nft base chains hooked at forward with policy drop, outside iptables' own tables. */
-  nftForwardDrops: { chain: string; /** family, table, chain: the words nft takes */ where: [string, string, string]; acceptsBridge: boolean }[];
+  nftForwardDrops: {
+    chain: string /** family, table, chain: the words nft takes */;
+    where: [string, string, string];
+    acceptsBridge: boolean;
+  }[];
   /** Problems reading any of the above. */
   errors: string[];
 }

@@ -11,7 +11,8 @@ function bad(what: string, v: string): CniError {
 }
 
 /** Text of `family` only: an IPv4-mapped IPv6 text is neither an IPv4 nor (being IPv4) an IPv6 address here. */
-const ofFamily = (ip: IP | undefined, text: string, family: Family): boolean => ip?.family === family && familyOf(text) === family;
+const ofFamily = (ip: IP | undefined, text: string, family: Family): boolean =>
+  ip?.family === family && familyOf(text) === family;
 
 /** Canonical text of an address of `family`. */
 export function normIp(text: string, family: Family): string {

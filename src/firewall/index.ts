@@ -18,7 +18,13 @@ import { NftablesBackend } from './nft/backend';
 import type { AttachmentRules, FirewallBackend } from './types';
 
 export type {
-  AttachmentRules, FirewallBackend, MasqIp, MasqTarget, PortConflict, PortMapping, PortProtocol,
+  AttachmentRules,
+  FirewallBackend,
+  MasqIp,
+  MasqTarget,
+  PortConflict,
+  PortMapping,
+  PortProtocol,
 } from './types';
 export { guardedBridge, parsePortMappings, requiredSysctls } from './portmap';
 export type { Sysctl } from './portmap';
@@ -43,7 +49,12 @@ export function selectBackend(pref?: BackendName): FirewallBackend {
  * iptables rules (same chain names) go with ours; with `ifname`, the upstream reference's
  * nftables rules too (nft/foreign.ts).
  */
-export function removeAttachmentEverywhere(network: string, containerId: string, ips?: string[], ifname?: string): void {
+export function removeAttachmentEverywhere(
+  network: string,
+  containerId: string,
+  ips?: string[],
+  ifname?: string,
+): void {
   new IptablesBackend().removeAttachment(network, containerId, ips);
   new NftablesBackend().removeAttachment(network, containerId, ips, ifname);
 }
@@ -64,7 +75,10 @@ export function checkAttachmentAnywhere(selected: FirewallBackend, r: Attachment
 
 /** Container IDs of `network` with masquerade or port-mapping state in either backend (for GC). */
 export function listFirewallContainers(network: string): string[] {
-  const ids = new Set([...new IptablesBackend().listContainers(network), ...new NftablesBackend().listContainers(network)]);
+  const ids = new Set([
+    ...new IptablesBackend().listContainers(network),
+    ...new NftablesBackend().listContainers(network),
+  ]);
   return [...ids];
 }
 
@@ -74,9 +88,12 @@ export function listFirewallContainers(network: string): string[] {
  */
 export function localnetGuardProblems(bridge: string): string[] {
   if (new IptablesBackend().hasLocalnetGuard(bridge) || new NftablesBackend().hasLocalnetGuard(bridge)) return [];
-  return [`net.ipv4.conf.${bridge}.route_localnet is 1 but no localnet guard drops 127.0.0.0/8 arriving on ${bridge} `
-    + `(neither in iptables raw PREROUTING nor in nftables inet tsbridge localnet-guard; was the raw table flushed?): `
-    + `containers can reach the node's 127.0.0.1 services (CVE-2020-8558); an ADD with a host port re-installs it`];
+  return [
+    `net.ipv4.conf.${bridge}.route_localnet is 1 but no localnet guard drops 127.0.0.0/8 arriving on ${bridge} ` +
+      `(neither in iptables raw PREROUTING nor in nftables inet tsbridge localnet-guard; was the raw table ` +
+      `flushed?): ` +
+      `containers can reach the node's 127.0.0.1 services (CVE-2020-8558); an ADD with a host port re-installs it`,
+  ];
 }
 
 // Detection looks for the tools only (no exec: it runs on every ADD, DEL and CHECK). A tool that

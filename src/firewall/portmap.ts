@@ -50,7 +50,8 @@ export function parsePortMappings(raw: unknown): PortMapping[] {
       throw bad(`${where}: protocol must be a string, got ${JSON.stringify(proto)}`);
     }
     const protocol = (proto || 'tcp').toLowerCase() as PortProtocol;
-    if (!PROTOCOLS.includes(protocol)) throw bad(`${where}: protocol must be tcp, udp or sctp, got ${JSON.stringify(proto)}`);
+    if (!PROTOCOLS.includes(protocol))
+      throw bad(`${where}: protocol must be tcp, udp or sctp, got ${JSON.stringify(proto)}`);
     const hip = getKey(entry, 'hostIP');
     if (hip !== undefined && hip !== null && typeof hip !== 'string') {
       throw bad(`${where}: hostIP must be a string, got ${JSON.stringify(hip)}`);
@@ -63,8 +64,13 @@ export function parsePortMappings(raw: unknown): PortMapping[] {
       m.hostIP = canon;
     }
     if (out.some((o) => sameMapping(o, m))) return;
-    const clash = out.find((o) => o.protocol === m.protocol && o.hostPort === m.hostPort && hostIpsOverlap(o.hostIP, m.hostIP)
-      && o.containerPort !== m.containerPort);
+    const clash = out.find(
+      (o) =>
+        o.protocol === m.protocol &&
+        o.hostPort === m.hostPort &&
+        hostIpsOverlap(o.hostIP, m.hostIP) &&
+        o.containerPort !== m.containerPort,
+    );
     if (clash) {
       throw bad(`${where}: host port ${describeHost(m)} is also mapped to container port ${clash.containerPort}`);
     }
@@ -74,7 +80,12 @@ export function parsePortMappings(raw: unknown): PortMapping[] {
 }
 
 function sameMapping(a: PortMapping, b: PortMapping): boolean {
-  return a.hostPort === b.hostPort && a.containerPort === b.containerPort && a.protocol === b.protocol && a.hostIP === b.hostIP;
+  return (
+    a.hostPort === b.hostPort &&
+    a.containerPort === b.containerPort &&
+    a.protocol === b.protocol &&
+    a.hostIP === b.hostIP
+  );
 }
 
 function isUnspecified(ip: string): boolean {
@@ -118,9 +129,23 @@ export function dnatEntries(r: Pick<AttachmentRules, 'ips' | 'portMappings'>, fa
   const out: DnatEntry[] = [];
   for (const m of r.portMappings) {
     if (m.hostIP !== undefined && familyOf(m.hostIP) !== family) continue;
-    const e: DnatEntry = { family, protocol: m.protocol, hostPort: m.hostPort, containerIp, containerPort: m.containerPort };
+    const e: DnatEntry = {
+      family,
+      protocol: m.protocol,
+      hostPort: m.hostPort,
+      containerIp,
+      containerPort: m.containerPort,
+    };
     if (m.hostIP !== undefined && !isUnspecified(m.hostIP)) e.hostIP = normIp(m.hostIP, family);
-    if (!out.some((o) => o.protocol === e.protocol && o.hostPort === e.hostPort && o.hostIP === e.hostIP && o.containerPort === e.containerPort)) {
+    if (
+      !out.some(
+        (o) =>
+          o.protocol === e.protocol &&
+          o.hostPort === e.hostPort &&
+          o.hostIP === e.hostIP &&
+          o.containerPort === e.containerPort,
+      )
+    ) {
       out.push(e);
     }
   }
@@ -163,10 +188,13 @@ export function findConflicts(held: HeldPort[], wanted: DnatEntry[], ownChain: s
   const out: PortConflict[] = [];
   for (const w of wanted) {
     for (const h of held) {
-      if (h.chain === ownChain || h.family !== w.family || h.protocol !== w.protocol || h.hostPort !== w.hostPort) continue;
+      if (h.chain === ownChain || h.family !== w.family || h.protocol !== w.protocol || h.hostPort !== w.hostPort)
+        continue;
       if (w.hostIP !== undefined && h.hostIP !== undefined && w.hostIP !== h.hostIP) continue;
       const c: PortConflict = {
-        family: w.family, protocol: w.protocol, hostPort: w.hostPort,
+        family: w.family,
+        protocol: w.protocol,
+        hostPort: w.hostPort,
         holder: { containerId: h.containerId, network: h.network },
       };
       if (w.hostIP !== undefined) c.hostIP = w.hostIP;
@@ -177,11 +205,14 @@ export function findConflicts(held: HeldPort[], wanted: DnatEntry[], ownChain: s
   return out;
 }
 
-/** CNI error 103 naming every conflicting host port and who holds it (one line per port and holder, families merged). */
+/**
+ * CNI error 103 naming every conflicting host port and who holds it (one line per port and holder, families merged).
+ */
 export function portInUseError(conflicts: PortConflict[]): CniError {
   const parts = conflicts.map((c) => {
     const net = c.holder.network === null ? '' : ` of network ${JSON.stringify(c.holder.network)}`;
-    const theirs = c.holder.hostIP === c.hostIP ? '' : ` (it maps ${c.holder.hostIP ?? `every local IPv${c.family} address`})`;
+    const theirs =
+      c.holder.hostIP === c.hostIP ? '' : ` (it maps ${c.holder.hostIP ?? `every local IPv${c.family} address`})`;
     return `host port ${describeHost(c)} is already mapped by container ${c.holder.containerId}${net}${theirs}`;
   });
   return new CniError(ErrCode.PortInUse, [...new Set(parts)].join('; '));
@@ -222,9 +253,11 @@ export interface Sysctl {
  */
 export function requiredSysctls(r: AttachmentRules): Sysctl[] {
   if (!r.bridge || dnatEntries(r, 4).length === 0) return [];
-  return [{
-    key: `net.ipv4.conf.${r.bridge.replace(/\./g, '/')}.route_localnet`,
-    path: `/proc/sys/net/ipv4/conf/${r.bridge}/route_localnet`,
-    value: '1',
-  }];
+  return [
+    {
+      key: `net.ipv4.conf.${r.bridge.replace(/\./g, '/')}.route_localnet`,
+      path: `/proc/sys/net/ipv4/conf/${r.bridge}/route_localnet`,
+      value: '1',
+    },
+  ];
 }

@@ -46,7 +46,8 @@ const NFT_COMMENT_MAX = 128;
 // target, a hash of network + container ID, is what identifies it).
 /** Comment tag for nftables rules: `id=<containerID> if=<ifname> net=<network>`, values percent-encoded. */
 export function nftTag(network: string, containerId: string, ifname: string): string {
-  const tag = `id=${encodeURIComponent(containerId)} if=${encodeURIComponent(ifname)} net=${encodeURIComponent(network)}`;
+  const [id, ifn, net] = [containerId, ifname, network].map(encodeURIComponent);
+  const tag = `id=${id} if=${ifn} net=${net}`;
   return tag.length <= NFT_COMMENT_MAX ? tag : tag.slice(0, NFT_COMMENT_MAX); // ASCII only after encoding
 }
 
@@ -70,7 +71,15 @@ function decode(s: string): string | null {
 
 const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]$/u;
 const SHORT_ESCAPES: Record<string, string> = {
-  '\x07': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v', '"': '\\"', '\\': '\\\\',
+  '\x07': '\\a',
+  '\b': '\\b',
+  '\f': '\\f',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\t': '\\t',
+  '\v': '\\v',
+  '"': '\\"',
+  '\\': '\\\\',
 };
 
 /** Go's strconv.Quote (what %q prints for a string), so comments match the reference's exactly. */
@@ -79,7 +88,8 @@ export function goQuote(s: string): string {
   for (const ch of s) {
     const cp = ch.codePointAt(0)!;
     if (SHORT_ESCAPES[ch] !== undefined) out += SHORT_ESCAPES[ch];
-    else if (cp >= 0xd800 && cp <= 0xdfff) out += '\ufffd'; // lone surrogate: what its UTF-8 encoding becomes
+    else if (cp >= 0xd800 && cp <= 0xdfff)
+      out += '\ufffd'; // lone surrogate: what its UTF-8 encoding becomes
     else if (PRINTABLE.test(ch)) out += ch;
     else if (cp < 0x80) out += '\\x' + hex(cp, 2);
     else if (cp <= 0xffff) out += '\\u' + hex(cp, 4);
@@ -105,7 +115,18 @@ export function goUnquote(q: string): string | null {
       continue;
     }
     const e = body[++i];
-    const simple: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '"': '"', '\\': '\\', "'": "'" };
+    const simple: Record<string, string> = {
+      a: '\x07',
+      b: '\b',
+      f: '\f',
+      n: '\n',
+      r: '\r',
+      t: '\t',
+      v: '\v',
+      '"': '"',
+      '\\': '\\',
+      "'": "'",
+    };
     if (e !== undefined && simple[e] !== undefined) {
       out += simple[e];
       continue;

@@ -9,7 +9,10 @@ import * as ipaddr from 'ipaddr.js';
 import { CniError, ErrCode } from '../cni/errors';
 
 export type Family = 4 | 6;
-export interface IP { readonly family: Family; readonly value: bigint }
+export interface IP {
+  readonly family: Family;
+  readonly value: bigint;
+}
 
 export const familyBits = (f: Family): number => (f === 4 ? 32 : 128);
 
@@ -39,9 +42,10 @@ export function tryParseIP(s: string): IP | undefined {
   const tail = s.slice(s.lastIndexOf(':') + 1);
   if (tail.includes('.') && !ipaddr.IPv4.isValidFourPartDecimal(tail)) return undefined;
   // ipaddr.js reads the deprecated "::a.b.c.d" as ::ffff:a.b.c.d; Go keeps it as ::a.b.c.d.
-  const value = /^::\d/.test(s) && tail.includes('.') && s.indexOf(':', 2) === -1
-    ? fromBytes(ipaddr.IPv4.parse(tail).toByteArray())
-    : fromBytes(ipaddr.IPv6.parse(s).toByteArray());
+  const value =
+    /^::\d/.test(s) && tail.includes('.') && s.indexOf(':', 2) === -1
+      ? fromBytes(ipaddr.IPv4.parse(tail).toByteArray())
+      : fromBytes(ipaddr.IPv6.parse(s).toByteArray());
   if (value >> 32n === 0xffffn) return { family: 4, value: value & 0xffffffffn };
   return { family: 6, value };
 }
@@ -60,11 +64,15 @@ export function ipToString(ip: IP): string {
   }
   const groups: number[] = [];
   for (let sh = 112n; sh >= 0n; sh -= 16n) groups.push(Number((ip.value >> sh) & 0xffffn));
-  let bestAt = -1, bestLen = 1;
+  let bestAt = -1,
+    bestLen = 1;
   for (let i = 0; i < 8; ) {
     let j = i;
     while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) { bestAt = i; bestLen = j - i; }
+    if (j - i > bestLen) {
+      bestAt = i;
+      bestLen = j - i;
+    }
     i = j === i ? i + 1 : j;
   }
   const hex = (gs: number[]): string => gs.map((g) => g.toString(16)).join(':');
@@ -78,7 +86,10 @@ export function tryCanonicalIP(s: string): string | undefined {
   return ip && ipToString(ip);
 }
 
-/** For matching texts read back from the kernel or saved rules: canonical when an address, else as it is (matching nothing canonical). */
+/**
+ * For matching texts read back from the kernel or saved rules: canonical when an address, else as it is (matching
+ * nothing canonical).
+ */
 export const canonicalOrAsIs = (s: string): string => tryCanonicalIP(s) ?? s;
 
 /** True when `s` is the canonical text of an address (host-local names its records so; "1" or "0x1f" are not). */

@@ -2,7 +2,10 @@
 // (Go's types.ParseCIDR does too: an address with its prefix is a CIDR); networkOf() clears them.
 import { badAddress, familyBits, IP, ipToString, tryParseIP } from './addr';
 
-export interface Cidr { readonly ip: IP; readonly prefix: number }
+export interface Cidr {
+  readonly ip: IP;
+  readonly prefix: number;
+}
 
 /** `a.b.c.d/n` or `v6/n`, or undefined; an IPv4-mapped IPv6 CIDR is refused (Go: "IP and Mask version mismatch"). */
 export function tryParseCidr(s: string): Cidr | undefined {
@@ -26,7 +29,10 @@ export function parseCidr(s: string, what = 'CIDR'): Cidr {
 /** The address part of an address-with-prefix text ("10.0.0.5/24" -> "10.0.0.5"); text without "/" as it is. */
 export const bareAddress = (text: string): string => text.split('/')[0];
 
-/** Canonical text of an address given as text ("10.0.0.5" or "10.0.0.5/24": the prefix is ignored, as the reference does for requested IPs). */
+/**
+ * Canonical text of an address given as text ("10.0.0.5" or "10.0.0.5/24": the prefix is ignored, as the reference does
+ * for requested IPs).
+ */
 export function canonicalIP(s: string, what = 'IP address'): string {
   const slash = s.indexOf('/');
   const ip = slash < 0 ? tryParseIP(s) : tryParseCidr(s)?.ip;

@@ -20,8 +20,11 @@ export const rangeSetText = (set: IpRange[]): string => set.map((r) => `${r.rang
 
 /** Never handed out: the gateway, the network address and, for IPv4, the broadcast address. */
 function isExcluded(r: ParsedRange, ip: IP): boolean {
-  return (r.gateway !== undefined && ipEqual(ip, r.gateway)) || ipEqual(ip, networkOf(r.subnet))
-    || (ip.family === 4 && ipEqual(ip, lastOf(r.subnet)));
+  return (
+    (r.gateway !== undefined && ipEqual(ip, r.gateway)) ||
+    ipEqual(ip, networkOf(r.subnet)) ||
+    (ip.family === 4 && ipEqual(ip, lastOf(r.subnet)))
+  );
 }
 
 /** Every address of the set once, starting just after `last` when the set holds it, else at the first range's start. */
@@ -53,14 +56,25 @@ function setContains(ranges: ParsedRange[], ip: IP): boolean {
 
 function allocation(r: ParsedRange, ip: IP, rangeSetIndex: number): Allocation {
   return {
-    ip: ipToString(ip), prefix: r.subnet.prefix, family: ip.family, rangeSetIndex,
+    ip: ipToString(ip),
+    prefix: r.subnet.prefix,
+    family: ip.family,
+    rangeSetIndex,
     ...(r.gateway ? { gateway: ipToString(r.gateway) } : {}),
   };
 }
 
-/** One address from range set `index` for the attachment: `requested` ("ip" or "ip/prefix", in the set) if given, else the next free one. */
+/**
+ * One address from range set `index` for the attachment: `requested` ("ip" or "ip/prefix", in the set) if given, else
+ * the next free one.
+ */
 export function allocateInSet(
-  store: Store, index: number, set: RangeSet, containerId: string, ifname: string, requested?: string,
+  store: Store,
+  index: number,
+  set: RangeSet,
+  containerId: string,
+  ifname: string,
+  requested?: string,
 ): Allocation {
   const ranges = set.map(toParsedRange);
   const setText = rangeSetText(set);
@@ -68,7 +82,10 @@ export function allocateInSet(
   // when no IP was requested, we check it always.
   for (const held of store.findByAttachment(containerId, ifname)) {
     if (setContains(ranges, parseIP(held))) {
-      throw new CniError(ErrCode.AddressInUse, `${held} has been allocated to ${containerId}, duplicate allocation is not allowed`);
+      throw new CniError(
+        ErrCode.AddressInUse,
+        `${held} has been allocated to ${containerId}, duplicate allocation is not allowed`,
+      );
     }
   }
 
@@ -80,10 +97,17 @@ export function allocateInSet(
       throw new CniError(ErrCode.AddressInUse, `requested ip ${requested} is subnet's gateway`);
     }
     if (isExcluded(r, ip)) {
-      throw new CniError(ErrCode.InvalidConfig, `requested ip ${requested} is the network or broadcast address of ${ipToString(r.subnet.ip)}/${r.subnet.prefix}`);
+      throw new CniError(
+        ErrCode.InvalidConfig,
+        `requested ip ${requested} is the network or broadcast address of ` +
+          `${ipToString(r.subnet.ip)}/${r.subnet.prefix}`,
+      );
     }
     if (!store.reserve(containerId, ifname, ipToString(ip), index)) {
-      throw new CniError(ErrCode.AddressInUse, `requested IP address ${requested} is not available in range set ${setText}`);
+      throw new CniError(
+        ErrCode.AddressInUse,
+        `requested IP address ${requested} is not available in range set ${setText}`,
+      );
     }
     return allocation(r, ip, index);
   }
@@ -103,7 +127,11 @@ export function freeAddressCount(store: Store, set: RangeSet): bigint {
   const total = ranges.reduce((n, r) => n + (r.end.value - r.start.value + 1n), 0n);
   const blocked = new Set<string>();
   for (const r of ranges) {
-    const never = [networkOf(r.subnet), ...(r.gateway ? [r.gateway] : []), ...(r.subnet.ip.family === 4 ? [lastOf(r.subnet)] : [])];
+    const never = [
+      networkOf(r.subnet),
+      ...(r.gateway ? [r.gateway] : []),
+      ...(r.subnet.ip.family === 4 ? [lastOf(r.subnet)] : []),
+    ];
     for (const ip of never) if (setContains(ranges, ip)) blocked.add(ipToString(ip));
   }
   for (const text of store.reservedIPs()) if (setContains(ranges, parseIP(text))) blocked.add(text);
@@ -116,7 +144,11 @@ export function freeAddressCount(store: Store, set: RangeSet): bigint {
  * fails, what this call reserved is released again.
  */
 export function allocateAll(
-  store: Store, sets: RangeSet[], containerId: string, ifname: string, requested: string[],
+  store: Store,
+  sets: RangeSet[],
+  containerId: string,
+  ifname: string,
+  requested: string[],
 ): Allocation[] {
   const parsedSets = sets.map((set) => set.map(toParsedRange));
   const pending = [...new Set(requested.map((s) => canonicalIP(s.trim(), 'requested IP')))];
@@ -130,7 +162,9 @@ export function allocateAll(
 
   const done: Allocation[] = [];
   try {
-    sets.forEach((set, i) => done.push(allocateInSet(store, i, set, containerId, ifname, perSet[i])));
+    sets.forEach((set, i) => {
+      done.push(allocateInSet(store, i, set, containerId, ifname, perSet[i]));
+    });
   } catch (e) {
     for (const a of done) {
       try {

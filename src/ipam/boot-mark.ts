@@ -13,9 +13,17 @@ export const BOOT_MARK = 'tsbridge-boot';
 const BOOT_ID = /^[0-9a-fA-F][0-9a-fA-F-]{7,63}$/;
 const ENTRY = /^(\S+) (\d+) (\d+)$/;
 
-export interface FileId { ino: bigint; mtimeNs: bigint }
-export interface MarkEntry extends FileId { ip: string }
-export interface BootMark { bootId: string; entries: MarkEntry[] }
+export interface FileId {
+  ino: bigint;
+  mtimeNs: bigint;
+}
+export interface MarkEntry extends FileId {
+  ip: string;
+}
+export interface BootMark {
+  bootId: string;
+  entries: MarkEntry[];
+}
 
 export const isBootId = (s: string): boolean => BOOT_ID.test(s);
 

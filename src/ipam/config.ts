@@ -16,7 +16,15 @@ export interface IpRange {
 }
 export type RangeSet = IpRange[];
 /** A route of ipam.routes; priority/table/scope/mtu/advmss are the CNI 1.1 route fields. */
-export interface Route { dst: string; gw?: string; mtu?: number; advmss?: number; priority?: number; table?: number; scope?: number }
+export interface Route {
+  dst: string;
+  gw?: string;
+  mtu?: number;
+  advmss?: number;
+  priority?: number;
+  table?: number;
+  scope?: number;
+}
 export interface HostLocalConfig {
   ranges: RangeSet[];
   routes: Route[];
@@ -33,12 +41,18 @@ export interface HostLocalEnv {
   ipRanges?: unknown;
 }
 
-/** ADD: a 0.1.0/0.2.0 result holds one address per family, so the config may have one range set per family (host-local's rule). */
+/**
+ * ADD: a 0.1.0/0.2.0 result holds one address per family, so the config may have one range set per family (host-local's
+ * rule).
+ */
 export function requireOnePerFamily(ranges: RangeSet[], cniVersion: string): void {
   if (!isLegacyResult(cniVersion)) return;
   for (const f of [4, 6] as const) {
     if (ranges.filter((set) => familyOf(set[0].subnet) === f).length > 1) {
-      throw invalid(`CNI version ${cniVersion} does not support more than 1 address per family (use cniVersion 0.3.0 or later for more range sets)`);
+      throw invalid(
+        `CNI version ${cniVersion} does not support more than 1 address per family (use cniVersion 0.3.0 ` +
+          `or later for more range sets)`,
+      );
     }
   }
 }
@@ -53,16 +67,25 @@ function invalid(msg: string): CniError {
 /** The network name becomes a directory name under dataDir, so only CNI-valid names get through. */
 export function validateNetworkName(name: string): void {
   if (!NAME_RE.test(name) || name.length > 255) {
-    throw invalid(`invalid network name ${JSON.stringify(name)}: must match ${NAME_RE.source} (at most 255 characters)`);
+    throw invalid(
+      `invalid network name ${JSON.stringify(name)}: must match ${NAME_RE.source} (at most 255 characters)`,
+    );
   }
 }
 
 /** A range with parsed values, used while validating (and by the allocator via toParsedRange). */
-export interface ParsedRange { subnet: Cidr; start: IP; end: IP; gateway?: IP }
+export interface ParsedRange {
+  subnet: Cidr;
+  start: IP;
+  end: IP;
+  gateway?: IP;
+}
 
 export function toParsedRange(r: IpRange): ParsedRange {
   return {
-    subnet: parseCidr(r.subnet), start: parseIP(r.rangeStart), end: parseIP(r.rangeEnd),
+    subnet: parseCidr(r.subnet),
+    start: parseIP(r.rangeStart),
+    end: parseIP(r.rangeEnd),
     ...(r.gateway !== undefined ? { gateway: parseIP(r.gateway) } : {}),
   };
 }
@@ -93,7 +116,10 @@ function parseRange(o: JsonObject, where: string): ParsedRange {
   if (given.prefix > bits - 2) throw invalid(`${where}subnet: network ${subnetText} too small to allocate from`);
   const net = networkOf(given);
   if (net.value !== given.ip.value) {
-    throw invalid(`${where}subnet: network ${subnetText} has host bits set; for a prefix of length ${given.prefix} the network address is ${ipToString(net)}`);
+    throw invalid(
+      `${where}subnet: network ${subnetText} has host bits set; for a prefix of length ` +
+        `${given.prefix} the network address is ${ipToString(net)}`,
+    );
   }
   const subnet: Cidr = { ip: net, prefix: given.prefix };
   const cidr = cidrToString(subnet);
@@ -138,7 +164,13 @@ function parseRoute(v: unknown, i: number): Route {
   const dst = parseCidr(dstText, `${where}dst`);
   // CNI 1.1 fields, kept as upstream host-local/bridge keep them (1.1.1 dropped them)
   const extra: Omit<Route, 'dst' | 'gw'> = {};
-  for (const [key, max] of [['mtu', 0x7fffffff], ['advmss', 0x7fffffff], ['priority', 0xffffffff], ['table', 0xffffffff], ['scope', 255]] as const) {
+  for (const [key, max] of [
+    ['mtu', 0x7fffffff],
+    ['advmss', 0x7fffffff],
+    ['priority', 0xffffffff],
+    ['table', 0xffffffff],
+    ['scope', 255],
+  ] as const) {
     const n = optInt(v, key, where, 0, max);
     if (n !== undefined) extra[key] = n;
   }
@@ -168,7 +200,9 @@ function parseDataDir(ipam: JsonObject): string {
 const FORBIDDEN_ROOTS = ['/dev', '/proc', '/sys'];
 
 const toIpRange = (r: ParsedRange): IpRange => ({
-  subnet: cidrToString(r.subnet), rangeStart: ipToString(r.start), rangeEnd: ipToString(r.end),
+  subnet: cidrToString(r.subnet),
+  rangeStart: ipToString(r.start),
+  rangeEnd: ipToString(r.end),
   ...(r.gateway ? { gateway: ipToString(r.gateway) } : {}),
 });
 
@@ -182,10 +216,14 @@ export function parseHostLocalConfig(ipam: JsonObject, networkName: string, env:
   // Legacy single range: used only when `subnet` is set, and placed before `ranges` (as the reference does).
   const legacySubnet = optString(ipam, 'subnet', 'ipam.');
   if (legacySubnet !== undefined && legacySubnet !== '') {
-    rawSets.push([{
-      subnet: legacySubnet, rangeStart: optString(ipam, 'rangeStart', 'ipam.'),
-      rangeEnd: optString(ipam, 'rangeEnd', 'ipam.'), gateway: optString(ipam, 'gateway', 'ipam.'),
-    }]);
+    rawSets.push([
+      {
+        subnet: legacySubnet,
+        rangeStart: optString(ipam, 'rangeStart', 'ipam.'),
+        rangeEnd: optString(ipam, 'rangeEnd', 'ipam.'),
+        gateway: optString(ipam, 'gateway', 'ipam.'),
+      },
+    ]);
   }
   rawSets.push(...(optArray(ipam, 'ranges', 'ipam.') ?? []));
   if (rawSets.length === 0) throw invalid('no IP ranges specified');
@@ -195,9 +233,11 @@ export function parseHostLocalConfig(ipam: JsonObject, networkName: string, env:
   for (let a = 0; a < all.length; a++) {
     for (let b = a + 1; b < all.length; b++) {
       if (!overlaps(all[a].r, all[b].r)) continue;
-      throw invalid(all[a].i === all[b].i
-        ? `invalid range set ${all[a].i}: ranges ${rangeText(all[a].r)} and ${rangeText(all[b].r)} overlap`
-        : `range set ${all[a].i} overlaps with ${all[b].i}`);
+      throw invalid(
+        all[a].i === all[b].i
+          ? `invalid range set ${all[a].i}: ranges ${rangeText(all[a].r)} and ${rangeText(all[b].r)} overlap`
+          : `range set ${all[a].i} overlaps with ${all[b].i}`,
+      );
     }
   }
 

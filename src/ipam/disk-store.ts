@@ -16,7 +16,17 @@ import { CniError, ErrCode } from '../cni/errors';
 import { log } from '../log';
 import { withFileLock } from '../sys/flock';
 import { fdPath, openTrustedChild, openTrustedDir, UntrustedDirError } from '../sys/trusted-dir';
-import { BOOT_MARK, deadReservations, FileId, formatEntry, formatMark, isBootId, markBoot, parseMark, shouldCompact } from './boot-mark';
+import {
+  BOOT_MARK,
+  deadReservations,
+  FileId,
+  formatEntry,
+  formatMark,
+  isBootId,
+  markBoot,
+  parseMark,
+  shouldCompact,
+} from './boot-mark';
 import { validateNetworkName } from './config';
 import { ipToString, isCanonicalIP, tryParseIP } from '../ip/addr';
 import { ATTACHMENT_PART, checkAttachment, matchesAttachment, Reservation, selectForRelease, Store } from './store';
@@ -92,7 +102,11 @@ class DiskStore implements Store {
   usable = true;
 
   /** `dirFd` is the open network directory `dir` (shown in messages); bootId null = no marks. */
-  constructor(private readonly dirFd: number, readonly dir: string, private readonly bootId: string | null) {}
+  constructor(
+    private readonly dirFd: number,
+    readonly dir: string,
+    private readonly bootId: string | null,
+  ) {}
 
   /** Where `name` is reached: through the directory's fd, never through the path. */
   private at(name: string): string {
@@ -168,7 +182,8 @@ class DiskStore implements Store {
     const name = LAST_IP_PREFIX + rangeSetIndex;
     const file = this.at(name);
     const write = (): void => {
-      // 0600 when created, an existing file keeps its mode: upstream's os.WriteFile. O_NONBLOCK: a FIFO must not block us.
+      // 0600 when created, an existing file keeps its mode: upstream's os.WriteFile. O_NONBLOCK: a FIFO must not block
+      // us.
       const fd = fs.openSync(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK, 0o600);
       try {
         fs.writeSync(fd, ip);
@@ -238,7 +253,9 @@ class DiskStore implements Store {
   }
 
   findByAttachment(containerId: string, ifname: string): string[] {
-    return this.listAll().filter((r) => matchesAttachment(r, containerId, ifname, true)).map((r) => r.ip);
+    return this.listAll()
+      .filter((r) => matchesAttachment(r, containerId, ifname, true))
+      .map((r) => r.ip);
   }
 
   listAll(): Reservation[] {
@@ -306,9 +323,12 @@ class DiskStore implements Store {
           log.warn(`cannot release ${ip}, reserved in an earlier boot: ${(e as Error).message}`);
         }
       }
-      if (freed.length) log.info(`released ${freed.length} reservation(s) of an earlier boot in ${this.dir}: ${freed.join(', ')}`);
+      if (freed.length)
+        log.info(`released ${freed.length} reservation(s) of an earlier boot in ${this.dir}: ${freed.join(', ')}`);
     } else {
-      log.warn(`${this.shown(BOOT_MARK)} is not a boot mark; it is replaced and nothing it may have listed is released`);
+      log.warn(
+        `${this.shown(BOOT_MARK)} is not a boot mark; it is replaced and nothing it may have listed is released`,
+      );
     }
     this.markState = this.rewriteMark([]) ? 'current' : 'off';
     return freed;
@@ -330,7 +350,10 @@ class DiskStore implements Store {
       return true;
     } catch (e) {
       this.unlinkQuiet(tmp);
-      log.warn(`cannot write ${this.shown(BOOT_MARK)}; reservations of this boot will not be released after a reboot: ${(e as Error).message}`);
+      log.warn(
+        `cannot write ${this.shown(BOOT_MARK)}; reservations of this boot will not be released after a ` +
+          `reboot: ${(e as Error).message}`,
+      );
       return false;
     }
   }
@@ -356,11 +379,15 @@ class DiskStore implements Store {
         fs.closeSync(fd);
       }
     } catch (e) {
-      log.warn(`cannot add ${ip} to ${this.shown(BOOT_MARK)}; it will not be released after a reboot: ${(e as Error).message}`);
+      log.warn(
+        `cannot add ${ip} to ${this.shown(BOOT_MARK)}; it will not be released after a reboot: ` +
+          `${(e as Error).message}`,
+      );
       this.markState = 'off';
       return;
     }
-    if (shouldCompact(size, this.listing().size)) { // the listing's size: O(1), records plus a few others
+    if (shouldCompact(size, this.listing().size)) {
+      // the listing's size: O(1), records plus a few others
       const mark = parseMark(readSmallFile(file, MAX_MARK) ?? '');
       if (mark?.bootId === this.bootId) this.rewriteMark(mark.entries.filter((e) => this.listing().has(e.ip)));
     }
@@ -379,9 +406,12 @@ export interface StoreOptions {
 
 function storeDirError(e: unknown, fallback: string): CniError {
   if (e instanceof UntrustedDirError) {
-    return new CniError(ErrCode.IOFailure, `IPAM store directory ${e.problem}: another user could forge or remove ` +
-      `reservations there. Use a dataDir whose every directory is root's and not writable by others ` +
-      `(chown root ${e.dir}; chmod go-w ${e.dir}), without symbolic links`);
+    return new CniError(
+      ErrCode.IOFailure,
+      `IPAM store directory ${e.problem}: another user could forge or remove ` +
+        `reservations there. Use a dataDir whose every directory is root's and not writable by others ` +
+        `(chown root ${e.dir}; chmod go-w ${e.dir}), without symbolic links`,
+    );
   }
   return e instanceof CniError ? e : ioError(`cannot use ${fallback}`, e);
 }
@@ -396,7 +426,9 @@ export function openNetworkDir(dataDir: string, network: string): number {
   const dir = path.join(dataDir, network);
   let dataFd: number;
   try {
-    dataFd = openTrustedDir(dataDir, path.resolve(dataDir).split('/').filter(Boolean).length - 1, { createMode: 0o755 });
+    dataFd = openTrustedDir(dataDir, path.resolve(dataDir).split('/').filter(Boolean).length - 1, {
+      createMode: 0o755,
+    });
   } catch (e) {
     throw storeDirError(e, dataDir);
   }
@@ -410,23 +442,34 @@ export function openNetworkDir(dataDir: string, network: string): number {
 }
 
 /** Runs fn with the network's store under one hold of `<dir>/lock`: one ADD, DEL or GC = one lock. */
-export function withDiskStore<T>(dataDir: string, network: string, fn: (store: DiskStore) => T, opts: StoreOptions = {}): T {
+export function withDiskStore<T>(
+  dataDir: string,
+  network: string,
+  fn: (store: DiskStore) => T,
+  opts: StoreOptions = {},
+): T {
   const dirFd = openNetworkDir(dataDir, network);
   const dir = path.join(dataDir, network);
   try {
-    const bootId = opts.bootId !== undefined ? opts.bootId : kernelBootId(); // read before the lock: less time holding it
-    return withFileLock(fdPath(dirFd, 'lock'), () => {
-      const store = new DiskStore(dirFd, dir, bootId);
-      try {
-        if (opts.releaseEarlierBoots) {
-          store.sweepStaging();
-          store.releaseEarlierBoots();
+    // read before the lock: less time holding it
+    const bootId = opts.bootId !== undefined ? opts.bootId : kernelBootId();
+    return withFileLock(
+      fdPath(dirFd, 'lock'),
+      () => {
+        const store = new DiskStore(dirFd, dir, bootId);
+        try {
+          if (opts.releaseEarlierBoots) {
+            store.sweepStaging();
+            store.releaseEarlierBoots();
+          }
+          return fn(store);
+        } finally {
+          store.usable = false;
         }
-        return fn(store);
-      } finally {
-        store.usable = false;
-      }
-    }, opts.lockTimeoutMs, path.join(dir, 'lock'));
+      },
+      opts.lockTimeoutMs,
+      path.join(dir, 'lock'),
+    );
   } finally {
     fs.closeSync(dirFd);
   }

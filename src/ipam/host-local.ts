@@ -15,16 +15,27 @@ export interface IpamResult {
 // The first ADD, GC or STATUS of a boot releases what tsbridge reserved in earlier boots (boot-mark.ts).
 const AFTER_REBOOT = { releaseEarlierBoots: true };
 
-export interface Attachment { containerId: string; ifname: string }
+export interface Attachment {
+  containerId: string;
+  ifname: string;
+}
 
 /** ADD: one address per range set; `requested` defaults to the IPs given to parseHostLocalConfig. */
 export function allocate(
-  cfg: HostLocalConfig, network: string, containerId: string, ifname: string, requested: string[] = cfg.requested,
+  cfg: HostLocalConfig,
+  network: string,
+  containerId: string,
+  ifname: string,
+  requested: string[] = cfg.requested,
 ): IpamResult {
   // Read before reserving anything, so a bad resolvConf leaves nothing behind.
   const dns = cfg.resolvConf ? readResolvConf(cfg.resolvConf) : {};
-  const allocations = withDiskStore(cfg.dataDir, network,
-    (store) => allocateAll(store, cfg.ranges, containerId, ifname, requested), AFTER_REBOOT);
+  const allocations = withDiskStore(
+    cfg.dataDir,
+    network,
+    (store) => allocateAll(store, cfg.ranges, containerId, ifname, requested),
+    AFTER_REBOOT,
+  );
   return {
     ips: allocations.map((a) => ({
       address: `${a.ip}/${a.prefix}`,
@@ -59,22 +70,40 @@ export function gc(cfg: HostLocalConfig, network: string, valid: Attachment[]): 
   const ids = new Set(valid.map((a) => a.containerId.trim()));
   const keep = (r: Reservation): boolean =>
     r.ifname === '' ? ids.has(r.containerId) : exact.has(`${r.containerId}\n${r.ifname}`);
-  return withDiskStore(cfg.dataDir, network, (store) => {
-    const stale = store.listAll().filter((r) => !keep(r)).map((r) => r.ip);
-    for (const ip of stale) store.release(ip);
-    return stale;
-  }, AFTER_REBOOT);
+  return withDiskStore(
+    cfg.dataDir,
+    network,
+    (store) => {
+      const stale = store
+        .listAll()
+        .filter((r) => !keep(r))
+        .map((r) => r.ip);
+      for (const ip of stale) store.release(ip);
+      return stale;
+    },
+    AFTER_REBOOT,
+  );
 }
 
 /**
  * STATUS: per range set, how many addresses are still free and how many the set spans.
  * `readOnly` (doctor): leave earlier boots' reservations alone; they then count as taken.
  */
-export function rangeSetUsage(cfg: HostLocalConfig, network: string, readOnly = false): { free: bigint; size: bigint }[] {
-  return withDiskStore(cfg.dataDir, network, (store) => cfg.ranges.map((set) => ({
-    free: freeAddressCount(store, set),
-    size: set.map(toParsedRange).reduce((n, r) => n + (r.end.value - r.start.value + 1n), 0n),
-  })), readOnly ? undefined : AFTER_REBOOT);
+export function rangeSetUsage(
+  cfg: HostLocalConfig,
+  network: string,
+  readOnly = false,
+): { free: bigint; size: bigint }[] {
+  return withDiskStore(
+    cfg.dataDir,
+    network,
+    (store) =>
+      cfg.ranges.map((set) => ({
+        free: freeAddressCount(store, set),
+        size: set.map(toParsedRange).reduce((n, r) => n + (r.end.value - r.start.value + 1n), 0n),
+      })),
+    readOnly ? undefined : AFTER_REBOOT,
+  );
 }
 
 /** Indices of the range sets with no address left to hand out. */

@@ -3,7 +3,12 @@
 import * as fs from 'node:fs';
 import { CniError, ErrCode } from '../cni/errors';
 
-export interface Dns { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] }
+export interface Dns {
+  nameservers?: string[];
+  domain?: string;
+  search?: string[];
+  options?: string[];
+}
 
 export function parseResolvConf(text: string): Dns {
   const dns: Dns = {};
@@ -13,10 +18,18 @@ export function parseResolvConf(text: string): Dns {
     const [key, ...args] = line.split(/\s+/);
     if (args.length === 0) continue;
     switch (key) {
-      case 'nameserver': (dns.nameservers ??= []).push(args[0]); break;
-      case 'domain': dns.domain = args[0]; break;
-      case 'search': (dns.search ??= []).push(...args); break;
-      case 'options': (dns.options ??= []).push(...args); break;
+      case 'nameserver':
+        (dns.nameservers ??= []).push(args[0]);
+        break;
+      case 'domain':
+        dns.domain = args[0];
+        break;
+      case 'search':
+        (dns.search ??= []).push(...args);
+        break;
+      case 'options':
+        (dns.options ??= []).push(...args);
+        break;
     }
   }
   return dns;

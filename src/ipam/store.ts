@@ -15,7 +15,10 @@ export interface Store {
   reserve(containerId: string, ifname: string, ip: string, rangeSetIndex: number): boolean;
   lastReservedIP(rangeSetIndex: number): string | undefined;
   release(ip: string): void;
-  /** Frees the attachment's IPs; old-format (ID-only) records are freed only when no exact match exists, like the reference. */
+  /**
+   * Frees the attachment's IPs; old-format (ID-only) records are freed only when no exact match exists, like the
+   * reference.
+   */
   releaseByAttachment(containerId: string, ifname: string): string[];
   /** IPs held by the attachment, old-format ID-only records of the container included. */
   findByAttachment(containerId: string, ifname: string): string[];
@@ -50,7 +53,9 @@ export function matchesAttachment(r: Reservation, containerId: string, ifname: s
 /** Shared release rule: exact records first; only if there are none, the container's old ID-only ones. */
 export function selectForRelease(all: Reservation[], containerId: string, ifname: string): Reservation[] {
   const exact = all.filter((r) => r.ifname !== '' && matchesAttachment(r, containerId, ifname, false));
-  return exact.length > 0 ? exact : all.filter((r) => r.ifname === '' && matchesAttachment(r, containerId, ifname, true));
+  return exact.length > 0
+    ? exact
+    : all.filter((r) => r.ifname === '' && matchesAttachment(r, containerId, ifname, true));
 }
 
 /** A Store in memory: used by tests of the allocator, and a reference for the disk store's semantics. */
@@ -77,7 +82,9 @@ export class MemoryStore implements Store {
     return freed;
   }
   findByAttachment(containerId: string, ifname: string): string[] {
-    return this.listAll().filter((r) => matchesAttachment(r, containerId, ifname, true)).map((r) => r.ip);
+    return this.listAll()
+      .filter((r) => matchesAttachment(r, containerId, ifname, true))
+      .map((r) => r.ip);
   }
   listAll(): Reservation[] {
     return [...this.records.values()];

@@ -19,12 +19,20 @@ export interface ApiConfig extends Omit<KubeCredentials, 'server'> {
  * Flags win; then a kubeconfig (--kubeconfig); else the in-cluster environment and service
  * account. Throws when no server can be found.
  */
-export function apiConfig(o: { server?: string; tokenFile?: string; caFile?: string; kubeconfig?: string }, env: NodeJS.ProcessEnv): ApiConfig {
+export function apiConfig(
+  o: { server?: string; tokenFile?: string; caFile?: string; kubeconfig?: string },
+  env: NodeJS.ProcessEnv,
+): ApiConfig {
   if (o.kubeconfig) {
     const k = readKubeconfig(o.kubeconfig);
     const u = new URL(o.server ?? k.server);
     if (u.protocol !== 'https:') throw new Error(`API server must be https: ${u.href}`);
-    return { ...k, server: u.origin, ...(o.tokenFile ? { tokenFile: o.tokenFile, token: undefined } : {}), ...(o.caFile ? { caFile: o.caFile, ca: undefined } : {}) };
+    return {
+      ...k,
+      server: u.origin,
+      ...(o.tokenFile ? { tokenFile: o.tokenFile, token: undefined } : {}),
+      ...(o.caFile ? { caFile: o.caFile, ca: undefined } : {}),
+    };
   }
   let server = o.server;
   if (!server) {
@@ -39,12 +47,19 @@ export function apiConfig(o: { server?: string; tokenFile?: string; caFile?: str
 }
 
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly reason: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
     super(message);
   }
 }
 
-export interface WatchEvent<T> { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: T }
+export interface WatchEvent<T> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
 
 const REQUEST_TIMEOUT_MS = 30_000;
 /**
@@ -68,17 +83,26 @@ export class ApiClient {
     const key = c.key ?? (c.keyFile ? fs.readFileSync(c.keyFile) : undefined);
     if (!ca) throw new Error('no CA to verify the API server with');
     return new Promise((resolve, reject) => {
-      const req = https.request({
-        protocol: 'https:',
-        hostname: u.hostname.replace(/^\[|\]$/g, ''),
-        port: u.port || 443,
-        path: u.pathname + u.search,
-        method: 'GET',
-        ca, cert, key,
-        headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), Accept: 'application/json', 'User-Agent': 'tsbridge' },
-        signal,
-        agent: false,
-      }, resolve);
+      const req = https.request(
+        {
+          protocol: 'https:',
+          hostname: u.hostname.replace(/^\[|\]$/g, ''),
+          port: u.port || 443,
+          path: u.pathname + u.search,
+          method: 'GET',
+          ca,
+          cert,
+          key,
+          headers: {
+            ...(token ? { Authorization: `Bearer ${token}` } : {}),
+            Accept: 'application/json',
+            'User-Agent': 'tsbridge',
+          },
+          signal,
+          agent: false,
+        },
+        resolve,
+      );
       // an idle connection (server gone, network partition) must not hang the agent forever
       req.setTimeout(idleMs, () => req.destroy(new Error(`GET ${u.pathname}: no answer in ${idleMs / 1000}s`)));
       req.on('error', reject);
@@ -112,8 +136,14 @@ export class ApiClient {
       const st = JSON.parse(text) as { reason?: string; message?: string };
       reason = st.reason ?? '';
       msg = st.message ?? msg;
-    } catch { /* not a Status object */ }
-    throw new ApiError(res.statusCode ?? 0, reason, `GET ${what}: HTTP ${res.statusCode}${reason ? ` ${reason}` : ''}: ${msg}`);
+    } catch {
+      /* not a Status object */
+    }
+    throw new ApiError(
+      res.statusCode ?? 0,
+      reason,
+      `GET ${what}: HTTP ${res.statusCode}${reason ? ` ${reason}` : ''}: ${msg}`,
+    );
   }
 
   async get<T>(pathAndQuery: string, signal?: AbortSignal): Promise<T> {
@@ -127,7 +157,12 @@ export class ApiClient {
    * timeoutSeconds), the connection idles for `idleMs`, or `signal` aborts. A line longer than
    * MAX_LINE_BYTES ends the stream with a TooLargeError (the caller lists again).
    */
-  async watch<T>(pathAndQuery: string, idleMs: number, onEvent: (e: WatchEvent<T>) => void, signal?: AbortSignal): Promise<void> {
+  async watch<T>(
+    pathAndQuery: string,
+    idleMs: number,
+    onEvent: (e: WatchEvent<T>) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const res = await this.open(pathAndQuery, idleMs, signal);
     if (res.statusCode !== 200) return ApiClient.fail(res, pathAndQuery);
     const parse = (line: Buffer): void => {
@@ -138,7 +173,7 @@ export class ApiClient {
     try {
       for await (const chunk of res as AsyncIterable<Buffer>) {
         buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-        for (let nl; (nl = buf.indexOf(0x0a)) >= 0;) {
+        for (let nl; (nl = buf.indexOf(0x0a)) >= 0; ) {
           if (nl > MAX_LINE_BYTES) break;
           parse(buf.subarray(0, nl));
           buf = buf.subarray(nl + 1);

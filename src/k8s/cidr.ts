@@ -3,7 +3,11 @@
 import { Family, familyBits, IP, ipToString, tryParseIP } from '../ip/addr';
 import { Cidr, cidrToString, covers, hostCidrOf, overlaps, subnetOf, tryParseCidr } from '../ip/cidr';
 
-export interface PodCidr { readonly family: Family; readonly cidr: string; readonly net: Cidr }
+export interface PodCidr {
+  readonly family: Family;
+  readonly cidr: string;
+  readonly net: Cidr;
+}
 
 /**
  * Parsed CIDRs and addresses, by their text: the route agent compares every node's CIDRs with every
@@ -32,7 +36,8 @@ function remember<T>(key: string, make: () => T): T {
 }
 
 /** An address text, or undefined when it is none. */
-export const addressOf = (text: string): IP | undefined => remember(`ip ${text}`, () => tryParseIP(text) ?? null) ?? undefined;
+export const addressOf = (text: string): IP | undefined =>
+  remember(`ip ${text}`, () => tryParseIP(text) ?? null) ?? undefined;
 
 /** A pod CIDR text; throws when it is none or has host bits set. */
 export function parsePodCidr(text: string): PodCidr {
@@ -44,17 +49,22 @@ function parsePodCidrNow(text: string): PodCidr {
   if (!c) throw new Error(`"${text}" is not a CIDR`);
   // host-local wants the network address; "10.244.1.7/24" is a typo, not a range
   const net = subnetOf(c);
-  if (net.ip.value !== c.ip.value) throw new Error(`pod CIDR "${text}" has host bits set (network is ${cidrToString(net)})`);
+  if (net.ip.value !== c.ip.value)
+    throw new Error(`pod CIDR "${text}" has host bits set (network is ${cidrToString(net)})`);
   return { family: c.ip.family, cidr: cidrToString(c), net };
 }
 
 /** "10.244.1.0/24,fd00:10:244:1::/64" or a list; IPv4 first, like the node spec orders dual stack. */
 export function parsePodCidrs(input: string | string[], what = 'pod CIDR'): string[] {
-  const parts = (Array.isArray(input) ? input : [input]).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+  const parts = (Array.isArray(input) ? input : [input])
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (!parts.length) throw new Error(`no ${what} given`);
   const cidrs = parts.map(parsePodCidr);
   for (const f of [4, 6] as const) {
-    if (cidrs.filter((c) => c.family === f).length > 1) throw new Error(`more than one IPv${f} ${what}: ${parts.join(', ')}`);
+    if (cidrs.filter((c) => c.family === f).length > 1)
+      throw new Error(`more than one IPv${f} ${what}: ${parts.join(', ')}`);
   }
   return [...cidrs].sort((a, b) => a.family - b.family).map((c) => c.cidr);
 }
@@ -63,7 +73,8 @@ export function parsePodCidrs(input: string | string[], what = 'pod CIDR'): stri
 export const cidrsOverlap = (a: string, b: string): boolean => overlaps(parsePodCidr(a).net, parsePodCidr(b).net);
 
 /** True when every address of CIDR text `inner` is in `outer`. */
-export const cidrCovers = (outer: string, inner: string): boolean => covers(parsePodCidr(outer).net, parsePodCidr(inner).net);
+export const cidrCovers = (outer: string, inner: string): boolean =>
+  covers(parsePodCidr(outer).net, parsePodCidr(inner).net);
 
 function needAddress(text: string): IP {
   const ip = addressOf(text);
@@ -78,7 +89,8 @@ export const hostCidrText = (text: string): string => cidrToString(hostCidrOf(ne
 export function networkText(address: string, prefix: number): string {
   return remember(`net ${address}/${prefix}`, () => {
     const ip = needAddress(address);
-    if (!Number.isInteger(prefix) || prefix < 0 || prefix > familyBits(ip.family)) throw new Error(`invalid prefix ${prefix} for ${address}`);
+    if (!Number.isInteger(prefix) || prefix < 0 || prefix > familyBits(ip.family))
+      throw new Error(`invalid prefix ${prefix} for ${address}`);
     return cidrToString(subnetOf({ ip, prefix }));
   });
 }

@@ -23,15 +23,47 @@ const routesModule = (): Promise<typeof import('./routes')> => import('./routes'
 
 export const BIN_NAME = 'tsbridge';
 
-const COMMON: FlagSpec = { 'cni-bin-dir': 'string', 'cni-conf-dir': 'string', 'conf-name': 'string', network: 'string', binary: 'string' };
-const API: FlagSpec = { 'node-name': 'string', 'api-server': 'string', 'token-file': 'string', 'ca-file': 'string', kubeconfig: 'string' };
+const COMMON: FlagSpec = {
+  'cni-bin-dir': 'string',
+  'cni-conf-dir': 'string',
+  'conf-name': 'string',
+  network: 'string',
+  binary: 'string',
+};
+const API: FlagSpec = {
+  'node-name': 'string',
+  'api-server': 'string',
+  'token-file': 'string',
+  'ca-file': 'string',
+  kubeconfig: 'string',
+};
 const AGENT: FlagSpec = { resync: 'string', 'cluster-cidr': 'list', 'max-routes': 'string', 'status-file': 'string' };
 export const INSTALL: FlagSpec = {
-  ...COMMON, ...API, ...AGENT, 'pod-cidr': 'string', bridge: 'string', mtu: 'string', 'ip-masq': 'bool', 'data-dir': 'string',
-  'port-mappings': 'bool', watch: 'bool', routes: 'bool', interval: 'string', 'wait': 'string',
-  'log-level': 'string', 'log-file': 'string', 'log-format': 'string',
+  ...COMMON,
+  ...API,
+  ...AGENT,
+  'pod-cidr': 'string',
+  bridge: 'string',
+  mtu: 'string',
+  'ip-masq': 'bool',
+  'data-dir': 'string',
+  'port-mappings': 'bool',
+  watch: 'bool',
+  routes: 'bool',
+  interval: 'string',
+  wait: 'string',
+  'log-level': 'string',
+  'log-file': 'string',
+  'log-format': 'string',
 };
-export const UNINSTALL: FlagSpec = { ...COMMON, force: 'bool', routes: 'bool', 'purge-ipam': 'bool', 'data-dir': 'string', stay: 'bool' };
+export const UNINSTALL: FlagSpec = {
+  ...COMMON,
+  force: 'bool',
+  routes: 'bool',
+  'purge-ipam': 'bool',
+  'data-dir': 'string',
+  stay: 'bool',
+};
 export const ROUTES: FlagSpec = { ...API, ...AGENT };
 export const PROBE: FlagSpec = { 'status-file': 'string', live: 'bool' };
 
@@ -80,7 +112,9 @@ export const K8S_HELP = `
 Kubernetes (see docs/kubernetes.md; every flag may also be set as TSBRIDGE_<FLAG>, e.g. TSBRIDGE_NODE_NAME):
 ${INSTALL_HELP.slice(1)}${UNINSTALL_HELP.slice(1)}${ROUTES_HELP.slice(1)}${PROBE_HELP.slice(1)}`;
 
-/** Control characters (a newline in a name or an API message would forge a log line) as \xNN: one function for all logs. */
+/**
+ * Control characters (a newline in a name or an API message would forge a log line) as \xNN: one function for all logs.
+ */
 export { escapeControls };
 
 function out(): Logger {
@@ -100,10 +134,15 @@ function seconds(f: FlagValues, k: string, dflt: number): number {
 
 function paths(f: FlagValues): { binPath: string; confPath: string; network: string } {
   const confName = str(f, 'conf-name', '10-tsbridge.conflist');
-  if (confName.includes('/') || !/\.conflist$/.test(confName)) throw new UsageError(`--conf-name must be a file name ending in .conflist`);
+  if (confName.includes('/') || !/\.conflist$/.test(confName))
+    throw new UsageError(`--conf-name must be a file name ending in .conflist`);
   const network = str(f, 'network', 'tsbridge');
   // it names a directory under --data-dir that --purge-ipam empties: no "/", no "..", not empty
-  if (!NETWORK_NAME.test(network)) throw new UsageError(`--network: "${network}" is not a network name (letters, digits, "_", ".", "-"; not starting with "." or "-")`);
+  if (!NETWORK_NAME.test(network))
+    throw new UsageError(
+      `--network: "${network}" is not a network name (letters, ` +
+        `digits, "_", ".", "-"; not starting with "." or "-")`,
+    );
   return {
     binPath: path.join(str(f, 'cni-bin-dir', '/opt/cni/bin'), BIN_NAME),
     confPath: path.join(str(f, 'cni-conf-dir', '/etc/cni/net.d'), confName),
@@ -121,14 +160,25 @@ function clusterCidrsOf(f: FlagValues): string[] {
   }
 }
 
-interface AgentFlags { clusterCidrs: string[]; maxRoutes: number; resyncMs: number }
+interface AgentFlags {
+  clusterCidrs: string[];
+  maxRoutes: number;
+  resyncMs: number;
+}
 
 /** The route agent's flags, checked before anything is written: no agent without the cluster CIDR. */
 function agentFlags(f: FlagValues): AgentFlags {
   const clusterCidrs = clusterCidrsOf(f);
-  if (!clusterCidrs.length) throw new UsageError('--cluster-cidr (or TSBRIDGE_CLUSTER_CIDR) is needed for the route agent: the pod network of the cluster (kube-controller-manager --cluster-cidr), one CIDR per family; pod CIDRs outside it are never routed');
+  if (!clusterCidrs.length)
+    throw new UsageError(
+      '--cluster-cidr (or TSBRIDGE_CLUSTER_CIDR) is needed for the route ' +
+        'agent: the pod network of the cluster (kube-controller-manager --cluster-cidr), one CIDR per family; pod ' +
+        'CIDRs ' +
+        'outside it are never routed',
+    );
   const maxRoutes = f['max-routes'] === undefined ? DEFAULT_MAX_ROUTES : Number(f['max-routes']);
-  if (!Number.isInteger(maxRoutes) || maxRoutes < 1) throw new UsageError(`--max-routes: "${f['max-routes']}" is not a positive integer`);
+  if (!Number.isInteger(maxRoutes) || maxRoutes < 1)
+    throw new UsageError(`--max-routes: "${f['max-routes']}" is not a positive integer`);
   return { clusterCidrs, maxRoutes, resyncMs: seconds(f, 'resync', 60) };
 }
 
@@ -143,7 +193,12 @@ function nodeAddrs(bridge: string): HostAddr[] {
   const out: HostAddr[] = [];
   for (const [ifname, list] of Object.entries(os.networkInterfaces())) {
     if (ifname === bridge) continue;
-    for (const a of list ?? []) out.push({ address: a.address, prefix: Number(a.cidr?.split('/')[1] ?? (a.family === 'IPv4' ? 32 : 128)), ifname });
+    for (const a of list ?? [])
+      out.push({
+        address: a.address,
+        prefix: Number(a.cidr?.split('/')[1] ?? (a.family === 'IPv4' ? 32 : 128)),
+        ifname,
+      });
   }
   return out;
 }
@@ -154,12 +209,22 @@ function sourceBinary(f: FlagValues): string | undefined {
 }
 
 function api(f: FlagValues): ApiClient {
-  return new ApiClient(apiConfig({ server: f['api-server'] as string | undefined, tokenFile: f['token-file'] as string | undefined,
-    caFile: f['ca-file'] as string | undefined, kubeconfig: f.kubeconfig as string | undefined }, process.env));
+  return new ApiClient(
+    apiConfig(
+      {
+        server: f['api-server'] as string | undefined,
+        tokenFile: f['token-file'] as string | undefined,
+        caFile: f['ca-file'] as string | undefined,
+        kubeconfig: f.kubeconfig as string | undefined,
+      },
+      process.env,
+    ),
+  );
 }
 
 function nodeName(f: FlagValues, why: string): string {
-  if (typeof f['node-name'] !== 'string' || !f['node-name']) throw new UsageError(`--node-name (or TSBRIDGE_NODE_NAME) is needed ${why}`);
+  if (typeof f['node-name'] !== 'string' || !f['node-name'])
+    throw new UsageError(`--node-name (or TSBRIDGE_NODE_NAME) is needed ${why}`);
   return f['node-name'];
 }
 
@@ -186,9 +251,13 @@ async function install(argv: string[], log: Logger): Promise<number> {
   const clusterCidrs = clusterCidrsOf(f);
   const logSettings = logFlags(f);
   const mtu = f.mtu === undefined ? undefined : Number(f.mtu);
-  if (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= 68 && mtu <= 65535)) throw new UsageError(`--mtu: "${f.mtu}" is not an MTU`);
+  if (mtu !== undefined && !(Number.isInteger(mtu) && mtu >= 68 && mtu <= 65535))
+    throw new UsageError(`--mtu: "${f.mtu}" is not an MTU`);
   const stop = stopSignal();
-  const status = typeof f['status-file'] === 'string' ? new StatusWriter(f['status-file'], 'install', seconds(f, 'interval', 10)) : undefined;
+  const status =
+    typeof f['status-file'] === 'string'
+      ? new StatusWriter(f['status-file'], 'install', seconds(f, 'interval', 10))
+      : undefined;
   status?.record('installing (waiting for the pod CIDR?)');
 
   let podCidrs: string[];
@@ -200,7 +269,10 @@ async function install(argv: string[], log: Logger): Promise<number> {
     apiServer = apiServerIps(api(f));
     try {
       podCidrs = await podCidrsFromApi(api(f), node, {
-        timeoutMs: watch || routes ? Number.MAX_SAFE_INTEGER : seconds(f, 'wait', 60), pollMs: 2000, log, signal: stop,
+        timeoutMs: watch || routes ? Number.MAX_SAFE_INTEGER : seconds(f, 'wait', 60),
+        pollMs: 2000,
+        log,
+        signal: stop,
       });
     } catch (e) {
       if (stop.aborted) return 0; // stopped while waiting for the CIDR: nothing was written, nothing to undo
@@ -213,17 +285,31 @@ async function install(argv: string[], log: Logger): Promise<number> {
   const refused = ownPodCidrProblems(podCidrs, { clusterCidrs, apiServer, hostAddrs: nodeAddrs(bridge) });
   if (refused.length) throw new Error(`refusing to install: ${refused.join('; ')}`);
   const conflist = renderConflist({
-    network: p.network, bridge, podCidrs, mtu, ipMasq: f['ip-masq'] === true,
-    dataDir: f['data-dir'] as string | undefined, portMappings: f['port-mappings'] !== false, log: logSettings,
+    network: p.network,
+    bridge,
+    podCidrs,
+    mtu,
+    ipMasq: f['ip-masq'] === true,
+    dataDir: f['data-dir'] as string | undefined,
+    portMappings: f['port-mappings'] !== false,
+    log: logSettings,
   });
   const inst = new Installer({ source, binPath: p.binPath, confPath: p.confPath, conflist });
   const r = inst.ensure();
   // the probe's view: both files as verified just now (the binary by its stat, the config by content)
-  const installed = (error?: string): void => status?.record(error, error ? undefined : [markNow(p.binPath, 'stamp'), markNow(p.confPath, 'sha256')].filter((m) => m !== undefined));
+  const installed = (error?: string): void =>
+    status?.record(
+      error,
+      error ? undefined : [markNow(p.binPath, 'stamp'), markNow(p.confPath, 'sha256')].filter((m) => m !== undefined),
+    );
   installed();
   log.info(`${p.binPath}: ${r.binary}; ${p.confPath}: ${r.conflist} (pod CIDRs ${podCidrs.join(', ')})`);
   const before = configsBefore(fs.readdirSync(path.dirname(p.confPath)), path.basename(p.confPath));
-  if (before.length) log.warn(`the runtime uses the lexically first config: ${before.join(', ')} in ${path.dirname(p.confPath)} come(s) before ${path.basename(p.confPath)}`);
+  if (before.length)
+    log.warn(
+      `the runtime uses the lexically first config: ${before.join(', ')} in ` +
+        `${path.dirname(p.confPath)} come(s) before ${path.basename(p.confPath)}`,
+    );
   if (!watch && !routes) return 0;
 
   memoryOnSignal((m) => log.info(m), stop);
@@ -235,7 +321,9 @@ async function install(argv: string[], log: Logger): Promise<number> {
     // with --watch the status file is the installer's; the agent's shows in the log
     jobs.push(new RouteAgent(client, { self, ...agent, apiServer: apiServerIps(client) }, log).run(stop));
   }
-  log.info(`running${watch ? ', keeping the files in place' : ''}${routes ? ', programming routes to the other nodes' : ''}`);
+  log.info(
+    `running${watch ? ', keeping the files in place' : ''}${routes ? ', programming routes to the other nodes' : ''}`,
+  );
   await Promise.all(jobs);
   log.info('stopped (installed files left in place)');
   return 0;
@@ -253,7 +341,10 @@ async function runUninstall(argv: string[], log: Logger): Promise<number> {
   if (f['purge-ipam'] === true) {
     const dataDir = str(f, 'data-dir', '/var/lib/cni/networks');
     const pr = purgeIpam(dataDir, p.network);
-    log.info(`${path.join(dataDir, p.network)}: removed ${pr.removed} file(s)${pr.kept.length ? `, kept ${pr.kept.join(', ')}` : ''}`);
+    log.info(
+      `${path.join(dataDir, p.network)}: removed ` +
+        `${pr.removed} file(s)${pr.kept.length ? `, kept ${pr.kept.join(', ')}` : ''}`,
+    );
   }
   const status = r.conflist === 'kept (not ours)' || r.binary === 'kept (not ours)' ? 1 : 0;
   if (f.stay === true) {
@@ -261,7 +352,14 @@ async function runUninstall(argv: string[], log: Logger): Promise<number> {
     log.info('done; staying until stopped');
     await new Promise<void>((resolve) => {
       const keepAlive = setInterval(() => undefined, 1 << 30);
-      stop.addEventListener('abort', () => { clearInterval(keepAlive); resolve(); }, { once: true });
+      stop.addEventListener(
+        'abort',
+        () => {
+          clearInterval(keepAlive);
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
   return status;
@@ -273,7 +371,8 @@ async function runRoutes(argv: string[], log: Logger): Promise<number> {
   const agent = agentFlags(f);
   const client = api(f);
   const { RouteAgent } = await routesModule();
-  const status = typeof f['status-file'] === 'string' ? new StatusWriter(f['status-file'], 'routes', agent.resyncMs) : undefined;
+  const status =
+    typeof f['status-file'] === 'string' ? new StatusWriter(f['status-file'], 'routes', agent.resyncMs) : undefined;
   status?.record('waiting for the first list of the nodes');
   const onSync = status ? (error?: string): void => status.record(error) : undefined;
   const stop = stopSignal();
@@ -294,7 +393,11 @@ function runProbe(argv: string[]): number {
 /** --log-level, --log-file, --log-format: written into the plugin's netconf. */
 function logFlags(f: FlagValues): LogSettings | undefined {
   const out: LogSettings = {};
-  for (const [flag, key] of [['log-level', 'logLevel'], ['log-file', 'logFile'], ['log-format', 'logFormat']] as const) {
+  for (const [flag, key] of [
+    ['log-level', 'logLevel'],
+    ['log-file', 'logFile'],
+    ['log-format', 'logFormat'],
+  ] as const) {
     const v = f[flag];
     if (typeof v !== 'string') continue;
     const why = logSettingProblem(key, v);
@@ -305,7 +408,12 @@ function logFlags(f: FlagValues): LogSettings | undefined {
 }
 
 export type K8sCommand = 'install' | 'uninstall' | 'routes' | 'probe';
-export const K8S_USAGE: Record<K8sCommand, string> = { install: INSTALL_HELP, uninstall: UNINSTALL_HELP, routes: ROUTES_HELP, probe: PROBE_HELP };
+export const K8S_USAGE: Record<K8sCommand, string> = {
+  install: INSTALL_HELP,
+  uninstall: UNINSTALL_HELP,
+  routes: ROUTES_HELP,
+  probe: PROBE_HELP,
+};
 
 /** Exit status: 0 done (or help), 1 failed, 2 usage error. */
 export async function runK8s(cmd: K8sCommand, argv: string[]): Promise<number> {

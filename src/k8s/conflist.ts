@@ -43,8 +43,11 @@ export function renderConflist(c: ConflistInput): string {
 export function isOurConflist(text: string, network: string): boolean {
   try {
     const doc = JSON.parse(text) as { name?: unknown; plugins?: unknown };
-    return doc.name === network && Array.isArray(doc.plugins) &&
-      doc.plugins.some((p) => typeof p === 'object' && p !== null && (p as { type?: unknown }).type === PLUGIN_TYPE);
+    return (
+      doc.name === network &&
+      Array.isArray(doc.plugins) &&
+      doc.plugins.some((p) => typeof p === 'object' && p !== null && (p as { type?: unknown }).type === PLUGIN_TYPE)
+    );
   } catch {
     return false;
   }

@@ -11,7 +11,10 @@ import { copyFileAtomic, sweepTemps, writeFileAtomic } from '../sys/atomic';
 import { pathProblem, trustedUid } from '../sys/owner';
 import { isOurConflist } from './conflist';
 
-export interface Logger { info(m: string): void; warn(m: string): void }
+export interface Logger {
+  info(m: string): void;
+  warn(m: string): void;
+}
 
 export interface InstallTarget {
   /** the binary to copy (normally this very executable) */
@@ -36,7 +39,7 @@ export function hashFile(file: string): string {
   const fd = fs.openSync(file, fs.constants.O_RDONLY);
   try {
     const buf = Buffer.allocUnsafe(1 << 20);
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
   } finally {
     fs.closeSync(fd);
   }
@@ -50,7 +53,7 @@ export function fileContains(file: string, marker: string): boolean {
   try {
     const buf = Buffer.allocUnsafe((4 << 20) + m.length);
     let keep = 0;
-    for (let n; (n = fs.readSync(fd, buf, keep, buf.length - keep, null)) > 0;) {
+    for (let n; (n = fs.readSync(fd, buf, keep, buf.length - keep, null)) > 0; ) {
       const end = keep + n;
       if (buf.subarray(0, end).indexOf(m) >= 0) return true;
       keep = Math.min(m.length - 1, end);
@@ -90,14 +93,19 @@ function readOrUndefined(p: string): string | undefined {
 export function ensureTrustedDir(dir: string): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   const st = fs.statSync(dir);
-  if (st.isDirectory() && trustedUid(st.uid) && (st.mode & 0o022) && !(st.mode & 0o1000)) fs.chmodSync(dir, st.mode & 0o7755);
+  if (st.isDirectory() && trustedUid(st.uid) && st.mode & 0o022 && !(st.mode & 0o1000))
+    fs.chmodSync(dir, st.mode & 0o7755);
   const why = pathProblem(dir);
-  if (why) throw new Error(`refusing to install into ${dir}: ${why}; make it (and its parents) root-owned and not group/other-writable, or choose another directory`);
+  if (why)
+    throw new Error(
+      `refusing to install into ${dir}: ${why}; make it (and its parents) root-owned and not ` +
+        `group/other-writable, or choose another directory`,
+    );
 }
 
 /** A file we wrote and nobody else can have changed since: ours, of the mode we give it. */
 const trustedFile = (st: fs.Stats | undefined, mode: number): st is fs.Stats =>
-  st !== undefined && st.isFile() && trustedUid(st.uid) && (st.mode & 0o7777) === mode;
+  !!st?.isFile() && trustedUid(st.uid) && (st.mode & 0o7777) === mode;
 
 export class Installer {
   private source?: { hash: string; size: number };
@@ -164,9 +172,13 @@ export function uninstall(t: UninstallTarget): { conflist: Removal; binary: Remo
   let binary: Removal = 'absent';
   const st = lstatOrUndefined(t.binPath);
   if (st) {
-    const ours = t.force || (st.isFile() && (
-      (t.source !== undefined && path.resolve(t.source) !== path.resolve(t.binPath) && hashFile(t.source) === hashFile(t.binPath)) ||
-      fileContains(t.binPath, BINARY_MARKER)));
+    const ours =
+      t.force ||
+      (st.isFile() &&
+        ((t.source !== undefined &&
+          path.resolve(t.source) !== path.resolve(t.binPath) &&
+          hashFile(t.source) === hashFile(t.binPath)) ||
+          fileContains(t.binPath, BINARY_MARKER)));
     binary = ours ? 'removed' : 'kept (not ours)';
     if (ours) fs.rmSync(t.binPath, { force: true });
   }

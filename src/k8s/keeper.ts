@@ -8,7 +8,13 @@ import { Installer, Logger } from './install';
 const DEBOUNCE_MS = 200;
 
 /** onCheck: after each check, its error or undefined (the probe's status file). */
-export function keepInstalled(inst: Installer, intervalMs: number, log: Logger, signal: AbortSignal, onCheck?: (error?: string) => void): Promise<void> {
+export function keepInstalled(
+  inst: Installer,
+  intervalMs: number,
+  log: Logger,
+  signal: AbortSignal,
+  onCheck?: (error?: string) => void,
+): Promise<void> {
   const dirs = [...new Set([path.dirname(inst.t.binPath), path.dirname(inst.t.confPath)])];
   const watchers = new Map<string, fs.FSWatcher>();
   let soon: NodeJS.Timeout | undefined;
@@ -26,7 +32,11 @@ export function keepInstalled(inst: Installer, intervalMs: number, log: Logger, 
     arm();
   };
   const schedule = (): void => {
-    if (!soon) soon = setTimeout(() => { soon = undefined; check(); }, DEBOUNCE_MS);
+    if (!soon)
+      soon = setTimeout(() => {
+        soon = undefined;
+        check();
+      }, DEBOUNCE_MS);
   };
   // a watched directory that is removed ends its watcher; the next check re-creates both
   const arm = (): void => {
@@ -34,10 +44,15 @@ export function keepInstalled(inst: Installer, intervalMs: number, log: Logger, 
       if (watchers.has(d) || signal.aborted) continue;
       try {
         const w = fs.watch(d, { persistent: false }, schedule);
-        w.on('error', () => { w.close(); watchers.delete(d); });
+        w.on('error', () => {
+          w.close();
+          watchers.delete(d);
+        });
         w.on('close', () => watchers.delete(d));
         watchers.set(d, w);
-      } catch { /* polling still covers it */ }
+      } catch {
+        /* polling still covers it */
+      }
     }
   };
 

@@ -45,20 +45,37 @@ export function parseKubeconfig(text: string, dir: string, file = 'kubeconfig', 
 
   const server = str(cluster.server);
   if (!server) throw new Error(`${file}: cluster of context "${ctxName}" has no server`);
-  if (cluster['insecure-skip-tls-verify'] === true) throw new Error(`${file}: insecure-skip-tls-verify is refused: give the cluster's certificate-authority`);
+  if (cluster['insecure-skip-tls-verify'] === true)
+    throw new Error(`${file}: insecure-skip-tls-verify is refused: give the cluster's certificate-authority`);
   if (user.exec !== undefined || user['auth-provider'] !== undefined) {
-    throw new Error(`${file}: user of context "${ctxName}" uses an exec or auth-provider plugin, which tsbridge does not run: use a token, a token file or a client certificate`);
+    throw new Error(
+      `${file}: user of context "${ctxName}" uses an exec or auth-provider plugin, which tsbridge does ` +
+        `not run: use a token, a token file or a client certificate`,
+    );
   }
   const c: KubeCredentials = {
     server,
-    ca: data(cluster['certificate-authority-data']), caFile: abs(cluster['certificate-authority']),
-    token: str(user.token), tokenFile: abs(user.tokenFile),
-    cert: data(user['client-certificate-data']), certFile: abs(user['client-certificate']),
-    key: data(user['client-key-data']), keyFile: abs(user['client-key']),
+    ca: data(cluster['certificate-authority-data']),
+    caFile: abs(cluster['certificate-authority']),
+    token: str(user.token),
+    tokenFile: abs(user.tokenFile),
+    cert: data(user['client-certificate-data']),
+    certFile: abs(user['client-certificate']),
+    key: data(user['client-key-data']),
+    keyFile: abs(user['client-key']),
   };
-  if (!c.ca && !c.caFile) throw new Error(`${file}: cluster of context "${ctxName}" names no certificate-authority(-data): the server could not be verified`);
-  if (!c.token && !c.tokenFile && !(c.cert || c.certFile)) throw new Error(`${file}: user of context "${ctxName}" has no token, tokenFile or client certificate`);
-  if (!!(c.cert || c.certFile) !== !!(c.key || c.keyFile)) throw new Error(`${file}: user of context "${ctxName}" has a client certificate without its key (or a key without its certificate)`);
+  if (!c.ca && !c.caFile)
+    throw new Error(
+      `${file}: cluster of context "${ctxName}" names no ` +
+        `certificate-authority(-data): the server could not be verified`,
+    );
+  if (!c.token && !c.tokenFile && !(c.cert || c.certFile))
+    throw new Error(`${file}: user of context "${ctxName}" has no token, tokenFile or client certificate`);
+  if (!!(c.cert || c.certFile) !== !!(c.key || c.keyFile))
+    throw new Error(
+      `${file}: user of context ` +
+        `"${ctxName}" has a client certificate without its key (or a key without its certificate)`,
+    );
   for (const k of Object.keys(c) as (keyof KubeCredentials)[]) if (c[k] === undefined) delete c[k];
   return c;
 }

@@ -4,8 +4,16 @@
 // the most numerous object types; the handler only reads (and collects: a few ms).
 import * as fs from 'node:fs';
 
-interface BunGlobal { gc?: (force: boolean) => void }
-interface JscHeapStats { heapSize: number; heapCapacity: number; extraMemorySize: number; objectCount: number; objectTypeCounts: Record<string, number> }
+interface BunGlobal {
+  gc?: (force: boolean) => void;
+}
+interface JscHeapStats {
+  heapSize: number;
+  heapCapacity: number;
+  extraMemorySize: number;
+  objectCount: number;
+  objectTypeCounts: Record<string, number>;
+}
 
 const mib = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`;
 
@@ -39,14 +47,23 @@ export function memoryLine(top = 12): string {
     bun.gc(true);
     try {
       stats = (require('bun:jsc') as { heapStats(): JscHeapStats }).heapStats();
-    } catch { /* not Bun's JSC */ }
+    } catch {
+      /* not Bun's JSC */
+    }
   }
-  const parts = [`rss ${mib(before)} (after a full GC ${mib(rss())})`,
-    `${released.times} collections after resyncs, ${released.ms.toFixed(0)} ms in all`];
+  const parts = [
+    `rss ${mib(before)} (after a full GC ${mib(rss())})`,
+    `${released.times} collections after resyncs, ${released.ms.toFixed(0)} ms in all`,
+  ];
   if (stats) {
-    const types = Object.entries(stats.objectTypeCounts).sort((a, b) => b[1] - a[1]).slice(0, top);
-    parts.push(`heap ${mib(stats.heapSize)} of ${mib(stats.heapCapacity)}, extra ${mib(stats.extraMemorySize)}, ${stats.objectCount} objects`,
-      `most: ${types.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    const types = Object.entries(stats.objectTypeCounts)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top);
+    parts.push(
+      `heap ${mib(stats.heapSize)} of ${mib(stats.heapCapacity)}, extra ` +
+        `${mib(stats.extraMemorySize)}, ${stats.objectCount} objects`,
+      `most: ${types.map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    );
   } else {
     const u = process.memoryUsage();
     parts.push(`heap ${mib(u.heapUsed)} of ${mib(u.heapTotal)}, external ${mib(u.external)}`);

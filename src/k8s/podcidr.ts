@@ -6,7 +6,11 @@ import { parsePodCidrs } from './cidr';
 import { Logger } from './install';
 import { K8sNode, nodePodCidrs } from './node';
 
-export async function podCidrsFromApi(api: ApiClient, node: string, o: { timeoutMs: number; pollMs: number; log: Logger; signal?: AbortSignal }): Promise<string[]> {
+export async function podCidrsFromApi(
+  api: ApiClient,
+  node: string,
+  o: { timeoutMs: number; pollMs: number; log: Logger; signal?: AbortSignal },
+): Promise<string[]> {
   const deadline = Date.now() + o.timeoutMs;
   let said = '';
   for (;;) {

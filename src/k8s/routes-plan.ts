@@ -11,10 +11,21 @@ import { DEFAULT_MAX_ROUTES, gatewayProblem, podCidrProblem, TrustPolicy } from 
 /** rtm_protocol of tsbridge routes ("proto 116" in `ip route`); unassigned in iproute2's rt_protos. */
 export const RTPROT_TSBRIDGE = 116;
 
-export interface WantedRoute { dst: string; gw: string; node: string }
-export interface KernelRoute { dst: string; gw?: string; protocol: number }
+export interface WantedRoute {
+  dst: string;
+  gw: string;
+  node: string;
+}
+export interface KernelRoute {
+  dst: string;
+  gw?: string;
+  protocol: number;
+}
 
-export interface Desired { routes: WantedRoute[]; problems: string[] }
+export interface Desired {
+  routes: WantedRoute[];
+  problems: string[];
+}
 
 /**
  * The routes to program for the other nodes, and one line per refused claim. Nodes are taken oldest
@@ -24,22 +35,30 @@ export interface Desired { routes: WantedRoute[]; problems: string[] }
  * CIDR, clear of this node's networks and the API server), at most one per family per node, and
  * its gateway (the node's InternalIP of that family) must be an on-link neighbour.
  */
-export function desiredRoutes(self: string, nodes: NodeInfo[], policy: TrustPolicy, maxRoutes = DEFAULT_MAX_ROUTES): Desired {
+export function desiredRoutes(
+  self: string,
+  nodes: NodeInfo[],
+  policy: TrustPolicy,
+  maxRoutes = DEFAULT_MAX_ROUTES,
+): Desired {
   memoGeneration(); // parses of this plan are kept for the next; older ones go (see cidr.ts)
   const problems: string[] = [];
   const claimed: { cidr: string; node: string }[] = [];
   for (const raw of nodes.find((n) => n.name === self)?.podCidrs ?? []) {
     try {
       claimed.push({ cidr: parsePodCidr(raw).cidr, node: self });
-    } catch { /* install reports our own bad CIDR */ }
+    } catch {
+      /* install reports our own bad CIDR */
+    }
   }
   const routes: WantedRoute[] = [];
   const born = (n: NodeInfo): number => {
     const t = Date.parse(n.created ?? '');
     return Number.isNaN(t) ? Infinity : t;
   };
-  const others = nodes.filter((n) => n.name !== self)
-    .sort((a, b) => (born(a) - born(b) || 0) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const others = nodes
+    .filter((n) => n.name !== self)
+    .sort((a, b) => born(a) - born(b) || 0 || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const n of others) {
     const cidrs: string[] = [];
     for (const raw of n.podCidrs) {
@@ -63,7 +82,11 @@ export function desiredRoutes(self: string, nodes: NodeInfo[], policy: TrustPoli
       }
       const clash = claimed.find((c) => cidrsOverlap(c.cidr, dst));
       if (clash) {
-        refuse(clash.node === self ? `overlaps this node's own pod CIDR ${clash.cidr}` : `overlaps ${clash.cidr} of node ${clash.node} (older)`);
+        refuse(
+          clash.node === self
+            ? `overlaps this node's own pod CIDR ${clash.cidr}`
+            : `overlaps ${clash.cidr} of node ${clash.node} (older)`,
+        );
         continue;
       }
       claimed.push({ cidr: dst, node: n.name });

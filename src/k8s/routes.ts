@@ -36,7 +36,11 @@ export interface RouteAgentOptions {
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     const t = setTimeout(done, ms);
-    function done(): void { clearTimeout(t); signal.removeEventListener('abort', done); resolve(); }
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
     signal.addEventListener('abort', done, { once: true });
   });
 
@@ -55,9 +59,15 @@ export async function hostAddrs(nl: Rtnl): Promise<HostAddr[]> {
  * Apply one plan; a failing route is reported and retried at the next resync, the others go on.
  * `report` gets the destinations left to another owner (default: logged).
  */
-export async function syncRoutes(nl: Rtnl, want: WantedRoute[], log: Logger, report = (m: string): void => log.warn(m)): Promise<{ set: number; del: number }> {
+export async function syncRoutes(
+  nl: Rtnl,
+  want: WantedRoute[],
+  log: Logger,
+  report = (m: string): void => log.warn(m),
+): Promise<{ set: number; del: number }> {
   const plan = planRoutes(want, await kernelRoutes(nl));
-  for (const b of plan.blocked) report(`route to ${b.dst} (node ${b.node}) not programmed: another owner's route to it exists`);
+  for (const b of plan.blocked)
+    report(`route to ${b.dst} (node ${b.node}) not programmed: another owner's route to it exists`);
   let set = 0;
   let del = 0;
   for (const r of plan.del) {
@@ -102,7 +112,11 @@ export class RouteAgent {
   /** Until the first list succeeds we know nothing: an empty map must not delete every route. */
   private listed = false;
 
-  constructor(private readonly api: ApiClient, private readonly o: RouteAgentOptions, private readonly log: Logger) {}
+  constructor(
+    private readonly api: ApiClient,
+    private readonly o: RouteAgentOptions,
+    private readonly log: Logger,
+  ) {}
 
   /** Runs until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
@@ -143,22 +157,29 @@ export class RouteAgent {
   /** One watch request; the resourceVersion to resume from, or undefined when a new list is needed. */
   private async watchOnce(rv: string, signal: AbortSignal): Promise<string | undefined> {
     const secs = this.o.watchSeconds ?? 300;
-    const q = `/api/v1/nodes?watch=1&allowWatchBookmarks=true&timeoutSeconds=${secs}&resourceVersion=${encodeURIComponent(rv)}`;
+    const q =
+      `/api/v1/nodes?watch=1&allowWatchBookmarks=true&timeoutSeconds=${secs}` +
+      `&resourceVersion=${encodeURIComponent(rv)}`;
     let gone = false;
     try {
-      await this.api.watch<K8sNode & { code?: number }>(q, (secs + 30) * 1000, (ev: WatchEvent<K8sNode & { code?: number }>) => {
-        if (ev.type === 'ERROR') {
-          gone = ev.object.code === 410;
-          if (!gone) throw new Error(`watch error: ${JSON.stringify(ev.object)}`);
-          return;
-        }
-        const name = ev.object.metadata?.name;
-        rv = ev.object.metadata?.resourceVersion ?? rv;
-        if (ev.type === 'BOOKMARK' || !name) return;
-        if (ev.type === 'DELETED') this.nodes.delete(name);
-        else this.nodes.set(name, ev.object);
-        this.sync(false);
-      }, signal);
+      await this.api.watch<K8sNode & { code?: number }>(
+        q,
+        (secs + 30) * 1000,
+        (ev: WatchEvent<K8sNode & { code?: number }>) => {
+          if (ev.type === 'ERROR') {
+            gone = ev.object.code === 410;
+            if (!gone) throw new Error(`watch error: ${JSON.stringify(ev.object)}`);
+            return;
+          }
+          const name = ev.object.metadata?.name;
+          rv = ev.object.metadata?.resourceVersion ?? rv;
+          if (ev.type === 'BOOKMARK' || !name) return;
+          if (ev.type === 'DELETED') this.nodes.delete(name);
+          else this.nodes.set(name, ev.object);
+          this.sync(false);
+        },
+        signal,
+      );
     } catch (e) {
       if (e instanceof ApiError && e.status === 410) return undefined;
       throw e;
@@ -179,7 +200,11 @@ export class RouteAgent {
     let nl: Rtnl | undefined;
     try {
       nl = Rtnl.open(this.o.netns ?? '');
-      const policy: TrustPolicy = { clusterCidrs: this.o.clusterCidrs, apiServer: this.o.apiServer, hostAddrs: await hostAddrs(nl) };
+      const policy: TrustPolicy = {
+        clusterCidrs: this.o.clusterCidrs,
+        apiServer: this.o.apiServer,
+        hostAddrs: await hostAddrs(nl),
+      };
       const want = desiredRoutes(this.o.self, [...this.nodes.values()].map(nodeInfo), policy, this.o.maxRoutes);
       for (const p of newProblems(this.refused, want.problems)) this.log.warn(p);
       const key = JSON.stringify(want.routes);

@@ -2,7 +2,10 @@
 // the retry wait after a failed list or watch, and the serial runner that folds requests arriving
 // while one is waiting into it.
 
-/** Retry waits double from 1 s up to 30 s, but never past one resync period (then the routes follow the API within one resync of its return). */
+/**
+ * Retry waits double from 1 s up to 30 s, but never past one resync period (then the routes follow the API within one
+ * resync of its return).
+ */
 export function nextBackoff(prevMs: number, resyncMs: number): number {
   return Math.min(prevMs * 2, Math.max(1000, Math.min(30_000, resyncMs)));
 }
@@ -25,10 +28,12 @@ export class Serial {
     }
     const next = { force };
     this.waiting = next;
-    this.tail = this.tail.then(() => {
-      this.waiting = undefined;
-      return this.fn(next.force);
-    }).catch(() => undefined);
+    this.tail = this.tail
+      .then(() => {
+        this.waiting = undefined;
+        return this.fn(next.force);
+      })
+      .catch(() => undefined);
   }
 
   get idle(): Promise<void> {

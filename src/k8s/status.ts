@@ -7,7 +7,11 @@ import * as path from 'node:path';
 import { writeFileAtomic } from '../sys/atomic';
 
 /** A file the job verified: the probe checks it is still the same (installed files "in place and current"). */
-export interface FileMark { path: string; sha256?: string; stamp?: string }
+export interface FileMark {
+  path: string;
+  sha256?: string;
+  stamp?: string;
+}
 
 export interface JobStatus {
   job: 'install' | 'routes';
@@ -35,7 +39,9 @@ export const sha256 = (b: Buffer | string): string => crypto.createHash('sha256'
 /** The mark of a file as it is now, or undefined when it is missing. */
 export function markNow(file: string, how: 'sha256' | 'stamp'): FileMark | undefined {
   try {
-    return how === 'sha256' ? { path: file, sha256: sha256(fs.readFileSync(file)) } : { path: file, stamp: fileStamp(fs.lstatSync(file)) };
+    return how === 'sha256'
+      ? { path: file, sha256: sha256(fs.readFileSync(file)) }
+      : { path: file, stamp: fileStamp(fs.lstatSync(file)) };
   } catch {
     return undefined;
   }
@@ -46,7 +52,11 @@ export class StatusWriter {
   private error?: string;
   private files?: FileMark[];
   /** `periodMs`: the job's period; the heartbeat runs at half of it while the process lives. */
-  constructor(private readonly file: string, private readonly job: JobStatus['job'], private readonly periodMs: number) {
+  constructor(
+    private readonly file: string,
+    private readonly job: JobStatus['job'],
+    private readonly periodMs: number,
+  ) {
     setInterval(() => this.write(), Math.max(1000, periodMs / 2)).unref();
   }
 
@@ -59,12 +69,20 @@ export class StatusWriter {
   }
 
   private write(): void {
-    const st: JobStatus = { job: this.job, aliveAt: Date.now(), maxAgeMs: maxAgeFor(this.periodMs), ...(this.okAt ? { okAt: this.okAt } : {}),
-      ...(this.error ? { error: this.error } : {}), ...(this.files ? { files: this.files } : {}) };
+    const st: JobStatus = {
+      job: this.job,
+      aliveAt: Date.now(),
+      maxAgeMs: maxAgeFor(this.periodMs),
+      ...(this.okAt ? { okAt: this.okAt } : {}),
+      ...(this.error ? { error: this.error } : {}),
+      ...(this.files ? { files: this.files } : {}),
+    };
     try {
       fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o755 });
       writeFileAtomic(this.file, JSON.stringify(st) + '\n', 0o644);
-    } catch { /* the probe sees a stale status and says so */ }
+    } catch {
+      /* the probe sees a stale status and says so */
+    }
   }
 }
 
@@ -73,16 +91,31 @@ export class StatusWriter {
  * live: the heartbeat is within maxAgeMs. ready: also the last success is that recent, and every
  * verified file is unchanged since.
  */
-export function probeProblem(st: JobStatus, now: number, live: boolean, current: (m: FileMark) => FileMark | undefined): string {
+export function probeProblem(
+  st: JobStatus,
+  now: number,
+  live: boolean,
+  current: (m: FileMark) => FileMark | undefined,
+): string {
   const age = (t: number): string => `${((now - t) / 1000).toFixed(0)}s ago`;
-  if (now - st.aliveAt > st.maxAgeMs) return `${st.job}: last heartbeat ${age(st.aliveAt)} (allowed ${st.maxAgeMs / 1000}s): stuck or gone`;
+  if (now - st.aliveAt > st.maxAgeMs)
+    return `${st.job}: last heartbeat ${age(st.aliveAt)} (allowed ${st.maxAgeMs / 1000}s): stuck or gone`;
   if (live) return '';
-  if (st.okAt === undefined) return `${st.job}: no successful ${st.job === 'routes' ? 'route sync' : 'install check'} yet${st.error ? ` (${st.error})` : ''}`;
-  if (now - st.okAt > st.maxAgeMs) return `${st.job}: last success ${age(st.okAt)} (allowed ${st.maxAgeMs / 1000}s)${st.error ? `; last error: ${st.error}` : ''}`;
+  if (st.okAt === undefined)
+    return (
+      `${st.job}: no successful ` +
+      `${st.job === 'routes' ? 'route sync' : 'install check'} yet${st.error ? ` (${st.error})` : ''}`
+    );
+  if (now - st.okAt > st.maxAgeMs)
+    return (
+      `${st.job}: last success ${age(st.okAt)} (allowed ` +
+      `${st.maxAgeMs / 1000}s)${st.error ? `; last error: ${st.error}` : ''}`
+    );
   for (const m of st.files ?? []) {
     const c = current(m);
     if (!c) return `${m.path} is missing`;
-    if ((m.sha256 && c.sha256 !== m.sha256) || (m.stamp && c.stamp !== m.stamp)) return `${m.path} changed since the last check`;
+    if ((m.sha256 && c.sha256 !== m.sha256) || (m.stamp && c.stamp !== m.stamp))
+      return `${m.path} changed since the last check`;
   }
   return '';
 }

@@ -9,7 +9,11 @@ import { bareAddress } from '../ip/cidr';
 import { addressOf, canonicalAddress, cidrCovers, cidrsOverlap, hostCidrText, networkText } from './cidr';
 
 /** One address of this node, with its prefix (its connected subnet) and interface when known. */
-export interface HostAddr { address: string; prefix: number; ifname?: string }
+export interface HostAddr {
+  address: string;
+  prefix: number;
+  ifname?: string;
+}
 
 export interface TrustPolicy {
   /** canonical, at most one per family */
@@ -58,7 +62,11 @@ export function podCidrProblem(cidr: string, p: TrustPolicy, needCluster = true)
  * Why `ip` may not be the gateway to another node's pods; undefined when it may. `pods`: the pod
  * CIDRs taken so far (this node's first): a gateway there would be a pod, not a node.
  */
-export function gatewayProblem(ip: string, p: TrustPolicy, pods: { cidr: string; node: string }[] = []): string | undefined {
+export function gatewayProblem(
+  ip: string,
+  p: TrustPolicy,
+  pods: { cidr: string; node: string }[] = [],
+): string | undefined {
   const gw = hostCidrText(ip);
   if (p.hostAddrs.some((a) => lap(gw, hostCidrText(a.address)))) return 'is an address of this node';
   const range = ipaddr.parse(ip).range();

@@ -5,7 +5,13 @@ import * as A from './attrs';
 import { AF, IFA, IFA_F_NODAD, NLM_F, RTM } from './constants';
 import { EEXIST, NetlinkError, Rtnl } from './socket';
 
-export interface Addr { index: number; family: 4 | 6; address: string; prefix: number; flags: number }
+export interface Addr {
+  index: number;
+  family: 4 | 6;
+  address: string;
+  prefix: number;
+  flags: number;
+}
 
 export function ipBytes(ip: string): { family: 4 | 6; bytes: Buffer } {
   const a = ipaddr.parse(ip);
@@ -34,15 +40,24 @@ function broadcast(bytes: Buffer, prefix: number): Buffer {
 }
 
 /** Add `cidr` (e.g. "10.1.0.5/24") to a link. `dad` keeps IPv6 duplicate address detection on. */
-export async function addAddress(nl: Rtnl, index: number, cidr: string, opts: { dad?: boolean; existOk?: boolean } = {}): Promise<void> {
+export async function addAddress(
+  nl: Rtnl,
+  index: number,
+  cidr: string,
+  opts: { dad?: boolean; existOk?: boolean } = {},
+): Promise<void> {
   const { ip, prefix } = splitCidr(cidr);
   const { family, bytes } = ipBytes(ip);
   const attrs = [A.attr(IFA.LOCAL, bytes), A.attr(IFA.ADDRESS, bytes)];
   if (family === 4 && prefix < 31) attrs.push(A.attr(IFA.BROADCAST, broadcast(bytes, prefix)));
   if (family === 6 && !opts.dad) attrs.push(A.u32(IFA.FLAGS, IFA_F_NODAD));
   try {
-    await nl.request(RTM.NEWADDR, NLM_F.CREATE | NLM_F.EXCL, Buffer.concat([ifaddrmsg(family, prefix, index), ...attrs]),
-      `add address ${cidr} to #${index}`);
+    await nl.request(
+      RTM.NEWADDR,
+      NLM_F.CREATE | NLM_F.EXCL,
+      Buffer.concat([ifaddrmsg(family, prefix, index), ...attrs]),
+      `add address ${cidr} to #${index}`,
+    );
   } catch (e) {
     // Concurrent ADDs race to put the same gateway address on the bridge: the same address is success.
     if (!(opts.existOk && e instanceof NetlinkError && e.errno === EEXIST)) throw e;
@@ -52,8 +67,12 @@ export async function addAddress(nl: Rtnl, index: number, cidr: string, opts: { 
 export async function delAddress(nl: Rtnl, index: number, cidr: string): Promise<void> {
   const { ip, prefix } = splitCidr(cidr);
   const { family, bytes } = ipBytes(ip);
-  await nl.request(RTM.DELADDR, 0, Buffer.concat([ifaddrmsg(family, prefix, index), A.attr(IFA.LOCAL, bytes), A.attr(IFA.ADDRESS, bytes)]),
-    `delete address ${cidr} from #${index}`);
+  await nl.request(
+    RTM.DELADDR,
+    0,
+    Buffer.concat([ifaddrmsg(family, prefix, index), A.attr(IFA.LOCAL, bytes), A.attr(IFA.ADDRESS, bytes)]),
+    `delete address ${cidr} from #${index}`,
+  );
 }
 
 export async function listAddresses(nl: Rtnl, index?: number): Promise<Addr[]> {
@@ -73,6 +92,11 @@ export function decodeAddr(data: Buffer): Addr | undefined {
   const attrs = A.parseAttrs(data, 8);
   const raw = attrs.get(IFA.LOCAL) ?? attrs.get(IFA.ADDRESS);
   if (!raw) return undefined;
-  return { index: data.readUInt32LE(4), family, address: ipString(raw), prefix: data.readUInt8(1),
-    flags: A.readU32(attrs.get(IFA.FLAGS)) ?? data.readUInt8(2) };
+  return {
+    index: data.readUInt32LE(4),
+    family,
+    address: ipString(raw),
+    prefix: data.readUInt8(1),
+    flags: A.readU32(attrs.get(IFA.FLAGS)) ?? data.readUInt8(2),
+  };
 }

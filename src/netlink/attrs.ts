@@ -21,7 +21,8 @@ export const u32 = (type: number, v: number): Buffer => {
   return attr(type, p);
 };
 export const str = (type: number, s: string): Buffer => attr(type, Buffer.from(s + '\0'));
-export const nested = (type: number, ...children: Buffer[]): Buffer => attr(type | NLA_F_NESTED, Buffer.concat(children));
+export const nested = (type: number, ...children: Buffer[]): Buffer =>
+  attr(type | NLA_F_NESTED, Buffer.concat(children));
 
 /** Parse a run of attributes into type -> payload (the last one wins; nesting is decoded on demand). */
 export function parseAttrs(b: Buffer, offset = 0): Map<number, Buffer> {
@@ -39,5 +40,6 @@ export function parseAttrs(b: Buffer, offset = 0): Map<number, Buffer> {
 
 export const readStr = (b: Buffer | undefined): string | undefined =>
   b === undefined ? undefined : b.toString('utf8', 0, b.indexOf(0) >= 0 ? b.indexOf(0) : b.length);
-export const readU32 = (b: Buffer | undefined): number | undefined => (b && b.length >= 4 ? b.readUInt32LE(0) : undefined);
+export const readU32 = (b: Buffer | undefined): number | undefined =>
+  b && b.length >= 4 ? b.readUInt32LE(0) : undefined;
 export const readU8 = (b: Buffer | undefined): number | undefined => (b && b.length >= 1 ? b.readUInt8(0) : undefined);

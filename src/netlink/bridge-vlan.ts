@@ -12,7 +12,11 @@ const IFLA_BR_VLAN_FILTERING = 7;
 const IFLA_BRIDGE_VLAN_INFO = 2;
 export const BRIDGE_VLAN_INFO = { PVID: 1 << 1, UNTAGGED: 1 << 2, RANGE_BEGIN: 1 << 3, RANGE_END: 1 << 4 } as const;
 
-export interface PortVlan { vid: number; pvid: boolean; untagged: boolean }
+export interface PortVlan {
+  vid: number;
+  pvid: boolean;
+  untagged: boolean;
+}
 
 function ifinfomsg(index: number, family: number): Buffer {
   const b = Buffer.alloc(16);
@@ -30,18 +34,29 @@ function vlanInfo(flags: number, vid: number): Buffer {
 
 /** The IFLA_AF_SPEC entries for VLANs from..to with `flags` (a range is a RANGE_BEGIN/RANGE_END pair). */
 export function vlanSpec(from: number, to: number, flags: number): Buffer {
-  const entries = from === to ? [vlanInfo(flags, from)]
-    : [vlanInfo(flags | BRIDGE_VLAN_INFO.RANGE_BEGIN, from), vlanInfo(flags | BRIDGE_VLAN_INFO.RANGE_END, to)];
+  const entries =
+    from === to
+      ? [vlanInfo(flags, from)]
+      : [vlanInfo(flags | BRIDGE_VLAN_INFO.RANGE_BEGIN, from), vlanInfo(flags | BRIDGE_VLAN_INFO.RANGE_END, to)];
   return A.nested(IFLA_AF_SPEC, ...entries);
 }
 
 /** The IFLA_LINKINFO of a bridge with VLAN filtering on/off (for RTM_NEWLINK, create or change). */
 export const bridgeVlanFilteringInfo = (on: boolean): Buffer =>
-  A.nested(IFLA.LINKINFO, A.str(IFLA_INFO.KIND, 'bridge'), A.nested(IFLA_INFO.DATA, A.u8(IFLA_BR_VLAN_FILTERING, on ? 1 : 0)));
+  A.nested(
+    IFLA.LINKINFO,
+    A.str(IFLA_INFO.KIND, 'bridge'),
+    A.nested(IFLA_INFO.DATA, A.u8(IFLA_BR_VLAN_FILTERING, on ? 1 : 0)),
+  );
 
 /** Turn VLAN filtering on for an existing bridge. */
 export async function setVlanFiltering(nl: Rtnl, index: number, on: boolean): Promise<void> {
-  await nl.request(RTM.NEWLINK, 0, Buffer.concat([ifinfomsg(index, AF.UNSPEC), bridgeVlanFilteringInfo(on)]), `set vlan_filtering on bridge #${index}`);
+  await nl.request(
+    RTM.NEWLINK,
+    0,
+    Buffer.concat([ifinfomsg(index, AF.UNSPEC), bridgeVlanFilteringInfo(on)]),
+    `set vlan_filtering on bridge #${index}`,
+  );
 }
 
 /** Whether the bridge filters VLANs (IFLA_BR_VLAN_FILTERING as the kernel reports it). */
@@ -54,18 +69,28 @@ export async function getVlanFiltering(nl: Rtnl, index: number): Promise<boolean
 
 /** Add VLANs from..to to a bridge port (pvid + untagged for an access VLAN, neither for a trunk). */
 export async function addPortVlans(nl: Rtnl, index: number, from: number, to: number, flags: number): Promise<void> {
-  await nl.request(RTM.SETLINK, 0, Buffer.concat([ifinfomsg(index, AF.BRIDGE), vlanSpec(from, to, flags)]), `add vlan ${from}${to !== from ? `-${to}` : ''} to port #${index}`);
+  await nl.request(
+    RTM.SETLINK,
+    0,
+    Buffer.concat([ifinfomsg(index, AF.BRIDGE), vlanSpec(from, to, flags)]),
+    `add vlan ${from}${to !== from ? `-${to}` : ''} to port #${index}`,
+  );
 }
 
 export async function delPortVlans(nl: Rtnl, index: number, from: number, to: number): Promise<void> {
-  await nl.request(RTM.DELLINK, 0, Buffer.concat([ifinfomsg(index, AF.BRIDGE), vlanSpec(from, to, 0)]), `delete vlan ${from}${to !== from ? `-${to}` : ''} from port #${index}`);
+  await nl.request(
+    RTM.DELLINK,
+    0,
+    Buffer.concat([ifinfomsg(index, AF.BRIDGE), vlanSpec(from, to, 0)]),
+    `delete vlan ${from}${to !== from ? `-${to}` : ''} from port #${index}`,
+  );
 }
 
 /** Every IFLA_BRIDGE_VLAN_INFO in an IFLA_AF_SPEC payload (several of the same type: parseAttrs keeps one). */
 export function decodeVlanSpec(spec: Buffer): PortVlan[] {
   const out: PortVlan[] = [];
   let begin: number | undefined;
-  for (let o = 0; o + 4 <= spec.length;) {
+  for (let o = 0; o + 4 <= spec.length; ) {
     const len = spec.readUInt16LE(o);
     const type = spec.readUInt16LE(o + 2) & ~A.NLA_F_NESTED;
     if (len < 4 || o + len > spec.length) break;
@@ -87,7 +112,11 @@ export function decodeVlanSpec(spec: Buffer): PortVlan[] {
 
 /** The VLAN entries of every bridge port (and bridge) in the namespace, by ifindex. */
 export async function listPortVlans(nl: Rtnl): Promise<Map<number, PortVlan[]>> {
-  const msgs = await nl.dump(RTM.GETLINK, Buffer.concat([ifinfomsg(0, AF.BRIDGE), A.u32(IFLA_EXT_MASK, RTEXT_FILTER_BRVLAN)]), 'list bridge vlans');
+  const msgs = await nl.dump(
+    RTM.GETLINK,
+    Buffer.concat([ifinfomsg(0, AF.BRIDGE), A.u32(IFLA_EXT_MASK, RTEXT_FILTER_BRVLAN)]),
+    'list bridge vlans',
+  );
   const out = new Map<number, PortVlan[]>();
   for (const m of msgs) {
     const spec = A.parseAttrs(m.data, 16).get(IFLA_AF_SPEC);

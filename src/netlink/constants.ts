@@ -1,11 +1,26 @@
 // rtnetlink numbers from <linux/rtnetlink.h>, <linux/if_link.h>, <linux/if_addr.h>.
 export const RTM = {
-  NEWLINK: 16, DELLINK: 17, GETLINK: 18, SETLINK: 19,
-  NEWADDR: 20, DELADDR: 21, GETADDR: 22,
-  NEWROUTE: 24, DELROUTE: 25, GETROUTE: 26,
+  NEWLINK: 16,
+  DELLINK: 17,
+  GETLINK: 18,
+  SETLINK: 19,
+  NEWADDR: 20,
+  DELADDR: 21,
+  GETADDR: 22,
+  NEWROUTE: 24,
+  DELROUTE: 25,
+  GETROUTE: 26,
 } as const;
 
-export const NLM_F = { REQUEST: 0x1, ACK: 0x4, DUMP: 0x300, REPLACE: 0x100, EXCL: 0x200, CREATE: 0x400, APPEND: 0x800 } as const;
+export const NLM_F = {
+  REQUEST: 0x1,
+  ACK: 0x4,
+  DUMP: 0x300,
+  REPLACE: 0x100,
+  EXCL: 0x200,
+  CREATE: 0x400,
+  APPEND: 0x800,
+} as const;
 export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;
 
@@ -15,7 +30,15 @@ export const IFF_UP = 0x1;
 export const IFF_PROMISC = 0x100;
 
 export const IFLA = {
-  ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, PROTINFO: 12, LINKINFO: 18, NET_NS_FD: 28, LINK_NETNSID: 37,
+  ADDRESS: 1,
+  IFNAME: 3,
+  MTU: 4,
+  LINK: 5,
+  MASTER: 10,
+  PROTINFO: 12,
+  LINKINFO: 18,
+  NET_NS_FD: 28,
+  LINK_NETNSID: 37,
   TARGET_NETNSID: 46,
 } as const;
 export const IFLA_INFO = { KIND: 1, DATA: 2, SLAVE_KIND: 4 } as const;

@@ -37,7 +37,16 @@ export interface LinkDetail extends Link {
 export function decodeStats64(b: Buffer | undefined): LinkStats | undefined {
   if (!b || b.length < 64) return undefined;
   const u = (i: number): number => Number(b.readBigUInt64LE(i * 8));
-  return { rxPackets: u(0), txPackets: u(1), rxBytes: u(2), txBytes: u(3), rxErrors: u(4), txErrors: u(5), rxDropped: u(6), txDropped: u(7) };
+  return {
+    rxPackets: u(0),
+    txPackets: u(1),
+    rxBytes: u(2),
+    txBytes: u(3),
+    rxErrors: u(4),
+    txErrors: u(5),
+    rxDropped: u(6),
+    txDropped: u(7),
+  };
 }
 
 export function decodeLinkDetail(data: Buffer): LinkDetail {

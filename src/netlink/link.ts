@@ -16,7 +16,9 @@ export interface Link {
   kind?: string;
   /** IFLA_LINK: for a veth, the peer's ifindex (in the peer's namespace). */
   link?: number;
-  /** IFLA_LINK_NETNSID: the id (in this namespace's numbering) of the namespace the peer lives in, when not this one. */
+  /**
+   * IFLA_LINK_NETNSID: the id (in this namespace's numbering) of the namespace the peer lives in, when not this one.
+   */
   linkNetnsid?: number;
 }
 
@@ -56,7 +58,12 @@ export function decodeLink(data: Buffer): Link {
 
 export async function getLink(nl: Rtnl, name: string): Promise<Link | undefined> {
   try {
-    const [m] = await nl.request(RTM.GETLINK, 0, Buffer.concat([ifinfomsg(), A.str(IFLA.IFNAME, name)]), `get link ${name}`);
+    const [m] = await nl.request(
+      RTM.GETLINK,
+      0,
+      Buffer.concat([ifinfomsg(), A.str(IFLA.IFNAME, name)]),
+      `get link ${name}`,
+    );
     return m ? decodeLink(m.data) : undefined;
   } catch (e) {
     if (e instanceof NetlinkError && e.errno === ENODEV) return undefined;
@@ -80,12 +87,17 @@ export async function listLinks(nl: Rtnl): Promise<Link[]> {
 
 /** A new bridge; with `vlanFiltering`, created filtering (EOPNOTSUPP on a kernel without it: nothing is made). */
 export async function createBridge(nl: Rtnl, name: string, mtu?: number, vlanFiltering = false): Promise<void> {
-  await nl.request(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL, Buffer.concat([
-    ifinfomsg(),
-    A.str(IFLA.IFNAME, name),
-    ...(mtu ? [A.u32(IFLA.MTU, mtu)] : []),
-    vlanFiltering ? bridgeVlanFilteringInfo(true) : A.nested(IFLA.LINKINFO, A.str(IFLA_INFO.KIND, 'bridge')),
-  ]), `create bridge ${name}`);
+  await nl.request(
+    RTM.NEWLINK,
+    NLM_F.CREATE | NLM_F.EXCL,
+    Buffer.concat([
+      ifinfomsg(),
+      A.str(IFLA.IFNAME, name),
+      ...(mtu ? [A.u32(IFLA.MTU, mtu)] : []),
+      vlanFiltering ? bridgeVlanFilteringInfo(true) : A.nested(IFLA.LINKINFO, A.str(IFLA_INFO.KIND, 'bridge')),
+    ]),
+    `create bridge ${name}`,
+  );
 }
 
 export interface VethSpec {
@@ -107,24 +119,38 @@ export async function createVeth(nl: Rtnl, v: VethSpec): Promise<void> {
     ...mtu,
     ...(v.peerMac ? [A.attr(IFLA.ADDRESS, macToBuffer(v.peerMac))] : []),
   ]);
-  await nl.request(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL, Buffer.concat([
-    ifinfomsg(),
-    A.str(IFLA.IFNAME, v.hostName),
-    ...mtu,
-    A.nested(IFLA.LINKINFO, A.str(IFLA_INFO.KIND, 'veth'), A.nested(IFLA_INFO.DATA, A.attr(VETH_INFO_PEER, peer))),
-  ]), `create veth ${v.hostName}/${v.peerName}`);
+  await nl.request(
+    RTM.NEWLINK,
+    NLM_F.CREATE | NLM_F.EXCL,
+    Buffer.concat([
+      ifinfomsg(),
+      A.str(IFLA.IFNAME, v.hostName),
+      ...mtu,
+      A.nested(IFLA.LINKINFO, A.str(IFLA_INFO.KIND, 'veth'), A.nested(IFLA_INFO.DATA, A.attr(VETH_INFO_PEER, peer))),
+    ]),
+    `create veth ${v.hostName}/${v.peerName}`,
+  );
 }
 
 export async function deleteLink(nl: Rtnl, index: number): Promise<void> {
   await nl.request(RTM.DELLINK, 0, ifinfomsg(index), `delete link #${index}`);
 }
 
-async function setLink(nl: Rtnl, index: number, op: string, flags: number, change: number, ...attrs: Buffer[]): Promise<void> {
+async function setLink(
+  nl: Rtnl,
+  index: number,
+  op: string,
+  flags: number,
+  change: number,
+  ...attrs: Buffer[]
+): Promise<void> {
   await nl.request(RTM.NEWLINK, 0, Buffer.concat([ifinfomsg(index, flags, change), ...attrs]), op);
 }
 
-export const setUp = (nl: Rtnl, index: number): Promise<void> => setLink(nl, index, `set link #${index} up`, IFF_UP, IFF_UP);
-export const setDown = (nl: Rtnl, index: number): Promise<void> => setLink(nl, index, `set link #${index} down`, 0, IFF_UP);
+export const setUp = (nl: Rtnl, index: number): Promise<void> =>
+  setLink(nl, index, `set link #${index} up`, IFF_UP, IFF_UP);
+export const setDown = (nl: Rtnl, index: number): Promise<void> =>
+  setLink(nl, index, `set link #${index} down`, 0, IFF_UP);
 export const setPromisc = (nl: Rtnl, index: number, on: boolean): Promise<void> =>
   setLink(nl, index, `set promisc on #${index}`, on ? IFF_PROMISC : 0, IFF_PROMISC);
 export const setMaster = (nl: Rtnl, index: number, master: number): Promise<void> =>
@@ -135,24 +161,38 @@ export const setMac = (nl: Rtnl, index: number, mac: string): Promise<void> =>
   setLink(nl, index, `set mac of #${index}`, 0, 0, A.attr(IFLA.ADDRESS, macToBuffer(mac)));
 
 /** Bridge-port flags (what `bridge link set dev X hairpin on isolated on` does). */
-export async function setBridgePort(nl: Rtnl, index: number, opts: { hairpin?: boolean; isolated?: boolean }): Promise<void> {
+export async function setBridgePort(
+  nl: Rtnl,
+  index: number,
+  opts: { hairpin?: boolean; isolated?: boolean },
+): Promise<void> {
   const flags: Buffer[] = [];
   if (opts.hairpin !== undefined) flags.push(A.u8(IFLA_BRPORT.MODE, opts.hairpin ? 1 : 0));
   if (opts.isolated !== undefined) flags.push(A.u8(IFLA_BRPORT.ISOLATED, opts.isolated ? 1 : 0));
   if (!flags.length) return;
-  await nl.request(RTM.SETLINK, 0, Buffer.concat([ifinfomsg(index, 0, 0, AF.BRIDGE), A.nested(IFLA.PROTINFO, ...flags)]),
-    `set bridge port flags of #${index}`);
+  await nl.request(
+    RTM.SETLINK,
+    0,
+    Buffer.concat([ifinfomsg(index, 0, 0, AF.BRIDGE), A.nested(IFLA.PROTINFO, ...flags)]),
+    `set bridge port flags of #${index}`,
+  );
 }
 
 /** Read a bridge port's hairpin/isolated flags (for CHECK). */
-export async function getBridgePort(nl: Rtnl, index: number): Promise<{ hairpin: boolean; isolated: boolean } | undefined> {
+export async function getBridgePort(
+  nl: Rtnl,
+  index: number,
+): Promise<{ hairpin: boolean; isolated: boolean } | undefined> {
   const msgs = await nl.dump(RTM.GETLINK, ifinfomsg(0, 0, 0, AF.BRIDGE), 'list bridge ports');
   for (const m of msgs) {
     if (m.data.readInt32LE(4) !== index) continue;
     const p = A.parseAttrs(m.data, 16).get(IFLA.PROTINFO);
     if (!p) return undefined;
     const pa = A.parseAttrs(p);
-    return { hairpin: A.readU8(pa.get(IFLA_BRPORT.MODE)) === 1, isolated: A.readU8(pa.get(IFLA_BRPORT.ISOLATED)) === 1 };
+    return {
+      hairpin: A.readU8(pa.get(IFLA_BRPORT.MODE)) === 1,
+      isolated: A.readU8(pa.get(IFLA_BRPORT.ISOLATED)) === 1,
+    };
   }
   return undefined;
 }

@@ -6,7 +6,11 @@ import { Rtnl } from './socket';
 const RTM_GETNEIGH = 30;
 const NDA = { DST: 1, LLADDR: 2 } as const;
 
-export interface Neighbour { index: number; ip: string; mac: string }
+export interface Neighbour {
+  index: number;
+  ip: string;
+  mac: string;
+}
 
 /** The IPv4 neighbour entries that have a link-layer address. */
 export async function listNeighbours4(nl: Rtnl): Promise<Neighbour[]> {
@@ -17,8 +21,12 @@ export async function listNeighbours4(nl: Rtnl): Promise<Neighbour[]> {
     const attrs = A.parseAttrs(m.data, 12);
     const dst = attrs.get(NDA.DST);
     const ll = attrs.get(NDA.LLADDR);
-    if (!dst || dst.length !== 4 || !ll || ll.length !== 6) continue;
-    out.push({ index: m.data.readInt32LE(4), ip: [...dst].join('.'), mac: [...ll].map((b) => b.toString(16).padStart(2, '0')).join(':') });
+    if (dst?.length !== 4 || !ll || ll.length !== 6) continue;
+    out.push({
+      index: m.data.readInt32LE(4),
+      ip: [...dst].join('.'),
+      mac: [...ll].map((b) => b.toString(16).padStart(2, '0')).join(':'),
+    });
   }
   return out;
 }

@@ -18,7 +18,8 @@ const s32 = (type: number, v: number): Buffer => {
 /** Throws unless the answer names the namespace asked about (a kernel ignoring the target answers for its own). */
 export function checkTarget(attrs: Map<number, Buffer>, key: number, nsid: number, op: string): void {
   const got = attrs.get(key);
-  if (!got || got.length < 4 || got.readInt32LE(0) !== nsid) throw new Error(`${op}: the kernel did not answer for netnsid ${nsid}`);
+  if (!got || got.length < 4 || got.readInt32LE(0) !== nsid)
+    throw new Error(`${op}: the kernel did not answer for netnsid ${nsid}`);
 }
 
 /** Reads of other namespaces on one strict socket in the current namespace. */
@@ -33,7 +34,12 @@ export class NetnsidReader {
   link(nsid: number, index: number): Link | undefined {
     const op = `get link #${index} in netnsid ${nsid}`;
     try {
-      const [m] = this.nl.requestSync(RTM.GETLINK, 0, Buffer.concat([ifinfomsg(index), s32(IFLA.TARGET_NETNSID, nsid)]), op);
+      const [m] = this.nl.requestSync(
+        RTM.GETLINK,
+        0,
+        Buffer.concat([ifinfomsg(index), s32(IFLA.TARGET_NETNSID, nsid)]),
+        op,
+      );
       if (!m) return undefined;
       checkTarget(A.parseAttrs(m.data, 16), IFLA.TARGET_NETNSID, nsid, op);
       return decodeLink(m.data);
@@ -50,7 +56,12 @@ export class NetnsidReader {
     msg.writeUInt8(AF.UNSPEC, 0);
     msg.writeUInt32LE(index, 4); // strict checking filters by ifa_index
     const out: Addr[] = [];
-    for (const m of this.nl.requestSync(RTM.GETADDR, NLM_F.DUMP, Buffer.concat([msg, s32(IFA.TARGET_NETNSID, nsid)]), op)) {
+    for (const m of this.nl.requestSync(
+      RTM.GETADDR,
+      NLM_F.DUMP,
+      Buffer.concat([msg, s32(IFA.TARGET_NETNSID, nsid)]),
+      op,
+    )) {
       if (m.type !== RTM.NEWADDR) continue;
       checkTarget(A.parseAttrs(m.data, 8), IFA.TARGET_NETNSID, nsid, op);
       const a = decodeAddr(m.data);

@@ -5,12 +5,27 @@ import { ipBytes } from './addr';
 import { EEXIST, NetlinkError, Rtnl } from './socket';
 import * as ipaddr from 'ipaddr.js';
 
-export interface RouteEntry { family: 4 | 6; dst: string; gw?: string; oif?: number; table: number; priority?: number; protocol: number }
+export interface RouteEntry {
+  family: 4 | 6;
+  dst: string;
+  gw?: string;
+  oif?: number;
+  table: number;
+  priority?: number;
+  protocol: number;
+}
 
 /** rtm_table is one byte: a larger table id goes in RTA_TABLE with rtm_table = RT_TABLE_COMPAT (as iproute2 does). */
 const RT_TABLE_COMPAT = 252;
 
-function rtmsg(family: 4 | 6, dstLen: number, scope: number, protocol: number = RTPROT_BOOT, type: number = RTN_UNICAST, table = RT_TABLE_MAIN): Buffer {
+function rtmsg(
+  family: 4 | 6,
+  dstLen: number,
+  scope: number,
+  protocol: number = RTPROT_BOOT,
+  type: number = RTN_UNICAST,
+  table = RT_TABLE_MAIN,
+): Buffer {
   const b = Buffer.alloc(12);
   b.writeUInt8(family === 4 ? AF.INET : AF.INET6, 0);
   b.writeUInt8(dstLen, 1);
@@ -27,7 +42,14 @@ function rtmsg(family: 4 | 6, dstLen: number, scope: number, protocol: number = 
  * `existOk`: a route to the same destination that is already there (another interface's default
  * route, say) is kept and ours appended beside it, as the reference does; an identical one is success.
  */
-export interface NewRoute { dst: string; gw?: string; oif: number; priority?: number; table?: number; scope?: number }
+export interface NewRoute {
+  dst: string;
+  gw?: string;
+  oif: number;
+  priority?: number;
+  table?: number;
+  scope?: number;
+}
 
 export async function addRoute(nl: Rtnl, r: NewRoute, existOk = false): Promise<void> {
   const msg = newRouteMsg(r);
@@ -68,8 +90,12 @@ export async function replaceRoute(nl: Rtnl, r: { dst: string; gw: string; proto
   const dst = ipBytes(ip);
   const attrs: Buffer[] = [A.attr(RTA.GATEWAY, ipBytes(r.gw).bytes)];
   if (Number(len) > 0) attrs.push(A.attr(RTA.DST, dst.bytes));
-  await nl.request(RTM.NEWROUTE, NLM_F.CREATE | NLM_F.REPLACE,
-    Buffer.concat([rtmsg(dst.family, Number(len), RT_SCOPE.UNIVERSE, r.protocol), ...attrs]), `replace route ${r.dst} via ${r.gw}`);
+  await nl.request(
+    RTM.NEWROUTE,
+    NLM_F.CREATE | NLM_F.REPLACE,
+    Buffer.concat([rtmsg(dst.family, Number(len), RT_SCOPE.UNIVERSE, r.protocol), ...attrs]),
+    `replace route ${r.dst} via ${r.gw}`,
+  );
 }
 
 /**
@@ -83,8 +109,12 @@ export async function delRoute(nl: Rtnl, r: { dst: string; gw?: string; protocol
   if (Number(len) > 0) attrs.push(A.attr(RTA.DST, dst.bytes));
   if (r.gw) attrs.push(A.attr(RTA.GATEWAY, ipBytes(r.gw).bytes));
   // scope NOWHERE and type 0 are the kernel's wildcards for a delete (as `ip route del` sends)
-  await nl.request(RTM.DELROUTE, 0, Buffer.concat([rtmsg(dst.family, Number(len), RT_SCOPE.NOWHERE, r.protocol ?? 0, 0), ...attrs]),
-    `delete route ${r.dst}${r.gw ? ' via ' + r.gw : ''}`);
+  await nl.request(
+    RTM.DELROUTE,
+    0,
+    Buffer.concat([rtmsg(dst.family, Number(len), RT_SCOPE.NOWHERE, r.protocol ?? 0, 0), ...attrs]),
+    `delete route ${r.dst}${r.gw ? ' via ' + r.gw : ''}`,
+  );
 }
 
 export async function listRoutes(nl: Rtnl, family: 4 | 6): Promise<RouteEntry[]> {
@@ -101,7 +131,8 @@ export async function listRoutes(nl: Rtnl, family: 4 | 6): Promise<RouteEntry[]>
     const zero = family === 4 ? '0.0.0.0' : '::';
     const gw = attrs.get(RTA.GATEWAY);
     out.push({
-      family, table,
+      family,
+      table,
       dst: `${dstRaw ? ipaddr.fromByteArray([...dstRaw]).toString() : zero}/${dstLen}`,
       gw: gw ? ipaddr.fromByteArray([...gw]).toString() : undefined,
       oif: A.readU32(attrs.get(RTA.OIF)),

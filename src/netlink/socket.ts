@@ -8,14 +8,28 @@ import { Netns, withNetns } from '../sys/netns';
 import { NLM_F, NLMSG_DONE, NLMSG_ERROR } from './constants';
 
 export class NetlinkError extends Error {
-  constructor(public readonly errno: number, public readonly op: string) {
+  constructor(
+    public readonly errno: number,
+    public readonly op: string,
+  ) {
     super(`${op}: ${errnoName(errno)}`);
   }
 }
 
 const ERRNO_NAMES: Record<number, string> = {
-  1: 'EPERM', 2: 'ENOENT', 13: 'EACCES', 16: 'EBUSY', 17: 'EEXIST', 19: 'ENODEV', 22: 'EINVAL', 34: 'ERANGE',
-  95: 'EOPNOTSUPP', 99: 'EADDRNOTAVAIL', 74: 'EBADMSG', 101: 'ENETUNREACH', 110: 'ETIMEDOUT',
+  1: 'EPERM',
+  2: 'ENOENT',
+  13: 'EACCES',
+  16: 'EBUSY',
+  17: 'EEXIST',
+  19: 'ENODEV',
+  22: 'EINVAL',
+  34: 'ERANGE',
+  95: 'EOPNOTSUPP',
+  99: 'EADDRNOTAVAIL',
+  74: 'EBADMSG',
+  101: 'ENETUNREACH',
+  110: 'ETIMEDOUT',
 };
 const errnoName = (e: number): string => ERRNO_NAMES[e] ?? `errno ${e}`;
 export const EEXIST = 17;
@@ -29,7 +43,10 @@ const EBADMSG = 74;
 export const REPLY_TIMEOUT_MS = 10_000;
 const HDR = 16; // struct nlmsghdr
 
-export interface RawMessage { type: number; data: Buffer }
+export interface RawMessage {
+  type: number;
+  data: Buffer;
+}
 
 export class Rtnl {
   private seq = 0;
@@ -110,7 +127,12 @@ export function encodeRequest(type: number, flags: number, seq: number, payload:
   return msg;
 }
 
-export interface ParsedMessage { type: number; flags: number; seq: number; data: Buffer }
+export interface ParsedMessage {
+  type: number;
+  flags: number;
+  seq: number;
+  data: Buffer;
+}
 
 /** Split one datagram into its netlink messages (4-byte aligned); a malformed length is an error. */
 export function parseMessages(buf: Buffer): ParsedMessage[] {

@@ -43,20 +43,29 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     trace('ADD start');
     if (cfg.layer3 && cfg.disableContainerInterface) {
       // as upstream (bridge >= 1.5, on ADD only): an interface left down cannot carry IPAM's addresses
-      throw new CniError(ErrCode.InvalidConfig,
-        'cannot use IPAM when disableContainerInterface is set: remove "ipam" (L2-only network) or disableContainerInterface');
+      throw new CniError(
+        ErrCode.InvalidConfig,
+        'cannot use IPAM when disableContainerInterface is set: remove "ipam" (L2-only network) or ' +
+          'disableContainerInterface',
+      );
     }
     if (!cfg.layer3 && isLegacyResult(cfg.net.cniVersion)) {
       // the reference makes everything, then fails converting the result ("no valid IP addresses")
-      throw new CniError(ErrCode.IncompatibleVersion,
-        `an L2-only network (no ipam type) has no IP address to put in a cniVersion ${cfg.net.cniVersion} result: use cniVersion 0.3.0 or later`);
+      throw new CniError(
+        ErrCode.IncompatibleVersion,
+        `an L2-only network (no ipam type) has no IP address to put in a cniVersion ${cfg.net.cniVersion} result: ` +
+          `use cniVersion 0.3.0 or later`,
+      );
     }
     // opened once, before anything is made (a gone container gets a clear error), and used for every step
     ns = openContainerNetns(env.netns);
     refuseOwnNetns(ns);
     // the reference's rule (1.1.1 and later): hairpin lets frames back out of their port, promisc floods them
     if (cfg.hairpinMode && cfg.promiscMode) {
-      throw new CniError(ErrCode.InvalidConfig, 'cannot set hairpin mode and promiscuous mode at the same time: set hairpinMode or promiscMode, not both');
+      throw new CniError(
+        ErrCode.InvalidConfig,
+        'cannot set hairpin mode and promiscuous mode at the same time: set hairpinMode or promiscMode, not both',
+      );
     }
     const alloc = ipam.add(cfg.requestedIps);
     trace('ipam allocated');
@@ -65,7 +74,12 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     const ips = withGateways(alloc.ips ?? [], cfg.isGateway);
     alloc.ips = ips;
     // port mappings are read (and refused if malformed) before anything is made in the kernel
-    const rules = attachmentRules(cfg, env.containerId, env.ifname, ips.map((ip) => ip.address));
+    const rules = attachmentRules(
+      cfg,
+      env.containerId,
+      env.ifname,
+      ips.map((ip) => ip.address),
+    );
 
     const br = await ensureBridge(host, cfg);
     let vlanGw: link.Link | undefined;
@@ -93,7 +107,8 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
     if (cfg.macspoofchk) {
       // in place before the container interface comes up, so no spoofed frame gets out first
       const peer = await link.getLink(cont, env.ifname);
-      if (!peer) throw new CniError(ErrCode.NetlinkFailure, `container interface ${env.ifname} missing right after creation`);
+      if (!peer)
+        throw new CniError(ErrCode.NetlinkFailure, `container interface ${env.ifname} missing right after creation`);
       undo.push(() => removeSpoofCheck(env.containerId, env.ifname));
       applySpoofCheck(hostVeth.name, peer.mac, env.containerId, env.ifname);
       trace('macspoofchk applied');
@@ -117,7 +132,13 @@ export async function cmdAdd(cfg: BridgeConfig, env: CniEnv): Promise<Result> {
         writeSysctl(s.path, s.value);
         undo.push(() => writeSysctl(s.path, was ?? '0'));
       }
-      undo.push(() => fw.removeAttachment(cfg.net.name, env.containerId, rules.ips.map((i) => i.ip)));
+      undo.push(() =>
+        fw.removeAttachment(
+          cfg.net.name,
+          env.containerId,
+          rules.ips.map((i) => i.ip),
+        ),
+      );
       fw.applyAttachment(rules);
       trace(`rules applied (${fw.name})`);
       faultPoint('after-rules');
@@ -166,12 +187,19 @@ function enableForwarding(addresses: string[]): void {
  * config's, dropping IPAM's. "Sets anything" as Go sees it: a list key present (even []) or a domain.
  */
 export function mergeDns(fromIpam: Result['dns'], conf: JsonObject | undefined): Result['dns'] {
-  const set = conf !== undefined && (['nameservers', 'search', 'options'].some((k) => Array.isArray(getKey(conf, k))) || !!getKey(conf, 'domain'));
+  const set =
+    conf !== undefined &&
+    (['nameservers', 'search', 'options'].some((k) => Array.isArray(getKey(conf, k))) || !!getKey(conf, 'domain'));
   if (!set) return fromIpam ?? {};
   const list = (k: string): string[] | undefined => {
     const v = getKey(conf, k);
     return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : undefined;
   };
   const domain = getKey(conf, 'domain');
-  return { nameservers: list('nameservers'), domain: typeof domain === 'string' ? domain : undefined, search: list('search'), options: list('options') };
+  return {
+    nameservers: list('nameservers'),
+    domain: typeof domain === 'string' ? domain : undefined,
+    search: list('search'),
+    options: list('options'),
+  };
 }

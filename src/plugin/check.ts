@@ -14,7 +14,14 @@ import { readSysctl } from '../sys/sysctl';
 import { Netns, refuseOwnNetns } from '../sys/netns';
 import { BridgeConfig } from '../attachment/config';
 import { hostVethName, vlanGatewayName } from '../attachment/names';
-import { bridgeProblems, containerProblems, forwardingProblems, gatewayProblems, portVlanProblems, vethProblems } from '../attachment/problems';
+import {
+  bridgeProblems,
+  containerProblems,
+  forwardingProblems,
+  gatewayProblems,
+  portVlanProblems,
+  vethProblems,
+} from '../attachment/problems';
 import { findHostVeth, readContainerState } from '../attachment/read';
 import { attachmentRules, doesPortMappings, needsRules } from '../attachment/rules';
 import { wantsVlans } from '../attachment/vlan-config';
@@ -57,24 +64,38 @@ async function checkHost(cfg: BridgeConfig, env: CniEnv, prev: Result, peerIndex
     const { name: vethName, veth } = await findHostVeth(nl, cfg, env.containerId, env.ifname, prev, peerIndex);
     const ips = prev.ips ?? [];
     // with a VLAN the gateway is on <bridge>.<vlan> (upstream), else on the bridge
-    const gwLink = cfg.isGateway && cfg.vlans.vlan ? await link.getLink(nl, vlanGatewayName(cfg.bridge, cfg.vlans.vlan)) : br;
+    const gwLink =
+      cfg.isGateway && cfg.vlans.vlan ? await link.getLink(nl, vlanGatewayName(cfg.bridge, cfg.vlans.vlan)) : br;
     const addrs = cfg.isGateway && gwLink ? await listAddresses(nl, gwLink.index) : [];
     const fwd = (key: string) => (cfg.isGateway ? readSysctl(key) : undefined);
-    const vlanProblems = wantsVlans(cfg.vlans) && veth
-      ? portVlanProblems(vethName, cfg.vlans, await getVlanFiltering(nl, br.index), (await listPortVlans(nl)).get(veth.index) ?? [])
-      : [];
+    const vlanProblems =
+      wantsVlans(cfg.vlans) && veth
+        ? portVlanProblems(
+            vethName,
+            cfg.vlans,
+            await getVlanFiltering(nl, br.index),
+            (await listPortVlans(nl)).get(veth.index) ?? [],
+          )
+        : [];
     return [
       ...bridgeProblems(cfg, br),
       ...vethProblems(cfg, vethName, veth, br),
       ...gatewayProblems(cfg, ips, addrs),
       ...forwardingProblems(cfg, ips, fwd('net.ipv4.ip_forward'), fwd('net.ipv6.conf.all.forwarding')),
-    ].map((p) => p.msg).concat(vlanProblems);
+    ]
+      .map((p) => p.msg)
+      .concat(vlanProblems);
   } finally {
     nl.close();
   }
 }
 
-async function checkContainer(cfg: BridgeConfig, env: CniEnv, prev: Result, ns: Netns | Error): Promise<{ problems: string[]; peerIndex?: number }> {
+async function checkContainer(
+  cfg: BridgeConfig,
+  env: CniEnv,
+  prev: Result,
+  ns: Netns | Error,
+): Promise<{ problems: string[]; peerIndex?: number }> {
   let nl: Rtnl;
   try {
     if (ns instanceof Error) throw ns;
@@ -84,7 +105,10 @@ async function checkContainer(cfg: BridgeConfig, env: CniEnv, prev: Result, ns: 
   }
   try {
     const state = await readContainerState(nl, env.ifname);
-    return { problems: containerProblems(cfg, env.ifname, prev, state).map((p) => p.msg), peerIndex: state.iface?.kind === 'veth' ? state.iface.link : undefined };
+    return {
+      problems: containerProblems(cfg, env.ifname, prev, state).map((p) => p.msg),
+      peerIndex: state.iface?.kind === 'veth' ? state.iface.link : undefined,
+    };
   } finally {
     nl.close();
   }
@@ -98,16 +122,29 @@ function checkIpamAndRules(cfg: BridgeConfig, env: CniEnv, prev: Result): string
     const held = ipam.held();
     for (const ip of prev.ips ?? []) {
       const addr = bareAddress(ip.address);
-      if (!held.includes(addr)) out.push(`IPAM has no reservation of ${addr} for this container (file missing in ${ipam.local.dataDir}/${cfg.net.name})`);
+      if (!held.includes(addr))
+        out.push(
+          `IPAM has no reservation of ${addr} for this container (file missing in ` +
+            `${ipam.local.dataDir}/${cfg.net.name})`,
+        );
     }
   }
-  const rules = attachmentRules(cfg, env.containerId, env.ifname, (prev.ips ?? []).map((ip) => ip.address));
+  const rules = attachmentRules(
+    cfg,
+    env.containerId,
+    env.ifname,
+    (prev.ips ?? []).map((ip) => ip.address),
+  );
   if (cfg.layer3 && needsRules(rules)) out.push(...checkAttachmentAnywhere(selectBackend(cfg.ipMasqBackend), rules));
   // on a network where tsbridge publishes ports, route_localnet on the bridge wants the guard for
   // every pod (a pod with IPv4 host ports has it checked with its rules). With the reference
   // portmap chained after tsbridge, route_localnet is portmap's and has no guard: doctor names it.
   const ownCheck = cfg.layer3 && needsRules(rules) && guardedBridge(rules) !== null;
-  if (!ownCheck && doesPortMappings(cfg) && readSysctl(`/proc/sys/net/ipv4/conf/${cfg.bridge}/route_localnet`) === '1') {
+  if (
+    !ownCheck &&
+    doesPortMappings(cfg) &&
+    readSysctl(`/proc/sys/net/ipv4/conf/${cfg.bridge}/route_localnet`) === '1'
+  ) {
     out.push(...localnetGuardProblems(cfg.bridge));
   }
   if (cfg.macspoofchk) {

@@ -10,8 +10,13 @@ import { BridgeConfig } from '../attachment/config';
 import { routeGateway } from '../attachment/routes';
 import { readSysctl, writeSysctl } from '../sys/sysctl';
 
-
-export async function configureContainer(nl: Rtnl, ifname: string, ipam: Result, routes: Route[], cfg: BridgeConfig): Promise<link.Link> {
+export async function configureContainer(
+  nl: Rtnl,
+  ifname: string,
+  ipam: Result,
+  routes: Route[],
+  cfg: BridgeConfig,
+): Promise<link.Link> {
   const iface = await link.getLink(nl, ifname);
   if (!iface) throw new Error(`container interface ${ifname} missing right after creation`);
   if (cfg.disableContainerInterface) return iface; // left down and unaddressed, as the reference does
@@ -19,7 +24,11 @@ export async function configureContainer(nl: Rtnl, ifname: string, ipam: Result,
   for (const ip of ipam.ips ?? []) await addAddress(nl, iface.index, ip.address, { dad: cfg.enableDad });
   for (const r of routes) {
     const gw = routeGateway(r, ipam.ips ?? []);
-    await addRoute(nl, { dst: r.dst, gw, oif: iface.index, priority: r.priority, table: r.table, scope: r.scope }, true);
+    await addRoute(
+      nl,
+      { dst: r.dst, gw, oif: iface.index, priority: r.priority, table: r.table, scope: r.scope },
+      true,
+    );
   }
   return iface;
 }
@@ -36,7 +45,9 @@ export function setContainerSysctls(ifname: string, ipam: Result, cfg: BridgeCon
   const bestEffort = (path: string, value: string) => {
     try {
       writeSysctl(path, value);
-    } catch { /* IPv6 off in this namespace, or an old kernel: as the reference, ignored */ }
+    } catch {
+      /* IPv6 off in this namespace, or an old kernel: as the reference, ignored */
+    }
   };
   if (cfg.enableDad) {
     bestEffort(`${v6}/enhanced_dad`, '1');

@@ -25,9 +25,11 @@ export async function cmdDel(cfg: BridgeConfig, env: CniEnv): Promise<void> {
     // Rules left by a config that turned ipMasq off are GC's. Port mappings are not validated here.
     const ipam = openIpam(cfg.net, env);
     trace('ipam opened');
-    if (mayHaveRules(cfg)) removeAttachmentEverywhere(cfg.net.name, env.containerId, attachmentIps(ipam.held(), cfg), env.ifname);
+    if (mayHaveRules(cfg))
+      removeAttachmentEverywhere(cfg.net.name, env.containerId, attachmentIps(ipam.held(), cfg), env.ifname);
     // keyed by (container ID, ifname) as the reference's; names nft cannot carry were never made
-    if (cfg.macspoofchk && !spoofNameProblem(env.containerId, env.ifname)) removeSpoofCheck(env.containerId, env.ifname);
+    if (cfg.macspoofchk && !spoofNameProblem(env.containerId, env.ifname))
+      removeSpoofCheck(env.containerId, env.ifname);
     trace('rules removed');
     await deleteContainerIface(env);
     await deleteHostVeth(hostVethName(env.containerId, env.ifname));
@@ -83,7 +85,9 @@ export async function deleteHostVeth(name: string): Promise<void> {
  * container's namespace could not be used to remove the pair: only veths on this network's bridge.
  */
 async function deletePrevResultVeths(cfg: BridgeConfig): Promise<void> {
-  const names = (cfg.net.prevResult?.interfaces ?? []).filter((i) => !i.sandbox && i.name && i.name !== cfg.bridge).map((i) => i.name);
+  const names = (cfg.net.prevResult?.interfaces ?? [])
+    .filter((i) => !i.sandbox && i.name && i.name !== cfg.bridge)
+    .map((i) => i.name);
   if (!names.length) return;
   const nl = Rtnl.open();
   try {

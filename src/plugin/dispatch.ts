@@ -31,12 +31,20 @@ export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
     const net = parseNetConf(stdin);
     version = net.cniVersion;
     setLogContext({ containerID: cniEnv.containerId, ifname: cniEnv.ifname, netns: cniEnv.netns, network: net.name });
-    log.debug(`${command} container=${cniEnv.containerId} ifname=${cniEnv.ifname} netns=${cniEnv.netns} network=${net.name}`);
+    log.debug(
+      `${command} container=${cniEnv.containerId} ifname=${cniEnv.ifname} netns=${cniEnv.netns} network=${net.name}`,
+    );
     if (command === 'CHECK' && !hasCheck(version)) {
-      throw new CniError(ErrCode.IncompatibleVersion, `config version does not allow CHECK (cniVersion ${version} < 0.4.0)`);
+      throw new CniError(
+        ErrCode.IncompatibleVersion,
+        `config version does not allow CHECK (cniVersion ${version} < 0.4.0)`,
+      );
     }
     if ((command === 'GC' || command === 'STATUS') && !hasGcAndStatus(version)) {
-      throw new CniError(ErrCode.IncompatibleVersion, `config version does not allow ${command} (cniVersion ${version} < 1.1.0)`);
+      throw new CniError(
+        ErrCode.IncompatibleVersion,
+        `config version does not allow ${command} (cniVersion ${version} < 1.1.0)`,
+      );
     }
     // Loaded only here: VERSION and every error above never pay for the kernel modules.
     const { parseBridgeConfig } = await import('../attachment/config');
@@ -58,9 +66,15 @@ export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
         await cmdDel(cfg, cniEnv);
         break;
       }
-      case 'CHECK': await (await import('./check')).cmdCheck(cfg, cniEnv); break;
-      case 'GC': await (await import('./gc')).cmdGc(cfg, cniEnv); break;
-      case 'STATUS': await (await import('./status')).cmdStatus(cfg, cniEnv); break;
+      case 'CHECK':
+        await (await import('./check')).cmdCheck(cfg, cniEnv);
+        break;
+      case 'GC':
+        await (await import('./gc')).cmdGc(cfg, cniEnv);
+        break;
+      case 'STATUS':
+        await (await import('./status')).cmdStatus(cfg, cniEnv);
+        break;
     }
     // the one info line per command: what was done, and how long the whole invocation took
     const ms = performance.now();
@@ -69,8 +83,11 @@ export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
   } catch (e) {
     const out = errorJson(e, version);
     const ms = performance.now();
-    log.error(`${env.CNI_COMMAND ?? ''} failed after ${currentPhase()} (${ms.toFixed(1)}ms): ${out.msg}${e instanceof CniError ? '' : `\n${(e as Error).stack ?? ''}`}`,
-      { phase: currentPhase(), durationMs: ms, code: out.code });
+    log.error(
+      `${env.CNI_COMMAND ?? ''} failed after ${currentPhase()} (${ms.toFixed(1)}ms): ` +
+        `${out.msg}${e instanceof CniError ? '' : `\n${(e as Error).stack ?? ''}`}`,
+      { phase: currentPhase(), durationMs: ms, code: out.code },
+    );
     print(out);
     return 1;
   }
@@ -103,7 +120,11 @@ function readStdin(): Buffer {
 }
 
 /** What VERSION uses of Bun: its own stdin and stdout, cheaper to start than node:fs. */
-interface BunIo { stdin: { text(): Promise<string> }; stdout: unknown; write(dest: unknown, data: string): Promise<number> }
+interface BunIo {
+  stdin: { text(): Promise<string> };
+  stdout: unknown;
+  write(dest: unknown, data: string): Promise<number>;
+}
 const bunIo = (globalThis as { Bun?: BunIo }).Bun;
 
 /** VERSION is the runtime's probe, exec'd often: answered without loading node:fs (~1 ms, ~1 MB less). */
@@ -112,7 +133,9 @@ async function answerVersion(): Promise<void> {
   let text = '';
   try {
     text = await bunIo.stdin.text();
-  } catch { /* no stdin at all: as readStdin */ }
+  } catch {
+    /* no stdin at all: as readStdin */
+  }
   // resolves once all of it is written: exiting right after loses nothing
   await bunIo.write(bunIo.stdout, JSON.stringify(versionReply(Buffer.from(text))) + '\n');
 }
@@ -139,6 +162,8 @@ export function versionReply(stdin: Buffer): { cniVersion: string; supportedVers
   try {
     const parsed: unknown = JSON.parse(stdin.toString());
     if (isObject(parsed) && typeof parsed.cniVersion === 'string' && parsed.cniVersion) v = parsed.cniVersion;
-  } catch { /* empty or not JSON: answer with the latest */ }
+  } catch {
+    /* empty or not JSON: answer with the latest */
+  }
   return { cniVersion: v, supportedVersions: [...SUPPORTED_VERSIONS] };
 }

@@ -18,8 +18,10 @@ export interface BridgePort {
   peerAddrs: string[];
 }
 
-export interface Released { ip: string; ifname: string }
-
+export interface Released {
+  ip: string;
+  ifname: string;
+}
 
 /**
  * The ports whose pair belongs to an attachment GC releases: the container end is named as the
@@ -48,7 +50,11 @@ export async function readBridgePorts(bridge: string): Promise<BridgePort[]> {
       other ??= new NetnsidReader();
       const peer = other.link(l.linkNetnsid, l.link);
       if (!peer) continue; // the namespace went away meanwhile, and the pair with it
-      out.push({ name: l.name, peerName: peer.name, peerAddrs: other.addresses(l.linkNetnsid, l.link).map((a) => a.address) });
+      out.push({
+        name: l.name,
+        peerName: peer.name,
+        peerAddrs: other.addresses(l.linkNetnsid, l.link).map((a) => a.address),
+      });
     }
     return out;
   } finally {

@@ -18,7 +18,10 @@ import * as link from '../netlink/link';
 import { Rtnl } from '../netlink/socket';
 import { hostVethName } from '../attachment/names';
 
-export interface Attachment { containerId: string; ifname: string }
+export interface Attachment {
+  containerId: string;
+  ifname: string;
+}
 
 export function validAttachments(raw: Record<string, unknown>): Attachment[] {
   const list = getKey(raw, 'cni.dev/valid-attachments') ?? getKey(raw, 'cni.dev/attachments') ?? [];
@@ -54,13 +57,18 @@ export async function cmdGc(cfg: BridgeConfig, env: CniEnv): Promise<void> {
     const all = hostLocal.listAttachments(local, cfg.net.name);
     const released = all.filter((a) => a.ifname && !isValid(a.containerId, a.ifname));
     stale = released;
-    for (const a of stale) await attempt(`delete host veth of ${a.containerId}/${a.ifname}`, () => deleteHostVeth(hostVethName(a.containerId, a.ifname)));
+    for (const a of stale)
+      await attempt(`delete host veth of ${a.containerId}/${a.ifname}`, () =>
+        deleteHostVeth(hostVethName(a.containerId, a.ifname)),
+      );
     // pairs with a host veth name not ours (the reference's pods): by their container end's address
     if (released.length && cfg.layer3) {
       await attempt('delete veth pairs of released addresses', async () => {
         const kept = all.filter((a) => !released.includes(a)).map((a) => a.ip);
         for (const p of portsOfReleased(await readBridgePorts(cfg.bridge), released, kept)) {
-          log.info(`GC: deleting veth ${p.name} (its peer ${p.peerName} holds ${p.peerAddrs.join(', ')}, released now)`);
+          log.info(
+            `GC: deleting veth ${p.name} (its peer ${p.peerName} holds ${p.peerAddrs.join(', ')}, released now)`,
+          );
           await deleteHostVeth(p.name);
         }
       });
@@ -78,7 +86,7 @@ export async function cmdGc(cfg: BridgeConfig, env: CniEnv): Promise<void> {
       if (!isValid(cid)) removeAttachmentEverywhere(cfg.net.name, cid);
     }
   });
-  await attempt('remove the upstream reference\'s nftables rules', () => {
+  await attempt("remove the upstream reference's nftables rules", () => {
     const subnets = (ipam.local?.ranges ?? []).flat().map((r) => r.subnet);
     new NftablesBackend().gcForeign(cfg.net.name, valid, subnets);
   });
@@ -90,7 +98,11 @@ export async function cmdGc(cfg: BridgeConfig, env: CniEnv): Promise<void> {
     const removed = await sweepSpoofChecks(linkNames, (c, live) => isStaleSpoofChain(c, keep, ours, live));
     if (removed.length) log.info(`GC removed macspoofchk chains ${removed.join(', ')}`);
   });
-  if (errors.length) throw new CniError(busy ? ErrCode.TryAgainLater : ErrCode.IOFailure, `GC finished with errors: ${errors.join('; ')}`);
+  if (errors.length)
+    throw new CniError(
+      busy ? ErrCode.TryAgainLater : ErrCode.IOFailure,
+      `GC finished with errors: ${errors.join('; ')}`,
+    );
 }
 
 /** Names of the node's links (for GC: a chain filtering a gone interface is dead). */

@@ -27,7 +27,11 @@ export async function ensureBridge(nl: Rtnl, cfg: BridgeConfig): Promise<link.Li
     br = await link.getLink(nl, cfg.bridge);
     if (!br) throw new CniError(ErrCode.NetlinkFailure, `bridge ${cfg.bridge} vanished right after creation`);
   }
-  if (br.kind !== 'bridge') throw new CniError(ErrCode.InvalidConfig, `${cfg.bridge} already exists and is not a bridge (it is a ${br.kind ?? 'device'})`);
+  if (br.kind !== 'bridge')
+    throw new CniError(
+      ErrCode.InvalidConfig,
+      `${cfg.bridge} already exists and is not a bridge (it is a ${br.kind ?? 'device'})`,
+    );
   if (vlans) await ensureVlanFiltering(nl, br);
   if (!(br.flags & IFF_UP)) await link.setUp(nl, br.index);
   if (cfg.promiscMode) await link.setPromisc(nl, br.index, true);
@@ -42,23 +46,36 @@ export async function ensureBridge(nl: Rtnl, cfg: BridgeConfig): Promise<link.Li
  * subnets do not overlap. Our own other gateways (a second range set) are never in the way.
  * Then the bridge's MAC is pinned (see pinMac).
  */
-export async function ensureGatewayAddrs(nl: Rtnl, br: link.Link, gateways: string[], forceAddress: boolean): Promise<void> {
+export async function ensureGatewayAddrs(
+  nl: Rtnl,
+  br: link.Link,
+  gateways: string[],
+  forceAddress: boolean,
+): Promise<void> {
   if (!gateways.length) return;
   const existing = await listAddresses(nl, br.index);
   const wanted = gateways.map((g) => parseCidr(g));
-  const isWanted = (c: Cidr) => wanted.some((w) => w.ip.value === c.ip.value && w.prefix === c.prefix && w.ip.family === c.ip.family);
+  const isWanted = (c: Cidr) =>
+    wanted.some((w) => w.ip.value === c.ip.value && w.prefix === c.prefix && w.ip.family === c.ip.family);
   for (const gw of gateways) {
     const want = parseCidr(gw);
     let present = false;
     for (const a of existing) {
       if (a.family !== want.ip.family || (a.family === 6 && a.address.startsWith('fe80:'))) continue;
       const have = parseCidr(`${a.address}/${a.prefix}`);
-      if (have.ip.value === want.ip.value && have.prefix === want.prefix) { present = true; continue; }
+      if (have.ip.value === want.ip.value && have.prefix === want.prefix) {
+        present = true;
+        continue;
+      }
       if (isWanted(have)) continue;
       const overlap = overlaps(have, want);
       if (want.ip.family === 6 && !overlap) continue;
       if (!forceAddress) {
-        throw new CniError(ErrCode.InvalidConfig, `bridge ${br.name} already has an IP address ${a.address}/${a.prefix} different from ${gw} (remove it, or set forceAddress to replace it)`);
+        throw new CniError(
+          ErrCode.InvalidConfig,
+          `bridge ${br.name} already has an IP address ` +
+            `${a.address}/${a.prefix} different from ${gw} (remove it, or set forceAddress to replace it)`,
+        );
       }
       await delAddress(nl, br.index, `${a.address}/${a.prefix}`);
     }
@@ -91,12 +108,22 @@ export function refuseRouterAdverts(ifname: string): void {
 }
 
 /** Create the pair with the peer straight in the container's namespace, named `ifname` there. */
-export async function createVethPair(nl: Rtnl, hostName: string, ifname: string, netns: Netns, cfg: BridgeConfig): Promise<link.Link> {
+export async function createVethPair(
+  nl: Rtnl,
+  hostName: string,
+  ifname: string,
+  netns: Netns,
+  cfg: BridgeConfig,
+): Promise<link.Link> {
   try {
     await link.createVeth(nl, { hostName, peerName: ifname, peerNetnsFd: netns.fd, mtu: cfg.mtu, peerMac: cfg.mac });
   } catch (e) {
     if (e instanceof NetlinkError && e.errno === EEXIST) {
-      throw new CniError(ErrCode.InvalidConfig, `interface ${ifname} or host veth ${hostName} already exists (is ${ifname} already attached to this container?)`);
+      throw new CniError(
+        ErrCode.InvalidConfig,
+        `interface ${ifname} or host veth ${hostName} already exists (is ` +
+          `${ifname} already attached to this container?)`,
+      );
     }
     throw e;
   }
@@ -106,10 +133,16 @@ export async function createVethPair(nl: Rtnl, hostName: string, ifname: string,
   return host;
 }
 
-/** Enslave the host end to the bridge, set port flags, bring it up; returns it re-read (its MAC can change, plugins#805). */
+/**
+ * Enslave the host end to the bridge, set port flags, bring it up; returns it re-read (its MAC can change,
+ * plugins#805).
+ */
 export async function attachToBridge(nl: Rtnl, host: link.Link, br: link.Link, cfg: BridgeConfig): Promise<link.Link> {
   await link.setMaster(nl, host.index, br.index);
-  await link.setBridgePort(nl, host.index, { hairpin: cfg.hairpinMode || undefined, isolated: cfg.portIsolation || undefined });
+  await link.setBridgePort(nl, host.index, {
+    hairpin: cfg.hairpinMode || undefined,
+    isolated: cfg.portIsolation || undefined,
+  });
   await setPortVlans(nl, host, cfg.vlans); // before the port comes up: no frame on VLAN 1 first
   await link.setUp(nl, host.index);
   return (await link.getLinkByIndex(nl, host.index)) ?? host;

@@ -20,7 +20,9 @@ export interface Ipam {
   del(): void;
   /** IPs this attachment holds according to the IPAM store (host-local only; [] otherwise). */
   held(): string[];
-  /** Problems the delegated plugin's CHECK reports (spec: CHECK is passed to the IPAM plugin); in-process: none here. */
+  /**
+   * Problems the delegated plugin's CHECK reports (spec: CHECK is passed to the IPAM plugin); in-process: none here.
+   */
   check(): string[];
   /** GC and STATUS passed to a delegated plugin (in-process host-local does its own in gc.ts/status.ts). */
   gc(): void;
@@ -55,7 +57,12 @@ function localIpam(net: NetConf, env: CniEnv, cfg: HostLocalConfig): Ipam {
     add(requested) {
       requireOnePerFamily(cfg.ranges, net.cniVersion); // on ADD only: DEL of any config must still work
       const r = hostLocal.allocate(cfg, net.name, env.containerId, env.ifname, requested);
-      return { cniVersion: net.cniVersion, ips: r.ips.map((ip) => ({ address: ip.address, gateway: ip.gateway })), routes: r.routes, dns: r.dns };
+      return {
+        cniVersion: net.cniVersion,
+        ips: r.ips.map((ip) => ({ address: ip.address, gateway: ip.gateway })),
+        routes: r.routes,
+        dns: r.dns,
+      };
     },
     del() {
       hostLocal.release(cfg, net.name, env.containerId, env.ifname);

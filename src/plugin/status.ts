@@ -50,13 +50,24 @@ export async function cmdStatus(cfg: BridgeConfig, env: CniEnv): Promise<void> {
  * The tools the firewall backend needs (as src/firewall's selection: a configured backend is used
  * as it is; auto takes iptables, else nftables). `has` answers whether a command is installed.
  */
-export function firewallToolProblem(pref: 'iptables' | 'nftables' | undefined, families: (4 | 6)[], has: (cmd: string) => boolean): string | undefined {
-  const ipt = families.flatMap((f) => (f === 4 ? ['iptables-save', 'iptables-restore'] : ['ip6tables-save', 'ip6tables-restore']));
+export function firewallToolProblem(
+  pref: 'iptables' | 'nftables' | undefined,
+  families: (4 | 6)[],
+  has: (cmd: string) => boolean,
+): string | undefined {
+  const ipt = families.flatMap((f) =>
+    f === 4 ? ['iptables-save', 'iptables-restore'] : ['ip6tables-save', 'ip6tables-restore'],
+  );
   const lacking = (cmds: string[]): string[] => cmds.filter((c) => !has(c));
   const fix = 'install iptables or nftables (or turn ipMasq and port mappings off)';
-  if (pref === 'nftables') return has('nft') ? undefined : `ipMasqBackend nftables needs nft, which is not installed: install nftables`;
+  if (pref === 'nftables')
+    return has('nft') ? undefined : `ipMasqBackend nftables needs nft, which is not installed: install nftables`;
   const noIpt = lacking(ipt);
-  if (pref === 'iptables') return noIpt.length ? `ipMasqBackend iptables needs ${noIpt.join(', ')}, not installed: install iptables` : undefined;
-  if (noIpt.length && !has('nft')) return `ipMasq/port mappings need a firewall tool and none is installed (no ${noIpt.join(', ')}, no nft): ${fix}`;
+  if (pref === 'iptables')
+    return noIpt.length
+      ? `ipMasqBackend iptables needs ${noIpt.join(', ')}, not installed: install iptables`
+      : undefined;
+  if (noIpt.length && !has('nft'))
+    return `ipMasq/port mappings need a firewall tool and none is installed (no ${noIpt.join(', ')}, no nft): ${fix}`;
   return undefined;
 }

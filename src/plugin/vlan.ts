@@ -5,7 +5,12 @@
 import { sha256Hex } from '../sys/hash';
 import { CniError, ErrCode } from '../cni/errors';
 import {
-  addPortVlans, BRIDGE_VLAN_INFO, delPortVlans, getVlanFiltering, listPortVlans, setVlanFiltering,
+  addPortVlans,
+  BRIDGE_VLAN_INFO,
+  delPortVlans,
+  getVlanFiltering,
+  listPortVlans,
+  setVlanFiltering,
 } from '../netlink/bridge-vlan';
 import * as link from '../netlink/link';
 import { EEXIST, NetlinkError, Rtnl } from '../netlink/socket';
@@ -17,9 +22,13 @@ const EOPNOTSUPP = 95;
 
 /** The kernel's "no VLAN filtering" answer, as an error that names what is missing. */
 function noVlanKernel(bridge: string): CniError {
-  return new CniError(ErrCode.UnsupportedField,
-    `"vlan"/"vlanTrunk" need bridge VLAN filtering, which this kernel lacks (Operation not supported on bridge ${bridge}): ` +
-    'boot a kernel built with CONFIG_BRIDGE_VLAN_FILTERING=y (and CONFIG_VLAN_8021Q for VLAN sub-interfaces), or remove the VLAN keys');
+  return new CniError(
+    ErrCode.UnsupportedField,
+    `"vlan"/"vlanTrunk" need bridge VLAN filtering, which this kernel lacks (Operation not supported on bridge ` +
+      `${bridge}): ` +
+      'boot a kernel built with CONFIG_BRIDGE_VLAN_FILTERING=y (and CONFIG_VLAN_8021Q for VLAN sub-interfaces), or ' +
+      'remove the VLAN keys',
+  );
 }
 
 const unsupported = (e: unknown): boolean => e instanceof NetlinkError && e.errno === EOPNOTSUPP;
@@ -61,8 +70,7 @@ export async function setPortVlans(nl: Rtnl, port: link.Link, c: VlanConfig): Pr
 }
 
 /** The bridge port end of the gateway pair: stable, so every ADD finds the same one. */
-const gatewayPortName = (bridge: string, vlan: number): string =>
-  'vgw' + sha256Hex(`${bridge}\0${vlan}`).slice(0, 9);
+const gatewayPortName = (bridge: string, vlan: number): string => 'vgw' + sha256Hex(`${bridge}\0${vlan}`).slice(0, 9);
 
 /**
  * isGateway with `vlan`: `<bridge>.<vlan>` (created with its port end on the bridge, PVID `vlan`

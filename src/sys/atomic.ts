@@ -38,7 +38,11 @@ export function writeFileAtomic(target: string, data: string | Buffer, mode: num
   const tmp = tempName(target);
   try {
     // O_EXCL|O_NOFOLLOW: never write through something planted at the temp name
-    const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    const fd = fs.openSync(
+      tmp,
+      fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW,
+      0o600,
+    );
     try {
       fs.writeFileSync(fd, data);
     } finally {
@@ -81,7 +85,9 @@ export function sweepTemps(dir: string, base: string, ageMs: number, now = Date.
         fs.unlinkSync(p);
         removed.push(n);
       }
-    } catch { /* gone meanwhile */ }
+    } catch {
+      /* gone meanwhile */
+    }
   }
   return removed;
 }

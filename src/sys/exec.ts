@@ -26,7 +26,10 @@ const found = new Map<string, string | null>();
 export function which(cmd: string): string | null {
   let hit = found.get(cmd);
   if (hit !== undefined) return hit;
-  hit = findTrustedTool(cmd, [...(process.env.PATH ?? '').split(':').filter((d) => d.startsWith('/')), ...FALLBACK_DIRS]);
+  hit = findTrustedTool(cmd, [
+    ...(process.env.PATH ?? '').split(':').filter((d) => d.startsWith('/')),
+    ...FALLBACK_DIRS,
+  ]);
   found.set(cmd, hit);
   return hit;
 }
@@ -34,7 +37,8 @@ export function which(cmd: string): string | null {
 /** Runs cmd with `input` on stdin; a missing binary or a timeout throws, any exit status returns. */
 export function runTool(cmd: string, args: string[], input = ''): ToolResult {
   const exe = which(cmd);
-  if (!exe) throw new CniError(ErrCode.FirewallFailure, `${cmd} not found (looked in PATH and ${FALLBACK_DIRS.join(':')})`);
+  if (!exe)
+    throw new CniError(ErrCode.FirewallFailure, `${cmd} not found (looked in PATH and ${FALLBACK_DIRS.join(':')})`);
   const r = spawnSync(exe, args, { input, encoding: 'utf8', timeout: TIMEOUT_MS, maxBuffer: MAX_BUFFER });
   // EPIPE: the tool exited without reading all of stdin (it failed early); its status and
   // stderr are what matter then.
@@ -61,11 +65,18 @@ const LOCK_BUSY = /xtables lock|holding the xtables lock|Can't lock \/run\/xtabl
 export function toolError(cmd: string, args: string[], r: ToolResult, input = ''): CniError {
   const stderr = r.stderr.trim();
   // nft names the failing statement on the line after its "Error:" line.
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const first = lines.length ? lines.slice(0, 2).join(' | ') : `exit status ${r.status}`;
   const details = input ? `${stderr}\n--- input ---\n${input}` : stderr;
   if (LOCK_BUSY.test(stderr)) {
-    return new CniError(ErrCode.TryAgainLater, `${describe(cmd, args)}: xtables lock is busy, try again later: ${first}`, details);
+    return new CniError(
+      ErrCode.TryAgainLater,
+      `${describe(cmd, args)}: xtables lock is busy, try again later: ${first}`,
+      details,
+    );
   }
   return new CniError(ErrCode.FirewallFailure, `${describe(cmd, args)} failed: ${first}`, details);
 }

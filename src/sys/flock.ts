@@ -21,12 +21,16 @@ export function withFileLock<T>(lockPath: string, fn: () => T, timeoutMs = 10_00
   try {
     fd = fs.openSync(lockPath, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644);
   } catch (e) {
-    throw new CniError(ErrCode.IOFailure, `cannot open lock ${shown}: ${(e as Error).message.replace(lockPath, shown)}`);
+    throw new CniError(
+      ErrCode.IOFailure,
+      `cannot open lock ${shown}: ${(e as Error).message.replace(lockPath, shown)}`,
+    );
   }
   try {
     const t0 = performance.now();
     const err = sys().flockWait(fd, timeoutMs);
-    if (err === EWOULDBLOCK) throw new CniError(ErrCode.TryAgainLater, `${shown} is held by another process for over ${timeoutMs} ms`);
+    if (err === EWOULDBLOCK)
+      throw new CniError(ErrCode.TryAgainLater, `${shown} is held by another process for over ${timeoutMs} ms`);
     if (err !== 0) throw new CniError(ErrCode.IOFailure, `cannot lock ${shown}: errno ${err}`);
     const t1 = performance.now();
     try {

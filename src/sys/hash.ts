@@ -3,7 +3,10 @@
 // Bun.CryptoHasher and the Web Crypto getRandomValues are native (BoringSSL, the same digests).
 // Outside Bun (test code run by Node) node:crypto is loaded on first use.
 type Algo = 'sha256' | 'sha512';
-interface BunHasher { update(data: string | Uint8Array): BunHasher; digest(enc: 'hex'): string }
+interface BunHasher {
+  update(data: string | Uint8Array): BunHasher;
+  digest(enc: 'hex'): string;
+}
 type BunHasherCtor = new (algo: Algo) => BunHasher;
 
 const bunHasher = (globalThis as { Bun?: { CryptoHasher?: BunHasherCtor } }).Bun?.CryptoHasher;

@@ -133,7 +133,10 @@ function openVerified(file: string, digest: string): number {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return -1;
-    if (code === 'ELOOP') { fs.unlinkSync(file); return -1; } // a planted symlink: never followed, replaced
+    if (code === 'ELOOP') {
+      fs.unlinkSync(file);
+      return -1;
+    } // a planted symlink: never followed, replaced
     throw e;
   }
   const st = fs.fstatSync(fd);
@@ -144,4 +147,3 @@ function openVerified(file: string, digest: string): number {
   fs.unlinkSync(file); // planted or damaged: refuse it and write our own
   return -1;
 }
-

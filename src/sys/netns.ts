@@ -21,7 +21,11 @@ const NSFS_MAGIC = 0x6e736673;
 export type NetnsErrorKind = 'missing' | 'not-netns' | 'unopenable';
 
 export class NetnsError extends Error {
-  constructor(public readonly kind: NetnsErrorKind, public readonly nsPath: string, why: string) {
+  constructor(
+    public readonly kind: NetnsErrorKind,
+    public readonly nsPath: string,
+    why: string,
+  ) {
     super(`failed to open netns ${JSON.stringify(nsPath)}: ${why}`);
     this.name = 'NetnsError';
   }
@@ -30,7 +34,11 @@ export class NetnsError extends Error {
 export class Netns {
   private closed = false;
 
-  private constructor(readonly path: string, readonly fd: number, readonly ino: number) {}
+  private constructor(
+    readonly path: string,
+    readonly fd: number,
+    readonly ino: number,
+  ) {}
 
   /**
    * Open `nsPath` as a network namespace. Symlinks are followed on purpose: /proc/PID/ns/net is a
@@ -46,9 +54,18 @@ export class Netns {
       pathFd = fs.openSync(nsPath, O_PATH);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      throw new NetnsError(err.code === 'ENOENT' || err.code === 'ENOTDIR' ? 'missing' : 'unopenable', nsPath, err.message);
+      throw new NetnsError(
+        err.code === 'ENOENT' || err.code === 'ENOTDIR' ? 'missing' : 'unopenable',
+        nsPath,
+        err.message,
+      );
     }
-    const notNetns = (): NetnsError => new NetnsError('not-netns', nsPath, 'not a network namespace (want a file like /proc/PID/ns/net or a bind mount of one)');
+    const notNetns = (): NetnsError =>
+      new NetnsError(
+        'not-netns',
+        nsPath,
+        'not a network namespace (want a file like /proc/PID/ns/net or a bind mount of one)',
+      );
     try {
       // statfs through the fd's /proc link: the file system of the very file opened
       if (fs.statfsSync(`/proc/self/fd/${pathFd}`).type !== NSFS_MAGIC) throw notNetns();
@@ -116,7 +133,9 @@ function returnHome(home: number): void {
     // Staying in the container's namespace would point every later step at the wrong kernel state.
     try {
       writeFully(2, `tsbridge: fatal: cannot return to the host network namespace: ${(e as Error).message}\n`);
-    } catch { /* stderr closed: abort all the same */ }
+    } catch {
+      /* stderr closed: abort all the same */
+    }
     process.abort();
   }
 }
@@ -142,7 +161,8 @@ export function openContainerNetns(nsPath: string): Netns {
   try {
     return Netns.open(nsPath);
   } catch (e) {
-    if (e instanceof NetnsError && e.kind === 'missing') throw new CniError(ErrCode.UnknownContainer, `${e.message} (container gone?)`);
+    if (e instanceof NetnsError && e.kind === 'missing')
+      throw new CniError(ErrCode.UnknownContainer, `${e.message} (container gone?)`);
     throw new CniError(ErrCode.InvalidEnv, `CNI_NETNS: ${(e as Error).message}`);
   }
 }
@@ -156,7 +176,10 @@ export function refuseOwnNetns(ns: Netns): void {
   const want = fs.fstatSync(ns.fd);
   const own = fs.statSync('/proc/thread-self/ns/net');
   if (want.dev === own.dev && want.ino === own.ino) {
-    throw new CniError(ErrCode.InvalidEnv,
-      `CNI_NETNS ${ns.path} is the plugin's own network namespace (the node's), not a container's: refusing to configure the node as a container; pass the container's network namespace`);
+    throw new CniError(
+      ErrCode.InvalidEnv,
+      `CNI_NETNS ${ns.path} is the plugin's own network namespace (the node's), not a container's: refusing to ` +
+        `configure the node as a container; pass the container's network namespace`,
+    );
   }
 }

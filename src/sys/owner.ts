@@ -16,7 +16,11 @@ export const trustedUid = (uid: number): boolean => uid === 0 || uid === process
 export function ownerProblem(p: string, st: fs.Stats): string | undefined {
   if (!trustedUid(st.uid)) return `${p} is owned by uid ${st.uid}, not root`;
   const sticky = st.isDirectory() && (st.mode & S_ISVTX) !== 0;
-  if ((st.mode & 0o022) !== 0 && !sticky) return `${p} is writable by ${st.mode & 0o020 ? 'its group' : 'others'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`;
+  if ((st.mode & 0o022) !== 0 && !sticky)
+    return (
+      `${p} is writable by ` +
+      `${st.mode & 0o020 ? 'its group' : 'others'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`
+    );
   return undefined;
 }
 

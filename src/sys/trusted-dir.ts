@@ -34,7 +34,10 @@ export function fdPath(fd: number, name: string): string {
 
 /** `problem` names the directory: "<dir> is ...". */
 export class UntrustedDirError extends Error {
-  constructor(readonly dir: string, readonly problem: string) {
+  constructor(
+    readonly dir: string,
+    readonly problem: string,
+  ) {
     super(problem);
   }
 }

@@ -26,7 +26,12 @@ export interface TraceRecord {
   error?: string;
 }
 
-export interface ToolReply { status: number; stdout: string; stderr: string; json: any }
+export interface ToolReply {
+  status: number;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
 
 export class CniTool {
   readonly dir: string;
@@ -56,7 +61,13 @@ export class CniTool {
    * Run `cnitool <cmd> <net> <netns>` inside the node namespace `nodeNs`, as libcni runs plugins
    * there. `env`: CAP_ARGS, CNI_ARGS, CNI_IFNAME, GC_VALID_ATTACHMENTS, CNI_CONTAINERID ...
    */
-  run(nodeNs: string, cmd: 'add' | 'check' | 'del' | 'gc' | 'status', net: string, netns: string, env: Record<string, string> = {}): ToolReply {
+  run(
+    nodeNs: string,
+    cmd: 'add' | 'check' | 'del' | 'gc' | 'status',
+    net: string,
+    netns: string,
+    env: Record<string, string> = {},
+  ): ToolReply {
     const r = spawnSync('ip', ['netns', 'exec', nodeNs, CNITOOL, cmd, net, netns], {
       env: {
         PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
@@ -81,7 +92,12 @@ export class CniTool {
   /** Every plugin exec so far, oldest first. */
   trace(): TraceRecord[] {
     if (!fs.existsSync(this.traceFile)) return [];
-    return fs.readFileSync(this.traceFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as TraceRecord);
+    return fs
+      .readFileSync(this.traceFile, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as TraceRecord);
   }
 
   /** Forget the trace (e.g. between steps). */

@@ -60,7 +60,17 @@ const msg = (no: number, b: Buffer | undefined): Field | undefined => (b ? [no, 
 const strs = (no: number, list: string[] | undefined): Field[] => (list ?? []).map((s) => [no, 'string', s] as Field);
 /** map<string,string>: one entry message {1: key, 2: value} per pair */
 const map = (no: number, m: Record<string, string> | undefined): Field[] =>
-  Object.entries(m ?? {}).map(([k, v]) => [no, 'msg', encode([[1, 'string', k], [2, 'string', v]])] as Field);
+  Object.entries(m ?? {}).map(
+    ([k, v]) =>
+      [
+        no,
+        'msg',
+        encode([
+          [1, 'string', k],
+          [2, 'string', v],
+        ]),
+      ] as Field,
+  );
 
 type Decoded = Map<number, (bigint | Buffer)[]>;
 
@@ -99,16 +109,25 @@ function decode(buf: Buffer): Decoded {
   return out;
 }
 
-const dStr = (d: Decoded, no: number): string => ((d.get(no)?.[0] as Buffer | undefined)?.toString('utf8') ?? '');
+const dStr = (d: Decoded, no: number): string => (d.get(no)?.[0] as Buffer | undefined)?.toString('utf8') ?? '';
 const dMsg = (d: Decoded, no: number): Decoded => decode((d.get(no)?.[0] as Buffer | undefined) ?? Buffer.alloc(0));
-const dInt = (d: Decoded, no: number): number => Number(BigInt.asIntN(32, (d.get(no)?.[0] as bigint | undefined) ?? 0n));
+const dInt = (d: Decoded, no: number): number =>
+  Number(BigInt.asIntN(32, (d.get(no)?.[0] as bigint | undefined) ?? 0n));
 const dMap = (d: Decoded, no: number): Record<string, string> =>
-  Object.fromEntries((d.get(no) ?? []).map((e) => { const m = decode(e as Buffer); return [dStr(m, 1), dStr(m, 2)]; }));
+  Object.fromEntries(
+    (d.get(no) ?? []).map((e) => {
+      const m = decode(e as Buffer);
+      return [dStr(m, 1), dStr(m, 2)];
+    }),
+  );
 
 // ---- gRPC over HTTP/2 ---------------------------------------------------------------------
 
 class GrpcError extends Error {
-  constructor(readonly code: number, message: string) {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
     super(`gRPC status ${code}: ${message}`);
   }
 }
@@ -140,7 +159,10 @@ function call(socket: string, method: string, body: Buffer, timeoutMs = 120_000)
     req.on('response', take);
     req.on('trailers', take);
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('error', (e) => { session.close(); reject(e); });
+    req.on('error', (e) => {
+      session.close();
+      reject(e);
+    });
     req.on('end', () => {
       session.close();
       if (status !== '0') return reject(new GrpcError(Number(status ?? 2), message || 'no grpc-status'));
@@ -187,7 +209,15 @@ function podSandboxConfig(p: PodSpec): Buffer {
     str(2, p.hostname ?? p.name),
     str(3, p.logDirectory),
     ...(p.portMappings ?? []).map((m) =>
-      msg(5, encode([int(1, PROTOCOLS[(m.protocol ?? 'TCP').toUpperCase()]), int(2, m.containerPort), int(3, m.hostPort), str(4, m.hostIp)])),
+      msg(
+        5,
+        encode([
+          int(1, PROTOCOLS[(m.protocol ?? 'TCP').toUpperCase()]),
+          int(2, m.containerPort),
+          int(3, m.hostPort),
+          str(4, m.hostIp),
+        ]),
+      ),
     ),
     ...map(6, p.labels),
     ...map(7, p.annotations),
@@ -222,7 +252,14 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'version': {
       const d = decode(await rpc('Version', encode([str(1, 'v1')])));
-      console.log(JSON.stringify({ version: dStr(d, 1), runtimeName: dStr(d, 2), runtimeVersion: dStr(d, 3), runtimeApiVersion: dStr(d, 4) }));
+      console.log(
+        JSON.stringify({
+          version: dStr(d, 1),
+          runtimeName: dStr(d, 2),
+          runtimeVersion: dStr(d, 3),
+          runtimeApiVersion: dStr(d, 4),
+        }),
+      );
       return 0;
     }
     case 'runp': {
@@ -235,18 +272,32 @@ async function main(argv: string[]): Promise<number> {
       const st = dMsg(d, 1);
       const netw = dMsg(st, 5);
       const info = dMap(d, 2);
-      console.log(JSON.stringify({
-        id: dStr(st, 1),
-        state: dInt(st, 3) === 0 ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY',
-        ip: dStr(netw, 1),
-        additionalIps: (netw.get(2) ?? []).map((b) => dStr(decode(b as Buffer), 1)),
-        info: Object.fromEntries(Object.entries(info).map(([k, v]) => { try { return [k, JSON.parse(v)]; } catch { return [k, v]; } })),
-      }));
+      console.log(
+        JSON.stringify({
+          id: dStr(st, 1),
+          state: dInt(st, 3) === 0 ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY',
+          ip: dStr(netw, 1),
+          additionalIps: (netw.get(2) ?? []).map((b) => dStr(decode(b as Buffer), 1)),
+          info: Object.fromEntries(
+            Object.entries(info).map(([k, v]) => {
+              try {
+                return [k, JSON.parse(v)];
+              } catch {
+                return [k, v];
+              }
+            }),
+          ),
+        }),
+      );
       return 0;
     }
     case 'create': {
       const [pod, ctrFile, podFile] = args;
-      const body = encode([str(1, pod), msg(2, containerConfig(readJson<CtrSpec>(ctrFile))), msg(3, podSandboxConfig(readJson<PodSpec>(podFile)))]);
+      const body = encode([
+        str(1, pod),
+        msg(2, containerConfig(readJson<CtrSpec>(ctrFile))),
+        msg(3, podSandboxConfig(readJson<PodSpec>(podFile))),
+      ]);
       console.log(dStr(decode(await rpc('CreateContainer', body)), 1));
       return 0;
     }
@@ -279,6 +330,11 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err: Error) => { console.error(err.message); process.exitCode = 1; },
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: Error) => {
+    console.error(err.message);
+    process.exitCode = 1;
+  },
 );

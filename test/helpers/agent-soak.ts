@@ -49,12 +49,29 @@ export interface AgentSoakOptions {
   progress?: (m: string) => void;
 }
 
-export interface Sample { rssKb: number; fds: number }
+export interface Sample {
+  rssKb: number;
+  fds: number;
+}
 /** A quiet-time reading: RSS over a window of once-a-second samples (min: the floor, median, max) and fds. */
-export interface Reading { rssKb: number; medianKb: number; maxKb: number; fds: number; samples: number }
+export interface Reading {
+  rssKb: number;
+  medianKb: number;
+  maxKb: number;
+  fds: number;
+  samples: number;
+}
 /** One sample of the once-a-second trace: seconds since the agent started, events sent by then. */
-export interface TracePoint { s: number; events: number; rssKb: number }
-export interface Recovery { fault: string; ms: number; converged: boolean }
+export interface TracePoint {
+  s: number;
+  events: number;
+  rssKb: number;
+}
+export interface Recovery {
+  fault: string;
+  ms: number;
+  converged: boolean;
+}
 
 export interface AgentSoakReport {
   events: number;
@@ -91,7 +108,7 @@ const CLUSTER = ['10.220.0.0/16', 'fd00:220::/48'];
 const v4cidr = (i: number): string => `10.220.${i}.0/24`;
 const v6cidr = (i: number): string => `fd00:220:0:${i.toString(16)}::/64`;
 const gw4 = (i: number, k: number): string => `10.219.${1 + (k % 200)}.${i}`;
-const gw6 = (i: number, k: number): string => `fd00:219::${(k % 200 + 1).toString(16)}:${i.toString(16)}`;
+const gw6 = (i: number, k: number): string => `fd00:219::${((k % 200) + 1).toString(16)}:${i.toString(16)}`;
 
 /** Foreign routes planted before the agent starts; slots 3, 4 (v4) and 5 (v6) are taken by them (blocked). */
 const FOREIGN: string[][] = [
@@ -109,18 +126,31 @@ const BLOCKED = new Set([v4cidr(3), v4cidr(4), v6cidr(5)]);
 /** ours (protocol 116, main table) from an earlier run; no node wants it: it must go */
 const STALE = ['10.220.254.0/24', '10.219.0.249'];
 
-interface Slot { variant: 'dual' | 'v4' | 'none' | 'outside'; k: number; created: string }
+interface Slot {
+  variant: 'dual' | 'v4' | 'none' | 'outside';
+  k: number;
+  created: string;
+}
 
 /** The Node object of slot i. */
 function nodeOf(i: number, s: Slot, gen: number): NodeObject {
-  const cidrs = s.variant === 'dual' ? [v4cidr(i), v6cidr(i)] : s.variant === 'v4' ? [v4cidr(i)] : s.variant === 'outside' ? [`10.221.${i}.0/24`] : [];
+  const cidrs =
+    s.variant === 'dual'
+      ? [v4cidr(i), v6cidr(i)]
+      : s.variant === 'v4'
+        ? [v4cidr(i)]
+        : s.variant === 'outside'
+          ? [`10.221.${i}.0/24`]
+          : [];
   const n = makeNode(`node-${i}`, cidrs, [gw4(i, s.k), gw6(i, s.k)]);
   n.metadata.creationTimestamp = s.created;
   n.metadata.labels['tsbt/gen'] = String(gen);
   return n;
 }
 
-/** The routes (dst via gw) the plan holds for the Node set: written from the generator's model, not the agent's planner. */
+/**
+ * The routes (dst via gw) the plan holds for the Node set: written from the generator's model, not the agent's planner.
+ */
 function expectedRoutes(slots: Map<number, Slot>): string[] {
   const out: string[] = [];
   for (const [i, s] of slots) {
@@ -135,7 +165,8 @@ export async function ourRoutes(ns: string): Promise<string[]> {
   const out: string[] = [];
   for (const f of ['-4', '-6']) {
     const r = await run('ip', ['-j', f, '-n', ns, 'route', 'show', 'table', 'main', 'proto', '116']);
-    for (const x of JSON.parse(r.stdout) as { dst: string; gateway?: string }[]) out.push(`${x.dst} via ${x.gateway ?? '-'}`);
+    for (const x of JSON.parse(r.stdout) as { dst: string; gateway?: string }[])
+      out.push(`${x.dst} via ${x.gateway ?? '-'}`);
   }
   return out.sort();
 }
@@ -149,7 +180,10 @@ export async function otherRoutes(ns: string): Promise<string[]> {
       const table = String(x.table ?? 'main');
       const proto = String(x.protocol ?? '');
       if (table === 'main' && (proto === '116' || proto === '0x74')) continue;
-      out.push(`${f} ${x.type ?? ''} ${x.dst} via ${x.gateway ?? '-'} dev ${x.dev ?? '-'} proto ${proto} metric ${x.metric ?? 0} table ${table}`);
+      out.push(
+        `${f} ${x.type ?? ''} ${x.dst} via ${x.gateway ?? '-'} dev ${x.dev ?? '-'} proto ${proto} metric ` +
+          `${x.metric ?? 0} table ${table}`,
+      );
     }
   }
   return out.sort();
@@ -159,7 +193,10 @@ export async function otherRoutes(ns: string): Promise<string[]> {
 export function routeDiff(want: string[], have: string[]): string[] {
   const w = new Set(want);
   const h = new Set(have);
-  return [...want.filter((r) => !h.has(r)).map((r) => `missing ${r}`), ...have.filter((r) => !w.has(r)).map((r) => `unexpected ${r}`)];
+  return [
+    ...want.filter((r) => !h.has(r)).map((r) => `missing ${r}`),
+    ...have.filter((r) => !w.has(r)).map((r) => `unexpected ${r}`),
+  ];
 }
 
 /** VmRSS (kB) and open fds of a process. Throws when it cannot read them. */
@@ -192,7 +229,13 @@ async function quietReading(pid: number, steady: () => boolean, windowMs: number
   }
   if (!xs.length) throw new Error('the agent never held exactly one watch stream to be measured');
   const rss = xs.map((x) => x.rssKb);
-  return { rssKb: Math.min(...rss), medianKb: median(rss), maxKb: Math.max(...rss), fds: Math.min(...xs.map((x) => x.fds)), samples: xs.length };
+  return {
+    rssKb: Math.min(...rss),
+    medianKb: median(rss),
+    maxKb: Math.max(...rss),
+    fds: Math.min(...xs.map((x) => x.fds)),
+    samples: xs.length,
+  };
 }
 
 /**
@@ -222,7 +265,15 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-agentsoak-'));
   const rnd = prng(o.seed);
   const say = o.progress ?? ((): void => undefined);
-  const faults: Record<string, number> = { disconnect: 0, reset: 0, 'gone (compaction)': 0, 'gone (HTTP 410)': 0, 'HTTP 500': 0, 'foreign certificate': 0, hang: 0 };
+  const faults: Record<string, number> = {
+    disconnect: 0,
+    reset: 0,
+    'gone (compaction)': 0,
+    'gone (HTTP 410)': 0,
+    'HTTP 500': 0,
+    'foreign certificate': 0,
+    hang: 0,
+  };
   const recoveries: Recovery[] = [];
   let agent: ChildProcess | undefined;
   let logTail: string[] = [];
@@ -242,7 +293,8 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
     sh('ip', ['-n', ns, 'route', 'add', STALE[0], 'via', STALE[1], 'proto', '116']);
     const foreignBefore = await otherRoutes(ns);
     const planted = FOREIGN.filter((r) => foreignBefore.some((x) => x.includes(` ${r[3]} `)));
-    if (planted.length !== FOREIGN.length) throw new Error(`the foreign routes were not all planted:\n${foreignBefore.join('\n')}`);
+    if (planted.length !== FOREIGN.length)
+      throw new Error(`the foreign routes were not all planted:\n${foreignBefore.join('\n')}`);
     const stale = `${STALE[0]} via ${STALE[1]}`;
     if (!(await ourRoutes(ns)).includes(stale)) throw new Error('the stale route was not planted');
     await api.listen({ nsPath: `/run/netns/${ns}` });
@@ -256,8 +308,17 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
       const code = failing ? 500 : 410;
       if (!failing) gone410 = false;
       res.writeHead(code, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', code,
-        reason: code === 500 ? 'InternalError' : 'Expired', message: code === 500 ? 'etcdserver: request timed out' : 'too old resource version' }));
+      res.end(
+        JSON.stringify({
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Failure',
+          code,
+          reason: code === 500 ? 'InternalError' : 'Expired',
+          message: code === 500 ? 'etcdserver: request timed out' : 'too old resource version',
+        }),
+      );
       return true;
     };
 
@@ -273,7 +334,11 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
       };
       gen++;
       if (!s) {
-        const ns: Slot = { variant: variant(), k: Math.floor(rnd() * 1000), created: new Date(Date.UTC(2026, 0, 1) + gen * 1000).toISOString() };
+        const ns: Slot = {
+          variant: variant(),
+          k: Math.floor(rnd() * 1000),
+          created: new Date(Date.UTC(2026, 0, 1) + gen * 1000).toISOString(),
+        };
         slots.set(i, ns);
         api.setNode(nodeOf(i, ns, gen));
       } else {
@@ -282,7 +347,8 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
           slots.delete(i);
           api.deleteNode(`node-${i}`);
         } else {
-          if (r < 0.6) s.k++; // a new InternalIP
+          if (r < 0.6)
+            s.k++; // a new InternalIP
           else if (r < 0.7) s.variant = variant(); // pod CIDRs assigned, changed or withdrawn
           api.setNode(nodeOf(i, s, gen)); // else only the labels change (no route change)
         }
@@ -292,11 +358,41 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
     for (let i = 0; i < o.slots; i++) step();
 
     const { tokenFile, caFile } = api;
-    agent = spawn('ip', ['netns', 'exec', ns, BIN, 'install', '--watch', '--routes', '--node-name', 'node-0',
-      '--resync', String(o.resyncS), '--interval', '2', '--cluster-cidr', CLUSTER.join(','),
-      '--cni-bin-dir', path.join(dir, 'bin'), '--cni-conf-dir', path.join(dir, 'net.d'), '--data-dir', path.join(dir, 'ipam'),
-      '--bridge', 'tsbs0', '--api-server', api.url('127.0.0.1'), '--token-file', tokenFile, '--ca-file', caFile],
-    { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    agent = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        ns,
+        BIN,
+        'install',
+        '--watch',
+        '--routes',
+        '--node-name',
+        'node-0',
+        '--resync',
+        String(o.resyncS),
+        '--interval',
+        '2',
+        '--cluster-cidr',
+        CLUSTER.join(','),
+        '--cni-bin-dir',
+        path.join(dir, 'bin'),
+        '--cni-conf-dir',
+        path.join(dir, 'net.d'),
+        '--data-dir',
+        path.join(dir, 'ipam'),
+        '--bridge',
+        'tsbs0',
+        '--api-server',
+        api.url('127.0.0.1'),
+        '--token-file',
+        tokenFile,
+        '--ca-file',
+        caFile,
+      ],
+      { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const a = agent;
     let partial = '';
     const onData = (x: Buffer): void => {
@@ -313,7 +409,8 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
     a.stderr!.on('data', onData);
     const log = (): string => logTail.join('\n');
     const alive = (): void => {
-      if (a.exitCode !== null || a.signalCode !== null) throw new Error(`the agent exited (${a.exitCode ?? a.signalCode})\n${log()}`);
+      if (a.exitCode !== null || a.signalCode !== null)
+        throw new Error(`the agent exited (${a.exitCode ?? a.signalCode})\n${log()}`);
     };
     const pid = a.pid!;
     // `ip netns exec` execs the agent in place: wait until the pid is the agent itself
@@ -333,7 +430,9 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
         ++ticks;
         if (o.memStatsS && ticks % o.memStatsS === 0) process.kill(pid, 'SIGUSR2');
         if (ticks % 10 === 0) say(`RSS ${x.rssKb} kB, ${x.fds} fds, ${sent} events, ${api.watching} watch streams`);
-      } catch { /* exited: reported below */ }
+      } catch {
+        /* exited: reported below */
+      }
     }, 1000);
 
     /** Wait until the routes match the Node set the API holds; the time it took, or -1 after `ms`. */
@@ -347,7 +446,10 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
         if (!diff.length) return Date.now() - start;
         await sleep(100);
       }
-      say(`not converged after ${ms} ms (${api.watching} watch streams open): ${diff.length} differences, e.g. ${diff.slice(0, 4).join('; ')}`);
+      say(
+        `not converged after ${ms} ms (${api.watching} watch streams open): ${diff.length} differences, e.g. ` +
+          `${diff.slice(0, 4).join('; ')}`,
+      );
       return -1;
     };
     const resyncMs = o.resyncS * 1000;
@@ -364,7 +466,7 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
     /** Send `n` events at the configured rate. */
     const events = async (n: number): Promise<void> => {
       const batch = Math.max(1, Math.round(o.rate / 20));
-      for (let done = 0; done < n && !o.signal?.aborted;) {
+      for (let done = 0; done < n && !o.signal?.aborted; ) {
         const t = Date.now();
         for (let j = 0; j < batch && done < n; j++, done++) step();
         alive();
@@ -372,7 +474,13 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
       }
     };
     /** An outage of `s` seconds (events keep coming), then the API answers again: time the convergence. */
-    const outage = async (fault: string, s: number, begin: () => void, end: () => void, counted = true): Promise<void> => {
+    const outage = async (
+      fault: string,
+      s: number,
+      begin: () => void,
+      end: () => void,
+      counted = true,
+    ): Promise<void> => {
       if (counted) faults[fault]++;
       say(`${fault} for ${s} s`);
       begin();
@@ -406,30 +514,98 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
     await events(warm / 2);
     await gone(false);
     await gone(true);
-    await outage('HTTP 500', 2, () => { failing = true; api.dropWatchers(true); }, () => { failing = false; }, false);
-    await outage('foreign certificate', 2, () => api.foreignCert(true), () => api.foreignCert(false), false);
-    await outage('hang', 2, () => api.hang(), () => api.resume(), false);
+    await outage(
+      'HTTP 500',
+      2,
+      () => {
+        failing = true;
+        api.dropWatchers(true);
+      },
+      () => {
+        failing = false;
+      },
+      false,
+    );
+    await outage(
+      'foreign certificate',
+      2,
+      () => api.foreignCert(true),
+      () => api.foreignCert(false),
+      false,
+    );
+    await outage(
+      'hang',
+      2,
+      () => api.hang(),
+      () => api.resume(),
+      false,
+    );
     await events(warm / 2);
     if ((await converge(resyncMs + 30_000)) < 0) throw new Error(`no convergence after the warm-up\n${log()}`);
     // then the same as at the end: a settle period of two resyncs, and the reading over two more
     const window = Math.max(5000, resyncMs * 2);
     await sleep(resyncMs * 2);
     const start = await quietReading(pid, () => api.watching === 1, window);
-    say(`start: RSS floor ${start.rssKb} kB (median ${start.medianKb}, max ${start.maxKb}), ${start.fds} fds (${sent} events so far)`);
+    say(
+      `start: RSS floor ${start.rssKb} kB (median ${start.medianKb}, max ${start.maxKb}), ${start.fds} fds ` +
+        `(${sent} events so far)`,
+    );
     tracing = true;
 
     // the run: events in equal parts, an outage or a 410 between parts
     const plan: (() => Promise<void>)[] = [
-      () => outage('HTTP 500', o.outageS, () => { failing = true; api.dropWatchers(true); }, () => { failing = false; }),
+      () =>
+        outage(
+          'HTTP 500',
+          o.outageS,
+          () => {
+            failing = true;
+            api.dropWatchers(true);
+          },
+          () => {
+            failing = false;
+          },
+        ),
       () => gone(false),
-      () => outage('foreign certificate', o.outageS, () => api.foreignCert(true), () => api.foreignCert(false)),
+      () =>
+        outage(
+          'foreign certificate',
+          o.outageS,
+          () => api.foreignCert(true),
+          () => api.foreignCert(false),
+        ),
       () => gone(true),
-      () => outage('hang', o.hangS, () => api.hang(), () => api.resume()),
+      () =>
+        outage(
+          'hang',
+          o.hangS,
+          () => api.hang(),
+          () => api.resume(),
+        ),
       () => gone(false),
-      ...(o.repeat ? [
-        () => outage('HTTP 500', o.outageS, () => { failing = true; api.dropWatchers(true); }, () => { failing = false; }),
-        () => outage('foreign certificate', o.outageS, () => api.foreignCert(true), () => api.foreignCert(false)),
-      ] : []),
+      ...(o.repeat
+        ? [
+            () =>
+              outage(
+                'HTTP 500',
+                o.outageS,
+                () => {
+                  failing = true;
+                  api.dropWatchers(true);
+                },
+                () => {
+                  failing = false;
+                },
+              ),
+            () =>
+              outage(
+                'foreign certificate',
+                o.outageS,
+                () => api.foreignCert(true),
+                () => api.foreignCert(false),
+              ),
+          ]
+        : []),
     ];
     for (const [k, f] of plan.entries()) {
       if (o.signal?.aborted) break;
@@ -451,25 +627,55 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
     const have = await ourRoutes(ns);
     const foreignAfter = await otherRoutes(ns);
     const report: AgentSoakReport = {
-      events: sent, seconds: (Date.now() - t0) / 1000, start, end, peakRssKb, trace, faults, recoveries,
-      expected: want.length, wrong: routeDiff(want, have),
+      events: sent,
+      seconds: (Date.now() - t0) / 1000,
+      start,
+      end,
+      peakRssKb,
+      trace,
+      faults,
+      recoveries,
+      expected: want.length,
+      wrong: routeDiff(want, have),
       foreignLost: foreignBefore.filter((r) => !foreignAfter.includes(r)),
       staleRemoved: !have.includes(stale),
-      lists: api.lists, watches: api.requests.filter((r) => r.url.includes('watch=1')).length,
-      routeSets, routeDels, agentExit: null, logTail: '',
+      lists: api.lists,
+      watches: api.requests.filter((r) => r.url.includes('watch=1')).length,
+      routeSets,
+      routeDels,
+      agentExit: null,
+      logTail: '',
     };
     a.kill('SIGTERM');
-    report.agentExit = await new Promise((r) => a.exitCode !== null || a.signalCode !== null ? r(a.exitCode ?? a.signalCode) : a.once('exit', (c, s) => r(c ?? s)));
+    report.agentExit = await new Promise((r) =>
+      a.exitCode !== null || a.signalCode !== null
+        ? r(a.exitCode ?? a.signalCode)
+        : a.once('exit', (c, s) => r(c ?? s)),
+    );
     report.logTail = log();
     if (o.control && want.length >= 2) {
       // what a broken agent would leave: one route of ours with a wrong gateway, one missing, a foreign one gone
       const [wrongGw, missing] = want;
       const [dst] = wrongGw.split(' ');
-      sh('ip', ['-n', ns, 'route', 'replace', dst, 'via', dst.includes(':') ? 'fd00:219::ee' : '10.219.0.238', 'proto', '116']);
+      sh('ip', [
+        '-n',
+        ns,
+        'route',
+        'replace',
+        dst,
+        'via',
+        dst.includes(':') ? 'fd00:219::ee' : '10.219.0.238',
+        'proto',
+        '116',
+      ]);
       sh('ip', ['-n', ns, 'route', 'del', missing.split(' ')[0], 'proto', '116']);
       sh('ip', ['-n', ns, ...FOREIGN[0].slice(0, 2), 'del', ...FOREIGN[0].slice(3)]);
       const after = await otherRoutes(ns);
-      report.control = { wrong: routeDiff(want, await ourRoutes(ns)), foreignLost: foreignBefore.filter((r) => !after.includes(r)), altered: [wrongGw, missing, FOREIGN[0][3]] };
+      report.control = {
+        wrong: routeDiff(want, await ourRoutes(ns)),
+        foreignLost: foreignBefore.filter((r) => !after.includes(r)),
+        altered: [wrongGw, missing, FOREIGN[0][3]],
+      };
     }
     return report;
   } finally {
@@ -498,10 +704,17 @@ export const growth = (start: number, end: number): number => ((end - start) / s
 export function verdict(r: AgentSoakReport, o: AgentSoakOptions, short = false): string[] {
   const out: string[] = [];
   const timing = !short;
-  if (!short && growth(r.start.rssKb, r.end.rssKb) >= 10) out.push(`RSS grew ${growth(r.start.rssKb, r.end.rssKb).toFixed(1)} % (${r.start.rssKb} -> ${r.end.rssKb} kB)`);
-  if (growth(r.start.fds, r.end.fds) >= 10) out.push(`fds grew ${growth(r.start.fds, r.end.fds).toFixed(1)} % (${r.start.fds} -> ${r.end.fds})`);
+  if (!short && growth(r.start.rssKb, r.end.rssKb) >= 10)
+    out.push(`RSS grew ${growth(r.start.rssKb, r.end.rssKb).toFixed(1)} % (${r.start.rssKb} -> ${r.end.rssKb} kB)`);
+  if (growth(r.start.fds, r.end.fds) >= 10)
+    out.push(`fds grew ${growth(r.start.fds, r.end.fds).toFixed(1)} % (${r.start.fds} -> ${r.end.fds})`);
   for (const c of r.recoveries) {
-    if (!c.converged || (timing && c.ms > o.resyncS * 1000 + CONVERGE_ALLOWANCE_MS)) out.push(`after ${c.fault}: routes ${c.converged ? `converged only after ${c.ms} ms` : 'never converged'} (resync ${o.resyncS} s)`);
+    if (!c.converged || (timing && c.ms > o.resyncS * 1000 + CONVERGE_ALLOWANCE_MS))
+      out.push(
+        `after ` +
+          `${c.fault}: routes ${c.converged ? `converged only after ${c.ms} ms` : 'never converged'} (resync ` +
+          `${o.resyncS} s)`,
+      );
   }
   for (const w of r.wrong.slice(0, 20)) out.push(`route ${w}`);
   for (const f of r.foreignLost) out.push(`foreign route changed or deleted: ${f}`);
@@ -516,11 +729,20 @@ export function summary(r: AgentSoakReport, o: AgentSoakOptions): string[] {
   const t = floorTrend(r.trace);
   const conv = r.recoveries.map((c) => `${c.fault} ${c.converged ? `${(c.ms / 1000).toFixed(1)} s` : 'never'}`);
   return [
-    `${r.events} events (${o.slots} node names, ${r.expected} routes at the end), ${r.seconds.toFixed(0)} s, resync ${o.resyncS} s, seed ${o.seed}`,
-    `faults: ${Object.entries(r.faults).map(([k, v]) => `${k} ${v}`).join(', ')}; lists ${r.lists}, watch requests ${r.watches}; agent set ${r.routeSets} / removed ${r.routeDels} routes`,
-    `RSS (quiet floor) ${mb(r.start.rssKb)} -> ${mb(r.end.rssKb)} MiB (${growth(r.start.rssKb, r.end.rssKb).toFixed(1)} %; median ${mb(r.start.medianKb)} -> ${mb(r.end.medianKb)}, max ${mb(r.start.maxKb)} -> ${mb(r.end.maxKb)}; peak ${mb(r.peakRssKb)}), fds ${r.start.fds} -> ${r.end.fds}`,
-    `RSS floor per eighth of the run: ${t.floorsKb.map(mb).join(' ')} MiB (${t.slopeKbPer10k >= 0 ? '+' : ''}${mb(t.slopeKbPer10k)} MiB per 10,000 events)`,
+    `${r.events} events (${o.slots} node names, ${r.expected} routes at the end), ${r.seconds.toFixed(0)} s, resync ` +
+      `${o.resyncS} s, seed ${o.seed}`,
+    `faults: ${Object.entries(r.faults)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}; lists ${r.lists}, watch requests ` +
+      `${r.watches}; agent set ${r.routeSets} / removed ${r.routeDels} routes`,
+    `RSS (quiet floor) ${mb(r.start.rssKb)} -> ${mb(r.end.rssKb)} MiB ` +
+      `(${growth(r.start.rssKb, r.end.rssKb).toFixed(1)} %; median ${mb(r.start.medianKb)} -> ` +
+      `${mb(r.end.medianKb)}, max ` +
+      `${mb(r.start.maxKb)} -> ${mb(r.end.maxKb)}; peak ${mb(r.peakRssKb)}), fds ${r.start.fds} -> ${r.end.fds}`,
+    `RSS floor per eighth of the run: ${t.floorsKb.map(mb).join(' ')} MiB ` +
+      `(${t.slopeKbPer10k >= 0 ? '+' : ''}${mb(t.slopeKbPer10k)} MiB per 10,000 events)`,
     `convergence after the API answers again: ${conv.join(', ')}`,
-    `wrong routes ${r.wrong.length}, foreign routes lost ${r.foreignLost.length}, stale route removed ${r.staleRemoved}, exit on SIGTERM ${r.agentExit}`,
+    `wrong routes ${r.wrong.length}, foreign routes lost ${r.foreignLost.length}, stale route removed ` +
+      `${r.staleRemoved}, exit on SIGTERM ${r.agentExit}`,
   ];
 }

@@ -21,7 +21,11 @@ export interface Census {
   chains: string[];
 }
 
-const lines = (s: string): string[] => s.split('\n').map((l) => l.trim()).filter(Boolean);
+const lines = (s: string): string[] =>
+  s
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 
 /** Counts everything a tsbridge attachment can leave in `world`'s node namespace. */
 export function census(world: World, network: string): Census {
@@ -30,14 +34,25 @@ export function census(world: World, network: string): Census {
   const ipt = ['iptables-save', 'ip6tables-save'].map((c) => world.exec(world.node, c, ['-t', 'nat'])).join('\n');
   const nft = world.exec(world.node, 'nft', ['list', 'ruleset']);
   const iptRules = lines(ipt).filter((l) => l.startsWith('-A '));
-  const iptChains = lines(ipt).filter((l) => l.startsWith(':CNI-')).map((l) => l.split(' ')[0]);
+  const iptChains = lines(ipt)
+    .filter((l) => l.startsWith(':CNI-'))
+    .map((l) => l.split(' ')[0]);
   // an nft rule is a line inside a chain body that is not a chain/type/policy line or a brace
   const nftLines = lines(nft);
   // (iptables-nft shows its tables in the nft ruleset too; their built-in chains appear on first use)
-  const nftChains = nftLines.filter((l) => l.startsWith('chain ') && !/^chain (PREROUTING|INPUT|OUTPUT|POSTROUTING|FORWARD) /.test(l))
+  const nftChains = nftLines
+    .filter((l) => l.startsWith('chain ') && !/^chain (PREROUTING|INPUT|OUTPUT|POSTROUTING|FORWARD) /.test(l))
     .map((l) => l.replace(/\s*\{$/, ''));
-  const nftRules = nftLines.filter((l) => !/^((table|chain|type|policy|comment|set|elements|flags)\b|\})/.test(l) && !l.endsWith('{'));
-  return { veths: links.filter((l) => l.startsWith('veth')).sort(), links: links.sort(), ipFiles: world.reservations(network), rules: iptRules.length + nftRules.length, chains: [...iptChains, ...nftChains].sort() };
+  const nftRules = nftLines.filter(
+    (l) => !/^((table|chain|type|policy|comment|set|elements|flags)\b|\})/.test(l) && !l.endsWith('{'),
+  );
+  return {
+    veths: links.filter((l) => l.startsWith('veth')).sort(),
+    links: links.sort(),
+    ipFiles: world.reservations(network),
+    rules: iptRules.length + nftRules.length,
+    chains: [...iptChains, ...nftChains].sort(),
+  };
 }
 
 /** Every trace of one attachment still present; [] when it is gone without a trace. */
@@ -45,7 +60,8 @@ export function traces(world: World, network: string, cid: string, ifname = 'eth
   const out: string[] = [];
   const veth = hostVethName(cid, ifname);
   if (world.links(world.node).includes(veth)) out.push(`host veth ${veth}`);
-  if (pod && fs.existsSync(`/run/netns/${pod.name}`) && world.links(pod.name).includes(ifname)) out.push(`${ifname} in ${pod.name}`);
+  if (pod && fs.existsSync(`/run/netns/${pod.name}`) && world.links(pod.name).includes(ifname))
+    out.push(`${ifname} in ${pod.name}`);
   for (const f of ipFilesOf(path.join(world.dataDir, network), cid)) out.push(`IPAM file ${f}`);
   const dump = world.natDump(world.node);
   if (dump.includes(masqChainName(network, cid))) out.push(`chain ${masqChainName(network, cid)}`);
@@ -77,8 +93,11 @@ export function assertTracesSeen(world: World, network: string): void {
   n('nft', 'add', 'chain', 'inet', table, 'c');
   n('nft', 'add', 'rule', 'inet', table, 'c', 'counter', 'comment', `"id: ${cid}"`);
   try {
-    assert.equal(traces(world, network, cid).sort(), [`IPAM file 203.0.113.254`, `a rule naming ${cid}`, `chain ${chain}`, `host veth ${veth}`].sort(),
-      'planted control traces not all seen: an absence check here would mean nothing');
+    assert.equal(
+      traces(world, network, cid).sort(),
+      [`IPAM file 203.0.113.254`, `a rule naming ${cid}`, `chain ${chain}`, `host veth ${veth}`].sort(),
+      'planted control traces not all seen: an absence check here would mean nothing',
+    );
   } finally {
     spawnSync('ip', ['-n', world.node, 'link', 'del', veth]);
     fs.rmSync(record, { force: true });
@@ -101,17 +120,20 @@ export function ipFilesOf(dir: string, cid: string): string[] {
   } catch {
     return [];
   }
-  return names.filter((f) => {
-    // records only: not the lock, cursors, boot mark or a record still being staged (.tsbridge-staging)
-    if (f === 'lock' || f.startsWith('last_reserved_ip') || f.startsWith('tsbridge-boot') || f.startsWith('.')) return false;
-    try {
-      const p = path.join(dir, f);
-      if (!fs.lstatSync(p).isFile()) return false;
-      return fs.readFileSync(p, 'utf8').split('\r\n')[0].trim() === cid;
-    } catch {
-      return false;
-    }
-  }).sort();
+  return names
+    .filter((f) => {
+      // records only: not the lock, cursors, boot mark or a record still being staged (.tsbridge-staging)
+      if (f === 'lock' || f.startsWith('last_reserved_ip') || f.startsWith('tsbridge-boot') || f.startsWith('.'))
+        return false;
+      try {
+        const p = path.join(dir, f);
+        if (!fs.lstatSync(p).isFile()) return false;
+        return fs.readFileSync(p, 'utf8').split('\r\n')[0].trim() === cid;
+      } catch {
+        return false;
+      }
+    })
+    .sort();
 }
 
 /** Relative paths of every entry below `root` (not following links), sorted. */
@@ -143,9 +165,16 @@ export function tree(root: string): string[] {
  * bound was hit (a hang); otherwise status, stdout and stderr as cni() gives them. With `rawEnv`
  * the environment is PATH plus call.env and nothing else (to leave CNI_* variables out).
  */
-export function cniBounded(hostNs: string, call: CniCall, limitMs: number, opts: { rawEnv?: boolean } = {}): Promise<CniReply & { timedOut: boolean }> {
+export function cniBounded(
+  hostNs: string,
+  call: CniCall,
+  limitMs: number,
+  opts: { rawEnv?: boolean } = {},
+): Promise<CniReply & { timedOut: boolean }> {
   return new Promise((resolve, reject) => {
-    const env: Record<string, string> = opts.rawEnv ? { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...call.env } : cniEnv(call);
+    const env: Record<string, string> = opts.rawEnv
+      ? { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...call.env }
+      : cniEnv(call);
     const child = spawn('ip', ['netns', 'exec', hostNs, call.bin ?? BIN], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -156,7 +185,10 @@ export function cniBounded(hostNs: string, call: CniCall, limitMs: number, opts:
     }, limitMs);
     child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
     child.on('close', (code) => {
       clearTimeout(timer);
       let json: any;
@@ -176,7 +208,10 @@ export function cniBounded(hostNs: string, call: CniCall, limitMs: number, opts:
 export function holdFlock(file: string): Promise<{ release: (wait?: boolean) => void }> {
   return new Promise((resolve, reject) => {
     // flock(1) runs the command with the lock held; the command announces it and sleeps.
-    const child = spawn('flock', ['-x', file, 'sh', '-c', 'echo held; exec sleep 60'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('flock', ['-x', file, 'sh', '-c', 'echo held; exec sleep 60'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     let err = '';
     child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
     child.on('error', reject);
@@ -195,7 +230,10 @@ export function holdFlock(file: string): Promise<{ release: (wait?: boolean) => 
               child.kill('SIGKILL');
             }
           }
-          if (wait) spawnSync('sh', ['-c', 'until flock -n "$1" true; do sleep 0.05; done', 'sh', file], { timeout: 10_000 });
+          if (wait)
+            spawnSync('sh', ['-c', 'until flock -n "$1" true; do sleep 0.05; done', 'sh', file], {
+              timeout: 10_000,
+            });
         },
       });
     });

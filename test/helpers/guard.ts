@@ -67,7 +67,16 @@ function bounded(suite: string, name: string, fn: Fn, onSkip?: (s: SkipSignal) =
     const start = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: a hang (if it is slow by design, give it timeout(ms, fn) from test/helpers/test)`)), ms);
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `timed out after ${ms} ms: a hang (if it is slow by design, give it ` +
+                `timeout(ms, fn) from test/helpers/test)`,
+            ),
+          ),
+        ms,
+      );
     });
     try {
       await Promise.race([Promise.resolve().then(() => fn(ctx)), limit]);
@@ -77,13 +86,25 @@ function bounded(suite: string, name: string, fn: Fn, onSkip?: (s: SkipSignal) =
         if (!inCI()) return onSkip(e);
         err = new Error(`prerequisite missing under CI=true: ${e.reason}`);
       }
-      if (onSkip) guardState.records.push({ kind: 'fail', suite, name, detail: (err instanceof Error ? err.message : String(err)).split('\n')[0] });
+      if (onSkip)
+        guardState.records.push({
+          kind: 'fail',
+          suite,
+          name,
+          detail: (err instanceof Error ? err.message : String(err)).split('\n')[0],
+        });
       throw err;
     } finally {
       clearTimeout(timer);
       // a note (never a failure): a test near its timeout will fail on a busier machine
       const took = Date.now() - start;
-      if (onSkip && took > ms / 2 && took < ms) guardState.records.push({ kind: 'slow', suite, name, detail: `took ${Math.round(took / 1000)} s of its ${Math.round(ms / 1000)} s timeout` });
+      if (onSkip && took > ms / 2 && took < ms)
+        guardState.records.push({
+          kind: 'slow',
+          suite,
+          name,
+          detail: `took ${Math.round(took / 1000)} s of its ${Math.round(ms / 1000)} s timeout`,
+        });
     }
   };
 }
@@ -100,7 +121,7 @@ function guardHook(suite: string, kind: string, add: (fn: Fn) => void): (fn: Fn)
       try {
         await bounded(suite, `(${kind} hook)`, fn)(ctx);
       } catch (e) {
-        const detail = e instanceof Error ? e.stack ?? e.message : String(e);
+        const detail = e instanceof Error ? (e.stack ?? e.message) : String(e);
         guardState.records.push({ kind: 'hook', suite, name: kind, detail });
         // printed now: uvu drops the error of before/before.each/after.each without a word
         process.stdout.write(`\n  HOOK FAILED ${label(suite, kind)}: ${detail}\n`);
@@ -115,17 +136,33 @@ function guardHook(suite: string, kind: string, add: (fn: Fn) => void): (fn: Fn)
 export function guardSuite(orig: UvuTest, suite: string): UvuTest {
   const entry = { name: suite, registered: 0, ran: false };
   guardState.suites.push(entry);
-  const onSkip = (name: string) => (s: SkipSignal): void => {
-    guardState.records.push({ kind: 'runtime-skip', suite, name, detail: s.reason });
-  };
+  const onSkip =
+    (name: string) =>
+    (s: SkipSignal): void => {
+      guardState.records.push({ kind: 'runtime-skip', suite, name, detail: s.reason });
+    };
   const t = ((name: string, fn: Fn) => {
     entry.registered++;
     orig(name, bounded(suite, name, fn, onSkip(name)));
   }) as UvuTest;
   t.only = (name, fn) => {
     entry.registered++;
-    guardState.records.push({ kind: 'only', suite, name, detail: 'test.only: the other tests of this suite did not run' });
-    if (inCI()) orig.only(name, bounded(suite, name, failing('test.only is not allowed under CI=true: it drops every other test of the suite'), onSkip(name)));
+    guardState.records.push({
+      kind: 'only',
+      suite,
+      name,
+      detail: 'test.only: the other tests of this suite did not run',
+    });
+    if (inCI())
+      orig.only(
+        name,
+        bounded(
+          suite,
+          name,
+          failing('test.only is not allowed under CI=true: it drops every other test of the suite'),
+          onSkip(name),
+        ),
+      );
     else orig.only(name, bounded(suite, name, fn, onSkip(name)));
   };
   t.skip = (name = '(unnamed)', fn) => {
@@ -133,7 +170,10 @@ export function guardSuite(orig: UvuTest, suite: string): UvuTest {
     const reason: string | undefined = fn && (fn as any)[SKIP_REASON];
     const prereq: boolean = !!(fn && (fn as any)[PREREQ]);
     if (inCI() && (prereq || !reason)) {
-      const why = prereq ? `prerequisite missing under CI=true: ${reason}` : 'test.skip without a reason is not allowed under CI=true (use skip(test, name, reason) from test/helpers/test)';
+      const why = prereq
+        ? `prerequisite missing under CI=true: ${reason}`
+        : 'test.skip without a reason is not allowed under CI=true (use skip(test, name, reason) from ' +
+          'test/helpers/test)';
       orig(name, bounded(suite, name, failing(why), onSkip(name)));
       return;
     }
@@ -154,9 +194,19 @@ export function guardSuite(orig: UvuTest, suite: string): UvuTest {
   if (absent) {
     // a prerequisite the whole suite lacks (the runner sets it, e.g. root for the kernel suite):
     // every test counted as skipped (a failure under CI=true), no hook run
-    const skipAll = (name = '(unnamed)'): void => t.skip(name, Object.assign(() => undefined, { [SKIP_REASON]: absent, [PREREQ]: true }));
+    const skipAll = (name = '(unnamed)'): void =>
+      t.skip(
+        name,
+        Object.assign(() => undefined, { [SKIP_REASON]: absent, [PREREQ]: true }),
+      );
     const none = Object.assign(() => undefined, { each: () => undefined });
-    return Object.assign(skipAll, { only: skipAll, skip: skipAll, before: none, after: none, run: t.run }) as unknown as UvuTest;
+    return Object.assign(skipAll, {
+      only: skipAll,
+      skip: skipAll,
+      before: none,
+      after: none,
+      run: t.run,
+    }) as unknown as UvuTest;
   }
   return t;
 }
@@ -176,5 +226,10 @@ export function installGuard(): void {
 export function notRun(): GuardRecord[] {
   return guardState.suites
     .filter((s) => s.registered > 0 && !s.ran)
-    .map((s) => ({ kind: 'not-run' as const, suite: s.name, name: '(suite)', detail: `${s.registered} test(s) registered but run() never called` }));
+    .map((s) => ({
+      kind: 'not-run' as const,
+      suite: s.name,
+      name: '(suite)',
+      detail: `${s.registered} test(s) registered but run() never called`,
+    }));
 }

@@ -14,7 +14,13 @@ import { withNetns } from '../../src/sys/netns';
 export interface NodeObject {
   kind: 'Node';
   apiVersion: 'v1';
-  metadata: { name: string; uid: string; resourceVersion: string; creationTimestamp: string; labels: Record<string, string> };
+  metadata: {
+    name: string;
+    uid: string;
+    resourceVersion: string;
+    creationTimestamp: string;
+    labels: Record<string, string>;
+  };
   spec: { podCIDR?: string; podCIDRs?: string[]; taints?: unknown[] };
   status: { addresses: { type: string; address: string }[]; conditions: unknown[] };
 }
@@ -25,12 +31,18 @@ export function makeNode(name: string, podCidrs: string[], internalIps: string[]
     kind: 'Node',
     apiVersion: 'v1',
     metadata: {
-      name, uid: crypto.randomUUID(), resourceVersion: '0', creationTimestamp: new Date().toISOString(),
+      name,
+      uid: crypto.randomUUID(),
+      resourceVersion: '0',
+      creationTimestamp: new Date().toISOString(),
       labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' },
     },
     spec: podCidrs.length ? (legacy ? { podCIDR: podCidrs[0] } : { podCIDR: podCidrs[0], podCIDRs: podCidrs }) : {},
     status: {
-      addresses: [...internalIps.map((address) => ({ type: 'InternalIP', address })), { type: 'Hostname', address: name }],
+      addresses: [
+        ...internalIps.map((address) => ({ type: 'InternalIP', address })),
+        { type: 'Hostname', address: name },
+      ],
       conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady' }],
     },
   };
@@ -40,23 +52,88 @@ export function makeNode(name: string, podCidrs: string[], internalIps: string[]
  * CA + server certificate for the given IP SANs, and a second, unrelated CA with a server
  * certificate of its own for the same names (a server the client must not trust).
  */
-export function makeTls(dir: string, ips: string[]): { caFile: string; otherCaFile: string; key: Buffer; cert: Buffer; otherKey: Buffer; otherCert: Buffer } {
-  const run = (...args: string[]): void => { execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] }); };
+export function makeTls(
+  dir: string,
+  ips: string[],
+): { caFile: string; otherCaFile: string; key: Buffer; cert: Buffer; otherKey: Buffer; otherCert: Buffer } {
+  const run = (...args: string[]): void => {
+    execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  };
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   for (const ca of ['ca', 'other-ca']) {
-    run('req', '-x509', ...ec, '-keyout', `${ca}.key`, '-out', `${ca}.crt`, '-days', '2', '-subj', `/CN=tsbt-${ca}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
+    run(
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      `${ca}.key`,
+      '-out',
+      `${ca}.crt`,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=tsbt-${ca}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign',
+    );
   }
   run('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=kube-apiserver');
-  fs.writeFileSync(path.join(dir, 'ext.cnf'), `subjectAltName=${ips.map((i) => `IP:${i}`).join(',')},DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n`);
-  run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'ext.cnf');
-  run('x509', '-req', '-in', 'server.csr', '-CA', 'other-ca.crt', '-CAkey', 'other-ca.key', '-CAcreateserial', '-out', 'other-server.crt', '-days', '2', '-extfile', 'ext.cnf');
+  fs.writeFileSync(
+    path.join(dir, 'ext.cnf'),
+    `subjectAltName=${ips.map((i) => `IP:${i}`).join(',')},DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n`,
+  );
+  run(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+  );
+  run(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'other-ca.crt',
+    '-CAkey',
+    'other-ca.key',
+    '-CAcreateserial',
+    '-out',
+    'other-server.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+  );
   const read = (f: string): Buffer => fs.readFileSync(path.join(dir, f));
-  return { caFile: path.join(dir, 'ca.crt'), otherCaFile: path.join(dir, 'other-ca.crt'),
-    key: read('server.key'), cert: read('server.crt'), otherKey: read('server.key'), otherCert: read('other-server.crt') };
+  return {
+    caFile: path.join(dir, 'ca.crt'),
+    otherCaFile: path.join(dir, 'other-ca.crt'),
+    key: read('server.key'),
+    cert: read('server.crt'),
+    otherKey: read('server.key'),
+    otherCert: read('other-server.crt'),
+  };
 }
 
-interface Event { rv: number; type: 'ADDED' | 'MODIFIED' | 'DELETED'; object: NodeObject }
+interface Event {
+  rv: number;
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  object: NodeObject;
+}
 
 export class FakeApi {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8sapi-'));
@@ -138,10 +215,15 @@ export class FakeApi {
     this.watchers.clear();
   }
 
-  /** End every open watch stream (`reset`: destroy the connection instead of a clean end), as a load balancer or an API restart does. */
+  /**
+   * End every open watch stream (`reset`: destroy the connection instead of a clean end), as a load balancer or an API
+   * restart does.
+   */
   dropWatchers(reset = false): number {
     const n = this.watchers.size;
-    for (const w of this.watchers) if (reset) w.res.destroy(); else w.res.end();
+    for (const w of this.watchers)
+      if (reset) w.res.destroy();
+      else w.res.end();
     this.watchers.clear();
     return n;
   }
@@ -167,7 +249,9 @@ export class FakeApi {
    * closed, so every client meets the new certificate on its next request.
    */
   foreignCert(on: boolean): void {
-    this.server.setSecureContext(on ? { key: this.tls.otherKey, cert: this.tls.otherCert } : { key: this.tls.key, cert: this.tls.cert });
+    this.server.setSecureContext(
+      on ? { key: this.tls.otherKey, cert: this.tls.otherCert } : { key: this.tls.key, cert: this.tls.cert },
+    );
     this.dropWatchers(true);
     this.server.closeAllConnections();
   }
@@ -199,7 +283,10 @@ export class FakeApi {
     // bounded: a client that never lets go must not keep a test's clean-up waiting
     return new Promise((r) => {
       const t = setTimeout(r, 2000);
-      this.server.close(() => { clearTimeout(t); r(); });
+      this.server.close(() => {
+        clearTimeout(t);
+        r();
+      });
     });
   }
 
@@ -222,7 +309,9 @@ export class FakeApi {
 
   private status(res: ServerResponse, code: number, reason: string, message: string): void {
     res.writeHead(code, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }));
+    res.end(
+      JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code }),
+    );
   }
 
   private handle(req: IncomingMessage, res: ServerResponse, log = true): void {
@@ -240,10 +329,18 @@ export class FakeApi {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       return void res.end(JSON.stringify(n));
     }
-    if (u.pathname !== '/api/v1/nodes') return this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
+    if (u.pathname !== '/api/v1/nodes')
+      return this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
     if (u.searchParams.get('watch') === '1' || u.searchParams.get('watch') === 'true') return this.watch(u, res);
     res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items: [...this.nodes.values()] }));
+    res.end(
+      JSON.stringify({
+        kind: 'NodeList',
+        apiVersion: 'v1',
+        metadata: { resourceVersion: String(this.rv) },
+        items: [...this.nodes.values()],
+      }),
+    );
   }
 
   private watch(u: URL, res: ServerResponse): void {
@@ -251,8 +348,20 @@ export class FakeApi {
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     if (from < this.oldestRv) {
       // what the real server sends: HTTP 200, then one ERROR event carrying a 410 Status
-      res.end(JSON.stringify({ type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
-        message: `too old resource version: ${from} (${this.oldestRv})`, reason: 'Expired', code: 410 } }) + '\n');
+      res.end(
+        JSON.stringify({
+          type: 'ERROR',
+          object: {
+            kind: 'Status',
+            apiVersion: 'v1',
+            metadata: {},
+            status: 'Failure',
+            message: `too old resource version: ${from} (${this.oldestRv})`,
+            reason: 'Expired',
+            code: 410,
+          },
+        }) + '\n',
+      );
       return;
     }
     const w = { res, from, sent: from };
@@ -260,6 +369,9 @@ export class FakeApi {
     this.watchers.add(w);
     const secs = Number(u.searchParams.get('timeoutSeconds') || 1800);
     const t = setTimeout(() => res.end(), secs * 1000);
-    res.on('close', () => { clearTimeout(t); this.watchers.delete(w); });
+    res.on('close', () => {
+      clearTimeout(t);
+      this.watchers.delete(w);
+    });
   }
 }

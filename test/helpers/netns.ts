@@ -79,22 +79,37 @@ export class World {
 
   /** Global addresses ("a/prefix") on a link in `ns`. */
   addrs(ns: string, dev: string): string[] {
-    const out = JSON.parse(sh('ip', ['-j', '-n', ns, 'addr', 'show', 'dev', dev])) as { addr_info: { local: string; prefixlen: number; scope: string }[] }[];
+    const out = JSON.parse(sh('ip', ['-j', '-n', ns, 'addr', 'show', 'dev', dev])) as {
+      addr_info: { local: string; prefixlen: number; scope: string }[];
+    }[];
     return (out[0]?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`);
   }
 
   /** Routes of one family in `ns` as `ip -j route` objects. */
   routes(ns: string, family: 4 | 6): { dst: string; gateway?: string; dev?: string }[] {
-    return JSON.parse(sh('ip', ['-j', `-${family}`, '-n', ns, 'route', 'show'])) as { dst: string; gateway?: string; dev?: string }[];
+    return JSON.parse(sh('ip', ['-j', `-${family}`, '-n', ns, 'route', 'show'])) as {
+      dst: string;
+      gateway?: string;
+      dev?: string;
+    }[];
   }
 
-  /** IPs host-local holds for `network` in this world's dataDir (one file per IP; lock, last_reserved_ip.* and our boot mark excluded). */
+  /**
+   * IPs host-local holds for `network` in this world's dataDir (one file per IP; lock, last_reserved_ip.* and our boot
+   * mark excluded).
+   */
   reservations(network: string): string[] {
     const dir = path.join(this.dataDir, network);
     if (!fs.existsSync(dir)) return [];
     // (not .tsbridge-staging either: a record being written, a second name of the same inode for a
     // moment, swept by the next ADD, DEL, GC or STATUS; the soak counts it among stray store files)
-    return fs.readdirSync(dir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip') && !f.startsWith('tsbridge-boot') && !f.startsWith('.')).sort();
+    return fs
+      .readdirSync(dir)
+      .filter(
+        (f) =>
+          f !== 'lock' && !f.startsWith('last_reserved_ip') && !f.startsWith('tsbridge-boot') && !f.startsWith('.'),
+      )
+      .sort();
   }
 
   /**
@@ -103,7 +118,10 @@ export class World {
    */
   natDump(ns: string): string {
     return ['iptables-save -t nat', 'ip6tables-save -t nat', 'nft list ruleset']
-      .map((c) => { const [cmd, ...args] = c.split(' '); return this.exec(ns, cmd, args); })
+      .map((c) => {
+        const [cmd, ...args] = c.split(' ');
+        return this.exec(ns, cmd, args);
+      })
       .join('\n');
   }
 
@@ -114,7 +132,9 @@ export class World {
   serveTcp(ns: string, port: number): Promise<void> {
     const code = `require('net').createServer((s) => s.end(s.remoteAddress.replace(/^::ffff:/, '') + '\\n'))
       .listen(${port}, '::', () => console.log('ready'));`;
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', code], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.children.push(child);
     return new Promise((resolve, reject) => {
       let err = '';
@@ -166,10 +186,19 @@ export class World {
   }
 }
 
-export interface ExecReply { status: number; stdout: string; stderr: string }
+export interface ExecReply {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Poll `ok` until it holds; after `ms`, fail naming `what` and what `debug` tells (e.g. the agent's log). */
-export async function until(what: string, ok: () => Promise<boolean> | boolean, ms = 20_000, debug = (): string => ''): Promise<void> {
+export async function until(
+  what: string,
+  ok: () => Promise<boolean> | boolean,
+  ms = 20_000,
+  debug = (): string => '',
+): Promise<void> {
   const end = Date.now() + ms;
   while (!(await ok())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${debug()}`);
@@ -204,7 +233,12 @@ export interface CniCall {
   bin?: string;
 }
 
-export interface CniReply { status: number; stdout: string; stderr: string; json: any }
+export interface CniReply {
+  status: number;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
 
 /** The environment a runtime gives the plugin for `call`. */
 export function cniEnv(call: CniCall): Record<string, string> {
@@ -249,7 +283,9 @@ export async function cniAsync(hostNs: string, call: CniCall): Promise<CniReply>
   return cniReply(r.status, r.stdout, r.stderr);
 }
 
-/** Runs a command with `input` on stdin and collects its output (killed after 60 s); never rejects on a non-zero exit. */
+/**
+ * Runs a command with `input` on stdin and collects its output (killed after 60 s); never rejects on a non-zero exit.
+ */
 export function spawnCollect(cmd: string, args: string[], env: NodeJS.ProcessEnv, input: string): Promise<ExecReply> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -258,8 +294,14 @@ export function spawnCollect(cmd: string, args: string[], env: NodeJS.ProcessEnv
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('close', (code, sig) => { clearTimeout(timer); resolve({ status: code ?? (sig ? 128 : -1), stdout: out, stderr: err }); });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, sig) => {
+      clearTimeout(timer);
+      resolve({ status: code ?? (sig ? 128 : -1), stdout: out, stderr: err });
+    });
     child.stdin!.on('error', () => undefined); // EPIPE when the child exits without reading: its reply says why
     child.stdin!.end(input);
   });
@@ -270,7 +312,11 @@ export function withPrev(conf: object, prevResult: unknown): object {
 }
 
 /** A tsbridge network config with host-local IPAM in the world's dataDir; `extra` overrides top-level keys. */
-export function bridgeConf(world: World, opts: { name: string; bridge: string; ranges: object[][]; cniVersion?: string; ipam?: object }, extra: object = {}): Record<string, unknown> {
+export function bridgeConf(
+  world: World,
+  opts: { name: string; bridge: string; ranges: object[][]; cniVersion?: string; ipam?: object },
+  extra: object = {},
+): Record<string, unknown> {
   return {
     cniVersion: opts.cniVersion ?? '1.1.0',
     name: opts.name,

@@ -27,7 +27,10 @@ async function main(): Promise<void> {
     if (finished) return;
     // the event loop ran dry with a test still pending (a promise nothing will ever settle)
     result.failed++;
-    result.problems.push(`${path.basename(file)}: the process ran out of work before its tests finished (a test awaits something that never settles)`);
+    result.problems.push(
+      `${path.basename(file)}: the process ran out of work before its tests finished (a test ` +
+        `awaits something that never settles)`,
+    );
     process.stdout.write(`\n##tsbridge-result ${JSON.stringify(result)}\n`);
     process.exitCode = 1;
   });
@@ -45,7 +48,9 @@ async function main(): Promise<void> {
     loaded = true;
   } catch (e) {
     result.failed++;
-    result.problems.push(`${path.basename(file)}: threw while loading: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+    result.problems.push(
+      `${path.basename(file)}: threw while loading: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+    );
   }
 
   for (const group of queue) {
@@ -59,12 +64,16 @@ async function main(): Promise<void> {
         if (errs !== true) process.stdout.write(`\n${errs}\n`);
         else if (ran < total && guard.guardState.records.filter((r) => r.kind === 'hook').length === hookErrors) {
           // uvu swallowed a hook error (a hook not registered through the guard)
-          result.problems.push(`${path.basename(file)}: ${total - ran} test(s) did not run: a hook failed (uvu hides its error)`);
+          result.problems.push(
+            `${path.basename(file)}: ${total - ran} test(s) did not run: a hook failed (uvu hides its error)`,
+          );
         }
       } catch (e) {
         // an `after` hook threw: uvu lets it escape the suite
         result.failed++;
-        result.problems.push(`${path.basename(file)}: a suite's after hook threw: ${e instanceof Error ? e.message : String(e)}`);
+        result.problems.push(
+          `${path.basename(file)}: a suite's after hook threw: ${e instanceof Error ? e.message : String(e)}`,
+        );
       }
     }
   }
@@ -76,8 +85,8 @@ async function main(): Promise<void> {
     else if (r.kind === 'hook') {
       result.problems.push(`${where} hook failed: ${r.detail.split('\n')[0]}`);
       if (r.name === 'after') result.failed++; // the others fail the tests they guard
-    }
-    else if (r.kind === 'only' && !guard.inCI()) result.skips.push(`${where}: ${r.detail}`); // under CI it failed
+    } else if (r.kind === 'only' && !guard.inCI())
+      result.skips.push(`${where}: ${r.detail}`); // under CI it failed
     else if (r.kind === 'skip') result.skips.push(`${where}: ${r.detail}`);
     else if (r.kind === 'runtime-skip') {
       // uvu counted it as passed: move it to skipped

@@ -28,7 +28,11 @@ export interface ChurnOptions {
   progress?: (done: number) => void;
 }
 
-export interface Latency { p50: number; p99: number; n: number }
+export interface Latency {
+  p50: number;
+  p99: number;
+  n: number;
+}
 
 export interface ChurnReport {
   cycles: number;
@@ -62,7 +66,10 @@ export function prng(seed: number): () => number {
   };
 }
 
-interface Call extends CniReply { ms: number; killed: boolean }
+interface Call extends CniReply {
+  ms: number;
+  killed: boolean;
+}
 
 /** Exec the plugin in the node namespace; with `killAfterMs` it is SIGKILLed that long after start. */
 function run(node: string, call: CniCall, killAfterMs?: number): Promise<Call> {
@@ -72,7 +79,13 @@ function run(node: string, call: CniCall, killAfterMs?: number): Promise<Call> {
     let out = '';
     let err = '';
     let killed = false;
-    const killer = killAfterMs === undefined ? undefined : setTimeout(() => { killed = child.exitCode === null; child.kill('SIGKILL'); }, killAfterMs);
+    const killer =
+      killAfterMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            killed = child.exitCode === null;
+            child.kill('SIGKILL');
+          }, killAfterMs);
     const bound = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
@@ -86,7 +99,14 @@ function run(node: string, call: CniCall, killAfterMs?: number): Promise<Call> {
       } catch {
         json = undefined;
       }
-      resolve({ status: code ?? -1, stdout: out, stderr: err, json, ms: Number(process.hrtime.bigint() - t0) / 1e6, killed: killed && signal === 'SIGKILL' });
+      resolve({
+        status: code ?? -1,
+        stdout: out,
+        stderr: err,
+        json,
+        ms: Number(process.hrtime.bigint() - t0) / 1e6,
+        killed: killed && signal === 'SIGKILL',
+      });
     });
     child.stdin!.on('error', () => undefined);
     child.stdin!.end(JSON.stringify(call.conf));
@@ -102,11 +122,19 @@ function latency(xs: number[]): Latency {
 /** Netfilter state of `ns` with counters, handles and generated-by comments taken out. */
 function netfilter(world: World, ns: string): string[] {
   const out: string[] = [];
-  for (const [cmd, args] of [['iptables-save', ['-t', 'nat']], ['ip6tables-save', ['-t', 'nat']], ['iptables-save', ['-t', 'raw']], ['nft', ['list', 'ruleset']]] as const) {
+  for (const [cmd, args] of [
+    ['iptables-save', ['-t', 'nat']],
+    ['ip6tables-save', ['-t', 'nat']],
+    ['iptables-save', ['-t', 'raw']],
+    ['nft', ['list', 'ruleset']],
+  ] as const) {
     const r = world.tryExec(ns, cmd, [...args]);
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed in ${ns}: ${r.stderr}`);
     for (const l of r.stdout.split('\n')) {
-      const t = l.trim().replace(/\[\d+:\d+\]/g, '').replace(/ # handle \d+/g, '');
+      const t = l
+        .trim()
+        .replace(/\[\d+:\d+\]/g, '')
+        .replace(/ # handle \d+/g, '');
       if (t && !t.startsWith('#')) out.push(`${cmd}: ${t}`);
     }
   }
@@ -132,13 +160,26 @@ export async function churn(tag: string, o: ChurnOptions): Promise<ChurnReport> 
   const rand = prng(o.seed);
   try {
     const net = `tsbt-soak-${tag}`;
-    const conf = bridgeConf(world, { name: net, bridge: `tsb${tag}0`.slice(0, 15), ranges: [[{ subnet: o.subnet }]], cniVersion: '1.1.0' },
-      { ipMasq: true, ipMasqBackend: o.backend });
+    const conf = bridgeConf(
+      world,
+      { name: net, bridge: `tsb${tag}0`.slice(0, 15), ranges: [[{ subnet: o.subnet }]], cniVersion: '1.1.0' },
+      { ipMasq: true, ipMasqBackend: o.backend },
+    );
     const pods = Array.from({ length: o.parallel }, (_, i) => world.pod(`s${i}`));
     // warm-up pair: the bridge and shared chains/tables it leaves belong to the "before" picture
-    const warm = await run(world.node, { command: 'ADD', conf, containerId: `${tag}-warm-${RUN_ID}`, netns: pods[0].path });
+    const warm = await run(world.node, {
+      command: 'ADD',
+      conf,
+      containerId: `${tag}-warm-${RUN_ID}`,
+      netns: pods[0].path,
+    });
     if (warm.status !== 0) throw new Error(`warm-up ADD failed: ${warm.stdout} ${warm.stderr}`);
-    const wdel = await run(world.node, { command: 'DEL', conf, containerId: `${tag}-warm-${RUN_ID}`, netns: pods[0].path });
+    const wdel = await run(world.node, {
+      command: 'DEL',
+      conf,
+      containerId: `${tag}-warm-${RUN_ID}`,
+      netns: pods[0].path,
+    });
     if (wdel.status !== 0) throw new Error(`warm-up DEL failed: ${wdel.stdout}`);
     const linksBefore = world.links(world.node).filter((l) => l.startsWith('veth'));
     const nfBefore = netfilter(world, world.node);
@@ -168,7 +209,11 @@ export async function churn(tag: string, o: ChurnOptions): Promise<ChurnReport> 
       gcGate = new Promise((r) => (open = r));
       try {
         const valid = [...attached].map(([containerID, ifname]) => ({ containerID, ifname }));
-        const r = await run(world.node, { command: 'GC', conf: { ...conf, 'cni.dev/valid-attachments': valid } }, maybeKill());
+        const r = await run(
+          world.node,
+          { command: 'GC', conf: { ...conf, 'cni.dev/valid-attachments': valid } },
+          maybeKill(),
+        );
         note('GC', r);
         gcs++;
       } finally {
@@ -178,39 +223,45 @@ export async function churn(tag: string, o: ChurnOptions): Promise<ChurnReport> 
     };
 
     const t0 = process.hrtime.bigint();
-    await Promise.all(pods.map(async (pod, w) => {
-      for (;;) {
-        const cycle = next++;
-        if (cycle >= o.cycles || o.signal?.aborted) return;
-        while (gcGate) await gcGate;
-        const cid = `${tag}-${RUN_ID}-${w}-${cycle}`;
-        attached.set(cid, 'eth0');
-        const add = await run(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path }, maybeKill());
-        note(`ADD ${cid}`, add);
-        if (cycle < (o.keep ?? 0) && !add.killed && add.status === 0) return; // stays attached; this pod is done
-        if (!add.killed && add.status === 0) {
-          adds.push({ cycle, ms: add.ms });
-          const ip = String(add.json.ips[0].address).split('/')[0];
-          const holder = live.get(ip);
-          if (holder) duplicates.push(`${ip} given to ${cid} while ${holder} holds it`);
-          live.set(ip, cid);
-          await new Promise((r) => setTimeout(r, Math.floor(rand() * 20)));
-          live.delete(ip);
-        }
-        // DEL until one completes: a killed DEL is retried, as runtimes do
-        for (let tries = 0; ; tries++) {
-          const del = await run(world.node, { command: 'DEL', conf, containerId: cid, netns: pod.path }, tries === 0 ? maybeKill() : undefined);
-          note(`DEL ${cid}`, del);
-          if (!del.killed) {
-            if (del.status === 0) dels.push({ cycle, ms: del.ms });
-            break;
+    await Promise.all(
+      pods.map(async (pod, w) => {
+        for (;;) {
+          const cycle = next++;
+          if (cycle >= o.cycles || o.signal?.aborted) return;
+          while (gcGate) await gcGate;
+          const cid = `${tag}-${RUN_ID}-${w}-${cycle}`;
+          attached.set(cid, 'eth0');
+          const add = await run(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path }, maybeKill());
+          note(`ADD ${cid}`, add);
+          if (cycle < (o.keep ?? 0) && !add.killed && add.status === 0) return; // stays attached; this pod is done
+          if (!add.killed && add.status === 0) {
+            adds.push({ cycle, ms: add.ms });
+            const ip = String(add.json.ips[0].address).split('/')[0];
+            const holder = live.get(ip);
+            if (holder) duplicates.push(`${ip} given to ${cid} while ${holder} holds it`);
+            live.set(ip, cid);
+            await new Promise((r) => setTimeout(r, Math.floor(rand() * 20)));
+            live.delete(ip);
           }
+          // DEL until one completes: a killed DEL is retried, as runtimes do
+          for (let tries = 0; ; tries++) {
+            const del = await run(
+              world.node,
+              { command: 'DEL', conf, containerId: cid, netns: pod.path },
+              tries === 0 ? maybeKill() : undefined,
+            );
+            note(`DEL ${cid}`, del);
+            if (!del.killed) {
+              if (del.status === 0) dels.push({ cycle, ms: del.ms });
+              break;
+            }
+          }
+          attached.delete(cid);
+          if (rand() < o.gcRate) await gc();
+          if (o.progress && (cycle + 1) % 1000 === 0) o.progress(cycle + 1);
         }
-        attached.delete(cid);
-        if (rand() < o.gcRate) await gc();
-        if (o.progress && (cycle + 1) % 1000 === 0) o.progress(cycle + 1);
-      }
-    }));
+      }),
+    );
     // the runtime's final GC: nothing is valid any more
     const kept = [...attached].map(([containerID, ifname]) => ({ containerID, ifname }));
     const last = await run(world.node, { command: 'GC', conf: { ...conf, 'cni.dev/valid-attachments': kept } });
@@ -219,7 +270,12 @@ export async function churn(tag: string, o: ChurnOptions): Promise<ChurnReport> 
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
 
     const leaks: string[] = [];
-    leaks.push(...extra(linksBefore, world.links(world.node).filter((l) => l.startsWith('veth'))).map((l) => `host veth ${l}`));
+    leaks.push(
+      ...extra(
+        linksBefore,
+        world.links(world.node).filter((l) => l.startsWith('veth')),
+      ).map((l) => `host veth ${l}`),
+    );
     leaks.push(...world.reservations(net).map((f) => `IPAM reservation ${f}`));
     leaks.push(...extra(nfBefore, netfilter(world, world.node)).map((l) => `netfilter ${l}`));
     for (const pod of pods) {
@@ -228,11 +284,24 @@ export async function churn(tag: string, o: ChurnOptions): Promise<ChurnReport> 
     }
     const storeFiles = fs.readdirSync(path.join(world.dataDir, net)).sort();
     const window = Math.min(1000, Math.floor(o.cycles / 2));
-    const first = (xs: { cycle: number; ms: number }[]): number[] => xs.filter((x) => x.cycle < window).map((x) => x.ms);
-    const lastOf = (xs: { cycle: number; ms: number }[]): number[] => xs.filter((x) => x.cycle >= o.cycles - window).map((x) => x.ms);
+    const first = (xs: { cycle: number; ms: number }[]): number[] =>
+      xs.filter((x) => x.cycle < window).map((x) => x.ms);
+    const lastOf = (xs: { cycle: number; ms: number }[]): number[] =>
+      xs.filter((x) => x.cycle >= o.cycles - window).map((x) => x.ms);
     return {
-      cycles: o.cycles, calls, killed, gcs, seconds, duplicates, failures, leaks, storeFiles,
-      addFirst: latency(first(adds)), addLast: latency(lastOf(adds)), delFirst: latency(first(dels)), delLast: latency(lastOf(dels)),
+      cycles: o.cycles,
+      calls,
+      killed,
+      gcs,
+      seconds,
+      duplicates,
+      failures,
+      leaks,
+      storeFiles,
+      addFirst: latency(first(adds)),
+      addLast: latency(lastOf(adds)),
+      delFirst: latency(first(dels)),
+      delLast: latency(lastOf(dels)),
     };
   } finally {
     world.cleanup();

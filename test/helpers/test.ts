@@ -50,18 +50,25 @@ export function skipNow(reason: string): never {
 }
 
 const onPath = (tool: string): boolean =>
-  (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin']).some((d) => d && fs.existsSync(`${d}/${tool}`));
+  (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin')
+    .split(':')
+    .concat(['/usr/sbin', '/sbin'])
+    .some((d) => d && fs.existsSync(`${d}/${tool}`));
 
 /** Prerequisite checks: undefined when present, else a short "what is missing" for the skip reason. */
 export const missing = {
-  root: (): string | undefined => (process.getuid?.() === 0 ? undefined : 'root (kernel tests change network namespaces)'),
+  root: (): string | undefined =>
+    process.getuid?.() === 0 ? undefined : 'root (kernel tests change network namespaces)',
   tool: (...tools: string[]): string | undefined => {
     const absent = tools.filter((t) => !onPath(t));
     return absent.length ? `${absent.join(', ')} not installed` : undefined;
   },
   refPlugins: (...names: string[]): string | undefined => {
     const absent = names.filter((n) => !fs.existsSync(`/usr/lib/cni/${n}`));
-    return absent.length ? `reference plugin(s) ${absent.join(', ')} not in /usr/lib/cni (apt-get install containernetworking-plugins)` : undefined;
+    return absent.length
+      ? `reference plugin(s) ${absent.join(', ')} not in /usr/lib/cni (apt-get install ` +
+          `containernetworking-plugins)`
+      : undefined;
   },
   /** the first of several checks that reports something missing */
   any: (...checks: (string | undefined)[]): string | undefined => checks.find(Boolean),

@@ -24,22 +24,48 @@ const SYSROOT = '/usr/aarch64-linux-gnu';
 const absent = missing.any(
   fs.existsSync(BIN_ARM64) ? undefined : `${BIN_ARM64} not built (make build)`,
   missing.tool(QEMU) && `${QEMU} not installed (apt-get install qemu-user-static; make deps)`,
-  fs.existsSync(path.join(SYSROOT, 'lib', 'ld-linux-aarch64.so.1')) ? undefined : `${SYSROOT} missing (apt-get install libc6-arm64-cross; make deps)`,
+  fs.existsSync(path.join(SYSROOT, 'lib', 'ld-linux-aarch64.so.1'))
+    ? undefined
+    : `${SYSROOT} missing (apt-get install libc6-arm64-cross; make deps)`,
 );
 const armTest = requires(test, absent);
 const rootTest = requires(armTest, missing.root());
 
-interface Reply { status: number; stdout: string; stderr: string; json: any }
+interface Reply {
+  status: number;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
 
 /** The arm64 binary under qemu, in `ns` when given, with exactly `env` (plus a private addon cache). */
 function run(env: Record<string, string>, input: string, cache: string, ns?: string): Reply {
   const argv = [QEMU, '-L', SYSROOT, BIN_ARM64];
   const r = ns
-    ? spawnSync('ip', ['netns', 'exec', ns, ...argv], { env: { ...env, TSBRIDGE_CACHE_DIR: cache }, input, encoding: 'utf8', timeout: 120_000 })
-    : spawnSync(argv[0], argv.slice(1), { env: { ...env, TSBRIDGE_CACHE_DIR: cache }, input, encoding: 'utf8', timeout: 120_000 });
+    ? spawnSync('ip', ['netns', 'exec', ns, ...argv], {
+        env: { ...env, TSBRIDGE_CACHE_DIR: cache },
+        input,
+        encoding: 'utf8',
+        timeout: 120_000,
+      })
+    : spawnSync(argv[0], argv.slice(1), {
+        env: { ...env, TSBRIDGE_CACHE_DIR: cache },
+        input,
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
   let json: any;
-  try { json = r.stdout?.trim() ? JSON.parse(r.stdout) : undefined; } catch { json = undefined; }
-  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}${r.error ? String(r.error) : ''}`, json };
+  try {
+    json = r.stdout?.trim() ? JSON.parse(r.stdout) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return {
+    status: r.status ?? -1,
+    stdout: r.stdout ?? '',
+    stderr: `${r.stderr ?? ''}${r.error ? String(r.error) : ''}`,
+    json,
+  };
 }
 
 /** A root-owned 0700 parent for the cache the binary creates (the cache protocol refuses anything looser). */
@@ -66,28 +92,50 @@ armTest('the binary is an aarch64 executable and embeds the aarch64 addon (not t
   assert.not.ok(fs.readFileSync(BIN_ARM64).includes(host), 'the x86-64 addon is embedded in the arm64 binary');
 });
 
-armTest('VERSION, --version and bad input (malformed JSON: code 6; missing env: code 4) under qemu', timeout(240_000, () => {
-  const { base, cache } = cacheBase();
-  try {
-    const v = run({ ...PATH_ONLY, CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}', cache);
-    assert.is(v.status, 0, v.stderr);
-    assert.equal(v.json, { cniVersion: '1.0.0', supportedVersions: ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+armTest(
+  'VERSION, --version and bad input (malformed JSON: code 6; missing env: code 4) under qemu',
+  timeout(240_000, () => {
+    const { base, cache } = cacheBase();
+    try {
+      const v = run({ ...PATH_ONLY, CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}', cache);
+      assert.is(v.status, 0, v.stderr);
+      assert.equal(v.json, {
+        cniVersion: '1.0.0',
+        supportedVersions: ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'],
+      });
 
-    const cli = spawnSync(QEMU, ['-L', SYSROOT, BIN_ARM64, '--version'], { env: PATH_ONLY, encoding: 'utf8', timeout: 120_000 });
-    assert.is(cli.status, 0, cli.stderr);
-    assert.match(cli.stdout, /^tsbridge \d+\.\d+\.\d+ /);
+      const cli = spawnSync(QEMU, ['-L', SYSROOT, BIN_ARM64, '--version'], {
+        env: PATH_ONLY,
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      assert.is(cli.status, 0, cli.stderr);
+      assert.match(cli.stdout, /^tsbridge \d+\.\d+\.\d+ /);
 
-    const bad = run({ ...PATH_ONLY, CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c', CNI_NETNS: '/x', CNI_IFNAME: 'eth0' }, '{"cniVersion":', cache);
-    assert.is(bad.status, 1, bad.stderr);
-    assert.is(bad.json?.code, 6, bad.stdout + bad.stderr);
+      const bad = run(
+        { ...PATH_ONLY, CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c', CNI_NETNS: '/x', CNI_IFNAME: 'eth0' },
+        '{"cniVersion":',
+        cache,
+      );
+      assert.is(bad.status, 1, bad.stderr);
+      assert.is(bad.json?.code, 6, bad.stdout + bad.stderr);
 
-    const noEnv = run({ ...PATH_ONLY, CNI_COMMAND: 'ADD', CNI_NETNS: '/x', CNI_IFNAME: 'eth0' }, '{"cniVersion":"1.0.0","name":"n","type":"tsbridge"}', cache);
-    assert.is(noEnv.status, 1, noEnv.stderr);
-    assert.equal(noEnv.json, { cniVersion: '1.0.0', code: 4, msg: 'required env variables [CNI_CONTAINERID] missing' });
-  } finally {
-    fs.rmSync(base, { recursive: true, force: true });
-  }
-}));
+      const noEnv = run(
+        { ...PATH_ONLY, CNI_COMMAND: 'ADD', CNI_NETNS: '/x', CNI_IFNAME: 'eth0' },
+        '{"cniVersion":"1.0.0","name":"n","type":"tsbridge"}',
+        cache,
+      );
+      assert.is(noEnv.status, 1, noEnv.stderr);
+      assert.equal(noEnv.json, {
+        cniVersion: '1.0.0',
+        code: 4,
+        msg: 'required env variables [CNI_CONTAINERID] missing',
+      });
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
+    }
+  }),
+);
 
 // What stops ADD/CHECK/DEL in a namespace under qemu-user (7.2, Debian 12): the netns check's ioctl
 // NS_GET_NSTYPE (0xb703) is not emulated, so every command given a CNI_NETNS is refused as "not a
@@ -96,32 +144,47 @@ armTest('VERSION, --version and bad input (malformed JSON: code 6; missing env: 
 // This test asserts exactly that refusal and that nothing was made; if a newer qemu emulates the
 // ioctl it fails, and the skipped test below should become a real ADD/CHECK/DEL.
 const NETNS_IOCTL = 'Unsupported ioctl: cmd=0xb703';
-rootTest(`ADD in a network namespace under qemu stops at ioctl NS_GET_NSTYPE (${NETNS_IOCTL}): code 4, nothing made`, timeout(240_000, () => {
-  const world = new World('arm64');
-  const { base, cache } = cacheBase();
-  try {
-    const pod = world.pod('pod');
-    assert.ok(world.links(pod.name).includes('lo'), 'pod namespace not readable');
-    const conf = bridgeConf(world, { name: 'tsbt-arm64', bridge: 'tsbarm0', ranges: [[{ subnet: '10.200.64.0/24' }]] });
-    const env = cniEnv({ command: 'ADD', conf, containerId: `arm64-${RUN_ID}`, netns: pod.path });
-    const r = spawnSync('ip', ['netns', 'exec', world.node, QEMU, '-d', 'unimp', '-L', SYSROOT, BIN_ARM64],
-      { env: { ...env, TSBRIDGE_CACHE_DIR: cache }, input: JSON.stringify(conf), encoding: 'utf8', timeout: 120_000 });
-    assert.is(r.status, 1, r.stdout + r.stderr);
-    const reply = JSON.parse(r.stdout);
-    assert.is(reply.code, 4, r.stdout);
-    assert.match(reply.msg, 'not a network namespace');
-    assert.ok(r.stderr.includes(NETNS_IOCTL), `qemu did not report the missing ioctl:\n${r.stderr}`);
-    // refused before any change: no bridge on the node, nothing new in the pod, no IPAM state
-    assert.equal(world.links(world.node), ['lo']);
-    assert.equal(world.links(pod.name), ['lo']);
-    assert.not.ok(fs.existsSync(path.join(world.dataDir, 'tsbt-arm64')), 'IPAM directory made by a refused ADD');
-  } finally {
-    world.cleanup();
-    fs.rmSync(base, { recursive: true, force: true });
-  }
-}));
+rootTest(
+  `ADD in a network namespace under qemu stops at ioctl NS_GET_NSTYPE (${NETNS_IOCTL}): code 4, nothing made`,
+  timeout(240_000, () => {
+    const world = new World('arm64');
+    const { base, cache } = cacheBase();
+    try {
+      const pod = world.pod('pod');
+      assert.ok(world.links(pod.name).includes('lo'), 'pod namespace not readable');
+      const conf = bridgeConf(world, {
+        name: 'tsbt-arm64',
+        bridge: 'tsbarm0',
+        ranges: [[{ subnet: '10.200.64.0/24' }]],
+      });
+      const env = cniEnv({ command: 'ADD', conf, containerId: `arm64-${RUN_ID}`, netns: pod.path });
+      const r = spawnSync('ip', ['netns', 'exec', world.node, QEMU, '-d', 'unimp', '-L', SYSROOT, BIN_ARM64], {
+        env: { ...env, TSBRIDGE_CACHE_DIR: cache },
+        input: JSON.stringify(conf),
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      assert.is(r.status, 1, r.stdout + r.stderr);
+      const reply = JSON.parse(r.stdout);
+      assert.is(reply.code, 4, r.stdout);
+      assert.match(reply.msg, 'not a network namespace');
+      assert.ok(r.stderr.includes(NETNS_IOCTL), `qemu did not report the missing ioctl:\n${r.stderr}`);
+      // refused before any change: no bridge on the node, nothing new in the pod, no IPAM state
+      assert.equal(world.links(world.node), ['lo']);
+      assert.equal(world.links(pod.name), ['lo']);
+      assert.not.ok(fs.existsSync(path.join(world.dataDir, 'tsbt-arm64')), 'IPAM directory made by a refused ADD');
+    } finally {
+      world.cleanup();
+      fs.rmSync(base, { recursive: true, force: true });
+    }
+  }),
+);
 
-skip(test, 'ADD/CHECK/DEL in a network namespace under qemu', 'qemu-user 7.2 does not emulate ioctl NS_GET_NSTYPE ' +
-  '(0xb703), which the netns check needs: see the test above; on real arm64 hardware the kernel suite covers it');
+skip(
+  test,
+  'ADD/CHECK/DEL in a network namespace under qemu',
+  'qemu-user 7.2 does not emulate ioctl NS_GET_NSTYPE ' +
+    '(0xb703), which the netns check needs: see the test above; on real arm64 hardware the kernel suite covers it',
+);
 
 test.run();

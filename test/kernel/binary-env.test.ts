@@ -14,7 +14,11 @@ import { ROOT } from '../helpers/paths';
 
 const BUN = path.join(ROOT, 'node_modules', 'bun', 'bin', 'bun.exe');
 
-interface Planted { dir: string; marker: string; evil: string }
+interface Planted {
+  dir: string;
+  marker: string;
+  evil: string;
+}
 
 /** A fresh working directory with a script that leaves a marker file when anything runs it. */
 function plantDir(tag: string): Planted {
@@ -25,13 +29,22 @@ function plantDir(tag: string): Planted {
   return { dir, marker, evil };
 }
 
-const delConf = (world: World): string => JSON.stringify({ cniVersion: '1.0.0', name: 'cwdtest', type: 'tsbridge', bridge: 'tsbcwd0',
-  ipam: { type: 'host-local', dataDir: world.dataDir, subnet: '10.203.0.0/24' } });
+const delConf = (world: World): string =>
+  JSON.stringify({
+    cniVersion: '1.0.0',
+    name: 'cwdtest',
+    type: 'tsbridge',
+    bridge: 'tsbcwd0',
+    ipam: { type: 'host-local', dataDir: world.dataDir, subnet: '10.203.0.0/24' },
+  });
 
 /** A DEL (it loads the plugin modules and the addon, opens netlink) run from `cwd`, as a runtime would. */
 function del(world: World, cwd: string, env: Record<string, string> = {}) {
   const r = spawnSync('ip', ['netns', 'exec', world.node, BIN], {
-    cwd, input: delConf(world), encoding: 'utf8', timeout: 30_000,
+    cwd,
+    input: delConf(world),
+    encoding: 'utf8',
+    timeout: 30_000,
     env: cniEnv({ command: 'DEL', conf: {}, containerId: 'cwd1', ...{ env } }),
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -39,7 +52,12 @@ function del(world: World, cwd: string, env: Record<string, string> = {}) {
 
 /** Plain bun in `cwd` (the positive control): what does it print? */
 function plainBun(cwd: string, code: string): string {
-  const r = spawnSync(BUN, ['-e', code], { cwd, encoding: 'utf8', timeout: 30_000, env: { PATH: process.env.PATH ?? '' } });
+  const r = spawnSync(BUN, ['-e', code], {
+    cwd,
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { PATH: process.env.PATH ?? '' },
+  });
   assert.is(r.status, 0, r.stderr);
   return r.stdout.trim();
 }
@@ -77,7 +95,12 @@ test('a bunfig.toml with a preload in the working directory runs nothing', () =>
     fs.rmSync(p.marker);
     const r = del(world, p.dir);
     assert.is(r.status, 0, r.stdout + r.stderr);
-    const v = spawnSync(BIN, [], { cwd: p.dir, input: '{"cniVersion":"1.0.0"}', env: { CNI_COMMAND: 'VERSION' }, encoding: 'utf8' });
+    const v = spawnSync(BIN, [], {
+      cwd: p.dir,
+      input: '{"cniVersion":"1.0.0"}',
+      env: { CNI_COMMAND: 'VERSION' },
+      encoding: 'utf8',
+    });
     assert.is(v.status, 0, v.stderr);
     assert.not.ok(fs.existsSync(p.marker), 'bunfig.toml preload ran inside tsbridge');
   } finally {
@@ -91,9 +114,19 @@ test('a tsconfig.json or package.json in the working directory redirects no modu
   const world = new World('cwdts');
   try {
     // every bare module name (tsconfig paths) and every #import (package.json) points at evil.js
-    fs.writeFileSync(path.join(p.dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { baseUrl: '.', paths: { '*': ['./evil.js'] } } }));
-    fs.writeFileSync(path.join(p.dir, 'package.json'), JSON.stringify({ name: 'x', type: 'commonjs', imports: { '#x': './evil.js' }, main: './evil.js' }));
-    assert.is(plainBun(p.dir, 'console.log(require("anything-at-all"))'), 'evil', 'control: plain bun follows tsconfig paths');
+    fs.writeFileSync(
+      path.join(p.dir, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { baseUrl: '.', paths: { '*': ['./evil.js'] } } }),
+    );
+    fs.writeFileSync(
+      path.join(p.dir, 'package.json'),
+      JSON.stringify({ name: 'x', type: 'commonjs', imports: { '#x': './evil.js' }, main: './evil.js' }),
+    );
+    assert.is(
+      plainBun(p.dir, 'console.log(require("anything-at-all"))'),
+      'evil',
+      'control: plain bun follows tsconfig paths',
+    );
     fs.rmSync(p.marker);
     assert.is(plainBun(p.dir, 'console.log(require("#x"))'), 'evil', 'control: plain bun follows package.json imports');
     fs.rmSync(p.marker);
@@ -119,14 +152,33 @@ test('NODE_* and BUN_* variables are gone before the work starts: a delegated IP
   try {
     // an "IPAM plugin" that records its environment and fails, so the ADD stops there
     const dump = path.join(p.dir, 'env.txt');
-    fs.writeFileSync(path.join(p.dir, 'envdump'), `#!/bin/sh\nenv > ${dump}\necho '{"cniVersion":"1.0.0","code":11,"msg":"envdump"}'\nexit 1\n`, { mode: 0o755 });
+    fs.writeFileSync(
+      path.join(p.dir, 'envdump'),
+      `#!/bin/sh\nenv > ${dump}\necho '{"cniVersion":"1.0.0","code":11,"msg":"envdump"}'\nexit 1\n`,
+      { mode: 0o755 },
+    );
     const pod = world.pod('p');
-    const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'scrub', type: 'tsbridge', bridge: 'tsbscrub0', ipam: { type: 'envdump' } });
+    const conf = JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'scrub',
+      type: 'tsbridge',
+      bridge: 'tsbscrub0',
+      ipam: { type: 'envdump' },
+    });
     const r = spawnSync('ip', ['netns', 'exec', world.node, BIN], {
-      input: conf, encoding: 'utf8', timeout: 30_000,
-      env: { ...cniEnv({ command: 'ADD', conf: {}, containerId: 'scrub1', netns: pod.path }), CNI_PATH: p.dir,
-        BUN_CONFIG_VERBOSE_FETCH: 'curl', BUN_GARBAGE_COLLECTOR_LEVEL: '2', NODE_TLS_REJECT_UNAUTHORIZED: '0',
-        NODE_EXTRA_CA_CERTS: path.join(p.dir, 'ca.pem'), NODE_OPTIONS: `--require=${p.evil}`, KEEP_ME: 'yes' },
+      input: conf,
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: {
+        ...cniEnv({ command: 'ADD', conf: {}, containerId: 'scrub1', netns: pod.path }),
+        CNI_PATH: p.dir,
+        BUN_CONFIG_VERBOSE_FETCH: 'curl',
+        BUN_GARBAGE_COLLECTOR_LEVEL: '2',
+        NODE_TLS_REJECT_UNAUTHORIZED: '0',
+        NODE_EXTRA_CA_CERTS: path.join(p.dir, 'ca.pem'),
+        NODE_OPTIONS: `--require=${p.evil}`,
+        KEEP_ME: 'yes',
+      },
     });
     assert.is(r.status, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /envdump/);

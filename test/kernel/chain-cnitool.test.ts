@@ -25,7 +25,14 @@ function chainList(world: World, cniVersion: string, name: string, bridge: strin
     cniVersion,
     name,
     plugins: [
-      { type: 'tsbridge', bridge, isGateway: true, isDefaultGateway: true, ipMasq: true, ipam: { type: 'host-local', dataDir: world.dataDir, ranges: [[{ subnet }]] } },
+      {
+        type: 'tsbridge',
+        bridge,
+        isGateway: true,
+        isDefaultGateway: true,
+        ipMasq: true,
+        ipam: { type: 'host-local', dataDir: world.dataDir, ranges: [[{ subnet }]] },
+      },
       { type: 'portmap', capabilities: { portMappings: true }, snat: true },
       { type: 'firewall' },
       { type: 'tuning', sysctl: { 'net.ipv4.conf.eth0.rp_filter': '2' } },
@@ -37,12 +44,23 @@ function chainList(world: World, cniVersion: string, name: string, bridge: strin
 /** Everything netfilter holds in `ns`, all tables, both families, and nft. */
 function allRules(world: World, ns: string): string {
   return ['iptables-save', 'ip6tables-save', 'nft list ruleset']
-    .map((c) => { const [cmd, ...args] = c.split(' '); return world.exec(ns, cmd, args); }) // a failing tool throws
+    .map((c) => {
+      const [cmd, ...args] = c.split(' ');
+      return world.exec(ns, cmd, args);
+    }) // a failing tool throws
     .join('\n');
 }
 
 /** After DEL: no interface, veth, ifb, reservation, rule or cache entry of this attachment is left. */
-function assertClean(world: World, tool: CniTool, net: string, pod: { name: string }, cid: string, ip: string, hostIfs: string[]): void {
+function assertClean(
+  world: World,
+  tool: CniTool,
+  net: string,
+  pod: { name: string },
+  cid: string,
+  ip: string,
+  hostIfs: string[],
+): void {
   assert.not.ok(world.links(pod.name).includes('eth0'), 'eth0 still in the pod');
   const links = world.links(world.node);
   for (const l of hostIfs) assert.not.ok(links.includes(l), `${l} left on the node`);
@@ -72,7 +90,10 @@ for (const [i, version] of ['1.0.0', '0.4.0'].entries()) {
       // ADD
       const add = tool.run(world.node, 'add', net, pod.path, env);
       assert.is(add.status, 0, `ADD failed: ${add.stderr}\n${add.stdout}`);
-      assert.equal(tool.order(), CHAIN.map((p) => `ADD ${p}`));
+      assert.equal(
+        tool.order(),
+        CHAIN.map((p) => `ADD ${p}`),
+      );
       const res = add.json;
       assert.is(res.cniVersion, version);
       assert.is(res.ips.length, 1);
@@ -99,7 +120,11 @@ for (const [i, version] of ['1.0.0', '0.4.0'].entries()) {
         assert.is(t.error, undefined, `${t.plugin} ADD: ${t.error}`);
       }
       assert.equal(adds[4].stdin.runtimeConfig, { bandwidth: BANDWIDTH });
-      assert.is(adds[1].stdin.prevResult.ips[0].address, res.ips[0].address, 'portmap got tsbridge result as prevResult');
+      assert.is(
+        adds[1].stdin.prevResult.ips[0].address,
+        res.ips[0].address,
+        'portmap got tsbridge result as prevResult',
+      );
 
       // the pod works, and every chained plugin did its part
       assert.equal(world.addrs(pod.name, 'eth0'), [res.ips[0].address]);
@@ -107,22 +132,35 @@ for (const [i, version] of ['1.0.0', '0.4.0'].entries()) {
       await world.serveTcp(pod.name, 8080);
       assert.is(world.tcpPeer(world.node, ip, 8080), gw, 'node -> pod TCP');
       assert.is(world.sysctl(pod.name, 'net.ipv4.conf.eth0.rp_filter'), '2', 'tuning sysctl');
-      assert.ok(sh('ip', ['netns', 'exec', world.node, 'iptables-save', '-t', 'filter']).includes(`${ip}/32`), 'firewall rule for the pod');
-      assert.match(sh('tc', ['-n', world.node, 'qdisc', 'show', 'dev', veth]), /tbf/, 'bandwidth: tbf on the host veth');
+      assert.ok(
+        sh('ip', ['netns', 'exec', world.node, 'iptables-save', '-t', 'filter']).includes(`${ip}/32`),
+        'firewall rule for the pod',
+      );
+      assert.match(
+        sh('tc', ['-n', world.node, 'qdisc', 'show', 'dev', veth]),
+        /tbf/,
+        'bandwidth: tbf on the host veth',
+      );
       assert.equal(tool.cachedResults(), [`${net}-${cid}-eth0`]);
 
       // CHECK: every plugin, in order, with the cached result as prevResult
       tool.clearTrace();
       const chk = tool.run(world.node, 'check', net, pod.path, env);
       assert.is(chk.status, 0, `CHECK failed: ${chk.stderr}`);
-      assert.equal(tool.order(), CHAIN.map((p) => `CHECK ${p}`));
+      assert.equal(
+        tool.order(),
+        CHAIN.map((p) => `CHECK ${p}`),
+      );
       assert.equal(tool.trace()[0].stdin.prevResult, res, 'tsbridge CHECK prevResult = the final ADD result');
 
       // DEL: reverse order, prevResult from the cache; then everything is gone
       tool.clearTrace();
       const del = tool.run(world.node, 'del', net, pod.path, env);
       assert.is(del.status, 0, `DEL failed: ${del.stderr}`);
-      assert.equal(tool.order(), [...CHAIN].reverse().map((p) => `DEL ${p}`));
+      assert.equal(
+        tool.order(),
+        [...CHAIN].reverse().map((p) => `DEL ${p}`),
+      );
       assert.equal(tool.trace()[4].stdin.prevResult, res);
       assertClean(world, tool, net, pod, cid, ip, [veth, ifb!]);
 
@@ -150,12 +188,16 @@ for (const [i, version] of ['1.0.0', '0.4.0'].entries()) {
       const out = world.outside('out', '192.168.201.1/24', '192.168.201.2/24');
       const pod = world.pod('p');
       const cid = cnitoolId(pod.path);
-      const env = { CAP_ARGS: JSON.stringify({ portMappings: [{ hostPort: 18080, containerPort: 8080, protocol: 'tcp' }] }) };
+      const env = {
+        CAP_ARGS: JSON.stringify({ portMappings: [{ hostPort: 18080, containerPort: 8080, protocol: 'tcp' }] }),
+      };
 
       const add = tool.run(world.node, 'add', net, pod.path, env);
       assert.is(add.status, 0, `ADD failed: ${add.stderr}\n${add.stdout}`);
       const ip = (add.json.ips[0].address as string).split('/')[0];
-      assert.equal(tool.trace()[1].stdin.runtimeConfig, { portMappings: [{ hostPort: 18080, containerPort: 8080, protocol: 'tcp' }] });
+      assert.equal(tool.trace()[1].stdin.runtimeConfig, {
+        portMappings: [{ hostPort: 18080, containerPort: 8080, protocol: 'tcp' }],
+      });
       await world.serveTcp(pod.name, 8080);
       assert.is(world.tcpPeer(out, '192.168.201.1', 18080), '192.168.201.2', 'outside -> node:18080 -> pod');
       assert.ok(world.tcpPeer(world.node, '127.0.0.1', 18080), 'node 127.0.0.1:18080 -> pod');
@@ -189,7 +231,18 @@ test('cnitool gc (libcni cache DEL, then plugin GC at 1.1.0) and status', () => 
   const tool = new CniTool([]);
   try {
     const net = 'tsbt-chaingc';
-    const base = { name: net, plugins: [{ type: 'tsbridge', bridge: 'tsbchgc', isGateway: true, ipMasq: true, ipam: { type: 'host-local', dataDir: world.dataDir, ranges: [[{ subnet: '10.201.9.0/24' }]] } }] };
+    const base = {
+      name: net,
+      plugins: [
+        {
+          type: 'tsbridge',
+          bridge: 'tsbchgc',
+          isGateway: true,
+          ipMasq: true,
+          ipam: { type: 'host-local', dataDir: world.dataDir, ranges: [[{ subnet: '10.201.9.0/24' }]] },
+        },
+      ],
+    };
     tool.writeConflist({ cniVersion: '1.0.0', ...base });
     const v11 = `${tool.dir}/net.d-1.1`;
     sh('mkdir', ['-p', v11, `${tool.dir}/cache-empty`]);
@@ -215,7 +268,11 @@ test('cnitool gc (libcni cache DEL, then plugin GC at 1.1.0) and status', () => 
 
     // 1.1.0 (empty cache): GC to tsbridge with cni.dev/valid-attachments = [a]: c is collected
     tool.clearTrace();
-    const gc2 = tool.run(world.node, 'gc', net, '', { NETCONFPATH: v11, CNI_CACHE_DIR: `${tool.dir}/cache-empty`, GC_VALID_ATTACHMENTS: valid(a) });
+    const gc2 = tool.run(world.node, 'gc', net, '', {
+      NETCONFPATH: v11,
+      CNI_CACHE_DIR: `${tool.dir}/cache-empty`,
+      GC_VALID_ATTACHMENTS: valid(a),
+    });
     assert.is(gc2.status, 0, `gc 1.1.0: ${gc2.stderr}`);
     assert.equal(tool.order(), ['GC tsbridge']);
     assert.equal(tool.trace()[0].stdin['cni.dev/valid-attachments'], [{ containerID: a.cid, ifname: 'eth0' }]);

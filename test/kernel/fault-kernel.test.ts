@@ -18,12 +18,26 @@ const BRIDGE = 'tsbkn0';
 const NET = 'tsbt-kn';
 const GW = '10.220.6.1';
 
-interface Att { cid: string; pod: { name: string; path: string }; result: any }
+interface Att {
+  cid: string;
+  pod: { name: string; path: string };
+  result: any;
+}
 
 const conf = (world: World, backend = 'iptables') =>
-  bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.220.6.0/24' }]] }, { ipMasq: true, ipMasqBackend: backend });
+  bridgeConf(
+    world,
+    { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.220.6.0/24' }]] },
+    { ipMasq: true, ipMasqBackend: backend },
+  );
 
-function add(world: World, c: object, tag: string, pod?: { name: string; path: string }, cid = `kn-${tag}-${RUN_ID}`): Att {
+function add(
+  world: World,
+  c: object,
+  tag: string,
+  pod?: { name: string; path: string },
+  cid = `kn-${tag}-${RUN_ID}`,
+): Att {
   const p = pod ?? world.pod(tag);
   const r = cni(world.node, { command: 'ADD', conf: c, containerId: cid, netns: p.path });
   assert.is(r.status, 0, `ADD ${tag}: ${r.stdout} ${r.stderr}`);
@@ -53,31 +67,37 @@ function delAdd(world: World, c: object, a: Att): Att {
   return add(world, c, 'again', a.pod, a.cid);
 }
 
-test('bridge deleted by an operator: CHECK names it; the next ADD recreates it; the old container needs DEL+ADD', () => {
-  const world = new World('knbr');
-  try {
-    const c = conf(world);
-    const a = add(world, c, 'a');
-    world.exec(world.node, 'ip', ['link', 'del', BRIDGE]);
-    checkFails(world, c, a, `bridge ${BRIDGE} does not exist`);
+test(
+  'bridge deleted by an operator: CHECK names it; the next ' + 'ADD recreates it; the old container needs DEL+ADD',
+  () => {
+    const world = new World('knbr');
+    try {
+      const c = conf(world);
+      const a = add(world, c, 'a');
+      world.exec(world.node, 'ip', ['link', 'del', BRIDGE]);
+      checkFails(world, c, a, `bridge ${BRIDGE} does not exist`);
 
-    const b = add(world, c, 'b');
-    assert.is(world.link(world.node, BRIDGE)?.linkinfo?.info_kind, 'bridge', 'the bridge was not recreated');
-    assert.equal(world.addrs(world.node, BRIDGE), [`${GW}/24`], 'the gateway is back on the bridge');
-    assert.ok(world.ping(b.pod.name, GW), 'the new container cannot reach the gateway');
-    checkOk(world, c, b, 'of the new container');
-    // the old host veth survived, detached: not repaired by someone else's ADD
-    checkFails(world, c, a, 'not attached to bridge');
-    assert.not.ok(world.ping(a.pod.name, GW), 'the detached container should not reach the gateway');
+      const b = add(world, c, 'b');
+      assert.is(world.link(world.node, BRIDGE)?.linkinfo?.info_kind, 'bridge', 'the bridge was not recreated');
+      assert.equal(world.addrs(world.node, BRIDGE), [`${GW}/24`], 'the gateway is back on the bridge');
+      assert.ok(world.ping(b.pod.name, GW), 'the new container cannot reach the gateway');
+      checkOk(world, c, b, 'of the new container');
+      // the old host veth survived, detached: not repaired by someone else's ADD
+      checkFails(world, c, a, 'not attached to bridge');
+      assert.not.ok(world.ping(a.pod.name, GW), 'the detached container should not reach the gateway');
 
-    const a2 = delAdd(world, c, a);
-    checkOk(world, c, a2, 'after DEL+ADD');
-    assert.ok(world.ping(a2.pod.name, GW));
-    assert.ok(world.ping(a2.pod.name, b.result.ips[0].address.split('/')[0]), 'the two containers cannot reach each other');
-  } finally {
-    world.cleanup();
-  }
-});
+      const a2 = delAdd(world, c, a);
+      checkOk(world, c, a2, 'after DEL+ADD');
+      assert.ok(world.ping(a2.pod.name, GW));
+      assert.ok(
+        world.ping(a2.pod.name, b.result.ips[0].address.split('/')[0]),
+        'the two containers cannot reach each other',
+      );
+    } finally {
+      world.cleanup();
+    }
+  },
+);
 
 test('netns deleted mid-life: CHECK names it; DEL with the stale path removes veth, IP and rules', () => {
   const world = new World('knns');
@@ -103,46 +123,59 @@ const flushes = [
 ] as const;
 
 for (const f of flushes) {
-  test(`nat table flushed (${f.cmd.join(' ')}): CHECK names it; another ADD does not repair it; DEL+ADD does`, async () => {
-    const world = new World(`knfl${f.backend.slice(0, 3)}`);
+  test(
+    `nat table flushed (${f.cmd.join(' ')}): CHECK names ` + `it; another ADD does not repair it; DEL+ADD does`,
+    async () => {
+      const world = new World(`knfl${f.backend.slice(0, 3)}`);
+      try {
+        const c = conf(world, f.backend);
+        const out = world.outside('out', '192.168.220.1/24', '192.168.220.2/24');
+        await world.serveTcp(out, 8080);
+        const a = add(world, c, 'a');
+        assert.is(world.tcpPeer(a.pod.name, '192.168.220.2', 8080), '192.168.220.1', 'masquerade before the flush');
+        world.exec(world.node, f.cmd[0], [...f.cmd.slice(1)]);
+        checkFails(world, c, a, f.expect);
+
+        const b = add(world, c, 'b');
+        checkOk(world, c, b, 'of a container added after the flush');
+        const msg = checkFails(world, c, a);
+        assert.ok(
+          msg.includes('10.220.6.2') ||
+            msg.includes(masqChainName(NET, a.cid)) ||
+            msg.includes('masquerade') ||
+            msg.includes('MASQUERADE'),
+          msg,
+        );
+
+        const a2 = delAdd(world, c, a);
+        checkOk(world, c, a2, 'after DEL+ADD');
+        assert.is(world.tcpPeer(a2.pod.name, '192.168.220.2', 8080), '192.168.220.1', 'masquerade after the repair');
+      } finally {
+        world.cleanup();
+      }
+    },
+  );
+}
+
+test(
+  'ip_forward reset to 0: CHECK names it; the next ADD switches it back on; the first container passes CHECK ' +
+    'again',
+  () => {
+    const world = new World('knfw');
     try {
-      const c = conf(world, f.backend);
-      const out = world.outside('out', '192.168.220.1/24', '192.168.220.2/24');
-      await world.serveTcp(out, 8080);
+      const c = conf(world);
       const a = add(world, c, 'a');
-      assert.is(world.tcpPeer(a.pod.name, '192.168.220.2', 8080), '192.168.220.1', 'masquerade before the flush');
-      world.exec(world.node, f.cmd[0], [...f.cmd.slice(1)]);
-      checkFails(world, c, a, f.expect);
-
+      assert.is(world.sysctl(world.node, 'net.ipv4.ip_forward'), '1');
+      world.exec(world.node, 'sysctl', ['-qw', 'net.ipv4.ip_forward=0']);
+      checkFails(world, c, a, 'net.ipv4.ip_forward=0');
       const b = add(world, c, 'b');
-      checkOk(world, c, b, 'of a container added after the flush');
-      const msg = checkFails(world, c, a);
-      assert.ok(msg.includes('10.220.6.2') || msg.includes(masqChainName(NET, a.cid)) || msg.includes('masquerade') || msg.includes('MASQUERADE'), msg);
-
-      const a2 = delAdd(world, c, a);
-      checkOk(world, c, a2, 'after DEL+ADD');
-      assert.is(world.tcpPeer(a2.pod.name, '192.168.220.2', 8080), '192.168.220.1', 'masquerade after the repair');
+      assert.is(world.sysctl(world.node, 'net.ipv4.ip_forward'), '1', 'ADD did not re-enable forwarding');
+      checkOk(world, c, a, 'of the first container once forwarding is back');
+      checkOk(world, c, b, 'of the second');
     } finally {
       world.cleanup();
     }
-  });
-}
-
-test('ip_forward reset to 0: CHECK names it; the next ADD switches it back on; the first container passes CHECK again', () => {
-  const world = new World('knfw');
-  try {
-    const c = conf(world);
-    const a = add(world, c, 'a');
-    assert.is(world.sysctl(world.node, 'net.ipv4.ip_forward'), '1');
-    world.exec(world.node, 'sysctl', ['-qw', 'net.ipv4.ip_forward=0']);
-    checkFails(world, c, a, 'net.ipv4.ip_forward=0');
-    const b = add(world, c, 'b');
-    assert.is(world.sysctl(world.node, 'net.ipv4.ip_forward'), '1', 'ADD did not re-enable forwarding');
-    checkOk(world, c, a, 'of the first container once forwarding is back');
-    checkOk(world, c, b, 'of the second');
-  } finally {
-    world.cleanup();
-  }
-});
+  },
+);
 
 test.run();

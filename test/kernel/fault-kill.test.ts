@@ -21,7 +21,11 @@ const POINTS = ['after-ipam', 'after-bridge', 'after-veth', 'after-container', '
 type Point = (typeof POINTS)[number];
 
 const conf = (world: World, backend: string) =>
-  bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.220.1.0/24' }]] }, { ipMasq: true, ipMasqBackend: backend });
+  bridgeConf(
+    world,
+    { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.220.1.0/24' }]] },
+    { ipMasq: true, ipMasqBackend: backend },
+  );
 
 /** Where the state differs from "killed right at `point`" ([] when it matches exactly). */
 function killedAtProblems(world: World, point: Point, cid: string, pod: { name: string }): string[] {
@@ -36,7 +40,9 @@ function killedAtProblems(world: World, point: Point, cid: string, pod: { name: 
     ['container address', addrs.length > 0, ['after-container', 'after-rules'].includes(point)],
     ['masquerade chain', dump.includes(masqChainName(NET, cid)), point === 'after-rules'],
   ];
-  return want.filter(([, got, expected]) => got !== expected).map(([what, got]) => `${point}: ${what} ${got ? 'present' : 'missing'}`);
+  return want
+    .filter(([, got, expected]) => got !== expected)
+    .map(([what, got]) => `${point}: ${what} ${got ? 'present' : 'missing'}`);
 }
 
 /** What must exist right after the kill: proves the process died at that point and not before. */
@@ -50,12 +56,19 @@ function assertKilledAt(world: World, point: Point, cid: string, pod: { name: st
  */
 function landedAt(world: World, cid: string, pod: { name: string }, killed: boolean): string {
   if (!killed) return 'finished';
-  if (world.reservations(NET).length === 0 && !world.links(world.node).includes(hostVethName(cid, 'eth0'))) return 'before';
+  if (world.reservations(NET).length === 0 && !world.links(world.node).includes(hostVethName(cid, 'eth0')))
+    return 'before';
   return POINTS.find((p) => killedAtProblems(world, p, cid, pod).length === 0) ?? 'between';
 }
 
 function killedAdd(world: World, c: object, cid: string, pod: { path: string }, point: Point): void {
-  const r = cni(world.node, { command: 'ADD', conf: c, containerId: cid, netns: pod.path, env: { TSBRIDGE_FAULT: point } });
+  const r = cni(world.node, {
+    command: 'ADD',
+    conf: c,
+    containerId: cid,
+    netns: pod.path,
+    env: { TSBRIDGE_FAULT: point },
+  });
   assert.is.not(r.status, 0, `ADD with TSBRIDGE_FAULT=${point} was not killed: ${r.stdout}`);
   assert.is(r.stdout, '', 'a killed ADD prints nothing');
 }
@@ -81,9 +94,10 @@ for (const backend of ['iptables', 'nftables'] as const) {
           killedAdd(world, c, cid, pod, point);
           assertKilledAt(world, point, cid, pod);
 
-          const r = cleanup === 'DEL'
-            ? cni(world.node, { command: 'DEL', conf: c, containerId: cid, netns: pod.path })
-            : cni(world.node, { command: 'GC', conf: { ...c, 'cni.dev/valid-attachments': [] } });
+          const r =
+            cleanup === 'DEL'
+              ? cni(world.node, { command: 'DEL', conf: c, containerId: cid, netns: pod.path })
+              : cni(world.node, { command: 'GC', conf: { ...c, 'cni.dev/valid-attachments': [] } });
           assert.is(r.status, 0, `${cleanup} after the kill failed: ${r.stdout} ${r.stderr}`);
           assert.equal(traces(world, NET, cid, 'eth0', pod), [], `${cleanup} left traces`);
           assert.equal(world.reservations(NET), [], 'IPAM files left');
@@ -132,19 +146,40 @@ for (const point of POINTS) {
  * ("reserved": mid-operation by construction); it may finish first. Resolves, once it is gone,
  * with whether the kill got it.
  */
-function killedAfter(world: World, command: 'ADD' | 'DEL', c: object, cid: string, netns: string, when: number | 'reserved'): Promise<boolean> {
+function killedAfter(
+  world: World,
+  command: 'ADD' | 'DEL',
+  c: object,
+  cid: string,
+  netns: string,
+  when: number | 'reserved',
+): Promise<boolean> {
   return new Promise((resolve) => {
     const child = spawn('ip', ['netns', 'exec', world.node, BIN], {
-      env: { PATH: process.env.PATH ?? '', CNI_COMMAND: command, CNI_CONTAINERID: cid, CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
+      env: {
+        PATH: process.env.PATH ?? '',
+        CNI_COMMAND: command,
+        CNI_CONTAINERID: cid,
+        CNI_NETNS: netns,
+        CNI_IFNAME: 'eth0',
+        CNI_PATH: '/usr/lib/cni',
+      },
       stdio: ['pipe', 'ignore', 'ignore'],
     });
-    const kill = (): void => { child.kill('SIGKILL'); };
-    const timer = when === 'reserved'
-      // (the record written, not merely created: a kill between create and write leaves an empty,
-      // ownerless file, a window host-local's store has, as the reference's does)
-      ? setInterval(() => ipFilesOf(path.join(world.dataDir, NET), cid).length > 0 && kill(), 1)
-      : setTimeout(kill, when);
-    child.on('close', (_code, signal) => { clearTimeout(timer); clearInterval(timer); resolve(signal === 'SIGKILL'); });
+    const kill = (): void => {
+      child.kill('SIGKILL');
+    };
+    const timer =
+      when === 'reserved'
+        ? // (the record written, not merely created: a kill between create and write leaves an empty,
+          // ownerless file, a window host-local's store has, as the reference's does)
+          setInterval(() => ipFilesOf(path.join(world.dataDir, NET), cid).length > 0 && kill(), 1)
+        : setTimeout(kill, when);
+    child.on('close', (_code, signal) => {
+      clearTimeout(timer);
+      clearInterval(timer);
+      resolve(signal === 'SIGKILL');
+    });
     child.stdin!.on('error', () => undefined);
     child.stdin!.end(JSON.stringify(c));
   });
@@ -154,33 +189,45 @@ function killedAfter(world: World, command: 'ADD' | 'DEL', c: object, cid: strin
 // work, some in the middle, some after it finished). Whatever state that leaves, one DEL must
 // remove it all, and the next ADD must work.
 for (const backend of ['iptables', 'nftables'] as const) {
-  test(`kill -9 at 0..140 ms (and on the IP record) into ADD and into DEL (${backend}): one DEL afterwards leaves nothing; ADD works again`, async () => {
-    const world = new World(`fkt${backend[0]}`);
-    try {
-      const pod = world.pod('pod');
-      const c = conf(world, backend);
-      // where each ADD kill landed (assertKilledAt's observations); the last one is triggered by
-      // the IP record appearing, so at least that one is mid-operation whatever the machine's speed
-      const landed: string[] = [];
-      for (let k = 0; k < 9; k++) {
-        const cid = `fkt-${backend}-${k}-${RUN_ID}`;
-        const when = k < 8 ? k * 20 : 'reserved';
-        const killed = await killedAfter(world, 'ADD', c, cid, pod.path, when);
-        landed.push(`${when}: ${landedAt(world, cid, pod, killed)}`);
-        if (when === 'reserved') assert.ok(killed && world.reservations(NET).length === 1, `the kill on the IP record did not land mid-ADD: ${landed.join(', ')}`);
-        await killedAfter(world, 'DEL', c, cid, pod.path, (7 - (k % 8)) * 20);
-        const del = cni(world.node, { command: 'DEL', conf: c, containerId: cid, netns: pod.path });
-        assert.is(del.status, 0, `DEL after the kills (ADD +${k * 20} ms): ${del.stdout}`);
-        assert.equal(traces(world, NET, cid, 'eth0', pod), [], `traces after ADD killed at +${k * 20} ms and DEL at +${(7 - k) * 20} ms`);
-        assert.equal(world.reservations(NET), []);
+  test(
+    `kill -9 at 0..140 ms (and on the IP record) into ADD and into DEL (${backend}): one DEL afterwards leaves ` +
+      `nothing; ADD works again`,
+    async () => {
+      const world = new World(`fkt${backend[0]}`);
+      try {
+        const pod = world.pod('pod');
+        const c = conf(world, backend);
+        // where each ADD kill landed (assertKilledAt's observations); the last one is triggered by
+        // the IP record appearing, so at least that one is mid-operation whatever the machine's speed
+        const landed: string[] = [];
+        for (let k = 0; k < 9; k++) {
+          const cid = `fkt-${backend}-${k}-${RUN_ID}`;
+          const when = k < 8 ? k * 20 : 'reserved';
+          const killed = await killedAfter(world, 'ADD', c, cid, pod.path, when);
+          landed.push(`${when}: ${landedAt(world, cid, pod, killed)}`);
+          if (when === 'reserved')
+            assert.ok(
+              killed && world.reservations(NET).length === 1,
+              `the kill on the IP record did not land mid-ADD: ${landed.join(', ')}`,
+            );
+          await killedAfter(world, 'DEL', c, cid, pod.path, (7 - (k % 8)) * 20);
+          const del = cni(world.node, { command: 'DEL', conf: c, containerId: cid, netns: pod.path });
+          assert.is(del.status, 0, `DEL after the kills (ADD +${k * 20} ms): ${del.stdout}`);
+          assert.equal(
+            traces(world, NET, cid, 'eth0', pod),
+            [],
+            `traces after ADD killed at +${k * 20} ms and DEL at +${(7 - k) * 20} ms`,
+          );
+          assert.equal(world.reservations(NET), []);
+        }
+        const mid = landed.filter((l) => !/: (before|finished)$/.test(l));
+        assert.ok(mid.length > 0, `no kill landed mid-ADD: ${landed.join(', ')}`);
+        retryWorks(world, c, `fkt-${backend}-last-${RUN_ID}`, pod);
+      } finally {
+        world.cleanup();
       }
-      const mid = landed.filter((l) => !/: (before|finished)$/.test(l));
-      assert.ok(mid.length > 0, `no kill landed mid-ADD: ${landed.join(', ')}`);
-      retryWorks(world, c, `fkt-${backend}-last-${RUN_ID}`, pod);
-    } finally {
-      world.cleanup();
-    }
-  });
+    },
+  );
 }
 
 test.run();

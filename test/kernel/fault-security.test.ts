@@ -21,7 +21,12 @@ const NODE24 = process.execPath;
 const BRIDGE = 'tsbsec0';
 const NET = 'tsbt-sec';
 
-const conf = (world: World) => bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.220.8.0/24' }]] }, { ipMasq: true, ipMasqBackend: 'iptables' });
+const conf = (world: World) =>
+  bridgeConf(
+    world,
+    { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.220.8.0/24' }]] },
+    { ipMasq: true, ipMasqBackend: 'iptables' },
+  );
 const tmp = (tag: string): string => fs.mkdtempSync(path.join(os.tmpdir(), `tsbt-sec-${tag}-${RUN_ID}-`));
 const modeOf = (p: string): string => (fs.lstatSync(p).mode & 0o7777).toString(8).padStart(4, '0');
 
@@ -42,10 +47,15 @@ test('umask 000: the IPAM store and a new log file are not group/world-writable'
     const pod = world.pod('pod');
     const cid = `secm-${RUN_ID}`;
     const log = path.join(dir, 'tsbridge.log');
-    const r = withUmask(0, () => cni(world.node, {
-      command: 'ADD', conf: conf(world), containerId: cid, netns: pod.path,
-      env: { TSBRIDGE_LOG_FILE: log, TSBRIDGE_LOG_LEVEL: 'debug' },
-    }));
+    const r = withUmask(0, () =>
+      cni(world.node, {
+        command: 'ADD',
+        conf: conf(world),
+        containerId: cid,
+        netns: pod.path,
+        env: { TSBRIDGE_LOG_FILE: log, TSBRIDGE_LOG_LEVEL: 'debug' },
+      }),
+    );
     assert.is(r.status, 0, r.stdout + r.stderr);
     const store = path.join(world.dataDir, NET);
     const files = [store, ...fs.readdirSync(store).map((n) => path.join(store, n)), log];
@@ -96,7 +106,11 @@ test('TSBRIDGE_LOG_FILE is a FIFO nobody reads: the call ends on its own (no han
     const cid = `secf-${RUN_ID}`;
     const fifo = path.join(dir, 'tsbridge.log');
     spawnSync('mkfifo', [fifo]);
-    const r = await cniBounded(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: pod.path, env: { TSBRIDGE_LOG_FILE: fifo } }, 15_000);
+    const r = await cniBounded(
+      world.node,
+      { command: 'ADD', conf: conf(world), containerId: cid, netns: pod.path, env: { TSBRIDGE_LOG_FILE: fifo } },
+      15_000,
+    );
     assert.not.ok(r.timedOut, 'the plugin blocked opening the log FIFO (killed after 15 s)');
     assert.is(r.status, 0, `ADD: ${r.stdout} ${r.stderr}`);
     assert.is(cni(world.node, { command: 'DEL', conf: conf(world), containerId: cid, netns: pod.path }).status, 0);
@@ -133,7 +147,10 @@ test('NODE_OPTIONS --require and other NODE_* variables change nothing on ADD an
     // the positive control: plain Node 24 with this environment does run evil.js and write coverage
     spawnSync(NODE24, ['-e', '0'], { env: { PATH: process.env.PATH, ...env, NODE_OPTIONS: `--require=${evil}` } });
     assert.is(fs.readFileSync(marker, 'utf8'), 'pwned', 'control: NODE_OPTIONS --require did not run under plain node');
-    assert.ok(fs.readdirSync(path.join(dir, 'cov')).length > 0, 'control: NODE_V8_COVERAGE wrote nothing under plain node');
+    assert.ok(
+      fs.readdirSync(path.join(dir, 'cov')).length > 0,
+      'control: NODE_V8_COVERAGE wrote nothing under plain node',
+    );
   } finally {
     world.cleanup();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -150,13 +167,24 @@ test('NODE_DEBUG changes nothing either: no debug output (and no dump of the env
     assert.is(r.status, 0, `ADD: ${r.stdout} ${r.stderr}`);
     const d = cni(world.node, { command: 'DEL', conf: conf(world), containerId: cid, netns: pod.path, env });
     assert.is(d.status, 0);
-    assert.not.match(r.stderr, /^(FS|CHILD_PROCESS|NET) \d+:/m, `NODE_DEBUG output on stderr:\n${r.stderr.slice(0, 300)}`);
+    assert.not.match(
+      r.stderr,
+      /^(FS|CHILD_PROCESS|NET) \d+:/m,
+      `NODE_DEBUG output on stderr:\n${r.stderr.slice(0, 300)}`,
+    );
     assert.not.match(r.stderr, 'hunter2', 'the environment was printed on stderr');
     // the positive control: plain Node, without tsbridge's
     // defence, spawning a tool as the plugin does (iptables-restore) with this environment, prints
     // NODE_DEBUG lines and the secret, so the two checks above can fail
-    const plain = spawnSync(NODE24, ['-e', "require('child_process').spawnSync('true')"], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
-    assert.match(plain.stderr, /^CHILD_PROCESS \d+:/m, `control: no NODE_DEBUG output from plain node:\n${plain.stderr}`);
+    const plain = spawnSync(NODE24, ['-e', "require('child_process').spawnSync('true')"], {
+      env: { PATH: process.env.PATH, ...env },
+      encoding: 'utf8',
+    });
+    assert.match(
+      plain.stderr,
+      /^CHILD_PROCESS \d+:/m,
+      `control: no NODE_DEBUG output from plain node:\n${plain.stderr}`,
+    );
     assert.match(plain.stderr, 'hunter2', 'control: plain node did not print the environment');
   } finally {
     world.cleanup();
@@ -164,7 +192,13 @@ test('NODE_DEBUG changes nothing either: no debug output (and no dump of the env
 });
 
 /** ADD (debug level) with TSBRIDGE_LOG_FILE=file, then DEL; returns the ADD's stderr. */
-function addWithLog(world: World, pod: { path: string }, cid: string, file: string, extra: Record<string, string> = {}): string {
+function addWithLog(
+  world: World,
+  pod: { path: string },
+  cid: string,
+  file: string,
+  extra: Record<string, string> = {},
+): string {
   const env = { TSBRIDGE_LOG_FILE: file, TSBRIDGE_LOG_LEVEL: 'debug', ...extra };
   const r = cni(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: pod.path, env });
   assert.is(r.status, 0, `ADD: ${r.stdout} ${r.stderr}`);
@@ -184,7 +218,7 @@ test('log file with a second hard link (planted): not written, the ADD succeeds;
     assert.is(fs.statSync(logf).nlink, 2);
     const err = addWithLog(world, pod, `sechl-${RUN_ID}`, logf);
     assert.match(err, /cannot open log file.*2 hard links/);
-    assert.is(fs.readFileSync(victim, 'utf8'), 'precious\n', 'root\'s lines went into the hard-linked file');
+    assert.is(fs.readFileSync(victim, 'utf8'), 'precious\n', "root's lines went into the hard-linked file");
     // positive control: the same file, once it has only its own name, receives the lines
     fs.unlinkSync(victim);
     const ok = addWithLog(world, pod, `sechl2-${RUN_ID}`, logf);
@@ -228,14 +262,24 @@ test('a newline in CNI_ARGS cannot forge a log line: the message is logged escap
     const logf = path.join(dir, 'tsbridge.log');
     const forged = '2001-01-01T00:00:00.000Z tsbridge[1] error: FORGED';
     const env = { TSBRIDGE_LOG_FILE: logf, TSBRIDGE_LOG_LEVEL: 'debug' };
-    const r = cni(world.node, { command: 'ADD', conf: conf(world), containerId: `secnl-${RUN_ID}`, netns: pod.path, args: `BOGUS\n${forged}\x1b[2J=1`, env });
+    const r = cni(world.node, {
+      command: 'ADD',
+      conf: conf(world),
+      containerId: `secnl-${RUN_ID}`,
+      netns: pod.path,
+      args: `BOGUS\n${forged}\x1b[2J=1`,
+      env,
+    });
     assert.is(r.json?.code, 4, `ADD: ${r.stdout}`);
     const text = fs.readFileSync(logf, 'utf8');
     // positive control: the hostile text did reach the log (escaped), so its absence as a line means something
     assert.ok(text.includes(`BOGUS\\x0a${forged}\\x1b[2J`), text);
     assert.ok(r.stderr.includes(`BOGUS\\x0a${forged}`), r.stderr);
     for (const out of [text, r.stderr]) {
-      assert.not.ok(out.split('\n').some((l) => l.startsWith('2001-01-01')), `a forged line:\n${out}`);
+      assert.not.ok(
+        out.split('\n').some((l) => l.startsWith('2001-01-01')),
+        `a forged line:\n${out}`,
+      );
       assert.not.ok(out.includes('\x1b'), 'a raw escape sequence');
     }
   } finally {

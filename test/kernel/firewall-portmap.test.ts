@@ -12,8 +12,14 @@ import * as assert from 'uvu/assert';
 import { missing, requires } from '../helpers/test';
 import { CniError, ErrCode } from '../../src/cni/errors';
 import {
-  AttachmentRules, FirewallBackend, IptablesBackend, NftablesBackend, listFirewallContainers, parsePortMappings,
-  removeAttachmentEverywhere, requiredSysctls,
+  AttachmentRules,
+  FirewallBackend,
+  IptablesBackend,
+  NftablesBackend,
+  listFirewallContainers,
+  parsePortMappings,
+  removeAttachmentEverywhere,
+  requiredSysctls,
 } from '../../src/firewall';
 import { hairpinChainName } from '../../src/firewall/portmap';
 import { dnatChainName, masqChainName } from '../../src/firewall/tag';
@@ -114,7 +120,9 @@ class World {
 
   /** Starts the answering server in a container; killed by close(). */
   async serve(c: Ctr): Promise<void> {
-    const p = spawn('ip', ['netns', 'exec', c.ns, process.execPath, '-e', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn('ip', ['netns', 'exec', c.ns, process.execPath, '-e', SERVER], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     this.servers.push(p);
     await new Promise<void>((resolve, reject) => {
       p.on('error', reject);
@@ -125,7 +133,10 @@ class World {
 
   /** What the server said to a TCP client in `ns` connecting to host:port ("timeout"/"ECONNREFUSED" on failure). */
   ask(ns: string, host: string, port = HOST_PORT): string {
-    const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '-e', CLIENT, host, String(port)], { encoding: 'utf8', timeout: 15_000 });
+    const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '-e', CLIENT, host, String(port)], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
     return (r.stdout ?? '').trim() || `failed: ${r.stderr}`;
   }
 
@@ -136,8 +147,14 @@ class World {
   /** The node's nat and raw state, both backends (and legacy iptables where installed). */
   dump(): string {
     const n = this.node;
-    const saves = ['iptables-save', 'ip6tables-save', ...(legacy ? ['iptables-legacy-save', 'ip6tables-legacy-save'] : [])];
-    return saves.flatMap((s) => ['nat', 'raw'].map((t) => inNs(n, s, '-t', t))).join('') + inNs(n, 'nft', 'list', 'ruleset');
+    const saves = [
+      'iptables-save',
+      'ip6tables-save',
+      ...(legacy ? ['iptables-legacy-save', 'ip6tables-legacy-save'] : []),
+    ];
+    return (
+      saves.flatMap((s) => ['nat', 'raw'].map((t) => inNs(n, s, '-t', t))).join('') + inNs(n, 'nft', 'list', 'ruleset')
+    );
   }
 
   close(): void {
@@ -164,7 +181,13 @@ async function withWorld(fn: (w: World) => Promise<void> | void): Promise<void> 
   }
 }
 
-function rulesFor(c: Ctr, id: string, mappings: unknown, masquerade = true, ips: 'dual' | 'v4' = 'dual'): AttachmentRules {
+function rulesFor(
+  c: Ctr,
+  id: string,
+  mappings: unknown,
+  masquerade = true,
+  ips: 'dual' | 'v4' = 'dual',
+): AttachmentRules {
   return {
     network: 'tsbt-pm-net',
     containerId: id,
@@ -183,12 +206,17 @@ const variants: [string, () => FirewallBackend][] = [
   ['iptables', () => new IptablesBackend()],
   ['nftables', () => new NftablesBackend()],
 ];
-variants.push(['iptables-legacy', () => new IptablesBackend({
-  4: { save: 'iptables-legacy-save', restore: 'iptables-legacy-restore' },
-  6: { save: 'ip6tables-legacy-save', restore: 'ip6tables-legacy-restore' },
-})]);
+variants.push([
+  'iptables-legacy',
+  () =>
+    new IptablesBackend({
+      4: { save: 'iptables-legacy-save', restore: 'iptables-legacy-restore' },
+      6: { save: 'ip6tables-legacy-save', restore: 'ip6tables-legacy-restore' },
+    }),
+]);
 /** The registrar for one backend variant: iptables-legacy ones are skipped (counted) where it is absent. */
-const variantTest = (label: string) => requires(rootTest, label === 'iptables-legacy' ? missing.tool('iptables-legacy', 'ip6tables-legacy') : undefined);
+const variantTest = (label: string) =>
+  requires(rootTest, label === 'iptables-legacy' ? missing.tool('iptables-legacy', 'ip6tables-legacy') : undefined);
 
 function expectPortInUse(fn: () => void, holder: string): void {
   try {
@@ -203,58 +231,66 @@ function expectPortInUse(fn: () => void, holder: string): void {
 
 for (const [label, make] of variants) {
   const test = variantTest(label);
-  test(`${label}: outside, node (127.0.0.1 and own address), hairpin and neighbour reach the container; DEL removes everything`, () =>
-    withWorld(async (w) => {
-      await w.serve(w.ctr1);
-      const fw = make();
-      const r = rulesFor(w.ctr1, `c1-${RUN}`, [{ HostPort: HOST_PORT, ContainerPort: CTR_PORT, Protocol: 'TCP' }]);
-      for (const s of requiredSysctls(r)) inNs(w.node, 'sysctl', '-qw', `${s.key}=${s.value}`);
+  test(
+    `${label}: outside, node (127.0.0.1 and own address), hairpin and neighbour reach the container; DEL removes ` +
+      `everything`,
+    () =>
+      withWorld(async (w) => {
+        await w.serve(w.ctr1);
+        const fw = make();
+        const r = rulesFor(w.ctr1, `c1-${RUN}`, [{ HostPort: HOST_PORT, ContainerPort: CTR_PORT, Protocol: 'TCP' }]);
+        for (const s of requiredSysctls(r)) inNs(w.node, 'sysctl', '-qw', `${s.key}=${s.value}`);
 
-      assert.is(w.ask(w.out, NODE_OUT_V4), 'ECONNREFUSED', 'before ADD nothing listens on the node');
-      w.inNode(() => {
-        fw.applyAttachment(r);
-        fw.applyAttachment(r); // a retried ADD changes nothing
-        assert.equal(fw.checkAttachment(r), []);
-        assert.equal(fw.listContainers(r.network), [r.containerId]);
-      });
+        assert.is(w.ask(w.out, NODE_OUT_V4), 'ECONNREFUSED', 'before ADD nothing listens on the node');
+        w.inNode(() => {
+          fw.applyAttachment(r);
+          fw.applyAttachment(r); // a retried ADD changes nothing
+          assert.equal(fw.checkAttachment(r), []);
+          assert.equal(fw.listContainers(r.network), [r.containerId]);
+        });
 
-      // from outside: DNAT, the client's address is kept
-      assert.is(w.ask(w.out, NODE_OUT_V4), OUT_V4);
-      assert.is(w.ask(w.out, NODE_OUT_V6), OUT_V6);
-      // from the node itself: own address needs no SNAT; 127.0.0.1 is masqueraded to the bridge address
-      assert.is(w.ask(w.node, NODE_OUT_V4), NODE_OUT_V4);
-      assert.is(w.ask(w.node, '127.0.0.1'), GW_V4);
-      assert.is(w.ask(w.node, NODE_OUT_V6), NODE_OUT_V6);
-      // the container itself through the node's address (hairpin) and through its gateway
-      assert.is(w.ask(w.ctr1.ns, NODE_OUT_V4), GW_V4);
-      assert.is(w.ask(w.ctr1.ns, GW_V4), GW_V4);
-      assert.is(w.ask(w.ctr1.ns, NODE_OUT_V6), GW_V6);
-      // a neighbour on the same bridge
-      assert.is(w.ask(w.ctr2.ns, NODE_OUT_V4), GW_V4);
-      assert.is(w.ask(w.ctr2.ns, NODE_OUT_V6), GW_V6);
-      // direct container-to-container traffic is not touched
-      assert.is(w.ask(w.ctr2.ns, w.ctr1.v4, CTR_PORT), w.ctr2.v4);
-      // a port nobody mapped is not forwarded
-      assert.is(w.ask(w.out, NODE_OUT_V4, HOST_PORT + 1), 'ECONNREFUSED');
+        // from outside: DNAT, the client's address is kept
+        assert.is(w.ask(w.out, NODE_OUT_V4), OUT_V4);
+        assert.is(w.ask(w.out, NODE_OUT_V6), OUT_V6);
+        // from the node itself: own address needs no SNAT; 127.0.0.1 is masqueraded to the bridge address
+        assert.is(w.ask(w.node, NODE_OUT_V4), NODE_OUT_V4);
+        assert.is(w.ask(w.node, '127.0.0.1'), GW_V4);
+        assert.is(w.ask(w.node, NODE_OUT_V6), NODE_OUT_V6);
+        // the container itself through the node's address (hairpin) and through its gateway
+        assert.is(w.ask(w.ctr1.ns, NODE_OUT_V4), GW_V4);
+        assert.is(w.ask(w.ctr1.ns, GW_V4), GW_V4);
+        assert.is(w.ask(w.ctr1.ns, NODE_OUT_V6), GW_V6);
+        // a neighbour on the same bridge
+        assert.is(w.ask(w.ctr2.ns, NODE_OUT_V4), GW_V4);
+        assert.is(w.ask(w.ctr2.ns, NODE_OUT_V6), GW_V6);
+        // direct container-to-container traffic is not touched
+        assert.is(w.ask(w.ctr2.ns, w.ctr1.v4, CTR_PORT), w.ctr2.v4);
+        // a port nobody mapped is not forwarded
+        assert.is(w.ask(w.out, NODE_OUT_V4, HOST_PORT + 1), 'ECONNREFUSED');
 
-      const dump = w.dump();
-      for (const chain of [dnatChainName(r.network, r.containerId), hairpinChainName(r.network, r.containerId)]) {
-        assert.ok(dump.includes(chain), dump);
-      }
+        const dump = w.dump();
+        for (const chain of [dnatChainName(r.network, r.containerId), hairpinChainName(r.network, r.containerId)]) {
+          assert.ok(dump.includes(chain), dump);
+        }
 
-      w.inNode(() => {
-        fw.removeAttachment(r.network, r.containerId);
-        fw.removeAttachment(r.network, r.containerId); // DEL is idempotent
-        assert.equal(fw.listContainers(r.network), []);
-      });
-      const after = w.dump();
-      for (const chain of [dnatChainName(r.network, r.containerId), hairpinChainName(r.network, r.containerId), masqChainName(r.network, r.containerId)]) {
-        assert.not.ok(after.includes(chain), after);
-      }
-      assert.not.ok(/CNI-(DN|HM)-/.test(after), after);
-      assert.is(w.ask(w.out, NODE_OUT_V4), 'ECONNREFUSED');
-      assert.is(w.ask(w.node, '127.0.0.1'), 'ECONNREFUSED');
-    }));
+        w.inNode(() => {
+          fw.removeAttachment(r.network, r.containerId);
+          fw.removeAttachment(r.network, r.containerId); // DEL is idempotent
+          assert.equal(fw.listContainers(r.network), []);
+        });
+        const after = w.dump();
+        for (const chain of [
+          dnatChainName(r.network, r.containerId),
+          hairpinChainName(r.network, r.containerId),
+          masqChainName(r.network, r.containerId),
+        ]) {
+          assert.not.ok(after.includes(chain), after);
+        }
+        assert.not.ok(/CNI-(DN|HM)-/.test(after), after);
+        assert.is(w.ask(w.out, NODE_OUT_V4), 'ECONNREFUSED');
+        assert.is(w.ask(w.node, '127.0.0.1'), 'ECONNREFUSED');
+      }),
+  );
 
   test(`${label}: a second container cannot take a mapped host port (103); other protocol or address is fine`, () =>
     withWorld(async (w) => {
@@ -268,18 +304,29 @@ for (const [label, make] of variants) {
       const second = (m: unknown) => rulesFor(w.ctr2, `c2-${RUN}`, m, false);
       w.inNode(() => {
         fw.applyAttachment(first);
-        expectPortInUse(() => fw.applyAttachment(second([{ hostPort: HOST_PORT, containerPort: CTR_PORT }])), first.containerId);
+        expectPortInUse(
+          () => fw.applyAttachment(second([{ hostPort: HOST_PORT, containerPort: CTR_PORT }])),
+          first.containerId,
+        );
         // specific address vs the first's wildcard
-        expectPortInUse(() => fw.applyAttachment(second([{ hostPort: HOST_PORT, containerPort: CTR_PORT, hostIP: GW_V4 }])), first.containerId);
+        expectPortInUse(
+          () => fw.applyAttachment(second([{ hostPort: HOST_PORT, containerPort: CTR_PORT, hostIP: GW_V4 }])),
+          first.containerId,
+        );
         // wildcard vs the first's specific address
-        expectPortInUse(() => fw.applyAttachment(second([{ hostPort: HOST_PORT + 1, containerPort: CTR_PORT }])), first.containerId);
+        expectPortInUse(
+          () => fw.applyAttachment(second([{ hostPort: HOST_PORT + 1, containerPort: CTR_PORT }])),
+          first.containerId,
+        );
         // a failed ADD wrote nothing
         assert.equal(fw.listContainers(first.network), [first.containerId]);
         // same port, other protocol; same port, another specific address: both fine
-        fw.applyAttachment(second([
-          { hostPort: HOST_PORT, containerPort: CTR_PORT, protocol: 'udp' },
-          { hostPort: HOST_PORT + 1, containerPort: CTR_PORT, hostIP: GW_V4 },
-        ]));
+        fw.applyAttachment(
+          second([
+            { hostPort: HOST_PORT, containerPort: CTR_PORT, protocol: 'udp' },
+            { hostPort: HOST_PORT + 1, containerPort: CTR_PORT, hostIP: GW_V4 },
+          ]),
+        );
         assert.equal(fw.listContainers(first.network).sort(), [first.containerId, `c2-${RUN}`].sort());
       });
       // each container still gets its own traffic
@@ -308,8 +355,14 @@ for (const [label, make] of variants) {
       else inNs(w.node, label === 'iptables-legacy' ? 'iptables-legacy' : 'iptables', '-t', 'nat', '-F');
       w.inNode(() => {
         const problems = fw.checkAttachment(r);
-        assert.ok(problems.some((p) => /DNAT|dnat/.test(p)), problems.join('\n'));
-        assert.not.ok(problems.some((p) => /ip6|IPv6/.test(p)), problems.join('\n'));
+        assert.ok(
+          problems.some((p) => /DNAT|dnat/.test(p)),
+          problems.join('\n'),
+        );
+        assert.not.ok(
+          problems.some((p) => /ip6|IPv6/.test(p)),
+          problems.join('\n'),
+        );
         fw.removeAttachment(r.network, r.containerId);
       });
       assert.not.ok(/CNI-(DN|HM)-/.test(w.dump()), w.dump());
@@ -318,39 +371,57 @@ for (const [label, make] of variants) {
 
 for (const [label, make] of variants) {
   const test = variantTest(label);
-  test(`${label}: route_localnet guard: a container cannot reach the node's 127.0.0.1-only services, 127.0.0.1:hostPort still works`, () =>
-    withWorld(async (w) => {
-      await w.serve(w.ctr1);
-      const local = spawn('ip', ['netns', 'exec', w.node, process.execPath, '-e',
-        `require('net').createServer((s) => s.end('node-local\\n')).listen(19999, '127.0.0.1', () => console.log('ready'));`],
-      { stdio: ['ignore', 'pipe', 'inherit'] });
-      try {
-        await new Promise<void>((resolve) => local.stdout!.on('data', () => resolve()));
-        const r = rulesFor(w.ctr1, `g-${RUN}`, [{ hostPort: HOST_PORT, containerPort: CTR_PORT }]);
-        for (const s of requiredSysctls(r)) inNs(w.node, 'sysctl', '-qw', `${s.key}=${s.value}`);
-        // ctr2 plays a container with CAP_NET_RAW: it routes 127.0.0.0/8 to its gateway
-        const c = w.ctr2.ns;
-        sh('ip', '-n', c, 'addr', 'flush', 'dev', 'lo');
-        sh('ip', '-n', c, 'route', 'add', '127.0.0.0/8', 'via', GW_V4, 'dev', 'eth0');
-        inNs(c, 'sysctl', '-qw', 'net.ipv4.conf.eth0.route_localnet=1');
-        assert.is(w.ask(c, '127.0.0.1', 19999), 'node-local', 'the hole route_localnet opens (without the guard)');
-        const fw = make();
-        w.inNode(() => {
-          fw.applyAttachment(r);
-          fw.applyAttachment(r); // the guard is added once
-          assert.equal(fw.checkAttachment(r), []);
-        });
-        assert.is(w.ask(c, '127.0.0.1', 19999), 'timeout');
-        assert.is(w.ask(w.node, '127.0.0.1'), GW_V4);
-        const dump = w.dump();
-        assert.is((dump.match(/127\.0\.0\.0\/8 -i br0|iifname "br0" ip daddr 127\.0\.0\.0\/8 drop/g) ?? []).length, 1, dump);
-        // the guard is the bridge's, not the container's: it stays after DEL
-        w.inNode(() => fw.removeAttachment(r.network, r.containerId));
-        assert.is(w.ask(c, '127.0.0.1', 19999), 'timeout');
-      } finally {
-        local.kill('SIGKILL');
-      }
-    }));
+  test(
+    `${label}: route_localnet guard: a container cannot reach the node's 127.0.0.1-only services, ` +
+      `127.0.0.1:hostPort still works`,
+    () =>
+      withWorld(async (w) => {
+        await w.serve(w.ctr1);
+        const local = spawn(
+          'ip',
+          [
+            'netns',
+            'exec',
+            w.node,
+            process.execPath,
+            '-e',
+            `require('net').createServer((s) => s.end('node-local\\n')).listen(19999, '127.0.0.1', () => ` +
+              `console.log('ready'));`,
+          ],
+          { stdio: ['ignore', 'pipe', 'inherit'] },
+        );
+        try {
+          await new Promise<void>((resolve) => local.stdout!.on('data', () => resolve()));
+          const r = rulesFor(w.ctr1, `g-${RUN}`, [{ hostPort: HOST_PORT, containerPort: CTR_PORT }]);
+          for (const s of requiredSysctls(r)) inNs(w.node, 'sysctl', '-qw', `${s.key}=${s.value}`);
+          // ctr2 plays a container with CAP_NET_RAW: it routes 127.0.0.0/8 to its gateway
+          const c = w.ctr2.ns;
+          sh('ip', '-n', c, 'addr', 'flush', 'dev', 'lo');
+          sh('ip', '-n', c, 'route', 'add', '127.0.0.0/8', 'via', GW_V4, 'dev', 'eth0');
+          inNs(c, 'sysctl', '-qw', 'net.ipv4.conf.eth0.route_localnet=1');
+          assert.is(w.ask(c, '127.0.0.1', 19999), 'node-local', 'the hole route_localnet opens (without the guard)');
+          const fw = make();
+          w.inNode(() => {
+            fw.applyAttachment(r);
+            fw.applyAttachment(r); // the guard is added once
+            assert.equal(fw.checkAttachment(r), []);
+          });
+          assert.is(w.ask(c, '127.0.0.1', 19999), 'timeout');
+          assert.is(w.ask(w.node, '127.0.0.1'), GW_V4);
+          const dump = w.dump();
+          assert.is(
+            (dump.match(/127\.0\.0\.0\/8 -i br0|iifname "br0" ip daddr 127\.0\.0\.0\/8 drop/g) ?? []).length,
+            1,
+            dump,
+          );
+          // the guard is the bridge's, not the container's: it stays after DEL
+          w.inNode(() => fw.removeAttachment(r.network, r.containerId));
+          assert.is(w.ask(c, '127.0.0.1', 19999), 'timeout');
+        } finally {
+          local.kill('SIGKILL');
+        }
+      }),
+  );
 }
 
 for (const backend of ['IptablesBackend', 'NftablesBackend']) {
@@ -359,7 +430,13 @@ for (const backend of ['IptablesBackend', 'NftablesBackend']) {
     withWorld(async (w) => {
       const mod = path.resolve(__dirname, '../../src/firewall');
       // the shared chains exist already (else creating them would serialize the racers anyway)
-      const bystander = rulesFor(w.ctr2, `by-${RUN}`, [{ hostPort: HOST_PORT + 5, containerPort: CTR_PORT }], false, 'v4');
+      const bystander = rulesFor(
+        w.ctr2,
+        `by-${RUN}`,
+        [{ hostPort: HOST_PORT + 5, containerPort: CTR_PORT }],
+        false,
+        'v4',
+      );
       const make = () => (backend === 'IptablesBackend' ? new IptablesBackend() : new NftablesBackend());
       w.inNode(() => make().applyAttachment(bystander));
       const startAt = Date.now() + 1500; // all four start their read-check-write at the same moment
@@ -370,12 +447,19 @@ for (const backend of ['IptablesBackend', 'NftablesBackend']) {
           portMappings: fw.parsePortMappings([{ hostPort: ${HOST_PORT}, containerPort: ${CTR_PORT} }]) };
         try { new fw.${backend}().applyAttachment(r); console.log('ok'); } catch (e) { console.log(String(e.code)); }`;
       const ids = [1, 2, 3, 4].map((i) => `race${i}-${RUN}`);
-      const results = await Promise.all(ids.map((id) => new Promise<string>((resolve) => {
-        const p = spawn('ip', ['netns', 'exec', w.node, process.execPath, '-e', script(id)], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        p.stdout!.on('data', (b: Buffer) => (out += b.toString()));
-        p.on('exit', () => resolve(out.trim()));
-      })));
+      const results = await Promise.all(
+        ids.map(
+          (id) =>
+            new Promise<string>((resolve) => {
+              const p = spawn('ip', ['netns', 'exec', w.node, process.execPath, '-e', script(id)], {
+                stdio: ['ignore', 'pipe', 'inherit'],
+              });
+              let out = '';
+              p.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+              p.on('exit', () => resolve(out.trim()));
+            }),
+        ),
+      );
       assert.equal(results.slice().sort(), ['103', '103', '103', 'ok'], results.join(','));
       const winner = ids[results.indexOf('ok')];
       w.inNode(() => {
@@ -401,35 +485,55 @@ rootTest('removeAttachmentEverywhere and listFirewallContainers cover both backe
       assert.equal(listFirewallContainers(a.network), []);
     });
     assert.not.ok(/CNI-(DN|HM)-|CNI-[0-9a-f]{24}/.test(w.dump()), w.dump());
-  }));
+  }),
+);
 
-requires(rootTest, missing.refPlugins('portmap'))('interop: a port the reference portmap mapped is a conflict, and tsbridge DEL removes its chain', () =>
-  withWorld((w) => {
-    const conf = {
-      cniVersion: '0.4.0', name: 'tsbt-pm-net', type: 'portmap', snat: true,
-      runtimeConfig: { portMappings: [{ hostPort: HOST_PORT, containerPort: CTR_PORT, protocol: 'tcp' }] },
-      prevResult: {
+requires(rootTest, missing.refPlugins('portmap'))(
+  'interop: a port the reference portmap mapped is a conflict, and tsbridge DEL removes its chain',
+  () =>
+    withWorld((w) => {
+      const conf = {
         cniVersion: '0.4.0',
-        interfaces: [{ name: 'eth0', sandbox: `/run/netns/${w.ctr1.ns}` }],
-        ips: [{ version: '4', address: `${w.ctr1.v4}/24`, interface: 0 }],
-      },
-    };
-    const refId = `ref-${RUN}`;
-    execFileSync('ip', ['netns', 'exec', w.node, '/usr/lib/cni/portmap'], {
-      input: JSON.stringify(conf),
-      encoding: 'utf8',
-      env: { ...process.env, CNI_COMMAND: 'ADD', CNI_CONTAINERID: refId, CNI_NETNS: `/run/netns/${w.ctr1.ns}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
-    });
-    const chain = dnatChainName(conf.name, refId);
-    assert.ok(w.dump().includes(chain), 'reference chain name differs from ours');
-    w.inNode(() => {
-      const fw = new IptablesBackend();
-      expectPortInUse(() => fw.applyAttachment(rulesFor(w.ctr2, `c2-${RUN}`, [{ hostPort: HOST_PORT, containerPort: CTR_PORT }], false, 'v4')), refId);
-      assert.equal(fw.listContainers(conf.name), [refId]);
-      fw.removeAttachment(conf.name, refId);
-      assert.equal(fw.listContainers(conf.name), []);
-    });
-    assert.not.ok(w.dump().includes(chain), w.dump());
-  }));
+        name: 'tsbt-pm-net',
+        type: 'portmap',
+        snat: true,
+        runtimeConfig: { portMappings: [{ hostPort: HOST_PORT, containerPort: CTR_PORT, protocol: 'tcp' }] },
+        prevResult: {
+          cniVersion: '0.4.0',
+          interfaces: [{ name: 'eth0', sandbox: `/run/netns/${w.ctr1.ns}` }],
+          ips: [{ version: '4', address: `${w.ctr1.v4}/24`, interface: 0 }],
+        },
+      };
+      const refId = `ref-${RUN}`;
+      execFileSync('ip', ['netns', 'exec', w.node, '/usr/lib/cni/portmap'], {
+        input: JSON.stringify(conf),
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          CNI_COMMAND: 'ADD',
+          CNI_CONTAINERID: refId,
+          CNI_NETNS: `/run/netns/${w.ctr1.ns}`,
+          CNI_IFNAME: 'eth0',
+          CNI_PATH: '/usr/lib/cni',
+        },
+      });
+      const chain = dnatChainName(conf.name, refId);
+      assert.ok(w.dump().includes(chain), 'reference chain name differs from ours');
+      w.inNode(() => {
+        const fw = new IptablesBackend();
+        expectPortInUse(
+          () =>
+            fw.applyAttachment(
+              rulesFor(w.ctr2, `c2-${RUN}`, [{ hostPort: HOST_PORT, containerPort: CTR_PORT }], false, 'v4'),
+            ),
+          refId,
+        );
+        assert.equal(fw.listContainers(conf.name), [refId]);
+        fw.removeAttachment(conf.name, refId);
+        assert.equal(fw.listContainers(conf.name), []);
+      });
+      assert.not.ok(w.dump().includes(chain), w.dump());
+    }),
+);
 
 test.run();

@@ -86,7 +86,9 @@ let server: ChildProcess | null = null;
 
 function startServer(): Promise<void> {
   return new Promise((resolve, reject) => {
-    server = spawn('ip', ['netns', 'exec', OUT, process.execPath, '-e', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+    server = spawn('ip', ['netns', 'exec', OUT, process.execPath, '-e', SERVER], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     server.on('error', reject);
     server.on('exit', (code) => reject(new Error(`server exited with ${code}`)));
     server.stdout!.on('data', (b: Buffer) => b.toString().includes('ready') && resolve());
@@ -147,9 +149,19 @@ rootTest('destinations inside the attachment subnet are not masqueraded (the ACC
     withNetns(`/run/netns/${NODE}`, () => fw.addMasquerade(wide));
     try {
       // the rules are there (a pass must not come from having no rule at all) ...
-      withNetns(`/run/netns/${NODE}`, () => assert.equal(fw.checkAttachment({ ...wide, masquerade: true, portMappings: [] }), [], `${label}: rules missing`));
-      const dump = label === 'iptables' ? inNs(NODE, 'iptables-save', '-t', 'nat') + inNs(NODE, 'ip6tables-save', '-t', 'nat') : inNs(NODE, 'nft', 'list', 'ruleset');
-      for (const net of ['172.31.253.0/24', 'fd00:254::/64']) assert.ok(dump.includes(net), `${label}: no rule for ${net}:\n${dump}`);
+      withNetns(`/run/netns/${NODE}`, () =>
+        assert.equal(
+          fw.checkAttachment({ ...wide, masquerade: true, portMappings: [] }),
+          [],
+          `${label}: rules missing`,
+        ),
+      );
+      const dump =
+        label === 'iptables'
+          ? inNs(NODE, 'iptables-save', '-t', 'nat') + inNs(NODE, 'ip6tables-save', '-t', 'nat')
+          : inNs(NODE, 'nft', 'list', 'ruleset');
+      for (const net of ['172.31.253.0/24', 'fd00:254::/64'])
+        assert.ok(dump.includes(net), `${label}: no rule for ${net}:\n${dump}`);
       // ... and do masquerade a destination outside the subnet, on the same outside host
       assert.is(seenFrom(FAR_V4), NODE_OUT_V4, `${label}: ${FAR_V4} not masqueraded`);
       assert.is(seenFrom(FAR_V6), NODE_OUT_V6, `${label}: ${FAR_V6} not masqueraded`);

@@ -10,7 +10,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { missing, requires } from '../helpers/test';
 import {
-  AttachmentRules, IptablesBackend, MasqTarget, NftablesBackend, listFirewallContainers, removeAttachmentEverywhere, selectBackend,
+  AttachmentRules,
+  IptablesBackend,
+  MasqTarget,
+  NftablesBackend,
+  listFirewallContainers,
+  removeAttachmentEverywhere,
+  selectBackend,
 } from '../../src/firewall';
 import { masqChainName } from '../../src/firewall/tag';
 import { withNetns } from '../../src/sys/netns';
@@ -47,7 +53,10 @@ function inFreshNs(role: string, fn: (ns: string) => void): void {
 }
 
 function inNs(ns: string, cmd: string, ...args: string[]): string {
-  return execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 const nsPath = (ns: string) => `/run/netns/${ns}`;
@@ -75,7 +84,8 @@ interface Variant {
   flushProblem: string;
 }
 
-const iptDump = (save: string, save6: string) => (ns: string) => inNs(ns, save, '-t', 'nat') + inNs(ns, save6, '-t', 'nat');
+const iptDump = (save: string, save6: string) => (ns: string) =>
+  inNs(ns, save, '-t', 'nat') + inNs(ns, save6, '-t', 'nat');
 
 const variants: Variant[] = [
   {
@@ -90,10 +100,11 @@ const variants: Variant[] = [
   },
   {
     label: 'iptables-legacy',
-    backend: () => new IptablesBackend({
-      4: { save: 'iptables-legacy-save', restore: 'iptables-legacy-restore' },
-      6: { save: 'ip6tables-legacy-save', restore: 'ip6tables-legacy-restore' },
-    }),
+    backend: () =>
+      new IptablesBackend({
+        4: { save: 'iptables-legacy-save', restore: 'iptables-legacy-restore' },
+        6: { save: 'ip6tables-legacy-save', restore: 'ip6tables-legacy-restore' },
+      }),
     dump: iptDump('iptables-legacy-save', 'ip6tables-legacy-save'),
     flush: (ns) => {
       inNs(ns, 'iptables-legacy', '-t', 'nat', '-F');
@@ -106,7 +117,8 @@ const variants: Variant[] = [
     backend: () => new NftablesBackend(),
     dump: (ns) => inNs(ns, 'nft', 'list', 'ruleset'),
     flush: (ns) => inNs(ns, 'nft', 'flush', 'table', 'inet', 'tsbridge'),
-    flushProblem: 'MASQUERADE rule for 10.251.0.5 missing from nftables inet tsbridge postrouting (was the ruleset flushed?)',
+    flushProblem:
+      'MASQUERADE rule for 10.251.0.5 missing from nftables inet tsbridge postrouting (was the ruleset flushed?)',
   },
 ];
 
@@ -114,7 +126,10 @@ const variants: Variant[] = [
 const rootTest = requires(test, missing.root());
 
 for (const v of variants) {
-  const test = requires(rootTest, v.label === 'iptables-legacy' ? missing.tool('iptables-legacy', 'ip6tables-legacy') : undefined);
+  const test = requires(
+    rootTest,
+    v.label === 'iptables-legacy' ? missing.tool('iptables-legacy', 'ip6tables-legacy') : undefined,
+  );
 
   test(`${v.label}: add (twice), check, flush -> check reports it, del twice leaves nothing`, () => {
     inFreshNs('rules', (ns) => {
@@ -164,11 +179,24 @@ for (const v of variants) {
       withNetns(nsPath(ns), () => {
         fw.removeAttachment(target.network, target.containerId); // fresh namespace, no table at all
         fw.addMasquerade(target);
-        fw.addMasquerade({ ...target, containerId: 'neighbour', ips: [{ ip: '10.251.0.6', subnet: '10.251.0.0/24', family: 4 }] });
+        fw.addMasquerade({
+          ...target,
+          containerId: 'neighbour',
+          ips: [{ ip: '10.251.0.6', subnet: '10.251.0.0/24', family: 4 }],
+        });
         fw.removeAttachment(target.network, target.containerId);
         fw.removeAttachment(target.network, target.containerId);
         assert.equal(fw.listContainers(target.network), ['neighbour']);
-        assert.equal(fw.checkAttachment(masqOnly({ ...target, containerId: 'neighbour', ips: [{ ip: '10.251.0.6', subnet: '10.251.0.0/24', family: 4 }] })), []);
+        assert.equal(
+          fw.checkAttachment(
+            masqOnly({
+              ...target,
+              containerId: 'neighbour',
+              ips: [{ ip: '10.251.0.6', subnet: '10.251.0.0/24', family: 4 }],
+            }),
+          ),
+          [],
+        );
       });
       const dump = v.dump(ns);
       assert.not.ok(dump.includes(CHAIN), dump);
@@ -177,7 +205,7 @@ for (const v of variants) {
   });
 }
 
-rootTest('rules made in a test namespace never show up in the machine\'s own namespace', () => {
+rootTest("rules made in a test namespace never show up in the machine's own namespace", () => {
   inFreshNs('leak', (ns) => {
     withNetns(nsPath(ns), () => new IptablesBackend().addMasquerade(target));
     const host = execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' });
@@ -210,41 +238,58 @@ rootTest('removeAttachmentEverywhere removes an attachment whichever backend mad
   });
 });
 
-requires(rootTest, missing.refPlugins('bridge', 'host-local'))('interop: rules the reference bridge plugin made are checked and deleted by tsbridge', () => {
-  const node = newNs('refnode');
-  const ctr = newNs('refctr');
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-fw-ipam-'));
-  try {
-    const conf = {
-      cniVersion: '0.4.0', name: 'ref-net.1', type: 'bridge', bridge: 'tsbtref0', isGateway: true, ipMasq: true,
-      ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.252.0.0/24' }], [{ subnet: 'fd00:252::/64' }]] },
-    };
-    const cid = `ref-${RUN}`;
-    const out = execFileSync('ip', ['netns', 'exec', node, '/usr/lib/cni/bridge'], {
-      input: JSON.stringify(conf),
-      encoding: 'utf8',
-      env: { ...process.env, CNI_COMMAND: 'ADD', CNI_CONTAINERID: cid, CNI_NETNS: nsPath(ctr), CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
-    });
-    const ips = (JSON.parse(out).ips as { address: string }[]).map((i) => {
-      const family = i.address.includes(':') ? 6 : 4;
-      return { ip: i.address.split('/')[0], subnet: i.address, family: family as 4 | 6 };
-    });
-    const t: MasqTarget = { network: conf.name, containerId: cid, ifname: 'eth0', ips };
-    const chain = masqChainName(conf.name, cid);
-    assert.ok(inNs(node, 'iptables-save', '-t', 'nat').includes(chain), 'reference chain name differs from ours');
-    withNetns(nsPath(node), () => {
-      const fw = new IptablesBackend();
-      assert.equal(fw.checkAttachment(masqOnly(t)), []);
-      assert.equal(fw.listContainers(conf.name), [cid]);
-      fw.removeAttachment(conf.name, cid);
-    });
-    assert.not.ok((inNs(node, 'iptables-save', '-t', 'nat') + inNs(node, 'ip6tables-save', '-t', 'nat')).includes(chain));
-  } finally {
-    delNs(ctr);
-    delNs(node);
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  }
-});
+requires(rootTest, missing.refPlugins('bridge', 'host-local'))(
+  'interop: rules the reference bridge plugin made are checked and deleted by tsbridge',
+  () => {
+    const node = newNs('refnode');
+    const ctr = newNs('refctr');
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-fw-ipam-'));
+    try {
+      const conf = {
+        cniVersion: '0.4.0',
+        name: 'ref-net.1',
+        type: 'bridge',
+        bridge: 'tsbtref0',
+        isGateway: true,
+        ipMasq: true,
+        ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.252.0.0/24' }], [{ subnet: 'fd00:252::/64' }]] },
+      };
+      const cid = `ref-${RUN}`;
+      const out = execFileSync('ip', ['netns', 'exec', node, '/usr/lib/cni/bridge'], {
+        input: JSON.stringify(conf),
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          CNI_COMMAND: 'ADD',
+          CNI_CONTAINERID: cid,
+          CNI_NETNS: nsPath(ctr),
+          CNI_IFNAME: 'eth0',
+          CNI_PATH: '/usr/lib/cni',
+        },
+      });
+      const ips = (JSON.parse(out).ips as { address: string }[]).map((i) => {
+        const family = i.address.includes(':') ? 6 : 4;
+        return { ip: i.address.split('/')[0], subnet: i.address, family: family as 4 | 6 };
+      });
+      const t: MasqTarget = { network: conf.name, containerId: cid, ifname: 'eth0', ips };
+      const chain = masqChainName(conf.name, cid);
+      assert.ok(inNs(node, 'iptables-save', '-t', 'nat').includes(chain), 'reference chain name differs from ours');
+      withNetns(nsPath(node), () => {
+        const fw = new IptablesBackend();
+        assert.equal(fw.checkAttachment(masqOnly(t)), []);
+        assert.equal(fw.listContainers(conf.name), [cid]);
+        fw.removeAttachment(conf.name, cid);
+      });
+      assert.not.ok(
+        (inNs(node, 'iptables-save', '-t', 'nat') + inNs(node, 'ip6tables-save', '-t', 'nat')).includes(chain),
+      );
+    } finally {
+      delNs(ctr);
+      delNs(node);
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  },
+);
 
 test.after(() => {
   for (const ns of [...created]) delNs(ns);

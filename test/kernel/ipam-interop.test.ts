@@ -17,7 +17,12 @@ const REF = '/usr/lib/cni/host-local';
 const rtest = requires(test, missing.refPlugins('host-local'));
 const NET = 'interop';
 
-interface Env { tmp: string; dir: string; cfg: HostLocalConfig; stdin: string }
+interface Env {
+  tmp: string;
+  dir: string;
+  cfg: HostLocalConfig;
+  stdin: string;
+}
 
 function withEnv(ranges: unknown[][], fn: (e: Env) => void): void {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tsb-interop-'));
@@ -32,17 +37,36 @@ function withEnv(ranges: unknown[][], fn: (e: Env) => void): void {
 
 function refEnv(command: string, containerId: string, ifname: string, args = ''): NodeJS.ProcessEnv {
   return {
-    PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: '/proc/self/ns/net',
-    CNI_IFNAME: ifname, CNI_PATH: '/usr/lib/cni', ...(args ? { CNI_ARGS: args } : {}),
+    PATH: process.env.PATH,
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: containerId,
+    CNI_NETNS: '/proc/self/ns/net',
+    CNI_IFNAME: ifname,
+    CNI_PATH: '/usr/lib/cni',
+    ...(args ? { CNI_ARGS: args } : {}),
   };
 }
 
-interface RefOut { ips?: { address: string }[]; msg?: string }
+interface RefOut {
+  ips?: { address: string }[];
+  msg?: string;
+}
 
 /** Runs the reference; its parsed stdout (result or error JSON) and exit status. */
-function ref(e: Env, command: string, containerId: string, ifname = 'eth0', args = ''): { status: number | null; out: RefOut } {
-  const r = spawnSync(REF, [], { input: e.stdin, env: refEnv(command, containerId, ifname, args), encoding: 'utf8', timeout: 20_000 });
-  return { status: r.status, out: r.stdout.trim() ? JSON.parse(r.stdout) as RefOut : {} };
+function ref(
+  e: Env,
+  command: string,
+  containerId: string,
+  ifname = 'eth0',
+  args = '',
+): { status: number | null; out: RefOut } {
+  const r = spawnSync(REF, [], {
+    input: e.stdin,
+    env: refEnv(command, containerId, ifname, args),
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  return { status: r.status, out: r.stdout.trim() ? (JSON.parse(r.stdout) as RefOut) : {} };
 }
 
 function refAdd(e: Env, containerId: string, ifname = 'eth0', args = ''): string[] {
@@ -62,7 +86,11 @@ function markFromEarlierBoot(e: Env): void {
   fs.writeFileSync(path.join(e.dir, BOOT_MARK), ['0badb007-0000-4000-8000-000000000000', ...entries].join('\n'));
 }
 
-const ipFiles = (dir: string): string[] => fs.readdirSync(dir).filter((n) => !n.startsWith('last_') && n !== 'lock' && n !== 'tsbridge-boot').sort();
+const ipFiles = (dir: string): string[] =>
+  fs
+    .readdirSync(dir)
+    .filter((n) => !n.startsWith('last_') && n !== 'lock' && n !== 'tsbridge-boot')
+    .sort();
 
 rtest('alternating allocations continue one round-robin, never repeat, and both see the range as full', () => {
   withEnv([[{ subnet: '10.99.0.0/29' }]], (e) => {
@@ -73,11 +101,14 @@ rtest('alternating allocations continue one round-robin, never repeat, and both 
     const full = ref(e, 'ADD', 'c5');
     assert.is.not(full.status, 0);
     assert.match(full.out.msg ?? '', /no IP addresses available in range set: 10\.99\.0\.1-10\.99\.0\.6/);
-    assert.throws(() => ours(e, 'c5'), (err: CniError) => err.code === ErrCode.RangeExhausted);
+    assert.throws(
+      () => ours(e, 'c5'),
+      (err: CniError) => err.code === ErrCode.RangeExhausted,
+    );
   });
 });
 
-rtest('each side releases the other\'s records (its 0644, our 0600); allocation then wraps around for both', () => {
+rtest("each side releases the other's records (its 0644, our 0600); allocation then wraps around for both", () => {
   withEnv([[{ subnet: '10.99.0.0/29' }]], (e) => {
     refAdd(e, 'c0');
     // the reference 1.1.1 made the network directory 0755 and its record 0644; our checks accept its directory
@@ -112,7 +143,10 @@ rtest('dual stack: IPv6 file names agree, requested IPs conflict across implemen
     assert.equal(refAdd(e, 'c0'), ['10.99.0.2/29', 'fd00:99::2/120']);
     assert.equal(ours(e, 'c1'), ['10.99.0.3/29', 'fd00:99::3/120']);
     assert.equal(ipFiles(e.dir), ['10.99.0.2', '10.99.0.3', 'fd00:99::2', 'fd00:99::3']);
-    assert.throws(() => ours(e, 'c2', 'eth0', ['fd00:99::2']), (err: CniError) => err.code === ErrCode.AddressInUse);
+    assert.throws(
+      () => ours(e, 'c2', 'eth0', ['fd00:99::2']),
+      (err: CniError) => err.code === ErrCode.AddressInUse,
+    );
     assert.is.not(ref(e, 'ADD', 'c2', 'eth0', 'IP=10.99.0.3').status, 0);
     assert.equal(ours(e, 'c2', 'eth0', ['10.99.0.6']), ['10.99.0.6/29', 'fd00:99::4/120']);
     assert.equal(hostLocal.release(e.cfg, NET, 'c0', 'eth0').sort(), ['10.99.0.2', 'fd00:99::2']);
@@ -124,8 +158,18 @@ rtest('dual stack: IPv6 file names agree, requested IPs conflict across implemen
 /** Processes blocked in flock() on `file` right now (the "->" lines of /proc/locks for its inode). */
 function flockWaiters(file: string): number {
   const ino = fs.statSync(file).ino;
-  return fs.readFileSync('/proc/locks', 'utf8').split('\n')
-    .filter((l) => l.includes('->') && l.includes('FLOCK') && l.trim().split(/\s+/).some((f) => f.endsWith(`:${ino}`))).length;
+  return fs
+    .readFileSync('/proc/locks', 'utf8')
+    .split('\n')
+    .filter(
+      (l) =>
+        l.includes('->') &&
+        l.includes('FLOCK') &&
+        l
+          .trim()
+          .split(/\s+/)
+          .some((f) => f.endsWith(`:${ino}`)),
+    ).length;
 }
 
 rtest('concurrent reference ADDs and our ADDs: the shared lock keeps every address unique', async () => {
@@ -140,25 +184,38 @@ rtest('concurrent reference ADDs and our ADDs: the shared lock keeps every addre
     const lock = path.join(tmp, NET, 'lock');
     fs.mkdirSync(path.dirname(lock));
     holder = await holdFlock(lock);
-    const children = Array.from({ length: 8 }, (_, i) => new Promise<number | null>((resolve) => {
-      const p = spawn(REF, [], { env: refEnv('ADD', `ref${i}`, 'eth0'), stdio: ['pipe', 'ignore', 'ignore'] });
-      p.on('close', resolve);
-      p.stdin.end(stdin);
-    }));
+    const children = Array.from(
+      { length: 8 },
+      (_, i) =>
+        new Promise<number | null>((resolve) => {
+          const p = spawn(REF, [], { env: refEnv('ADD', `ref${i}`, 'eth0'), stdio: ['pipe', 'ignore', 'ignore'] });
+          p.on('close', resolve);
+          p.stdin.end(stdin);
+        }),
+    );
     for (let i = 0; i < 400 && flockWaiters(lock) < 8; i++) await new Promise((r) => setTimeout(r, 50));
     assert.is(flockWaiters(lock), 8, 'the reference ADDs never all waited on the shared lock');
     assert.equal(ipFiles(path.join(tmp, NET)), [], 'a reference ADD wrote while the lock was held');
     holder.release(false);
     holder = undefined;
     const waitingAtStart = flockWaiters(lock);
-    const mine = Array.from({ length: 8 }, (_, i) => hostLocal.allocate(cfg, NET, `ours${i}`, 'eth0', []).ips[0].address);
+    const mine = Array.from(
+      { length: 8 },
+      (_, i) => hostLocal.allocate(cfg, NET, `ours${i}`, 'eth0', []).ips[0].address,
+    );
     assert.ok(waitingAtStart > 0, 'no reference ADD was still waiting when ours began: no overlap in time');
     assert.equal(await Promise.all(children), Array(8).fill(0));
     const files = ipFiles(path.join(tmp, NET));
     assert.is(files.length, 16);
     assert.is(new Set(mine).size, 8);
-    const owners = hostLocal.listAttachments(cfg, NET).map((a) => a.containerId).sort();
-    assert.equal(owners, [...Array.from({ length: 8 }, (_, i) => `ours${i}`), ...Array.from({ length: 8 }, (_, i) => `ref${i}`)].sort());
+    const owners = hostLocal
+      .listAttachments(cfg, NET)
+      .map((a) => a.containerId)
+      .sort();
+    assert.equal(
+      owners,
+      [...Array.from({ length: 8 }, (_, i) => `ours${i}`), ...Array.from({ length: 8 }, (_, i) => `ref${i}`)].sort(),
+    );
   } finally {
     holder?.release();
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -181,28 +238,36 @@ rtest('reboot, store only the reference wrote (no mark): our ADD in a new boot r
     refAdd(e, 'r1');
     assert.not.ok(fs.existsSync(path.join(e.dir, BOOT_MARK)));
     assert.equal(ours(e, 'c2'), ['10.99.0.4/29']);
-    assert.equal(ipFiles(e.dir), ['10.99.0.2', '10.99.0.3', '10.99.0.4'], 'the reference\'s records are kept');
+    assert.equal(ipFiles(e.dir), ['10.99.0.2', '10.99.0.3', '10.99.0.4'], "the reference's records are kept");
     assert.is(ref(e, 'CHECK', 'r0').status, 0);
   });
 });
 
-rtest('reboot, mixed store: only our own untouched records of the earlier boot go; the reference\'s stay, before or after ours', () => {
-  withEnv([[{ subnet: '10.99.0.0/28' }]], (e) => {
-    refAdd(e, 'r0'); // .2, before any mark
-    ours(e, 'c1'); // .3, listed in our mark
-    refAdd(e, 'r2'); // .4, after our mark was written
-    ours(e, 'c3'); // .5
-    // the reference frees ours and gives the same address to another container in the same boot
-    assert.is(ref(e, 'DEL', 'c3').status, 0);
-    assert.equal(refAdd(e, 'r5', 'eth0', 'IP=10.99.0.5'), ['10.99.0.5/28']);
-    markFromEarlierBoot(e);
-    // the reference keeps working before we run in the new boot: its new record stays too
-    assert.equal(refAdd(e, 'r6'), ['10.99.0.6/28']);
-    assert.equal(ours(e, 'c7'), ['10.99.0.7/28']);
-    assert.equal(ipFiles(e.dir), ['10.99.0.2', '10.99.0.4', '10.99.0.5', '10.99.0.6', '10.99.0.7'], 'only c1\'s record went');
-    assert.equal(hostLocal.findByAttachment(e.cfg, NET, 'r5', 'eth0'), ['10.99.0.5']);
-    for (const c of ['r0', 'r2', 'r5', 'r6']) assert.is(ref(e, 'CHECK', c).status, 0, c);
-  });
-});
+rtest(
+  "reboot, mixed store: only our own untouched records of the earlier boot go; the reference's stay, before or " +
+    'after ours',
+  () => {
+    withEnv([[{ subnet: '10.99.0.0/28' }]], (e) => {
+      refAdd(e, 'r0'); // .2, before any mark
+      ours(e, 'c1'); // .3, listed in our mark
+      refAdd(e, 'r2'); // .4, after our mark was written
+      ours(e, 'c3'); // .5
+      // the reference frees ours and gives the same address to another container in the same boot
+      assert.is(ref(e, 'DEL', 'c3').status, 0);
+      assert.equal(refAdd(e, 'r5', 'eth0', 'IP=10.99.0.5'), ['10.99.0.5/28']);
+      markFromEarlierBoot(e);
+      // the reference keeps working before we run in the new boot: its new record stays too
+      assert.equal(refAdd(e, 'r6'), ['10.99.0.6/28']);
+      assert.equal(ours(e, 'c7'), ['10.99.0.7/28']);
+      assert.equal(
+        ipFiles(e.dir),
+        ['10.99.0.2', '10.99.0.4', '10.99.0.5', '10.99.0.6', '10.99.0.7'],
+        "only c1's record went",
+      );
+      assert.equal(hostLocal.findByAttachment(e.cfg, NET, 'r5', 'eth0'), ['10.99.0.5']);
+      for (const c of ['r0', 'r2', 'r5', 'r6']) assert.is(ref(e, 'CHECK', c).status, 0, c);
+    });
+  },
+);
 
 test.run();

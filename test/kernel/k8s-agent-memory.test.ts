@@ -13,55 +13,100 @@ import { BIN, exited, nodeUplink, sh, until, World } from '../helpers/netns';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+const MEMORY = new RegExp(
+  String.raw`memory: rss [\d.]+ MiB \(after a full GC [\d.]+ MiB\); (\d+) collections after resyncs, \d+ ms in all; ` +
+    String.raw`heap [\d.]+ MiB of [\d.]+ MiB, extra [\d.]+ MiB, (\d+) objects; most: \w+ \d+`,
+  'g',
+);
 
-const MEMORY = /memory: rss [\d.]+ MiB \(after a full GC [\d.]+ MiB\); (\d+) collections after resyncs, \d+ ms in all; heap [\d.]+ MiB of [\d.]+ MiB, extra [\d.]+ MiB, (\d+) objects; most: \w+ \d+/g;
+test(
+  'the route agent collects after each resync; SIGUSR2 ' + 'logs its memory and the count, and stops nothing',
+  async () => {
+    const world = new World('k8smem');
+    const api = new FakeApi(['127.0.0.1']);
+    let agent: ChildProcess | undefined;
+    let log = '';
+    try {
+      const ns = world.node;
+      sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      nodeUplink(ns, '10.217.0.1/24');
+      await api.listen({ nsPath: `/run/netns/${ns}` });
+      api.setNode(makeNode('node-1', ['10.217.1.0/24'], ['10.217.0.1']));
+      api.setNode(makeNode('node-2', ['10.217.2.0/24'], ['10.217.0.2']));
 
-test('the route agent collects after each resync; SIGUSR2 logs its memory and the count, and stops nothing', async () => {
-  const world = new World('k8smem');
-  const api = new FakeApi(['127.0.0.1']);
-  let agent: ChildProcess | undefined;
-  let log = '';
-  try {
-    const ns = world.node;
-    sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    nodeUplink(ns, '10.217.0.1/24');
-    await api.listen({ nsPath: `/run/netns/${ns}` });
-    api.setNode(makeNode('node-1', ['10.217.1.0/24'], ['10.217.0.1']));
-    api.setNode(makeNode('node-2', ['10.217.2.0/24'], ['10.217.0.2']));
+      agent = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          ns,
+          BIN,
+          'routes',
+          '--node-name',
+          'node-1',
+          '--resync',
+          '0.2',
+          '--cluster-cidr',
+          '10.217.0.0/16',
+          '--api-server',
+          api.url('127.0.0.1'),
+          '--token-file',
+          api.tokenFile,
+          '--ca-file',
+          api.caFile,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      agent.stdout!.on('data', (x: Buffer) => (log += x.toString()));
+      agent.stderr!.on('data', (x: Buffer) => (log += x.toString()));
+      await until(
+        'the route to node-2',
+        async () => (await ourRoutes(ns)).includes('10.217.2.0/24 via 10.217.0.2'),
+        20_000,
+        () => log,
+      );
+      await until(
+        'the agent watches',
+        () => api.watching === 1,
+        10_000,
+        () => log,
+      );
 
-    agent = spawn('ip', ['netns', 'exec', ns, BIN, 'routes', '--node-name', 'node-1', '--resync', '0.2', '--cluster-cidr', '10.217.0.0/16',
-      '--api-server', api.url('127.0.0.1'), '--token-file', api.tokenFile, '--ca-file', api.caFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-    agent.stdout!.on('data', (x: Buffer) => (log += x.toString()));
-    agent.stderr!.on('data', (x: Buffer) => (log += x.toString()));
-    await until('the route to node-2', async () => (await ourRoutes(ns)).includes('10.217.2.0/24 via 10.217.0.2'), 20_000, () => log);
-    await until('the agent watches', () => api.watching === 1, 10_000, () => log);
+      const report = async (n: number): Promise<RegExpExecArray> => {
+        agent!.kill('SIGUSR2');
+        await until(
+          `memory report ${n}`,
+          () => [...log.matchAll(MEMORY)].length >= n,
+          10_000,
+          () => log,
+        );
+        return [...log.matchAll(MEMORY)][n - 1];
+      };
+      const first = await report(1);
+      // resyncs run every 0.2 s: wait until the next report counts more collections (the count only grows)
+      let second = await report(2);
+      for (let n = 3; Number(second[1]) <= Number(first[1]) && n < 20; n++) {
+        await sleep(300);
+        second = await report(n);
+      }
+      assert.ok(
+        Number(second[1]) > Number(first[1]) && Number(second[1]) >= 2,
+        `no collections after resyncs counted: ${first[0]} / ${second[0]}`,
+      );
+      assert.ok(Number(second[2]) > 1000, `no heap statistics: ${second[0]}`);
+      // the signal disturbed nothing: still the same watch, the route still there, the agent still running
+      assert.is(agent.exitCode, null, log);
+      assert.is(api.watching, 1, log);
+      assert.ok((await ourRoutes(ns)).includes('10.217.2.0/24 via 10.217.0.2'));
 
-    const report = async (n: number): Promise<RegExpExecArray> => {
-      agent!.kill('SIGUSR2');
-      await until(`memory report ${n}`, () => [...log.matchAll(MEMORY)].length >= n, 10_000, () => log);
-      return [...log.matchAll(MEMORY)][n - 1];
-    };
-    const first = await report(1);
-    // resyncs run every 0.2 s: wait until the next report counts more collections (the count only grows)
-    let second = await report(2);
-    for (let n = 3; Number(second[1]) <= Number(first[1]) && n < 20; n++) {
-      await sleep(300);
-      second = await report(n);
+      agent.kill('SIGTERM');
+      assert.is(await exited(agent), 0, log);
+    } finally {
+      agent?.kill('SIGKILL');
+      world.cleanup();
+      await api.close();
     }
-    assert.ok(Number(second[1]) > Number(first[1]) && Number(second[1]) >= 2, `no collections after resyncs counted: ${first[0]} / ${second[0]}`);
-    assert.ok(Number(second[2]) > 1000, `no heap statistics: ${second[0]}`);
-    // the signal disturbed nothing: still the same watch, the route still there, the agent still running
-    assert.is(agent.exitCode, null, log);
-    assert.is(api.watching, 1, log);
-    assert.ok((await ourRoutes(ns)).includes('10.217.2.0/24 via 10.217.0.2'));
-
-    agent.kill('SIGTERM');
-    assert.is(await exited(agent), 0, log);
-  } finally {
-    agent?.kill('SIGKILL');
-    world.cleanup();
-    await api.close();
-  }
-});
+  },
+);
 
 test.run();

@@ -16,29 +16,66 @@ import { requires, timeout } from '../helpers/test';
 test('the staged image tree runs tsbridge by itself (chroot)', () => {
   const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8simage-'));
   try {
-    const stage = spawnSync('bash', [path.join(ROOT, 'conf/kubernetes/build-image.sh'), '--stage-only'],
-      { env: { ...process.env, TSBRIDGE_IMAGE_CONTEXT: ctx }, encoding: 'utf8' });
+    const stage = spawnSync('bash', [path.join(ROOT, 'conf/kubernetes/build-image.sh'), '--stage-only'], {
+      env: { ...process.env, TSBRIDGE_IMAGE_CONTEXT: ctx },
+      encoding: 'utf8',
+    });
     assert.is(stage.status, 0, stage.stderr);
     const top = fs.readdirSync(ctx).sort();
-    assert.ok(top.every((d) => ['lib', 'lib64', 'licenses', 'run', 'tmp', 'usr'].includes(d)), top.join(' '));
-    assert.ok(fs.readFileSync(path.join(ctx, 'usr/local/bin/tsbridge')).equals(fs.readFileSync(BIN)), `the image carries ${BIN}`);
+    assert.ok(
+      top.every((d) => ['lib', 'lib64', 'licenses', 'run', 'tmp', 'usr'].includes(d)),
+      top.join(' '),
+    );
+    assert.ok(
+      fs.readFileSync(path.join(ctx, 'usr/local/bin/tsbridge')).equals(fs.readFileSync(BIN)),
+      `the image carries ${BIN}`,
+    );
     // notices: what the binary embeds, and the copyright of every Debian package a library came from
     const lic = fs.readdirSync(path.join(ctx, 'licenses')).sort();
     assert.ok(lic.includes('tsbridge-embedded.txt') && lic.includes('libc6.copyright'), lic.join(' '));
-    assert.match(fs.readFileSync(path.join(ctx, 'licenses', 'tsbridge-embedded.txt'), 'utf8'), /==== Bun [\d.]+ \(MIT\) ====/);
+    assert.match(
+      fs.readFileSync(path.join(ctx, 'licenses', 'tsbridge-embedded.txt'), 'utf8'),
+      /==== Bun [\d.]+ \(MIT\) ====/,
+    );
     fs.mkdirSync(path.join(ctx, 'proc'));
     // a private mount namespace: the /proc mount goes away with the command
-    const run = (...args: string[]) => spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
-      'mount -t proc proc "$0/proc" && exec chroot "$0" /usr/local/bin/tsbridge "$@"', ctx, ...args],
-    { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, encoding: 'utf8' });
+    const run = (...args: string[]) =>
+      spawnSync(
+        'unshare',
+        [
+          '-m',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          'mount -t proc proc "$0/proc" && exec chroot "$0" /usr/local/bin/tsbridge "$@"',
+          ctx,
+          ...args,
+        ],
+        { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, encoding: 'utf8' },
+      );
     const v = run('--version');
     assert.is(v.status, 0, v.stderr);
     assert.match(v.stdout, /^tsbridge \d+\.\d+\.\d+/);
     assert.match(run('help').stdout, /tsbridge install/);
-    const inst = run('install', '--pod-cidr', '10.244.7.0/24', '--cni-bin-dir', '/tmp/host/opt/cni/bin', '--cni-conf-dir', '/tmp/host/etc/cni/net.d');
+    const inst = run(
+      'install',
+      '--pod-cidr',
+      '10.244.7.0/24',
+      '--cni-bin-dir',
+      '/tmp/host/opt/cni/bin',
+      '--cni-conf-dir',
+      '/tmp/host/etc/cni/net.d',
+    );
     assert.is(inst.status, 0, inst.stderr);
-    assert.equal(fs.readFileSync(path.join(ctx, 'tmp/host/opt/cni/bin/tsbridge')), fs.readFileSync(path.join(ctx, 'usr/local/bin/tsbridge')));
-    assert.match(fs.readFileSync(path.join(ctx, 'tmp/host/etc/cni/net.d/10-tsbridge.conflist'), 'utf8'), /10\.244\.7\.0\/24/);
+    assert.equal(
+      fs.readFileSync(path.join(ctx, 'tmp/host/opt/cni/bin/tsbridge')),
+      fs.readFileSync(path.join(ctx, 'usr/local/bin/tsbridge')),
+    );
+    assert.match(
+      fs.readFileSync(path.join(ctx, 'tmp/host/etc/cni/net.d/10-tsbridge.conflist'), 'utf8'),
+      /10\.244\.7\.0\/24/,
+    );
   } finally {
     fs.rmSync(ctx, { recursive: true, force: true });
     fs.rmSync(`${ctx}-arm64`, { recursive: true, force: true });
@@ -47,12 +84,15 @@ test('the staged image tree runs tsbridge by itself (chroot)', () => {
 
 const QEMU = '/usr/bin/qemu-aarch64-static';
 requires(test, fs.existsSync(QEMU) ? undefined : 'qemu-user-static not installed (make deps)')(
-  'the staged arm64 tree runs tsbridge-arm64 by itself (chroot, under qemu)', timeout(240_000, () => {
+  'the staged arm64 tree runs tsbridge-arm64 by itself (chroot, under qemu)',
+  timeout(240_000, () => {
     const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8simage-'));
     const arm = `${ctx}-arm64`;
     try {
-      const stage = spawnSync('bash', [path.join(ROOT, 'conf/kubernetes/build-image.sh'), '--stage-only'],
-        { env: { ...process.env, TSBRIDGE_IMAGE_CONTEXT: ctx }, encoding: 'utf8' });
+      const stage = spawnSync('bash', [path.join(ROOT, 'conf/kubernetes/build-image.sh'), '--stage-only'], {
+        env: { ...process.env, TSBRIDGE_IMAGE_CONTEXT: ctx },
+        encoding: 'utf8',
+      });
       assert.is(stage.status, 0, stage.stderr);
       const files = (d: string): string[] => fs.readdirSync(path.join(arm, d)).sort();
       assert.equal(fs.readdirSync(arm).sort(), ['lib', 'licenses', 'run', 'tmp', 'usr']);
@@ -63,20 +103,49 @@ requires(test, fs.existsSync(QEMU) ? undefined : 'qemu-user-static not installed
       // mount points for the command only, in a private mount namespace; removed before the tree is
       fs.mkdirSync(path.join(arm, 'proc'));
       fs.writeFileSync(path.join(arm, 'qemu'), '');
-      const run = (...args: string[]) => spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c',
-        'mount --bind "$1" "$0/qemu" && mount -t proc proc "$0/proc" && shift && exec chroot "$0" /qemu /usr/local/bin/tsbridge "$@"',
-        arm, QEMU, ...args], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, encoding: 'utf8', timeout: 120_000 });
+      const run = (...args: string[]) =>
+        spawnSync(
+          'unshare',
+          [
+            '-m',
+            '--propagation',
+            'private',
+            'sh',
+            '-c',
+            'mount --bind "$1" "$0/qemu" && mount -t proc proc "$0/proc" && shift && exec chroot "$0" /qemu ' +
+              '/usr/local/bin/tsbridge "$@"',
+            arm,
+            QEMU,
+            ...args,
+          ],
+          { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, encoding: 'utf8', timeout: 120_000 },
+        );
       const v = run('--version');
       assert.is(v.status, 0, v.stderr);
       assert.match(v.stdout, /^tsbridge \d+\.\d+\.\d+/);
-      const inst = run('install', '--pod-cidr', '10.244.8.0/24', '--cni-bin-dir', '/tmp/host/opt/cni/bin', '--cni-conf-dir', '/tmp/host/etc/cni/net.d');
+      const inst = run(
+        'install',
+        '--pod-cidr',
+        '10.244.8.0/24',
+        '--cni-bin-dir',
+        '/tmp/host/opt/cni/bin',
+        '--cni-conf-dir',
+        '/tmp/host/etc/cni/net.d',
+      );
       assert.is(inst.status, 0, inst.stderr);
-      assert.equal(fs.readFileSync(path.join(arm, 'tmp/host/opt/cni/bin/tsbridge')), fs.readFileSync(path.join(arm, 'usr/local/bin/tsbridge')));
-      assert.match(fs.readFileSync(path.join(arm, 'tmp/host/etc/cni/net.d/10-tsbridge.conflist'), 'utf8'), /10\.244\.8\.0\/24/);
+      assert.equal(
+        fs.readFileSync(path.join(arm, 'tmp/host/opt/cni/bin/tsbridge')),
+        fs.readFileSync(path.join(arm, 'usr/local/bin/tsbridge')),
+      );
+      assert.match(
+        fs.readFileSync(path.join(arm, 'tmp/host/etc/cni/net.d/10-tsbridge.conflist'), 'utf8'),
+        /10\.244\.8\.0\/24/,
+      );
     } finally {
       fs.rmSync(ctx, { recursive: true, force: true });
       fs.rmSync(arm, { recursive: true, force: true });
     }
-  }));
+  }),
+);
 
 test.run();

@@ -14,12 +14,15 @@ const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8sbin-'))
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function tsb(args: string[], env: Record<string, string> = {}): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(BIN, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(BIN, args, {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 const dirs = (d: string): string[] => ['--cni-bin-dir', path.join(d, 'bin'), '--cni-conf-dir', path.join(d, 'net.d')];
-
 
 test('help lists the Kubernetes commands; bad flags are usage errors (exit 2)', () => {
   const h = tsb(['help']);
@@ -52,18 +55,23 @@ test('the installed binary is replaced atomically while another process execs it
 
     // While the installed file is being executed, writing into it in place is refused with
     // ETXTBSY: this is what a non-atomic installer would run into (and what the loop would see).
-    holder = spawn(installed, ['install', '--pod-cidr', '10.244.1.0/24', '--binary', installed, '--watch', ...dirs(path.join(d, 'h'))],
-      { stdio: 'ignore' });
+    holder = spawn(
+      installed,
+      ['install', '--pod-cidr', '10.244.1.0/24', '--binary', installed, '--watch', ...dirs(path.join(d, 'h'))],
+      { stdio: 'ignore' },
+    );
     await sleep(300);
     assert.throws(() => fs.openSync(installed, 'r+'), /ETXTBSY/);
 
     const stop = path.join(d, 'stop');
-    const code = `const { spawnSync } = require('child_process'); const fs = require('fs');
+    const code =
+      `const { spawnSync } = require('child_process'); const fs = require('fs');
       let ok = 0, bad = []; const end = Date.now() + 120000;
       while (!fs.existsSync(process.argv[2]) && Date.now() < end) {
         const r = spawnSync(process.argv[1], ['--version'], { encoding: 'utf8' });
         if (r.status === 0 && /^tsbridge \\d/.test(r.stdout)) ok++;
-        else bad.push(r.error ? r.error.code : 'status ' + r.status + ' ' + (r.signal || '') + ' ' + r.stderr.slice(0, 200));
+        else bad.push(r.error ? r.error.code : 'status ' + r.status + ' ' + (r.signal || '') + ' ' + ` +
+      `r.stderr.slice(0, 200));
       }
       console.log(JSON.stringify({ ok, bad }));`;
     looper = spawn(process.execPath, ['-e', code, installed, stop], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -102,7 +110,9 @@ test('install reads the node pod CIDRs from the API (TLS, bearer token) and writ
     const apiFlags = ['--api-server', api.url('127.0.0.1'), '--token-file', api.tokenFile, '--ca-file', api.caFile];
     // spawn, not spawnSync: the fake server lives in this process and must keep answering
     const child = spawn(BIN, ['install', ...apiFlags, ...dirs(d), '--mtu', '1450'], {
-      env: { PATH: process.env.PATH ?? '', TSBRIDGE_NODE_NAME: 'worker-1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      env: { PATH: process.env.PATH ?? '', TSBRIDGE_NODE_NAME: 'worker-1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let errs = '';
     child.stderr!.on('data', (x: Buffer) => (errs += x.toString()));
     assert.is(await exited(child), 0, errs);
@@ -114,8 +124,14 @@ test('install reads the node pod CIDRs from the API (TLS, bearer token) and writ
 
     // the wrong CA: refused, nothing written
     const d2 = tmp();
-    const bad = spawn(BIN, ['install', ...apiFlags.slice(0, 4), '--ca-file', api.otherCaFile, ...dirs(d2), '--wait', '1'], {
-      env: { PATH: process.env.PATH ?? '', TSBRIDGE_NODE_NAME: 'worker-1' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const bad = spawn(
+      BIN,
+      ['install', ...apiFlags.slice(0, 4), '--ca-file', api.otherCaFile, ...dirs(d2), '--wait', '1'],
+      {
+        env: { PATH: process.env.PATH ?? '', TSBRIDGE_NODE_NAME: 'worker-1' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let badErr = '';
     bad.stderr!.on('data', (x: Buffer) => (badErr += x.toString()));
     assert.is(await exited(bad), 1);
@@ -132,8 +148,11 @@ test('install --watch restores deleted files, and on SIGTERM exits 0 leaving the
   const d = tmp();
   const conf = path.join(d, 'net.d', '10-tsbridge.conflist');
   const bin = path.join(d, 'bin', 'tsbridge');
-  const child = spawn(BIN, ['install', '--binary', BIN, '--pod-cidr', '10.244.4.0/24', '--watch', '--interval', '1', ...dirs(d)],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    BIN,
+    ['install', '--binary', BIN, '--pod-cidr', '10.244.4.0/24', '--watch', '--interval', '1', ...dirs(d)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let output = '';
   child.stdout!.on('data', (x: Buffer) => (output += x.toString()));
   child.stderr!.on('data', (x: Buffer) => (output += x.toString()));
@@ -180,45 +199,56 @@ test('uninstall removes what install wrote and keeps files that are not ours (ex
 
 const NOBODY = 65534;
 
-test('files with the right bytes but another owner are rewritten (root-owned again); a directory of another user is refused', () => {
-  const d = tmp();
-  try {
-    const bin = path.join(d, 'bin', 'tsbridge');
-    const conf = path.join(d, 'net.d', '10-tsbridge.conflist');
-    const args = ['install', '--binary', BIN, '--pod-cidr', '10.244.6.0/24', ...dirs(d)];
-    assert.is(tsb(args).status, 0);
-    const unchanged = tsb(args);
-    assert.match(unchanged.stdout, /tsbridge: unchanged; .*conflist: unchanged/, 'positive control: our own files are left alone');
-    for (const f of [bin, conf]) fs.chownSync(f, NOBODY, NOBODY);
-    const inodes = [bin, conf].map((f) => fs.statSync(f).ino);
-    const r = tsb(args);
-    assert.is(r.status, 0, r.stderr);
-    assert.match(r.stdout, /tsbridge: written; .*conflist: written/);
-    for (const [i, f] of [bin, conf].entries()) {
-      const st = fs.statSync(f);
-      assert.is(st.uid, 0, f);
-      assert.is.not(st.ino, inodes[i], `${f} replaced, not chowned in place`);
+test(
+  'files with the right bytes but another owner are rewritten (root-owned again); a directory of another user is ' +
+    'refused',
+  () => {
+    const d = tmp();
+    try {
+      const bin = path.join(d, 'bin', 'tsbridge');
+      const conf = path.join(d, 'net.d', '10-tsbridge.conflist');
+      const args = ['install', '--binary', BIN, '--pod-cidr', '10.244.6.0/24', ...dirs(d)];
+      assert.is(tsb(args).status, 0);
+      const unchanged = tsb(args);
+      assert.match(
+        unchanged.stdout,
+        /tsbridge: unchanged; .*conflist: unchanged/,
+        'positive control: our own files are left alone',
+      );
+      for (const f of [bin, conf]) fs.chownSync(f, NOBODY, NOBODY);
+      const inodes = [bin, conf].map((f) => fs.statSync(f).ino);
+      const r = tsb(args);
+      assert.is(r.status, 0, r.stderr);
+      assert.match(r.stdout, /tsbridge: written; .*conflist: written/);
+      for (const [i, f] of [bin, conf].entries()) {
+        const st = fs.statSync(f);
+        assert.is(st.uid, 0, f);
+        assert.is.not(st.ino, inodes[i], `${f} replaced, not chowned in place`);
+      }
+      // a directory another user owns: they could swap the binary after us, so nothing is written there
+      fs.chownSync(path.join(d, 'net.d'), NOBODY, NOBODY);
+      fs.rmSync(conf);
+      const refused = tsb(args);
+      assert.is(refused.status, 1);
+      assert.match(
+        refused.stderr,
+        /refusing to install into .*net\.d: .*net\.d is owned by uid 65534, not root; make it .*root-owned/,
+      );
+      assert.not.ok(fs.existsSync(conf));
+      // ... also when it is a parent of the directory
+      fs.chownSync(path.join(d, 'net.d'), 0, 0);
+      fs.chownSync(d, NOBODY, NOBODY);
+      assert.match(tsb(args).stderr, /is owned by uid 65534/);
+      fs.chownSync(d, 0, 0);
+      // our own directory, group/other-writable: fixed (0755), then used
+      fs.chmodSync(path.join(d, 'net.d'), 0o777);
+      assert.is(tsb(args).status, 0);
+      assert.is(fs.statSync(path.join(d, 'net.d')).mode & 0o7777, 0o755);
+      assert.ok(fs.existsSync(conf));
+    } finally {
+      fs.rmSync(d, { recursive: true, force: true });
     }
-    // a directory another user owns: they could swap the binary after us, so nothing is written there
-    fs.chownSync(path.join(d, 'net.d'), NOBODY, NOBODY);
-    fs.rmSync(conf);
-    const refused = tsb(args);
-    assert.is(refused.status, 1);
-    assert.match(refused.stderr, /refusing to install into .*net\.d: .*net\.d is owned by uid 65534, not root; make it .*root-owned/);
-    assert.not.ok(fs.existsSync(conf));
-    // ... also when it is a parent of the directory
-    fs.chownSync(path.join(d, 'net.d'), 0, 0);
-    fs.chownSync(d, NOBODY, NOBODY);
-    assert.match(tsb(args).stderr, /is owned by uid 65534/);
-    fs.chownSync(d, 0, 0);
-    // our own directory, group/other-writable: fixed (0755), then used
-    fs.chmodSync(path.join(d, 'net.d'), 0o777);
-    assert.is(tsb(args).status, 0);
-    assert.is(fs.statSync(path.join(d, 'net.d')).mode & 0o7777, 0o755);
-    assert.ok(fs.existsSync(conf));
-  } finally {
-    fs.rmSync(d, { recursive: true, force: true });
-  }
-});
+  },
+);
 
 test.run();

@@ -20,11 +20,11 @@ async function ourRoutes(ns: string): Promise<string[]> {
   const out: string[] = [];
   for (const f of ['-4', '-6']) {
     const r = await run('ip', ['-j', f, '-n', ns, 'route', 'show', 'proto', '116']);
-    for (const x of JSON.parse(r.stdout || '[]') as { dst: string; gateway: string }[]) out.push(`${x.dst} via ${x.gateway}`);
+    for (const x of JSON.parse(r.stdout || '[]') as { dst: string; gateway: string }[])
+      out.push(`${x.dst} via ${x.gateway}`);
   }
   return out.sort();
 }
-
 
 /** A Node created at `minute` past the epoch of this test: the age decides who keeps a contested CIDR. */
 function node(name: string, podCidrs: string[], ips: string[], minute: number): NodeObject {
@@ -33,73 +33,135 @@ function node(name: string, podCidrs: string[], ips: string[], minute: number): 
   return n;
 }
 
-test('hostile Node objects get no route, good ones do; refusals logged once; an oversized watch line means a new list', async () => {
-  const world = new World('k8strust');
-  const api = new FakeApi(['127.0.0.1']);
-  let agent: ChildProcess | undefined;
-  let log = '';
-  try {
-    const ns = world.node;
-    sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    nodeUplink(ns, '10.216.0.1/24', 'fd00:216::1/64');
-    await api.listen({ nsPath: `/run/netns/${ns}` });
+test(
+  'hostile Node objects get no route, good ones do; refusals logged once; an oversized watch line means a new ' +
+    'list',
+  async () => {
+    const world = new World('k8strust');
+    const api = new FakeApi(['127.0.0.1']);
+    let agent: ChildProcess | undefined;
+    let log = '';
+    try {
+      const ns = world.node;
+      sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      nodeUplink(ns, '10.216.0.1/24', 'fd00:216::1/64');
+      await api.listen({ nsPath: `/run/netns/${ns}` });
 
-    api.setNode(node('node-1', ['10.216.1.0/24', 'fd00:216:0:1::/64'], ['10.216.0.1', 'fd00:216::1'], 0));
-    api.setNode(node('node-2', ['10.216.2.0/24', 'fd00:216:0:2::/64'], ['10.216.0.2', 'fd00:216::2'], 1));
-    api.setNode(node('node-3', ['10.216.3.0/24'], ['10.216.0.3'], 2));
-    const evil: [string, string[], string[], RegExp][] = [
-      ['evil-metadata', ['169.254.169.254/32'], ['10.216.0.10'], /is outside the cluster CIDR 10\.216\.0\.0\/16/],
-      ['evil-service', ['10.96.0.0/12'], ['10.216.0.11'], /is outside the cluster CIDR/],
-      ['evil-half', ['128.0.0.0/1'], ['10.216.0.12'], /is outside the cluster CIDR/],
-      ['evil-v6', ['::/1'], ['fd00:216::12'], /is outside the cluster CIDR fd00:216::\/48/],
-      ['evil-lan', ['10.216.0.128/25'], ['10.216.0.13'], /overlaps 10\.216\.0\.0\/24, a connected subnet of this node \(eth0\)/],
-      ['evil-dup', ['10.216.2.0/25'], ['10.216.0.14'], /overlaps 10\.216\.2\.0\/24 of node node-2 \(older\)/],
-      ['evil-two', ['10.216.7.0/24', '10.216.8.0/24'], ['10.216.0.15'], /more than one IPv4 pod CIDR/],
-      ['evil-offlink', ['10.216.9.0/24'], ['198.51.100.9'], /gateway 198\.51\.100\.9 is not on a connected subnet/],
-      ['evil-local', ['10.216.10.0/24'], ['10.216.0.1'], /gateway 10\.216\.0\.1 is an address of this node/],
-      ['evil-api', ['127.0.0.0/8'], ['10.216.0.16'], /is outside the cluster CIDR/],
-    ];
-    for (const [name, cidrs, ips] of evil) api.setNode(node(name, cidrs, ips, 10));
+      api.setNode(node('node-1', ['10.216.1.0/24', 'fd00:216:0:1::/64'], ['10.216.0.1', 'fd00:216::1'], 0));
+      api.setNode(node('node-2', ['10.216.2.0/24', 'fd00:216:0:2::/64'], ['10.216.0.2', 'fd00:216::2'], 1));
+      api.setNode(node('node-3', ['10.216.3.0/24'], ['10.216.0.3'], 2));
+      const evil: [string, string[], string[], RegExp][] = [
+        ['evil-metadata', ['169.254.169.254/32'], ['10.216.0.10'], /is outside the cluster CIDR 10\.216\.0\.0\/16/],
+        ['evil-service', ['10.96.0.0/12'], ['10.216.0.11'], /is outside the cluster CIDR/],
+        ['evil-half', ['128.0.0.0/1'], ['10.216.0.12'], /is outside the cluster CIDR/],
+        ['evil-v6', ['::/1'], ['fd00:216::12'], /is outside the cluster CIDR fd00:216::\/48/],
+        [
+          'evil-lan',
+          ['10.216.0.128/25'],
+          ['10.216.0.13'],
+          /overlaps 10\.216\.0\.0\/24, a connected subnet of this node \(eth0\)/,
+        ],
+        ['evil-dup', ['10.216.2.0/25'], ['10.216.0.14'], /overlaps 10\.216\.2\.0\/24 of node node-2 \(older\)/],
+        ['evil-two', ['10.216.7.0/24', '10.216.8.0/24'], ['10.216.0.15'], /more than one IPv4 pod CIDR/],
+        ['evil-offlink', ['10.216.9.0/24'], ['198.51.100.9'], /gateway 198\.51\.100\.9 is not on a connected subnet/],
+        ['evil-local', ['10.216.10.0/24'], ['10.216.0.1'], /gateway 10\.216\.0\.1 is an address of this node/],
+        ['evil-api', ['127.0.0.0/8'], ['10.216.0.16'], /is outside the cluster CIDR/],
+      ];
+      for (const [name, cidrs, ips] of evil) api.setNode(node(name, cidrs, ips, 10));
 
-    agent = spawn('ip', ['netns', 'exec', ns, BIN, 'routes', '--node-name', 'node-1', '--resync', '0.3',
-      '--cluster-cidr', '10.216.0.0/16', '--cluster-cidr', 'fd00:216::/48',
-      '--api-server', api.url('127.0.0.1'), '--token-file', api.tokenFile, '--ca-file', api.caFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-    agent.stdout!.on('data', (x: Buffer) => (log += x.toString()));
-    agent.stderr!.on('data', (x: Buffer) => (log += x.toString()));
+      agent = spawn(
+        'ip',
+        [
+          'netns',
+          'exec',
+          ns,
+          BIN,
+          'routes',
+          '--node-name',
+          'node-1',
+          '--resync',
+          '0.3',
+          '--cluster-cidr',
+          '10.216.0.0/16',
+          '--cluster-cidr',
+          'fd00:216::/48',
+          '--api-server',
+          api.url('127.0.0.1'),
+          '--token-file',
+          api.tokenFile,
+          '--ca-file',
+          api.caFile,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      agent.stdout!.on('data', (x: Buffer) => (log += x.toString()));
+      agent.stderr!.on('data', (x: Buffer) => (log += x.toString()));
 
-    const good = ['10.216.2.0/24 via 10.216.0.2', '10.216.3.0/24 via 10.216.0.3', 'fd00:216:0:2::/64 via fd00:216::2'];
-    await until('the good nodes routed', async () => JSON.stringify(await ourRoutes(ns)) === JSON.stringify(good), 20_000, () => log);
-    await until('every hostile node refused', () => evil.every(([name]) => log.includes(`node ${name}: `)), 10_000, () => log);
-    await sleep(1500); // five resyncs
-    assert.equal(await ourRoutes(ns), good, 'no route of a hostile node');
-    for (const [name, cidrs, , why] of evil) {
-      const lines = log.split('\n').filter((l) => l.includes(`node ${name}: `));
-      assert.is(lines.length, cidrs.length, `${name} logged once per CIDR:\n${lines.join('\n')}`);
-      assert.match(lines[0], why, name);
+      const good = [
+        '10.216.2.0/24 via 10.216.0.2',
+        '10.216.3.0/24 via 10.216.0.3',
+        'fd00:216:0:2::/64 via fd00:216::2',
+      ];
+      await until(
+        'the good nodes routed',
+        async () => JSON.stringify(await ourRoutes(ns)) === JSON.stringify(good),
+        20_000,
+        () => log,
+      );
+      await until(
+        'every hostile node refused',
+        () => evil.every(([name]) => log.includes(`node ${name}: `)),
+        10_000,
+        () => log,
+      );
+      await sleep(1500); // five resyncs
+      assert.equal(await ourRoutes(ns), good, 'no route of a hostile node');
+      for (const [name, cidrs, , why] of evil) {
+        const lines = log.split('\n').filter((l) => l.includes(`node ${name}: `));
+        assert.is(lines.length, cidrs.length, `${name} logged once per CIDR:\n${lines.join('\n')}`);
+        assert.match(lines[0], why, name);
+      }
+
+      // a watch line longer than 1 MiB: the agent drops the stream and lists again; the routes stay
+      await until(
+        'the agent watches',
+        () => api.watching === 1,
+        10_000,
+        () => log,
+      );
+      const lists = api.lists;
+      api.writeWatchers(Buffer.alloc((1 << 20) + 4096, 0x61));
+      await until(
+        'a new list after the oversized line',
+        () => api.lists > lists,
+        10_000,
+        () => log,
+      );
+      assert.match(log, /watch event longer than 1048576 bytes/);
+      assert.equal(await ourRoutes(ns), good);
+
+      agent.kill('SIGTERM');
+      assert.is(await exited(agent), 0, log);
+    } finally {
+      agent?.kill('SIGKILL');
+      world.cleanup();
+      await api.close();
     }
-
-    // a watch line longer than 1 MiB: the agent drops the stream and lists again; the routes stay
-    await until('the agent watches', () => api.watching === 1, 10_000, () => log);
-    const lists = api.lists;
-    api.writeWatchers(Buffer.alloc((1 << 20) + 4096, 0x61));
-    await until('a new list after the oversized line', () => api.lists > lists, 10_000, () => log);
-    assert.match(log, /watch event longer than 1048576 bytes/);
-    assert.equal(await ourRoutes(ns), good);
-
-    agent.kill('SIGTERM');
-    assert.is(await exited(agent), 0, log);
-  } finally {
-    agent?.kill('SIGKILL');
-    world.cleanup();
-    await api.close();
-  }
-});
+  },
+);
 
 test('the route agent does not start without --cluster-cidr, and names the flag', () => {
-  const r = spawnSync(BIN, ['routes', '--node-name', 'node-1', '--api-server', 'https://127.0.0.1:1'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+  const r = spawnSync(BIN, ['routes', '--node-name', 'node-1', '--api-server', 'https://127.0.0.1:1'], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '' },
+  });
   assert.is(r.status, 2, r.stderr);
   assert.match(r.stderr, /--cluster-cidr \(or TSBRIDGE_CLUSTER_CIDR\) is needed/);
-  const bad = spawnSync(BIN, ['install', '--routes', '--node-name', 'n', '--cluster-cidr', '10.0.0.0/8,10.1.0.0/16', '--binary', BIN], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+  const bad = spawnSync(
+    BIN,
+    ['install', '--routes', '--node-name', 'n', '--cluster-cidr', '10.0.0.0/8,10.1.0.0/16', '--binary', BIN],
+    { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } },
+  );
   assert.is(bad.status, 2, bad.stderr);
   assert.match(bad.stderr, /--cluster-cidr: more than one IPv4 cluster CIDR/);
 });

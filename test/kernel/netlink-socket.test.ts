@@ -45,7 +45,10 @@ test('a kernel error is a NetlinkError with its errno; the socket stays usable',
       assert.instance(e, NetlinkError);
       assert.is((e as NetlinkError).errno, 19);
     }
-    assert.equal((await listLinks(nl)).map((l) => l.name), ['lo']);
+    assert.equal(
+      (await listLinks(nl)).map((l) => l.name),
+      ['lo'],
+    );
   } finally {
     nl.close();
     world.cleanup();
@@ -76,8 +79,14 @@ test('a stale reply to an earlier request is skipped, not taken as the answer', 
   const nl = Rtnl.open(`/run/netns/${world.node}`);
   try {
     // an error ACK with a foreign sequence number waits in the socket before our request
-    rtnetlink().nlSend(fdOf(nl), encodeRequest(RTM.DELLINK, 0x5, 0x7ffffff0, Buffer.from(new Int32Array([0, 4242, 0, 0]).buffer)));
-    assert.equal((await listLinks(nl)).map((l) => l.name), ['lo']);
+    rtnetlink().nlSend(
+      fdOf(nl),
+      encodeRequest(RTM.DELLINK, 0x5, 0x7ffffff0, Buffer.from(new Int32Array([0, 4242, 0, 0]).buffer)),
+    );
+    assert.equal(
+      (await listLinks(nl)).map((l) => l.name),
+      ['lo'],
+    );
     try {
       rtnetlink().nlRecv(fdOf(nl), 100);
       assert.unreachable('something was left in the socket');
@@ -95,7 +104,9 @@ test('the socket is close-on-exec: children (iptables, nft) do not inherit it', 
   try {
     const fd = fdOf(nl);
     assert.ok(fd > 2);
-    const r = spawnSync('sh', ['-c', `ls -l /proc/self/fd/${fd}; readlink /proc/${process.pid}/fd/${fd}`], { encoding: 'utf8' });
+    const r = spawnSync('sh', ['-c', `ls -l /proc/self/fd/${fd}; readlink /proc/${process.pid}/fd/${fd}`], {
+      encoding: 'utf8',
+    });
     assert.match(r.stdout, /socket:/, 'the parent holds the socket');
     assert.match(r.stderr, /No such file/, 'the child has the fd');
   } finally {

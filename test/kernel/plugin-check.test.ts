@@ -12,13 +12,24 @@ const BRIDGE = 'tsbchk0';
 const NET = 'tsbt-chk';
 
 type Backend = 'iptables' | 'nftables';
-interface Attached { world: World; pod: { name: string; path: string }; cid: string; conf: object; prev: object; veth: string }
+interface Attached {
+  world: World;
+  pod: { name: string; path: string };
+  cid: string;
+  conf: object;
+  prev: object;
+  veth: string;
+}
 
 function attach(tag: string, backend: Backend): Attached {
   const world = new World(tag);
   const pod = world.pod('pod');
   const cid = `${tag}-${RUN_ID}`;
-  const conf = bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.7.0/24' }]] }, { ipMasq: true, ipMasqBackend: backend });
+  const conf = bridgeConf(
+    world,
+    { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.7.0/24' }]] },
+    { ipMasq: true, ipMasqBackend: backend },
+  );
   const add = cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path });
   if (add.status !== 0) {
     world.cleanup();
@@ -27,7 +38,8 @@ function attach(tag: string, backend: Backend): Attached {
   return { world, pod, cid, conf, prev: withPrev(conf, add.json), veth: add.json.interfaces[1].name };
 }
 
-const check = (a: Attached) => cni(a.world.node, { command: 'CHECK', conf: a.prev, containerId: a.cid, netns: a.pod.path });
+const check = (a: Attached) =>
+  cni(a.world.node, { command: 'CHECK', conf: a.prev, containerId: a.cid, netns: a.pod.path });
 
 for (const backend of ['iptables', 'nftables'] as const) {
   test(`${backend}: CHECK passes on a healthy container (and again after a no-op)`, () => {
@@ -112,7 +124,8 @@ breakages.forEach((b, i) => {
       assert.is(r.json.code, 104, r.stdout);
       assert.is(r.json.cniVersion, '1.1.0');
       for (const s of b.expect) assert.ok(r.json.msg.includes(s), `msg lacks "${s}": ${r.json.msg}`);
-      for (const s of b.not) assert.not.ok(r.json.msg.includes(s), `msg names "${s}", which was not broken: ${r.json.msg}`);
+      for (const s of b.not)
+        assert.not.ok(r.json.msg.includes(s), `msg names "${s}", which was not broken: ${r.json.msg}`);
     } finally {
       a.world.cleanup();
     }
@@ -124,10 +137,25 @@ breakages.forEach((b, i) => {
 test('CHECK passes right after ADD of a second interface (eth1) with isDefaultGateway', () => {
   const a = attach('chk2if', 'iptables');
   try {
-    const add1 = cni(a.world.node, { command: 'ADD', conf: a.conf, containerId: a.cid, netns: a.pod.path, ifname: 'eth1' });
+    const add1 = cni(a.world.node, {
+      command: 'ADD',
+      conf: a.conf,
+      containerId: a.cid,
+      netns: a.pod.path,
+      ifname: 'eth1',
+    });
     assert.is(add1.status, 0, `ADD eth1 failed: ${add1.stdout}`);
-    assert.ok((add1.json.routes as { dst: string }[]).some((r) => r.dst === '0.0.0.0/0'), 'ADD eth1 reports no default route');
-    const r = cni(a.world.node, { command: 'CHECK', conf: withPrev(a.conf, add1.json), containerId: a.cid, netns: a.pod.path, ifname: 'eth1' });
+    assert.ok(
+      (add1.json.routes as { dst: string }[]).some((r) => r.dst === '0.0.0.0/0'),
+      'ADD eth1 reports no default route',
+    );
+    const r = cni(a.world.node, {
+      command: 'CHECK',
+      conf: withPrev(a.conf, add1.json),
+      containerId: a.cid,
+      netns: a.pod.path,
+      ifname: 'eth1',
+    });
     assert.is(r.status, 0, `CHECK eth1 right after its ADD: ${r.stdout}`);
   } finally {
     a.world.cleanup();

@@ -14,7 +14,11 @@ const NET = 'tsbt-del';
 const BACKENDS = ['iptables', 'nftables'] as const;
 
 const conf = (world: World, backend: string, cniVersion = '1.1.0') =>
-  bridgeConf(world, { name: NET, bridge: BRIDGE, cniVersion, ranges: [[{ subnet: '10.200.6.0/24' }]] }, { ipMasq: true, ipMasqBackend: backend });
+  bridgeConf(
+    world,
+    { name: NET, bridge: BRIDGE, cniVersion, ranges: [[{ subnet: '10.200.6.0/24' }]] },
+    { ipMasq: true, ipMasqBackend: backend },
+  );
 
 function addOk(world: World, c: object, cid: string, pod: { path: string }): void {
   const r = cni(world.node, { command: 'ADD', conf: c, containerId: cid, netns: pod.path });
@@ -100,16 +104,34 @@ test('empty CNI_NETNS: the reference bridge leaks its MASQUERADE chain and host 
     const c = conf(world, 'iptables', '1.0.0');
     const refPod = world.pod('ref');
     const refCid = `delref-ref-${RUN_ID}`;
-    const add = cni(world.node, { command: 'ADD', conf: { ...c, type: 'bridge' }, containerId: refCid, netns: refPod.path, bin: '/usr/lib/cni/bridge' });
+    const add = cni(world.node, {
+      command: 'ADD',
+      conf: { ...c, type: 'bridge' },
+      containerId: refCid,
+      netns: refPod.path,
+      bin: '/usr/lib/cni/bridge',
+    });
     assert.is(add.status, 0, `reference ADD failed: ${add.stdout} ${add.stderr}`);
     const refChain = masqChainName(NET, refCid);
     assert.ok(world.natDump(world.node).includes(refChain), 'reference made no masquerade chain');
-    const del = cni(world.node, { command: 'DEL', conf: { ...c, type: 'bridge' }, containerId: refCid, netns: '', bin: '/usr/lib/cni/bridge' });
+    const del = cni(world.node, {
+      command: 'DEL',
+      conf: { ...c, type: 'bridge' },
+      containerId: refCid,
+      netns: '',
+      bin: '/usr/lib/cni/bridge',
+    });
     assert.is(del.status, 0, `reference DEL failed: ${del.stdout} ${del.stderr}`);
     assert.equal(world.reservations(NET), [], 'the reference releases the IP');
-    assert.ok(world.natDump(world.node).includes(refChain), 'the installed reference bridge no longer leaks its chain (plugins#810 fixed?)');
+    assert.ok(
+      world.natDump(world.node).includes(refChain),
+      'the installed reference bridge no longer leaks its chain (plugins#810 fixed?)',
+    );
     const refVeth = add.json.interfaces[1].name as string;
-    assert.ok(world.links(world.node).includes(refVeth), 'the installed reference bridge no longer leaks its host veth');
+    assert.ok(
+      world.links(world.node).includes(refVeth),
+      'the installed reference bridge no longer leaks its host veth',
+    );
 
     // tsbridge, same scenario, same node: its own attachment is cleaned completely
     const pod = world.pod('tsb');

@@ -8,7 +8,14 @@ import { RUN_ID, World, bridgeConf, cni, sh } from '../helpers/netns';
 
 const BRIDGE = 'tsbdual0';
 
-interface AddrInfo { family: string; local: string; prefixlen: number; scope: string; tentative?: boolean; dadfailed?: boolean }
+interface AddrInfo {
+  family: string;
+  local: string;
+  prefixlen: number;
+  scope: string;
+  tentative?: boolean;
+  dadfailed?: boolean;
+}
 const addrInfo = (ns: string, dev: string): AddrInfo[] =>
   (JSON.parse(sh('ip', ['-j', '-n', ns, 'addr', 'show', 'dev', dev])) as { addr_info: AddrInfo[] }[])[0].addr_info;
 
@@ -17,7 +24,9 @@ test('dual-stack ADD: v4 and v6 addresses present and usable at once, IPv6 forwa
   try {
     const pod = world.pod('pod');
     const conf = bridgeConf(world, {
-      name: 'tsbt-dual', bridge: BRIDGE, ranges: [[{ subnet: '10.200.4.0/24' }], [{ subnet: 'fd00:200:4::/64' }]],
+      name: 'tsbt-dual',
+      bridge: BRIDGE,
+      ranges: [[{ subnet: '10.200.4.0/24' }], [{ subnet: 'fd00:200:4::/64' }]],
     });
     const r = cni(world.node, { command: 'ADD', conf, containerId: `dual-${RUN_ID}`, netns: pod.path });
     assert.is(r.status, 0, `ADD failed: ${r.stdout} ${r.stderr}`);
@@ -29,11 +38,17 @@ test('dual-stack ADD: v4 and v6 addresses present and usable at once, IPv6 forwa
       { address: '10.200.4.2/24', gateway: '10.200.4.1', interface: 2 },
       { address: 'fd00:200:4::2/64', gateway: 'fd00:200:4::1', interface: 2 },
     ]);
-    assert.equal(r.json.routes, [{ dst: '0.0.0.0/0', gw: '10.200.4.1' }, { dst: '::/0', gw: 'fd00:200:4::1' }]);
+    assert.equal(r.json.routes, [
+      { dst: '0.0.0.0/0', gw: '10.200.4.1' },
+      { dst: '::/0', gw: 'fd00:200:4::1' },
+    ]);
 
     assert.equal(world.addrs(pod.name, 'eth0').sort(), ['10.200.4.2/24', 'fd00:200:4::2/64']);
     assert.equal(world.addrs(world.node, BRIDGE).sort(), ['10.200.4.1/24', 'fd00:200:4::1/64']);
-    for (const [ns, dev] of [[pod.name, 'eth0'], [world.node, BRIDGE]]) {
+    for (const [ns, dev] of [
+      [pod.name, 'eth0'],
+      [world.node, BRIDGE],
+    ]) {
       for (const a of addrInfo(ns, dev).filter((x) => x.scope === 'global')) {
         assert.not.ok(a.tentative || a.dadfailed, `${a.local} on ${dev} is tentative/dadfailed`);
       }
@@ -57,14 +72,19 @@ test('dual-stack: a second container gets the next address of each family and re
   const world = new World('dual2');
   try {
     const conf = bridgeConf(world, {
-      name: 'tsbt-dual', bridge: BRIDGE, ranges: [[{ subnet: '10.200.4.0/24' }], [{ subnet: 'fd00:200:4::/64' }]],
+      name: 'tsbt-dual',
+      bridge: BRIDGE,
+      ranges: [[{ subnet: '10.200.4.0/24' }], [{ subnet: 'fd00:200:4::/64' }]],
     });
     const a = world.pod('a');
     const b = world.pod('b');
     assert.is(cni(world.node, { command: 'ADD', conf, containerId: `dual-a-${RUN_ID}`, netns: a.path }).status, 0);
     const rb = cni(world.node, { command: 'ADD', conf, containerId: `dual-b-${RUN_ID}`, netns: b.path });
     assert.is(rb.status, 0, rb.stdout);
-    assert.equal(rb.json.ips.map((i: { address: string }) => i.address), ['10.200.4.3/24', 'fd00:200:4::3/64']);
+    assert.equal(
+      rb.json.ips.map((i: { address: string }) => i.address),
+      ['10.200.4.3/24', 'fd00:200:4::3/64'],
+    );
     assert.ok(world.ping(b.name, 'fd00:200:4::2'), 'b cannot reach a over IPv6');
     assert.ok(world.ping(a.name, 'fd00:200:4::3'), 'a cannot reach b over IPv6');
   } finally {

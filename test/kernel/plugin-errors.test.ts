@@ -15,7 +15,11 @@ const BRIDGE = 'tsberr0';
 const NET = 'tsbt-err';
 
 const conf = (world: World, extra: object = {}, cniVersion = '1.1.0') =>
-  bridgeConf(world, { name: NET, bridge: BRIDGE, cniVersion, ranges: [[{ subnet: '10.200.10.0/24' }]] }, { ipMasq: true, ipMasqBackend: 'iptables', ...extra });
+  bridgeConf(
+    world,
+    { name: NET, bridge: BRIDGE, cniVersion, ranges: [[{ subnet: '10.200.10.0/24' }]] },
+    { ipMasq: true, ipMasqBackend: 'iptables', ...extra },
+  );
 
 function assertError(r: CniReply, code: number, msgPart?: string): void {
   assert.is.not(r.status, 0, `expected failure, got: ${r.stdout}`);
@@ -34,7 +38,10 @@ function assertNothingLeft(world: World, cid: string): void {
   assert.not.ok(world.links(world.node).includes(hostVethName(cid, 'eth0')));
   assert.equal(world.reservations(NET), [], 'IP reservation left behind');
   const dump = world.natDump(world.node);
-  assert.not.ok(dump.includes(masqChainName(NET, cid)) || (cid !== '' && dump.includes(cid)), `rules left behind:\n${dump}`);
+  assert.not.ok(
+    dump.includes(masqChainName(NET, cid)) || (cid !== '' && dump.includes(cid)),
+    `rules left behind:\n${dump}`,
+  );
   assert.not.ok(/MASQUERADE|masquerade/.test(dump), `masquerade rules in the node:\n${dump}`);
 }
 
@@ -42,7 +49,12 @@ test('malformed JSON: code 6', () => {
   const world = new World('errjson');
   try {
     const pod = world.pod('pod');
-    const r = cni(world.node, { command: 'ADD', conf: '{"cniVersion": "1.1.0", "name": ', containerId: `errjson-${RUN_ID}`, netns: pod.path });
+    const r = cni(world.node, {
+      command: 'ADD',
+      conf: '{"cniVersion": "1.1.0", "name": ',
+      containerId: `errjson-${RUN_ID}`,
+      netns: pod.path,
+    });
     assertError(r, 6);
     assertNothingLeft(world, `errjson-${RUN_ID}`);
   } finally {
@@ -67,7 +79,12 @@ test('unknown cniVersion: code 1', () => {
   const world = new World('errver');
   try {
     const pod = world.pod('pod');
-    const r = cni(world.node, { command: 'ADD', conf: conf(world, {}, '9.9.9'), containerId: `errver-${RUN_ID}`, netns: pod.path });
+    const r = cni(world.node, {
+      command: 'ADD',
+      conf: conf(world, {}, '9.9.9'),
+      containerId: `errver-${RUN_ID}`,
+      netns: pod.path,
+    });
     assertError(r, 1, '9.9.9');
     assertNothingLeft(world, `errver-${RUN_ID}`);
   } finally {
@@ -83,7 +100,12 @@ test('CHECK with cniVersion 0.3.1 is refused (code 1); GC and STATUS with 1.0.0 
     const c = conf(world, {}, '0.3.1');
     const add = cni(world.node, { command: 'ADD', conf: c, containerId: cid, netns: pod.path });
     assert.is(add.status, 0, `ADD 0.3.1 failed: ${add.stdout}`);
-    const chk = cni(world.node, { command: 'CHECK', conf: { ...c, prevResult: add.json }, containerId: cid, netns: pod.path });
+    const chk = cni(world.node, {
+      command: 'CHECK',
+      conf: { ...c, prevResult: add.json },
+      containerId: cid,
+      netns: pod.path,
+    });
     assertError(chk, 1, 'CHECK');
     assert.is(chk.json.cniVersion, '0.3.1');
     for (const command of ['GC', 'STATUS'] as const) {
@@ -104,7 +126,10 @@ test('bad CIDR in the IPAM ranges: code 7, nothing made', () => {
       const c = bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet }]] });
       const r = cni(world.node, { command: 'ADD', conf: c, containerId: `errcidr-${RUN_ID}`, netns: pod.path });
       assertError(r, 7);
-      assert.not.ok(world.links(world.node).includes(BRIDGE), `${subnet}: bridge created before the config was refused`);
+      assert.not.ok(
+        world.links(world.node).includes(BRIDGE),
+        `${subnet}: bridge created before the config was refused`,
+      );
       assertNothingLeft(world, `errcidr-${RUN_ID}`);
       assert.equal(world.links(pod.name), ['lo']);
     }
@@ -144,32 +169,43 @@ test('CNI_NETNS naming a file that is not a network namespace: error JSON, nothi
   }
 });
 
-test('CNI_NETNS a FIFO or a mount namespace: code 4 without blocking, nothing made; DEL ends too; a real netns works', async () => {
-  const world = new World('errfifo');
-  const fifo = path.join(world.dataDir, 'fifo');
-  try {
-    spawnSync('mkfifo', [fifo]);
-    assert.ok(fs.statSync(fifo).isFIFO());
-    const cid = `errfifo-${RUN_ID}`;
-    const r = await cniBounded(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: fifo }, 15_000);
-    assert.not.ok(r.timedOut, 'ADD blocked opening the FIFO (killed after 15 s)');
-    assertError(r, 4, `failed to open netns ${JSON.stringify(fifo)}: not a network namespace`);
-    assertNothingLeft(world, cid);
-    const d = await cniBounded(world.node, { command: 'DEL', conf: conf(world), containerId: cid, netns: fifo }, 15_000);
-    assert.not.ok(d.timedOut, 'DEL blocked opening the FIFO');
-    assert.is(d.status, 0, `DEL: ${d.stdout}`);
-    const m = cni(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: '/proc/self/ns/mnt' });
-    assertError(m, 4, 'not a network namespace');
-    assertNothingLeft(world, cid);
-    // positive control: the same call with a network namespace succeeds
-    const pod = world.pod('pod');
-    const ok = cni(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: pod.path });
-    assert.is(ok.status, 0, ok.stdout);
-    assert.equal(world.reservations(NET), ['10.200.10.2']);
-    assert.is(cni(world.node, { command: 'DEL', conf: conf(world), containerId: cid, netns: pod.path }).status, 0);
-  } finally {
-    world.cleanup();
-  }
-});
+test(
+  'CNI_NETNS a FIFO or a mount namespace: code 4 without ' + 'blocking, nothing made; DEL ends too; a real netns works',
+  async () => {
+    const world = new World('errfifo');
+    const fifo = path.join(world.dataDir, 'fifo');
+    try {
+      spawnSync('mkfifo', [fifo]);
+      assert.ok(fs.statSync(fifo).isFIFO());
+      const cid = `errfifo-${RUN_ID}`;
+      const r = await cniBounded(
+        world.node,
+        { command: 'ADD', conf: conf(world), containerId: cid, netns: fifo },
+        15_000,
+      );
+      assert.not.ok(r.timedOut, 'ADD blocked opening the FIFO (killed after 15 s)');
+      assertError(r, 4, `failed to open netns ${JSON.stringify(fifo)}: not a network namespace`);
+      assertNothingLeft(world, cid);
+      const d = await cniBounded(
+        world.node,
+        { command: 'DEL', conf: conf(world), containerId: cid, netns: fifo },
+        15_000,
+      );
+      assert.not.ok(d.timedOut, 'DEL blocked opening the FIFO');
+      assert.is(d.status, 0, `DEL: ${d.stdout}`);
+      const m = cni(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: '/proc/self/ns/mnt' });
+      assertError(m, 4, 'not a network namespace');
+      assertNothingLeft(world, cid);
+      // positive control: the same call with a network namespace succeeds
+      const pod = world.pod('pod');
+      const ok = cni(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: pod.path });
+      assert.is(ok.status, 0, ok.stdout);
+      assert.equal(world.reservations(NET), ['10.200.10.2']);
+      assert.is(cni(world.node, { command: 'DEL', conf: conf(world), containerId: cid, netns: pod.path }).status, 0);
+    } finally {
+      world.cleanup();
+    }
+  },
+);
 
 test.run();

@@ -29,14 +29,23 @@ test('requested IP via CNI_ARGS IP= and via runtimeConfig.ips', () => {
   const world = new World('ipreq');
   try {
     const a = world.pod('a');
-    const ra = cni(world.node, { command: 'ADD', conf: conf(world), containerId: `ipreq-a-${RUN_ID}`, netns: a.path, args: 'IgnoreUnknown=1;IP=10.200.5.50' });
+    const ra = cni(world.node, {
+      command: 'ADD',
+      conf: conf(world),
+      containerId: `ipreq-a-${RUN_ID}`,
+      netns: a.path,
+      args: 'IgnoreUnknown=1;IP=10.200.5.50',
+    });
     assert.is(ra.status, 0, `ADD a failed: ${ra.stdout} ${ra.stderr}`);
     assert.is(ra.json.ips[0].address, '10.200.5.50/24');
     assert.equal(world.addrs(a.name, 'eth0'), ['10.200.5.50/24']);
 
     const b = world.pod('b');
     const rb = cni(world.node, {
-      command: 'ADD', conf: { ...conf(world), runtimeConfig: { ips: ['10.200.5.60/24'] } }, containerId: `ipreq-b-${RUN_ID}`, netns: b.path,
+      command: 'ADD',
+      conf: { ...conf(world), runtimeConfig: { ips: ['10.200.5.60/24'] } },
+      containerId: `ipreq-b-${RUN_ID}`,
+      netns: b.path,
     });
     assert.is(rb.status, 0, `ADD b failed: ${rb.stdout} ${rb.stderr}`);
     assert.is(rb.json.ips[0].address, '10.200.5.60/24');
@@ -54,7 +63,11 @@ test('requesting an IP that is taken: code 102, nothing left behind, the holder 
   try {
     const a = world.pod('a');
     const cidA = `iptaken-a-${RUN_ID}`;
-    assert.is(cni(world.node, { command: 'ADD', conf: conf(world), containerId: cidA, netns: a.path, args: 'IP=10.200.5.50' }).status, 0);
+    assert.is(
+      cni(world.node, { command: 'ADD', conf: conf(world), containerId: cidA, netns: a.path, args: 'IP=10.200.5.50' })
+        .status,
+      0,
+    );
 
     for (const [how, call] of [
       ['CNI_ARGS', { args: 'IP=10.200.5.50' }],

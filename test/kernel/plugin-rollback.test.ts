@@ -15,7 +15,11 @@ const BRIDGE = 'tsbrb0';
 const NET = 'tsbt-rb';
 
 const conf = (world: World, backend = 'iptables', ipam: object = {}) =>
-  bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.8.0/24' }]], ipam }, { ipMasq: true, ipMasqBackend: backend });
+  bridgeConf(
+    world,
+    { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.8.0/24' }]], ipam },
+    { ipMasq: true, ipMasqBackend: backend },
+  );
 
 function assertNothingLeft(world: World, cid: string, pod: { name: string }, podLinks: string[] = ['lo']): void {
   assertTracesSeen(world, NET); // the presence check: these readers would see a leftover
@@ -67,7 +71,7 @@ test('CNI_IFNAME already in the container: veth creation fails, IP released, the
     assert.is(r.json?.code, 7, r.stdout);
     assert.match(r.json.msg, 'already exists');
     assertNothingLeft(world, cid, pod, ['lo', 'eth0', 'eth0-peer']);
-    assert.is(world.link(pod.name, 'eth0')?.linkinfo?.info_kind, 'veth', 'the container\'s own eth0 was replaced');
+    assert.is(world.link(pod.name, 'eth0')?.linkinfo?.info_kind, 'veth', "the container's own eth0 was replaced");
     assert.is(world.link(pod.name, 'eth0')?.master, undefined);
     assert.equal(world.addrs(pod.name, 'eth0'), []);
 

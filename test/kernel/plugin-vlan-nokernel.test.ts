@@ -9,7 +9,9 @@ import { RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
 
 function kernelHasVlanFiltering(world: World): boolean {
   const ns = world.addNs('vlprobe');
-  const r = spawnSync('ip', ['-n', ns, 'link', 'add', 'vlprobe0', 'type', 'bridge', 'vlan_filtering', '1'], { encoding: 'utf8' });
+  const r = spawnSync('ip', ['-n', ns, 'link', 'add', 'vlprobe0', 'type', 'bridge', 'vlan_filtering', '1'], {
+    encoding: 'utf8',
+  });
   if (r.status === 0) return true;
   assert.match(r.stderr, /Operation not supported/, `probe failed otherwise: ${r.stderr}`);
   return false;
@@ -19,7 +21,9 @@ test('vlan / vlanTrunk on a kernel without VLAN filtering: code 2 naming the fea
   const world = new World('vlnok');
   try {
     if (kernelHasVlanFiltering(world)) {
-      console.log('  (this kernel has bridge VLAN filtering: the refusal cannot happen here; VLANs are tested in the VM)');
+      console.log(
+        '  (this kernel has bridge VLAN filtering: the refusal cannot happen here; VLANs are tested in the VM)',
+      );
       return;
     }
     const NET = 'tsbt-vlnok';
@@ -32,9 +36,18 @@ test('vlan / vlanTrunk on a kernel without VLAN filtering: code 2 naming the fea
     assert.ok(linksBefore.includes('tsbvl0') && linksBefore.some((l) => l.startsWith('veth')), linksBefore.join(' '));
     assert.is(world.reservations(NET).length, 1);
 
-    for (const [key, bridge] of [[{ vlan: 10 }, 'tsbvl1'], [{ vlanTrunk: [{ id: 10 }] }, 'tsbvl1'], [{ vlan: 10 }, 'tsbvl0']] as const) {
+    for (const [key, bridge] of [
+      [{ vlan: 10 }, 'tsbvl1'],
+      [{ vlanTrunk: [{ id: 10 }] }, 'tsbvl1'],
+      [{ vlan: 10 }, 'tsbvl0'],
+    ] as const) {
       const pod = world.pod('vl');
-      const r = cni(world.node, { command: 'ADD', conf: { ...plain, ...key, bridge }, containerId: `vl-${RUN_ID}`, netns: pod.path });
+      const r = cni(world.node, {
+        command: 'ADD',
+        conf: { ...plain, ...key, bridge },
+        containerId: `vl-${RUN_ID}`,
+        netns: pod.path,
+      });
       const what = `${JSON.stringify(key)} on ${bridge === 'tsbvl0' ? 'the existing bridge' : 'a new bridge'}`;
       assert.is(r.status, 1, what);
       assert.is(r.json?.code, 2, `${what}: ${r.stdout}`);
@@ -42,7 +55,9 @@ test('vlan / vlanTrunk on a kernel without VLAN filtering: code 2 naming the fea
       assert.equal(world.links(world.node), linksBefore, `${what}: links changed`);
       assert.equal(world.links(pod.name), ['lo'], `${what}: the pod got an interface`);
       assert.is(world.reservations(NET).length, 1, `${what}: reservation left`);
-      const filt = world.link(world.node, 'tsbvl0') as unknown as { linkinfo?: { info_data?: { vlan_filtering?: number } } };
+      const filt = world.link(world.node, 'tsbvl0') as unknown as {
+        linkinfo?: { info_data?: { vlan_filtering?: number } };
+      };
       assert.is(filt.linkinfo?.info_data?.vlan_filtering, 0, `${what}: the existing bridge changed`);
     }
   } finally {

@@ -5,12 +5,34 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { must } from './exec';
 
-const V4_KEYS = ['forwarding', 'route_localnet', 'rp_filter', 'arp_notify', 'proxy_arp', 'accept_local', 'send_redirects'];
+const V4_KEYS = [
+  'forwarding',
+  'route_localnet',
+  'rp_filter',
+  'arp_notify',
+  'proxy_arp',
+  'accept_local',
+  'send_redirects',
+];
 const V6_KEYS = ['accept_ra', 'forwarding', 'accept_dad', 'disable_ipv6', 'autoconf'];
-const GLOBAL = ['ipv4/ip_forward', 'ipv4/conf/all/forwarding', 'ipv6/conf/all/forwarding', 'ipv6/conf/all/accept_ra',
-  'ipv6/conf/default/accept_ra', 'ipv4/conf/all/route_localnet', 'bridge/bridge-nf-call-iptables'];
-const SYSFS = ['addr_assign_type', 'brport/hairpin_mode', 'brport/isolated', 'brport/learning', 'brport/unicast_flood',
-  'bridge/stp_state', 'bridge/vlan_filtering'];
+const GLOBAL = [
+  'ipv4/ip_forward',
+  'ipv4/conf/all/forwarding',
+  'ipv6/conf/all/forwarding',
+  'ipv6/conf/all/accept_ra',
+  'ipv6/conf/default/accept_ra',
+  'ipv4/conf/all/route_localnet',
+  'bridge/bridge-nf-call-iptables',
+];
+const SYSFS = [
+  'addr_assign_type',
+  'brport/hairpin_mode',
+  'brport/isolated',
+  'brport/learning',
+  'brport/unicast_flood',
+  'bridge/stp_state',
+  'bridge/vlan_filtering',
+];
 
 /** The bash script run inside the namespace; each section starts with "@@name", a failed tool prints "@@FAIL". */
 function script(firewall: boolean): string {
@@ -19,9 +41,9 @@ function script(firewall: boolean): string {
     // Read the settled state: IPv6 DAD of an address that has it (the bridge's gateway) ends after
     // ~1-2 s, and the local route of an IPv6 address (even nodad) comes only once the kernel has seen
     // carrier, which it reports asynchronously (linkwatch)
-    'for i in $(seq 50); do ok=1; [ -n "$(ip -6 addr show tentative)" ] && ok=;'
-      + ' for a in $(ip -6 -o addr show scope global up | awk \'{print $4}\' | cut -d/ -f1); do'
-      + ' [ -n "$(ip -6 route show table local $a)" ] || ok=; done; [ -n "$ok" ] && break; sleep 0.1; done',
+    'for i in $(seq 50); do ok=1; [ -n "$(ip -6 addr show tentative)" ] && ok=;' +
+      " for a in $(ip -6 -o addr show scope global up | awk '{print $4}' | cut -d/ -f1); do" +
+      ' [ -n "$(ip -6 route show table local $a)" ] || ok=; done; [ -n "$ok" ] && break; sleep 0.1; done',
     tool('links', 'ip -d -j link show'),
     tool('addrs', 'ip -j addr show'),
     tool('route4', 'ip -d -j -4 route show table all'),
@@ -29,10 +51,10 @@ function script(firewall: boolean): string {
     `echo '@@sysctl'`,
     `rd() { [ -e "$2" ] && read -r v < "$2" && echo "$1=$v"; }`,
     `for k in ${GLOBAL.join(' ')}; do rd $k /proc/sys/net/$k; done`,
-    `for d in /sys/class/net/*; do i=\${d##*/}; [ "$i" = lo ] && continue;`
-      + ` for k in ${V4_KEYS.join(' ')}; do rd ipv4/$i/$k /proc/sys/net/ipv4/conf/$i/$k; done;`
-      + ` for k in ${V6_KEYS.join(' ')}; do rd ipv6/$i/$k /proc/sys/net/ipv6/conf/$i/$k; done;`
-      + ` for k in ${SYSFS.join(' ')}; do rd sysfs/$i/$k $d/$k; done; done`,
+    `for d in /sys/class/net/*; do i=\${d##*/}; [ "$i" = lo ] && continue;` +
+      ` for k in ${V4_KEYS.join(' ')}; do rd ipv4/$i/$k /proc/sys/net/ipv4/conf/$i/$k; done;` +
+      ` for k in ${V6_KEYS.join(' ')}; do rd ipv6/$i/$k /proc/sys/net/ipv6/conf/$i/$k; done;` +
+      ` for k in ${SYSFS.join(' ')}; do rd sysfs/$i/$k $d/$k; done; done`,
   ];
   if (firewall) {
     lines.push(tool('iptables', 'iptables-save'), tool('ip6tables', 'ip6tables-save'), tool('nft', 'nft list ruleset'));
@@ -49,7 +71,11 @@ export async function captureNs(ns: string, firewall: boolean): Promise<Raw> {
   let cur = '';
   for (const line of out.split('\n')) {
     if (line.startsWith('@@FAIL')) throw new Error(`reading ${ns}: ${line}`);
-    if (line.startsWith('@@')) { cur = line.slice(2); raw[cur] = ''; continue; }
+    if (line.startsWith('@@')) {
+      cur = line.slice(2);
+      raw[cur] = '';
+      continue;
+    }
     raw[cur] += line + '\n';
   }
   return raw;
@@ -63,7 +89,11 @@ export function captureIpam(dataDir: string): Record<string, { mode: string; con
       const p = path.join(dir, e.name);
       const r = rel ? `${rel}/${e.name}` : e.name;
       const mode = (fs.statSync(p).mode & 0o7777).toString(8).padStart(4, '0');
-      if (e.isDirectory()) { out[r + '/'] = { mode, content: '' }; walk(p, r); continue; }
+      if (e.isDirectory()) {
+        out[r + '/'] = { mode, content: '' };
+        walk(p, r);
+        continue;
+      }
       const content = fs.readFileSync(p, 'utf8');
       out[r] = { mode, content: e.name === 'tsbridge-boot' ? bootMark(content) : content };
     }
@@ -83,12 +113,29 @@ export function bootMark(content: string): string {
 
 // ---- normalisation of the parsed sections -------------------------------------------------------
 
-const LINK_DROP = new Set(['ifindex', 'link_index', 'link_netnsid', 'operstate', 'qdisc', 'stats', 'stats64', 'linkinfo',
-  'altnames', 'parentbus', 'parentdev', 'event', 'proto_down']);
+const LINK_DROP = new Set([
+  'ifindex',
+  'link_index',
+  'link_netnsid',
+  'operstate',
+  'qdisc',
+  'stats',
+  'stats64',
+  'linkinfo',
+  'altnames',
+  'parentbus',
+  'parentdev',
+  'event',
+  'proto_down',
+]);
 // carrier follows the ports asynchronously; offload limits are derived from the ports by the kernel
 const FLAG_DROP = new Set(['LOWER_UP', 'NO-CARRIER', 'M-DOWN', 'linkdown']);
 const OFFLOAD = /^(tso|gso|gro|gso_ipv4|gro_ipv4)_max_(size|segs)$/;
-const TIMER = /(_timer|^bridge_id$|^root_id$|^root_port$|^root_path_cost$|^designated_|^id$|^no$|^topology_change|^port_id$|^port_no$|^bridge_id$)/;
+const TIMER = new RegExp(
+  ['_timer', '^bridge_id$', '^root_id$', '^root_port$', '^root_path_cost$', '^designated_', '^id$', '^no$']
+    .concat(['^topology_change', '^port_id$', '^port_no$', '^bridge_id$'])
+    .join('|'),
+);
 
 function dropKeys(o: Record<string, unknown> | undefined, re: RegExp): Record<string, unknown> | undefined {
   if (!o) return undefined;
@@ -112,7 +159,15 @@ export function links(text: string): Record<string, unknown> {
   return out;
 }
 
-const ADDR_DROP = new Set(['family', 'local', 'prefixlen', 'valid_life_time', 'preferred_life_time', 'label', 'tentative']);
+const ADDR_DROP = new Set([
+  'family',
+  'local',
+  'prefixlen',
+  'valid_life_time',
+  'preferred_life_time',
+  'label',
+  'tentative',
+]);
 
 export function addrs(text: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -137,7 +192,8 @@ export function routes(text: string): Record<string, unknown> {
     if (r.dev === 'lo' && r.table === 'local' && r.type === 'multicast') continue;
     const key = `${r.table ?? 'main'} ${r.type ?? 'unicast'} ${r.dst}${r.dev ? ` dev ${r.dev}` : ''}`;
     const v: Record<string, unknown> = {};
-    for (const [k, val] of Object.entries(r)) if (!['dst', 'dev', 'table', 'type', 'expires', 'cache'].includes(k)) v[k] = val;
+    for (const [k, val] of Object.entries(r))
+      if (!['dst', 'dev', 'table', 'type', 'expires', 'cache'].includes(k)) v[k] = val;
     if (Array.isArray(v.flags)) v.flags = (v.flags as string[]).filter((f) => !FLAG_DROP.has(f));
     out[key] = v;
   }
@@ -159,7 +215,10 @@ export function sysctl(text: string): Record<string, string> {
  * the rule does (the reference puts it first in some rules, last in others).
  */
 export function iptables(text: string): string[] {
-  return text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.replace(/ \[\d+:\d+\]$/, ''))
+  return text
+    .split('\n')
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => l.replace(/ \[\d+:\d+\]$/, ''))
     .map((l) => {
       const m = / -m comment --comment ("(?:[^"\\]|\\.)*"|\S+)/.exec(l);
       if (!m || !l.startsWith('-A ')) return l;

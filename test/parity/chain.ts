@@ -4,11 +4,28 @@
 // DEL runs the plugins in reverse order.
 import { execPlugin, PluginReply } from './exec';
 
-export interface Conflist { cniVersion?: string; name: string; plugins: Record<string, unknown>[] }
+export interface Conflist {
+  cniVersion?: string;
+  name: string;
+  plugins: Record<string, unknown>[];
+}
 
-export interface Attachment { nodeNs: string; netns: string; containerId: string; ifname: string; args?: string; cniPath: string }
+export interface Attachment {
+  nodeNs: string;
+  netns: string;
+  containerId: string;
+  ifname: string;
+  args?: string;
+  cniPath: string;
+}
 
-export interface StepOutcome { ok: boolean; code?: number; msg?: string; result?: any; failedPlugin?: string }
+export interface StepOutcome {
+  ok: boolean;
+  code?: number;
+  msg?: string;
+  result?: any;
+  failedPlugin?: string;
+}
 
 /** The plugin binary for a `type`: the plugin under test for its own type, else `<dir>/<type>`. */
 export type Resolver = (type: string) => string;
@@ -20,7 +37,12 @@ function versionAtLeast(v: string | undefined, min: string): boolean {
   return true;
 }
 
-function pluginConf(list: Conflist, plugin: Record<string, unknown>, caps: Record<string, unknown>, prev: unknown): Record<string, unknown> {
+function pluginConf(
+  list: Conflist,
+  plugin: Record<string, unknown>,
+  caps: Record<string, unknown>,
+  prev: unknown,
+): Record<string, unknown> {
   const conf: Record<string, unknown> = { ...plugin, name: list.name };
   if (list.cniVersion !== undefined) conf.cniVersion = list.cniVersion;
   const declared = (plugin.capabilities ?? {}) as Record<string, boolean>;
@@ -33,18 +55,39 @@ function pluginConf(list: Conflist, plugin: Record<string, unknown>, caps: Recor
 
 function outcome(r: PluginReply, type: string): StepOutcome {
   if (r.status === 0) return { ok: true, result: r.json };
-  return { ok: false, code: r.json?.code, msg: r.json?.msg ?? (r.stdout.trim() || r.stderr.trim()).slice(0, 300), failedPlugin: type };
+  return {
+    ok: false,
+    code: r.json?.code,
+    msg: r.json?.msg ?? (r.stdout.trim() || r.stderr.trim()).slice(0, 300),
+    failedPlugin: type,
+  };
 }
 
 export class Chain {
   cached: unknown;
 
-  constructor(readonly list: Conflist, readonly resolve: Resolver, readonly caps: Record<string, unknown>) {}
+  constructor(
+    readonly list: Conflist,
+    readonly resolve: Resolver,
+    readonly caps: Record<string, unknown>,
+  ) {}
 
-  private call(cmd: string, a: Attachment, plugin: Record<string, unknown>, prev: unknown, netns = a.netns): Promise<PluginReply> {
+  private call(
+    cmd: string,
+    a: Attachment,
+    plugin: Record<string, unknown>,
+    prev: unknown,
+    netns = a.netns,
+  ): Promise<PluginReply> {
     return execPlugin(a.nodeNs, {
-      bin: this.resolve(String(plugin.type)), command: cmd, conf: pluginConf(this.list, plugin, this.caps, prev),
-      containerId: a.containerId, netns, ifname: a.ifname, args: a.args, cniPath: a.cniPath,
+      bin: this.resolve(String(plugin.type)),
+      command: cmd,
+      conf: pluginConf(this.list, plugin, this.caps, prev),
+      containerId: a.containerId,
+      netns,
+      ifname: a.ifname,
+      args: a.args,
+      cniPath: a.cniPath,
     });
   }
 
@@ -59,7 +102,9 @@ export class Chain {
     return { ok: true, result: prev };
   }
 
-  supportsCheck(): boolean { return versionAtLeast(this.list.cniVersion, '0.4.0'); }
+  supportsCheck(): boolean {
+    return versionAtLeast(this.list.cniVersion, '0.4.0');
+  }
 
   async check(a: Attachment): Promise<StepOutcome> {
     for (const p of this.list.plugins) {
@@ -81,8 +126,20 @@ export class Chain {
   /** GC (spec 1.1): every attachment not in `valid` goes. */
   async gc(a: Attachment, valid: { containerID: string; ifname: string }[]): Promise<StepOutcome> {
     for (const p of this.list.plugins) {
-      const conf = { ...pluginConf(this.list, p, {}, undefined), 'cni.dev/valid-attachments': valid, 'cni.dev/attachments': valid };
-      const r = await execPlugin(a.nodeNs, { bin: this.resolve(String(p.type)), command: 'GC', conf, containerId: '', netns: '', ifname: '', cniPath: a.cniPath });
+      const conf = {
+        ...pluginConf(this.list, p, {}, undefined),
+        'cni.dev/valid-attachments': valid,
+        'cni.dev/attachments': valid,
+      };
+      const r = await execPlugin(a.nodeNs, {
+        bin: this.resolve(String(p.type)),
+        command: 'GC',
+        conf,
+        containerId: '',
+        netns: '',
+        ifname: '',
+        cniPath: a.cniPath,
+      });
       if (r.status !== 0) return outcome(r, String(p.type));
     }
     return { ok: true };

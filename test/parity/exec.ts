@@ -9,14 +9,21 @@ import { CniCall, cniEnv, ExecReply, spawnCollect } from '../helpers/netns';
 import { BIN } from '../helpers/paths';
 
 export const RUN_ID = crypto.randomBytes(3).toString('hex');
-/** The plugin under test (any bridge-compatible plugin; one call does bridge + IPAM + port mappings): PARITY_PLUGIN, else TSBRIDGE_BIN's. */
+/**
+ * The plugin under test (any bridge-compatible plugin; one call does bridge + IPAM + port mappings): PARITY_PLUGIN,
+ * else TSBRIDGE_BIN's.
+ */
 export const PLUGIN = process.env.PARITY_PLUGIN ? path.resolve(process.env.PARITY_PLUGIN) : BIN;
 /** Directory of the reference plugins (bridge, host-local, portmap, static). */
 export const REF_DIR = path.resolve(process.env.PARITY_REF_DIR ?? '/usr/lib/cni');
 
 export type Reply = ExecReply;
 
-export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Reply> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<Reply> {
   return spawnCollect(cmd, args, opts.env ?? process.env, opts.input ?? '');
 }
 
@@ -44,17 +51,31 @@ export interface PluginCall {
   cniPath: string;
 }
 
-export interface PluginReply { status: number; json: any; stdout: string; stderr: string }
+export interface PluginReply {
+  status: number;
+  json: any;
+  stdout: string;
+  stderr: string;
+}
 
 /** Exec one plugin in the node namespace `nodeNs` with the CNI_* environment a runtime gives it. */
 export async function execPlugin(nodeNs: string, c: PluginCall): Promise<PluginReply> {
   const env = cniEnv({
-    command: c.command as CniCall['command'], conf: c.conf, containerId: c.containerId, netns: c.netns, ifname: c.ifname,
-    args: c.args, env: { CNI_PATH: c.cniPath },
+    command: c.command as CniCall['command'],
+    conf: c.conf,
+    containerId: c.containerId,
+    netns: c.netns,
+    ifname: c.ifname,
+    args: c.args,
+    env: { CNI_PATH: c.cniPath },
   });
   const r = await run('ip', ['netns', 'exec', nodeNs, c.bin], { env, input: JSON.stringify(c.conf) });
   let json: any;
-  try { json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined; } catch { json = undefined; }
+  try {
+    json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+  } catch {
+    json = undefined;
+  }
   return { status: r.status, json, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -67,7 +88,10 @@ export class Side {
   readonly dataDir: string;
   private readonly all: string[] = [];
 
-  constructor(readonly label: 'ref' | 'ours', pods: number) {
+  constructor(
+    readonly label: 'ref' | 'ours',
+    pods: number,
+  ) {
     const n = ++counter;
     try {
       this.node = this.addNs(`${n}${label[0]}n`);
@@ -87,7 +111,9 @@ export class Side {
     return name;
   }
 
-  netnsPath(i: number): string { return `/run/netns/${this.ctrs[i]}`; }
+  netnsPath(i: number): string {
+    return `/run/netns/${this.ctrs[i]}`;
+  }
 
   /** Removes every namespace and the dataDir; safe to call twice. */
   cleanup(): void {

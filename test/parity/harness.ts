@@ -32,13 +32,17 @@ export interface Case {
   portmap?: Record<string, unknown>;
 }
 
-export interface Diff { path: string; ref: unknown; ours: unknown }
+export interface Diff {
+  path: string;
+  ref: unknown;
+  ours: unknown;
+}
 
 // ---- conflists -------------------------------------------------------------------------------------
 
 function withDataDir(conf: Record<string, unknown>, dataDir: string): Record<string, unknown> {
   const ipam = conf.ipam as Record<string, unknown> | undefined;
-  if (!ipam || ipam.type !== 'host-local' || ipam.dataDir) return conf;
+  if (ipam?.type !== 'host-local' || ipam.dataDir) return conf;
   return { ...conf, ipam: { ...ipam, dataDir } };
 }
 
@@ -52,7 +56,8 @@ export function refConflist(c: Case, dataDir: string): Conflist {
   const bc = caps(c, false);
   if (bc) bridge.capabilities = bc;
   const plugins = [bridge];
-  if (c.caps?.portMappings) plugins.push({ type: 'portmap', capabilities: { portMappings: true }, snat: true, ...c.portmap });
+  if (c.caps?.portMappings)
+    plugins.push({ type: 'portmap', capabilities: { portMappings: true }, snat: true, ...c.portmap });
   return { ...(c.cniVersion === null ? {} : { cniVersion: c.cniVersion ?? '1.0.0' }), name: NET, plugins };
 }
 
@@ -68,7 +73,10 @@ export const oursResolver = (t: string): string => (t === 'tsbridge' ? PLUGIN : 
 
 // ---- snapshots -------------------------------------------------------------------------------------
 
-export interface Snapshot { tree: Record<string, unknown>; owned: string[] }
+export interface Snapshot {
+  tree: Record<string, unknown>;
+  owned: string[];
+}
 
 const MAC = /\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b/g;
 
@@ -79,14 +87,18 @@ export function containerId(c: Case, i: number): string {
 /** Everything the side holds now, tokenised; `owned` lists the paths that belong to a container. */
 export async function snapshot(side: Side, c: Case, result?: unknown): Promise<Snapshot> {
   const pods = side.ctrs.length;
-  const [node, ...ctrs] = await Promise.all([captureNs(side.node, true), ...side.ctrs.map((ns) => captureNs(ns, false))]);
+  const [node, ...ctrs] = await Promise.all([
+    captureNs(side.node, true),
+    ...side.ctrs.map((ns) => captureNs(ns, false)),
+  ]);
   const ipam = captureIpam(side.dataDir);
 
   const tokens: [string | RegExp, string][] = [];
-  const literalMacs = new Set((JSON.stringify(c).toLowerCase().match(MAC) ?? []));
+  const literalMacs = new Set(JSON.stringify(c).toLowerCase().match(MAC) ?? []);
   const macTokens = new Map<string, string>();
   const macToken = (mac: string | undefined, tok: string): void => {
-    if (mac && !literalMacs.has(mac) && !macTokens.has(mac) && mac !== '00:00:00:00:00:00') macTokens.set(mac, `<mac:${tok}>`);
+    if (mac && !literalMacs.has(mac) && !macTokens.has(mac) && mac !== '00:00:00:00:00:00')
+      macTokens.set(mac, `<mac:${tok}>`);
   };
   const nodeLinks = JSON.parse(node.links) as any[];
   const bridgeName = String(c.conf.bridge ?? 'cni0');
@@ -102,38 +114,61 @@ export async function snapshot(side: Side, c: Case, result?: unknown): Promise<S
       macToken(peer.address, `hostveth${i}`);
     }
     tokens.push([containerId(c, i), `<cid${i}>`]);
-    const hex = crypto.createHash('sha512').update(NET + containerId(c, i), 'utf8').digest('hex');
+    const hex = crypto
+      .createHash('sha512')
+      .update(NET + containerId(c, i), 'utf8')
+      .digest('hex');
     tokens.push([new RegExp(`\\b${hex.slice(0, 16)}[0-9a-f]*`, 'g'), `<h:cid${i}>`]);
   }
   for (const l of nodeLinks) {
-    if (l.linkinfo?.info_kind === 'veth' && !seenVeth.has(l.ifname) && /^veth[0-9a-f]{8}$/.test(l.ifname)) tokens.push([l.ifname, '<veth:orphan>']);
-    macToken(l.address, l.ifname === bridgeName ? 'bridge' : /^veth[0-9a-f]{8}$/.test(l.ifname) ? 'node:veth' : `node:${l.ifname}`);
+    if (l.linkinfo?.info_kind === 'veth' && !seenVeth.has(l.ifname) && /^veth[0-9a-f]{8}$/.test(l.ifname))
+      tokens.push([l.ifname, '<veth:orphan>']);
+    macToken(
+      l.address,
+      l.ifname === bridgeName ? 'bridge' : /^veth[0-9a-f]{8}$/.test(l.ifname) ? 'node:veth' : `node:${l.ifname}`,
+    );
   }
   for (const [mac, tok] of macTokens) tokens.push([mac, tok]);
   tokens.push([side.dataDir, '<dataDir>'], [side.node, '<node>']);
-  side.ctrs.forEach((ns, i) => tokens.push([ns, `<ctrns${i}>`]));
+  side.ctrs.forEach((ns, i) => {
+    tokens.push([ns, `<ctrns${i}>`]);
+  });
 
   let text = JSON.stringify({ node, ctrs, ipam, result: result ?? null });
   for (const [from, to] of tokens) {
     text = typeof from === 'string' ? text.split(from).join(to) : text.replace(from, to);
   }
-  const t = JSON.parse(text) as { node: Raw; ctrs: Raw[]; ipam: Record<string, { mode: string; content: string }>; result: unknown };
+  const t = JSON.parse(text) as {
+    node: Raw;
+    ctrs: Raw[];
+    ipam: Record<string, { mode: string; content: string }>;
+    result: unknown;
+  };
 
   const nsTree = (r: Raw, fw: boolean): Record<string, unknown> => ({
-    links: links(r.links), addrs: addrs(r.addrs), routes: { ...routes(r.route4), ...routes(r.route6) }, sysctl: sysctl(r.sysctl),
+    links: links(r.links),
+    addrs: addrs(r.addrs),
+    routes: { ...routes(r.route4), ...routes(r.route6) },
+    sysctl: sysctl(r.sysctl),
     ...(fw ? { firewall: { iptables: iptables(r.iptables), ip6tables: iptables(r.ip6tables), nft: nft(r.nft) } } : {}),
   });
   const tree: Record<string, unknown> = { node: nsTree(t.node, true), ipam: t.ipam };
-  t.ctrs.forEach((r, i) => (tree[`ctr${i}`] = nsTree(r, false)));
+  t.ctrs.forEach((r, i) => {
+    tree[`ctr${i}`] = nsTree(r, false);
+  });
   if (result !== undefined) tree.result = t.result;
 
   const owned: string[] = [];
   const node2 = tree.node as any;
-  for (const k of Object.keys(node2.links)) if (k.startsWith('<hostveth') || k === '<veth:orphan>') owned.push(`node.links.${k}`);
-  t.ctrs.forEach((_, i) => { if ((tree[`ctr${i}`] as any).links.eth0) owned.push(`ctr${i}.links.eth0`); });
+  for (const k of Object.keys(node2.links))
+    if (k.startsWith('<hostveth') || k === '<veth:orphan>') owned.push(`node.links.${k}`);
+  t.ctrs.forEach((_, i) => {
+    if ((tree[`ctr${i}`] as any).links.eth0) owned.push(`ctr${i}.links.eth0`);
+  });
   for (const [k, v] of Object.entries(t.ipam)) if (v.content.includes('<cid')) owned.push(`ipam.${k}`);
   for (const fam of ['iptables', 'ip6tables', 'nft']) {
-    for (const l of node2.firewall[fam] as string[]) if (/<cid|<h:cid/.test(l)) owned.push(`node.firewall.${fam}: ${l}`);
+    for (const l of node2.firewall[fam] as string[])
+      if (/<cid|<h:cid/.test(l)) owned.push(`node.firewall.${fam}: ${l}`);
   }
   return { tree, owned };
 }
@@ -149,19 +184,24 @@ export function diff(ref: unknown, ours: unknown, p: string, out: Diff[] = []): 
     const missing: string[] = [];
     for (const l of ref as string[]) {
       const i = left.indexOf(l);
-      if (i >= 0) left.splice(i, 1); else missing.push(l);
+      if (i >= 0) left.splice(i, 1);
+      else missing.push(l);
     }
     for (const l of missing) out.push({ path: `${p}[]`, ref: l, ours: ABSENT });
     for (const l of left) out.push({ path: `${p}[]`, ref: ABSENT, ours: l });
-    if (!missing.length && !left.length && JSON.stringify(ref) !== JSON.stringify(ours)) out.push({ path: `${p}(order)`, ref, ours });
+    if (!missing.length && !left.length && JSON.stringify(ref) !== JSON.stringify(ours))
+      out.push({ path: `${p}(order)`, ref, ours });
     return out;
   }
   if (isObj(ref) && isObj(ours)) {
-    for (const k of new Set([...Object.keys(ref), ...Object.keys(ours)])) diff(k in ref ? ref[k] : ABSENT, k in ours ? ours[k] : ABSENT, `${p}.${k}`, out);
+    for (const k of new Set([...Object.keys(ref), ...Object.keys(ours)]))
+      diff(k in ref ? ref[k] : ABSENT, k in ours ? ours[k] : ABSENT, `${p}.${k}`, out);
     return out;
   }
   if (Array.isArray(ref) && Array.isArray(ours) && ref.length === ours.length) {
-    ref.forEach((r, i) => diff(r, ours[i], `${p}[${i}]`, out));
+    ref.forEach((r, i) => {
+      diff(r, ours[i], `${p}[${i}]`, out);
+    });
     return out;
   }
   if (JSON.stringify(ref) !== JSON.stringify(ours)) out.push({ path: p, ref, ours });
@@ -172,7 +212,10 @@ const outcomeText = (o: StepOutcome): string => (o.ok ? 'ok' : `error ${o.code ?
 
 // ---- one case --------------------------------------------------------------------------------------
 
-export interface CaseRun { diffs: Diff[]; notes: string[] }
+export interface CaseRun {
+  diffs: Diff[];
+  notes: string[];
+}
 
 async function setupSide(side: Side, c: Case): Promise<void> {
   const { must } = await import('./exec');
@@ -181,12 +224,23 @@ async function setupSide(side: Side, c: Case): Promise<void> {
 
 function attachment(side: Side, c: Case, i: number): Attachment {
   return {
-    nodeNs: side.node, netns: c.ownNetns ? `/run/netns/${side.node}` : side.netnsPath(i), containerId: containerId(c, i),
-    ifname: 'eth0', args: c.args, cniPath: REF_DIR,
+    nodeNs: side.node,
+    netns: c.ownNetns ? `/run/netns/${side.node}` : side.netnsPath(i),
+    containerId: containerId(c, i),
+    ifname: 'eth0',
+    args: c.args,
+    cniPath: REF_DIR,
   };
 }
 
-interface SideRun { add: StepOutcome[]; check?: StepOutcome; del: StepOutcome[]; afterAdd?: Snapshot; afterDel?: Snapshot; chain: Chain }
+interface SideRun {
+  add: StepOutcome[];
+  check?: StepOutcome;
+  del: StepOutcome[];
+  afterAdd?: Snapshot;
+  afterDel?: Snapshot;
+  chain: Chain;
+}
 
 async function runSide(side: Side, c: Case, list: Conflist, resolver: (t: string) => string): Promise<SideRun> {
   await setupSide(side, c);
@@ -203,7 +257,8 @@ async function runSide(side: Side, c: Case, list: Conflist, resolver: (t: string
   const run: SideRun = { add, del: [], chain };
   run.afterAdd = await snapshot(side, c, last.ok ? last.result : { error: last.code });
   if (add.every((a) => a.ok) && chain.supportsCheck()) run.check = await chain.check(attachment(side, c, 0));
-  for (let i = pods - 1; i >= 0; i--) run.del.push(await chains[i].del(attachment(side, c, i), c.delWithoutNetns ? '' : undefined));
+  for (let i = pods - 1; i >= 0; i--)
+    run.del.push(await chains[i].del(attachment(side, c, i), c.delWithoutNetns ? '' : undefined));
   run.afterDel = await snapshot(side, c);
   return run;
 }
@@ -223,7 +278,8 @@ export async function runCase(c: Case): Promise<CaseRun> {
     const notes: string[] = [];
     r.add.forEach((ra, i) => {
       const oa = o.add[i];
-      if (outcomeText(ra) !== outcomeText(oa)) diffs.push({ path: `add${i}.outcome`, ref: outcomeText(ra), ours: outcomeText(oa) });
+      if (outcomeText(ra) !== outcomeText(oa))
+        diffs.push({ path: `add${i}.outcome`, ref: outcomeText(ra), ours: outcomeText(oa) });
       if (!ra.ok) notes.push(`ref ADD ${i}: ${ra.failedPlugin}: ${ra.msg}`);
       if (!oa.ok) notes.push(`ours ADD ${i}: ${oa.msg}`);
     });
@@ -231,13 +287,15 @@ export async function runCase(c: Case): Promise<CaseRun> {
     const sameAdd = r.add.every((a, i) => outcomeText(a) === outcomeText(o.add[i]));
     if (sameAdd) diff(r.afterAdd!.tree, o.afterAdd!.tree, 'add', diffs);
     if (bothAdded && r.chain.supportsCheck()) {
-      if (outcomeText(r.check!) !== outcomeText(o.check!)) diffs.push({ path: 'check.outcome', ref: outcomeText(r.check!), ours: outcomeText(o.check!) });
+      if (outcomeText(r.check!) !== outcomeText(o.check!))
+        diffs.push({ path: 'check.outcome', ref: outcomeText(r.check!), ours: outcomeText(o.check!) });
       if (!r.check!.ok) notes.push(`ref CHECK: ${r.check!.failedPlugin}: ${r.check!.msg}`);
       if (!o.check!.ok) notes.push(`ours CHECK: ${o.check!.msg}`);
     }
     r.del.forEach((rd, i) => {
       const od = o.del[i];
-      if (outcomeText(rd) !== outcomeText(od)) diffs.push({ path: `del${i}.outcome`, ref: outcomeText(rd), ours: outcomeText(od) });
+      if (outcomeText(rd) !== outcomeText(od))
+        diffs.push({ path: `del${i}.outcome`, ref: outcomeText(rd), ours: outcomeText(od) });
       if (!rd.ok) notes.push(`ref DEL: ${rd.failedPlugin}: ${rd.msg}`);
       if (!od.ok) notes.push(`ours DEL: ${od.msg}`);
     });
@@ -249,7 +307,8 @@ export async function runCase(c: Case): Promise<CaseRun> {
     }
     // Nothing of the container may stay on our side; what it had must have existed first.
     if (o.add.every((a) => a.ok)) {
-      if (!o.afterAdd!.owned.some((x) => x.startsWith('node.links.'))) throw new Error(`ours: no host veth after ADD (${o.afterAdd!.owned.join(', ')})`);
+      if (!o.afterAdd!.owned.some((x) => x.startsWith('node.links.')))
+        throw new Error(`ours: no host veth after ADD (${o.afterAdd!.owned.join(', ')})`);
       const left = o.afterDel!.owned;
       if (left.length) diffs.push({ path: 'del.leftover', ref: r.afterDel!.owned, ours: left });
     }
@@ -262,8 +321,17 @@ export async function runCase(c: Case): Promise<CaseRun> {
 
 /** A readable report of differences, then each as an allowlist entry to paste once it is reviewed. */
 export function formatDiffs(diffs: Diff[], name?: string): string {
-  const text = diffs.map((d) => `  ${d.path}\n    ref:  ${JSON.stringify(d.ref)}\n    ours: ${JSON.stringify(d.ours)}`).join('\n');
+  const text = diffs
+    .map((d) => `  ${d.path}\n    ref:  ${JSON.stringify(d.ref)}\n    ours: ${JSON.stringify(d.ours)}`)
+    .join('\n');
   if (!name || !diffs.length) return text;
-  const entries = diffs.map((d) => `  { cases: [${JSON.stringify(name)}], path: ${JSON.stringify(d.path)}, ref: ${JSON.stringify(d.ref)}, ours: ${JSON.stringify(d.ours)}, reason: '' },`);
-  return `${text}\n  as allowlist.ts entries (only for a difference that stays on purpose, with its reason):\n${entries.join('\n')}`;
+  const entries = diffs.map(
+    (d) =>
+      `  { cases: [${JSON.stringify(name)}], path: ${JSON.stringify(d.path)}, ref: ` +
+      `${JSON.stringify(d.ref)}, ours: ${JSON.stringify(d.ours)}, reason: '' },`,
+  );
+  return (
+    `${text}\n  as allowlist.ts entries (only for a difference that stays on purpose, with its ` +
+    `reason):\n${entries.join('\n')}`
+  );
 }

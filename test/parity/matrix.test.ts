@@ -18,19 +18,27 @@ const runs = new Map<string, Promise<CaseRun>>();
 let active = 0;
 const waiting: (() => void)[] = [];
 async function acquire(): Promise<void> {
-  if (active < jobs) { active++; return; }
+  if (active < jobs) {
+    active++;
+    return;
+  }
   await new Promise<void>((r) => waiting.push(r)); // the releaser hands its slot over
 }
 function release(): void {
   const w = waiting.shift();
-  if (w) w(); else active--;
+  if (w) w();
+  else active--;
 }
 function startAll(): void {
   if (runs.size) return;
   for (const c of chosen) {
     const p = (async () => {
       await acquire();
-      try { return await runCase(c); } finally { release(); }
+      try {
+        return await runCase(c);
+      } finally {
+        release();
+      }
     })();
     p.catch(() => undefined); // reported by its own test
     runs.set(c.name, p);
@@ -46,12 +54,18 @@ for (const c of chosen) {
       if (e) used.add(e);
       return !e;
     });
-    if (process.env.PARITY_DUMP) console.log(JSON.stringify({ case: c.name, diffs: process.env.PARITY_DUMP === 'all' ? diffs : left, notes }));
+    if (process.env.PARITY_DUMP)
+      console.log(JSON.stringify({ case: c.name, diffs: process.env.PARITY_DUMP === 'all' ? diffs : left, notes }));
     const stale = ALLOWED.filter((e) => e.cases.includes(c.name) && !diffs.some((d) => matches(e, c.name, d)));
     if (left.length || stale.length) {
-      assert.unreachable(`${c.name}: ${left.length} difference(s) from the reference not in allowlist.ts\n${formatDiffs(left, c.name)}`
-        + (stale.length ? `\n  allowlist entries that no longer match:\n${stale.map((e) => `    ${e.path}`).join('\n')}` : '')
-        + (notes.length ? `\n  notes:\n    ${notes.join('\n    ')}` : ''));
+      assert.unreachable(
+        `${c.name}: ${left.length} difference(s) from the reference not in ` +
+          `allowlist.ts\n${formatDiffs(left, c.name)}` +
+          (stale.length
+            ? `\n  allowlist entries that no longer match:\n${stale.map((e) => `    ${e.path}`).join('\n')}`
+            : '') +
+          (notes.length ? `\n  notes:\n    ${notes.join('\n    ')}` : ''),
+      );
     }
   });
 }
@@ -60,7 +74,10 @@ test.after(() => {
   removeFixtures();
   const done = PENDING_ISSUE_12.filter((e) => !used.has(e) && e.cases.every((n) => chosen.some((c) => c.name === n)));
   if (done.length) {
-    console.log(`parity: ${done.length} pending issue-12 entr${done.length === 1 ? 'y' : 'ies'} matched nothing (fixed? delete them):`);
+    console.log(
+      `parity: ${done.length} pending issue-12 entr${done.length === 1 ? 'y' : 'ies'} matched nothing ` +
+        `(fixed? delete them):`,
+    );
     for (const e of done) console.log(`  ${e.pending} ${e.cases.join(',')} ${e.path}`);
   }
 });

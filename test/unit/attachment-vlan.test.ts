@@ -12,16 +12,30 @@ import { portVlanProblems } from '../../src/attachment/problems';
 import { parseVlanConfig, vlanRanges, wantsVlans } from '../../src/attachment/vlan-config';
 
 const conf = (extra: object) =>
-  parseBridgeConfig(parseNetConf(JSON.stringify({ cniVersion: '1.0.0', name: 'n1', type: 'tsbridge', ...extra })), parseCniArgs(''));
+  parseBridgeConfig(
+    parseNetConf(JSON.stringify({ cniVersion: '1.0.0', name: 'n1', type: 'tsbridge', ...extra })),
+    parseCniArgs(''),
+  );
 const err = (fn: () => unknown): CniError => {
-  try { fn(); } catch (e) { return e as CniError; }
+  try {
+    fn();
+  } catch (e) {
+    return e as CniError;
+  }
   throw new Error('expected an error');
 };
 
 test('vlan and vlanTrunk parse; trunk ids sorted and deduplicated; defaults off', () => {
   assert.equal(conf({}).vlans, { vlan: 0, vlanTrunk: [], preserveDefaultVlan: false });
-  assert.equal(conf({ VLAN: 100, preserveDefaultVlan: true }).vlans, { vlan: 100, vlanTrunk: [], preserveDefaultVlan: true });
-  assert.equal(conf({ vlanTrunk: [{ id: 40 }, { minID: 10, maxID: 12 }, { id: 11 }] }).vlans.vlanTrunk, [10, 11, 12, 40]);
+  assert.equal(conf({ VLAN: 100, preserveDefaultVlan: true }).vlans, {
+    vlan: 100,
+    vlanTrunk: [],
+    preserveDefaultVlan: true,
+  });
+  assert.equal(
+    conf({ vlanTrunk: [{ id: 40 }, { minID: 10, maxID: 12 }, { id: 11 }] }).vlans.vlanTrunk,
+    [10, 11, 12, 40],
+  );
   assert.is(wantsVlans(conf({ vlan: 0, vlanTrunk: [] }).vlans), false);
   assert.is(wantsVlans(conf({ vlan: 4094 }).vlans), true);
 });
@@ -53,20 +67,48 @@ test('netlink VLAN entries: one entry, or a RANGE_BEGIN/RANGE_END pair; decoded 
   assert.equal([...one], [12, 0, 26, 0x80, 8, 0, 2, 0, 6, 0, 10, 0]);
   assert.equal(decodeVlanSpec(one.subarray(4)), [{ vid: 10, pvid: true, untagged: true }]);
   const range = vlanSpec(30, 32, 0);
-  assert.equal(decodeVlanSpec(range.subarray(4)), [30, 31, 32].map((vid) => ({ vid, pvid: false, untagged: false })));
-  assert.equal(vlanRanges([1, 10, 11, 12, 40, 42, 43]), [[1, 1], [10, 12], [40, 40], [42, 43]]);
+  assert.equal(
+    decodeVlanSpec(range.subarray(4)),
+    [30, 31, 32].map((vid) => ({ vid, pvid: false, untagged: false })),
+  );
+  assert.equal(vlanRanges([1, 10, 11, 12, 40, 42, 43]), [
+    [1, 1],
+    [10, 12],
+    [40, 40],
+    [42, 43],
+  ]);
 });
 
 test('CHECK of a port: access VLAN, trunk, VLAN 1 and filtering', () => {
   const access = parseVlanConfig({ vlan: 10 });
   assert.equal(portVlanProblems('veth1', access, true, [{ vid: 10, pvid: true, untagged: true }]), []);
   assert.match(portVlanProblems('veth1', access, true, []).join(), /not an untagged PVID member of VLAN 10/);
-  assert.match(portVlanProblems('veth1', access, false, [{ vid: 10, pvid: true, untagged: true }]).join(), /VLAN filtering is off/);
-  assert.match(portVlanProblems('veth1', access, true, [{ vid: 1, pvid: false, untagged: true }, { vid: 10, pvid: true, untagged: true }]).join(), /still a member of VLAN 1/);
-  assert.equal(portVlanProblems('veth1', parseVlanConfig({ vlan: 10, preserveDefaultVlan: true }), true,
-    [{ vid: 1, pvid: false, untagged: true }, { vid: 10, pvid: true, untagged: true }]), []);
+  assert.match(
+    portVlanProblems('veth1', access, false, [{ vid: 10, pvid: true, untagged: true }]).join(),
+    /VLAN filtering is off/,
+  );
+  assert.match(
+    portVlanProblems('veth1', access, true, [
+      { vid: 1, pvid: false, untagged: true },
+      { vid: 10, pvid: true, untagged: true },
+    ]).join(),
+    /still a member of VLAN 1/,
+  );
+  assert.equal(
+    portVlanProblems('veth1', parseVlanConfig({ vlan: 10, preserveDefaultVlan: true }), true, [
+      { vid: 1, pvid: false, untagged: true },
+      { vid: 10, pvid: true, untagged: true },
+    ]),
+    [],
+  );
   const trunk = parseVlanConfig({ vlanTrunk: [{ minID: 30, maxID: 31 }] });
-  assert.match(portVlanProblems('veth1', trunk, true, [{ vid: 1, pvid: true, untagged: true }, { vid: 30, pvid: false, untagged: false }]).join(), /lacks tagged trunk VLAN\(s\) 31/);
+  assert.match(
+    portVlanProblems('veth1', trunk, true, [
+      { vid: 1, pvid: true, untagged: true },
+      { vid: 30, pvid: false, untagged: false },
+    ]).join(),
+    /lacks tagged trunk VLAN\(s\) 31/,
+  );
   assert.equal(portVlanProblems('veth1', parseVlanConfig({}), false, []), []);
 });
 

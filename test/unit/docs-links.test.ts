@@ -18,7 +18,10 @@ function anchors(md: string): Set<string> {
   const out = new Set<string>();
   for (const m of md.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '').matchAll(/^#{1,6}[ \t]+(.+?)[ \t#]*$/gm)) {
     const text = m[1]!.replace(/\[([^\]]*)\]\([^)]*\)/g, '$1').replace(/[`*]/g, '');
-    const base = text.toLowerCase().replace(/[^\p{L}\p{M}\p{N}\p{Pc}\- ]/gu, '').replace(/ /g, '-');
+    const base = text
+      .toLowerCase()
+      .replace(/[^\p{L}\p{M}\p{N}\p{Pc}\- ]/gu, '')
+      .replace(/ /g, '-');
     const n = seen.get(base) ?? 0;
     seen.set(base, n + 1);
     out.add(n === 0 ? base : `${base}-${n}`);
@@ -47,23 +50,35 @@ function brokenLinks(file: string): string[] {
 
 const DOCS = path.join(ROOT, 'docs');
 const docFiles = (): string[] =>
-  fs.readdirSync(DOCS).filter((f) => f.endsWith('.md')).sort().map((f) => path.join(DOCS, f));
+  fs
+    .readdirSync(DOCS)
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => path.join(DOCS, f));
 
 test('the checker finds a planted broken link, anchor and same-file anchor (positive control)', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsb-docs-'));
   try {
     fs.mkdirSync(path.join(dir, 'docs'));
     fs.writeFileSync(path.join(dir, 'docs', 'a.md'), '# A page\n\n## Set `x` up (twice)\n\n## Set `x` up (twice)\n');
-    fs.writeFileSync(path.join(dir, 'README.md'), [
-      '# Top', '',
-      '[ok](docs/a.md) [ok](docs/a.md#a-page) [ok](docs/a.md#set-x-up-twice-1) [ok](#top) [web](https://x.invalid/y)',
-      '[gone](docs/missing.md) [bad anchor](docs/a.md#nope) [bad local](#nowhere)',
-      '`[in code](docs/also-missing.md)`', '```', '[in a block](docs/block-missing.md)', '```', '',
-    ].join('\n'));
+    fs.writeFileSync(
+      path.join(dir, 'README.md'),
+      [
+        '# Top',
+        '',
+        '[ok](docs/a.md) [ok](docs/a.md#a-page) [ok](docs/a.md#set-x-up-twice-1) [ok](#top) [web](https://x.invalid/y)',
+        '[gone](docs/missing.md) [bad anchor](docs/a.md#nope) [bad local](#nowhere)',
+        '`[in code](docs/also-missing.md)`',
+        '```',
+        '[in a block](docs/block-missing.md)',
+        '```',
+        '',
+      ].join('\n'),
+    );
     const found = brokenLinks(path.join(dir, 'README.md')).map((b) => b.split(': ')[1]);
     assert.equal(found, [
-      'docs/missing.md (no such file)', 'docs/a.md#nope (no heading #nope in ' +
-        path.relative(ROOT, path.join(dir, 'docs', 'a.md')) + ')',
+      'docs/missing.md (no such file)',
+      'docs/a.md#nope (no heading #nope in ' + path.relative(ROOT, path.join(dir, 'docs', 'a.md')) + ')',
       '#nowhere (no heading #nowhere in ' + path.relative(ROOT, path.join(dir, 'README.md')) + ')',
     ]);
   } finally {
@@ -82,7 +97,10 @@ test('the README links every docs/*.md page', () => {
   const linked = new Set([...readme.matchAll(/\]\((docs\/[^)#\s]+)/g)].map((m) => m[1]));
   const pages = docFiles().map((f) => path.relative(ROOT, f));
   assert.ok(pages.length > 0, 'docs pages exist');
-  assert.equal(pages.filter((p) => !linked.has(p)), []);
+  assert.equal(
+    pages.filter((p) => !linked.has(p)),
+    [],
+  );
 });
 
 test.run();

@@ -14,12 +14,19 @@ test('flushUdpConntrack: one `conntrack -D` per family and port, failures ignore
   const oldPath = process.env.PATH;
   process.env.PATH = `${dir}:${oldPath ?? ''}`;
   try {
-    const done = flushUdpConntrack([{ family: 4, hostPort: 53 }, { family: 6, hostPort: 53 }, { family: 4, hostPort: 53 }]);
+    const done = flushUdpConntrack([
+      { family: 4, hostPort: 53 },
+      { family: 6, hostPort: 53 },
+      { family: 4, hostPort: 53 },
+    ]);
     assert.equal(done, [
       'conntrack -D -f ipv4 -p udp --orig-port-dst 53',
       'conntrack -D -f ipv6 -p udp --orig-port-dst 53',
     ]);
-    assert.is(fs.readFileSync(log, 'utf8'), '-D -f ipv4 -p udp --orig-port-dst 53\n-D -f ipv6 -p udp --orig-port-dst 53\n');
+    assert.is(
+      fs.readFileSync(log, 'utf8'),
+      '-D -f ipv4 -p udp --orig-port-dst 53\n-D -f ipv6 -p udp --orig-port-dst 53\n',
+    );
   } finally {
     process.env.PATH = oldPath;
     fs.rmSync(dir, { recursive: true, force: true });

@@ -3,7 +3,14 @@
 import * as crypto from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { foreignDeletes, foreignGcDeletes, foreignHeldPorts, masqInstancePrefix, parseForeign, parseTableList } from '../../src/firewall/nft/foreign';
+import {
+  foreignDeletes,
+  foreignGcDeletes,
+  foreignHeldPorts,
+  masqInstancePrefix,
+  parseForeign,
+  parseTableList,
+} from '../../src/firewall/nft/foreign';
 
 const h16 = (s: string) => crypto.createHash('sha512').update(s).digest('hex').slice(0, 16);
 const comment = (cid: string) => `${h16('net1')}-${h16(`eth0:${cid}`)}, net: net1, if: eth0, id: ${cid}`;
@@ -30,21 +37,34 @@ const HP6 = `table ip6 cni_hostport { # handle 3
 		tcp dport 8080 dnat to [fd00::5]:80 comment "a" # handle 11
 	}
 }`;
-const tables = parseForeign(new Map([['inet cni_plugins_masquerade', MASQ], ['ip cni_hostport', HP4], ['ip6 cni_hostport', HP6]]));
+const tables = parseForeign(
+  new Map([
+    ['inet cni_plugins_masquerade', MASQ],
+    ['ip cni_hostport', HP4],
+    ['ip6 cni_hostport', HP6],
+  ]),
+);
 
 test('parseTableList and the masquerade comment prefix (upstream hashForInstance)', () => {
-  assert.equal([...parseTableList('table ip cni_hostport\ntable inet tsbridge\n')], ['ip cni_hostport', 'inet tsbridge']);
+  assert.equal(
+    [...parseTableList('table ip cni_hostport\ntable inet tsbridge\n')],
+    ['ip cni_hostport', 'inet tsbridge'],
+  );
   assert.is(masqInstancePrefix('net1', 'eth0', 'a'), comment('a').split(',')[0]);
 });
 
-test('DEL: the attachment\'s masquerade rule and every host-port rule of the container, both families', () => {
+test("DEL: the attachment's masquerade rule and every host-port rule of the container, both families", () => {
   assert.equal(foreignDeletes(tables, 'net1', 'a', 'eth0'), [
     'delete rule inet cni_plugins_masquerade masq_checks handle 4',
     'delete rule ip cni_hostport hostports handle 7',
     'delete rule ip cni_hostport masquerading handle 10',
     'delete rule ip6 cni_hostport hostports handle 11',
   ]);
-  assert.equal(foreignDeletes(tables, 'net1', 'a', 'eth1').filter((l) => l.includes('masq_checks')), [], 'another interface keeps its rule');
+  assert.equal(
+    foreignDeletes(tables, 'net1', 'a', 'eth1').filter((l) => l.includes('masq_checks')),
+    [],
+    'another interface keeps its rule',
+  );
 });
 
 test('GC: masquerade rules of this network only; host-port rules only when they point into its subnets', () => {
@@ -55,9 +75,10 @@ test('GC: masquerade rules of this network only; host-port rules only when they 
 });
 
 test('held host ports, for the 103 check', () => {
-  assert.equal(foreignHeldPorts(tables).map((h) => `${h.family} ${h.hostIP ?? '*'}:${h.hostPort}/${h.protocol} ${h.containerId}`), [
-    '4 *:8080/tcp a', '4 192.0.2.1:53/udp b', '4 *:9090/tcp c', '6 *:8080/tcp a',
-  ]);
+  assert.equal(
+    foreignHeldPorts(tables).map((h) => `${h.family} ${h.hostIP ?? '*'}:${h.hostPort}/${h.protocol} ${h.containerId}`),
+    ['4 *:8080/tcp a', '4 192.0.2.1:53/udp b', '4 *:9090/tcp c', '6 *:8080/tcp a'],
+  );
 });
 
 test.run();

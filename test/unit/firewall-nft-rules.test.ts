@@ -1,7 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  NftScript, addMasqueradeNft, delMasqueradeNft, masqueradeContainersNft, masqueradeProblemsNft, parseNftList,
+  NftScript,
+  addMasqueradeNft,
+  delMasqueradeNft,
+  masqueradeContainersNft,
+  masqueradeProblemsNft,
+  parseNftList,
 } from '../../src/firewall/nft/rules';
 import { MASQ_CHAIN as CHAIN, NFT_TAG as TAG, masqTarget } from '../helpers/firewall-fixtures';
 
@@ -34,36 +39,44 @@ test('parseNftList reads chains, hooks, rules, handles, jumps and comments', () 
   assert.equal([...t.keys()], ['postrouting', CHAIN, 'CNI-aaaaaaaaaaaaaaaaaaaaaaaa']);
   const post = t.get('postrouting')!;
   assert.is(post.hook, 'type nat hook postrouting priority srcnat;');
-  assert.equal(post.rules[1], { text: `ip6 saddr fd00:99::2 jump ${CHAIN} comment "${TAG}"`, handle: 8, jump: CHAIN, comment: TAG });
+  assert.equal(post.rules[1], {
+    text: `ip6 saddr fd00:99::2 jump ${CHAIN} comment "${TAG}"`,
+    handle: 8,
+    jump: CHAIN,
+    comment: TAG,
+  });
   assert.equal(t.get('CNI-aaaaaaaaaaaaaaaaaaaaaaaa')!.rules, [{ text: 'masquerade', handle: 10 }]);
 });
 
 test('ADD script on a missing table: exact nft -f input', () => {
   const s = new NftScript();
   addMasqueradeNft(s, target, null);
-  assert.is(s.render(), [
-    'add table inet tsbridge',
-    'add chain inet tsbridge postrouting { type nat hook postrouting priority srcnat; }',
-    `add chain inet tsbridge ${CHAIN}`,
-    `flush chain inet tsbridge ${CHAIN}`,
-    `add rule inet tsbridge ${CHAIN} ip daddr 10.99.0.0/24 accept comment "${TAG}"`,
-    `add rule inet tsbridge ${CHAIN} ip daddr != 224.0.0.0/4 masquerade comment "${TAG}"`,
-    `add rule inet tsbridge ${CHAIN} ip6 daddr fd00:99::/64 accept comment "${TAG}"`,
-    `add rule inet tsbridge ${CHAIN} ip6 daddr != ff00::/8 masquerade comment "${TAG}"`,
-    `add rule inet tsbridge postrouting ip saddr 10.99.0.2 jump ${CHAIN} comment "${TAG}"`,
-    `add rule inet tsbridge postrouting ip6 saddr fd00:99::2 jump ${CHAIN} comment "${TAG}"`,
-    '',
-  ].join('\n'));
+  assert.is(
+    s.render(),
+    [
+      'add table inet tsbridge',
+      'add chain inet tsbridge postrouting { type nat hook postrouting priority srcnat; }',
+      `add chain inet tsbridge ${CHAIN}`,
+      `flush chain inet tsbridge ${CHAIN}`,
+      `add rule inet tsbridge ${CHAIN} ip daddr 10.99.0.0/24 accept comment "${TAG}"`,
+      `add rule inet tsbridge ${CHAIN} ip daddr != 224.0.0.0/4 masquerade comment "${TAG}"`,
+      `add rule inet tsbridge ${CHAIN} ip6 daddr fd00:99::/64 accept comment "${TAG}"`,
+      `add rule inet tsbridge ${CHAIN} ip6 daddr != ff00::/8 masquerade comment "${TAG}"`,
+      `add rule inet tsbridge postrouting ip saddr 10.99.0.2 jump ${CHAIN} comment "${TAG}"`,
+      `add rule inet tsbridge postrouting ip6 saddr fd00:99::2 jump ${CHAIN} comment "${TAG}"`,
+      '',
+    ].join('\n'),
+  );
 });
 
 test('repeated ADD deletes the existing jumps by handle in the same transaction', () => {
   const s = new NftScript();
   addMasqueradeNft(s, target, parseNftList(LIST));
   const lines = s.render().split('\n');
-  assert.equal(lines.filter((l) => l.startsWith('delete')), [
-    'delete rule inet tsbridge postrouting handle 7',
-    'delete rule inet tsbridge postrouting handle 8',
-  ]);
+  assert.equal(
+    lines.filter((l) => l.startsWith('delete')),
+    ['delete rule inet tsbridge postrouting handle 7', 'delete rule inet tsbridge postrouting handle 8'],
+  );
   assert.is(lines.filter((l) => l.includes(' jump ')).length, 2);
 });
 
@@ -71,7 +84,10 @@ test('the rendered rules are exactly what nft prints back (so check compares tex
   const s = new NftScript();
   addMasqueradeNft(s, target, null);
   const printed = new Set(LIST.split('\n').map((l) => l.trim().replace(/ # handle \d+$/, '')));
-  for (const l of s.render().split('\n').filter((x) => x.startsWith('add rule'))) {
+  for (const l of s
+    .render()
+    .split('\n')
+    .filter((x) => x.startsWith('add rule'))) {
     assert.ok(printed.has(l.replace(/^add rule inet tsbridge \S+ /, '')), l);
   }
 });
@@ -79,13 +95,16 @@ test('the rendered rules are exactly what nft prints back (so check compares tex
 test('DEL script from the listing: jumps by handle, then the chain', () => {
   const s = new NftScript();
   delMasqueradeNft(s, parseNftList(LIST), 'ref-net.1', 'ctr-1_a.b');
-  assert.is(s.render(), [
-    'delete rule inet tsbridge postrouting handle 7',
-    'delete rule inet tsbridge postrouting handle 8',
-    `flush chain inet tsbridge ${CHAIN}`,
-    `delete chain inet tsbridge ${CHAIN}`,
-    '',
-  ].join('\n'));
+  assert.is(
+    s.render(),
+    [
+      'delete rule inet tsbridge postrouting handle 7',
+      'delete rule inet tsbridge postrouting handle 8',
+      `flush chain inet tsbridge ${CHAIN}`,
+      `delete chain inet tsbridge ${CHAIN}`,
+      '',
+    ].join('\n'),
+  );
 });
 
 test('DEL of something absent is an empty script', () => {
@@ -96,8 +115,12 @@ test('DEL of something absent is an empty script', () => {
 
 test('check: complete -> []; missing table, flushed chains -> named problems', () => {
   assert.equal(masqueradeProblemsNft(parseNftList(LIST), target), []);
-  assert.equal(masqueradeProblemsNft(null, target), ['nftables table inet tsbridge is missing (was the ruleset flushed?)']);
-  const flushed = LIST.split('\n').filter((l) => !/# handle \d+$/.test(l) || /chain /.test(l)).join('\n');
+  assert.equal(masqueradeProblemsNft(null, target), [
+    'nftables table inet tsbridge is missing (was the ruleset flushed?)',
+  ]);
+  const flushed = LIST.split('\n')
+    .filter((l) => !/# handle \d+$/.test(l) || /chain /.test(l))
+    .join('\n');
   assert.equal(masqueradeProblemsNft(parseNftList(flushed), target), [
     'MASQUERADE rule for 10.99.0.2 missing from nftables inet tsbridge postrouting (was the ruleset flushed?)',
     'MASQUERADE rule for fd00:99::2 missing from nftables inet tsbridge postrouting (was the ruleset flushed?)',
@@ -107,7 +130,11 @@ test('check: complete -> []; missing table, flushed chains -> named problems', (
     `rule "ip6 daddr != ff00::/8 masquerade" missing from nftables chain inet tsbridge ${CHAIN}`,
   ]);
   const noChain = LIST.replace(`chain ${CHAIN} {`, 'chain renamed {');
-  assert.ok(masqueradeProblemsNft(parseNftList(noChain), target).includes(`nftables chain inet tsbridge ${CHAIN} of container ctr-1_a.b is missing`));
+  assert.ok(
+    masqueradeProblemsNft(parseNftList(noChain), target).includes(
+      `nftables chain inet tsbridge ${CHAIN} of container ctr-1_a.b is missing`,
+    ),
+  );
 });
 
 test('listContainers: only IDs whose tag matches the chain hash of this network', () => {
@@ -118,7 +145,10 @@ test('listContainers: only IDs whose tag matches the chain hash of this network'
 test('tags with quotes in names stay valid nft strings', () => {
   const s = new NftScript();
   addMasqueradeNft(s, { ...target, network: 'n"1', containerId: 'c 2', ifname: 'e"' }, null);
-  const line = s.render().split('\n').find((l) => l.includes('jump'))!;
+  const line = s
+    .render()
+    .split('\n')
+    .find((l) => l.includes('jump'))!;
   assert.ok(line.endsWith('comment "id=c%202 if=e%22 net=n%221"'), line);
 });
 

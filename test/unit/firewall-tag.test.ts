@@ -2,7 +2,14 @@ import * as crypto from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  dnatChainName, goQuote, goUnquote, iptablesComment, masqChainName, nftTag, parseIptablesComment, parseNftTag,
+  dnatChainName,
+  goQuote,
+  goUnquote,
+  iptablesComment,
+  masqChainName,
+  nftTag,
+  parseIptablesComment,
+  parseNftTag,
 } from '../../src/firewall/tag';
 import { hairpinChainName } from '../../src/firewall/portmap';
 import * as fx from '../helpers/firewall-fixtures';
@@ -12,7 +19,13 @@ function expectedChain(prefix: string, s: string): string {
 }
 
 test('chain name is CNI- + sha512(network + containerID), 28 characters', () => {
-  for (const [net, id] of [['mynet', 'abc'], ['cbr0', 'f'.repeat(64)], ['k8s-pod-network', 'ctr-1'], ['netz', 'über'], ['', '']]) {
+  for (const [net, id] of [
+    ['mynet', 'abc'],
+    ['cbr0', 'f'.repeat(64)],
+    ['k8s-pod-network', 'ctr-1'],
+    ['netz', 'über'],
+    ['', ''],
+  ]) {
     const name = masqChainName(net, id);
     assert.is(name, expectedChain('CNI-', net + id));
     assert.is(name.length, 28);
@@ -23,7 +36,7 @@ test('chain name equals what the reference bridge 1.1.1 created (captured from /
   assert.is(masqChainName('ref-net.1', 'ctr-1_a.b'), 'CNI-2ab0dbf414445eeb7e546f58');
 });
 
-test('the firewall tests\' shared fixture (test/helpers/firewall-fixtures) holds what these functions derive', () => {
+test("the firewall tests' shared fixture (test/helpers/firewall-fixtures) holds what these functions derive", () => {
   const { network, containerId, ifname } = fx.masqTarget();
   assert.is(fx.MASQ_CHAIN, masqChainName(network, containerId));
   assert.is(fx.DNAT_CHAIN, dnatChainName(network, containerId));
@@ -45,7 +58,7 @@ test('portmap chain name is CNI-DN- + hash, 28 characters', () => {
   assert.is(dnatChainName('mynet', 'abc').length, 28);
 });
 
-test('iptables comment is Go\'s name: %q id: %q', () => {
+test("iptables comment is Go's name: %q id: %q", () => {
   assert.is(iptablesComment('ref-net.1', 'ctr-1_a.b'), 'name: "ref-net.1" id: "ctr-1_a.b"');
   assert.is(iptablesComment('a"b', 'c\\d'), 'name: "a\\"b" id: "c\\\\d"');
 });
@@ -70,7 +83,10 @@ test('goUnquote inverts goQuote', () => {
 });
 
 test('parseIptablesComment reads names back, including quotes', () => {
-  assert.equal(parseIptablesComment('name: "ref-net.1" id: "ctr-1_a.b"'), { network: 'ref-net.1', containerId: 'ctr-1_a.b' });
+  assert.equal(parseIptablesComment('name: "ref-net.1" id: "ctr-1_a.b"'), {
+    network: 'ref-net.1',
+    containerId: 'ctr-1_a.b',
+  });
   assert.equal(parseIptablesComment(iptablesComment('a" id: "x', 'y"z')), { network: 'a" id: "x', containerId: 'y"z' });
   assert.is(parseIptablesComment('CNI portfwd requiring masquerade'), null);
   assert.is(parseIptablesComment('dnat name: "n" id: "c"'), null);

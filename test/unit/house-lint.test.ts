@@ -74,15 +74,20 @@ test('the layering rules refuse imports that run up a floor, and only those', ()
 });
 
 test(`no line of code is over ${MAX_COLUMNS} characters`, () => {
-  const r = spawnSync('git', ['ls-files', '-z', '--', '*.ts', '*.mjs', '*.sh', '*.c', 'Makefile'], { cwd: ROOT, encoding: 'utf8' });
+  const r = spawnSync('git', ['ls-files', '-z', '--', '*.ts', '*.mjs', '*.sh', '*.c', 'Makefile'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
   assert.is(r.status, 0, `git ls-files failed: ${r.stderr}`);
   const files = r.stdout.split('\0').filter(Boolean);
   assert.ok(files.length > 100, `only ${files.length} files listed: is this a checkout?`);
   const long: string[] = [];
   for (const f of files) {
-    fs.readFileSync(path.join(ROOT, f), 'utf8').split('\n').forEach((l, i) => {
-      if (l.length > MAX_COLUMNS) long.push(`${f}:${i + 1} (${l.length})`);
-    });
+    fs.readFileSync(path.join(ROOT, f), 'utf8')
+      .split('\n')
+      .forEach((l, i) => {
+        if (l.length > MAX_COLUMNS) long.push(`${f}:${i + 1} (${l.length})`);
+      });
   }
   assert.equal(long, [], `lines over ${MAX_COLUMNS} characters:\n${long.slice(0, 40).join('\n')}`);
 });

@@ -2,9 +2,28 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CniError } from '../../src/cni/errors';
 import { normIp, normSubnet } from '../../src/firewall/addr';
-import { canonicalOrAsIs, compareIP, familyOf, ipToString, parseIP, tryCanonicalIP, tryParseIP } from '../../src/ip/addr';
 import {
-  bareAddress, canonicalIP, cidrToString, contains, covers, hostCidrOf, lastOf, networkOf, overlaps, parseCidr, subnetOf, tryParseCidr,
+  canonicalOrAsIs,
+  compareIP,
+  familyOf,
+  ipToString,
+  parseIP,
+  tryCanonicalIP,
+  tryParseIP,
+} from '../../src/ip/addr';
+import {
+  bareAddress,
+  canonicalIP,
+  cidrToString,
+  contains,
+  covers,
+  hostCidrOf,
+  lastOf,
+  networkOf,
+  overlaps,
+  parseCidr,
+  subnetOf,
+  tryParseCidr,
 } from '../../src/ip/cidr';
 import { canonicalAddress, parsePodCidr } from '../../src/k8s/cidr';
 
@@ -62,8 +81,20 @@ test('CIDR parsing keeps host bits; network and last address', () => {
   assert.is(ipToString(networkOf(v6)), 'fd00::1:0');
   assert.is(ipToString(lastOf(v6)), 'fd00::1:ffff');
   assert.is(cidrToString(parseCidr('0.0.0.0/0')), '0.0.0.0/0');
-  for (const bad of ['10.0.0.0', '10.0.0.0/33', '10.0.0.0/', '10.0.0.0/a', 'fd00::/129', '::ffff:10.0.0.0/104', '/24']) {
-    assert.throws(() => parseCidr(bad), (e: CniError) => e.code === 7, bad);
+  for (const bad of [
+    '10.0.0.0',
+    '10.0.0.0/33',
+    '10.0.0.0/',
+    '10.0.0.0/a',
+    'fd00::/129',
+    '::ffff:10.0.0.0/104',
+    '/24',
+  ]) {
+    assert.throws(
+      () => parseCidr(bad),
+      (e: CniError) => e.code === 7,
+      bad,
+    );
   }
 });
 
@@ -118,7 +149,10 @@ test('firewall rule text: IPv4-mapped and IPv4-compatible IPv6 read as Go reads 
   // was accepted as "::ffff:a00:5"; it is an IPv4 address (Go), and not of the rule's family text either
   assert.throws(() => normIp('::ffff:10.0.0.5', 6), /invalid IPv6 address for firewall rule/);
   assert.throws(() => normIp('::ffff:10.0.0.5', 4), /invalid IPv4 address for firewall rule/);
-  assert.throws(() => normSubnet('10.0.0.0/24', 6), (e: CniError) => e.code === 106);
+  assert.throws(
+    () => normSubnet('10.0.0.0/24', 6),
+    (e: CniError) => e.code === 106,
+  );
   // saved-rule addresses: canonical when they are addresses, else as they are (was ipaddr.js's lenient "10.0.0.1")
   assert.is(canonicalOrAsIs('FD00::0005'), 'fd00::5');
   assert.is(canonicalOrAsIs('10.1'), '10.1');

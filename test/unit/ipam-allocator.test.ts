@@ -57,7 +57,11 @@ test('network and broadcast are never handed out, even inside an explicit range'
   const s = new MemoryStore();
   const set = one({ subnet: '10.0.0.0/30', rangeStart: '10.0.0.0', rangeEnd: '10.0.0.3', gateway: '10.0.0.2' });
   assert.is(allocateInSet(s, 0, set, 'c1', 'eth0').ip, '10.0.0.1');
-  fails(() => allocateInSet(s, 0, set, 'c2', 'eth0'), ErrCode.RangeExhausted, /no IP addresses available in range set: 10\.0\.0\.0-10\.0\.0\.3$/);
+  fails(
+    () => allocateInSet(s, 0, set, 'c2', 'eth0'),
+    ErrCode.RangeExhausted,
+    /no IP addresses available in range set: 10\.0\.0\.0-10\.0\.0\.3$/,
+  );
 });
 
 test('a /30 has one address to give; then RangeExhausted (101)', () => {
@@ -65,7 +69,11 @@ test('a /30 has one address to give; then RangeExhausted (101)', () => {
   const set = one({ subnet: '10.0.0.0/30' });
   assert.is(allocateInSet(s, 0, set, 'c1', 'eth0').ip, '10.0.0.2');
   assert.is(freeAddressCount(s, set), 0n);
-  fails(() => allocateInSet(s, 0, set, 'c2', 'eth0'), 101, /^no IP addresses available in range set: 10\.0\.0\.1-10\.0\.0\.2$/);
+  fails(
+    () => allocateInSet(s, 0, set, 'c2', 'eth0'),
+    101,
+    /^no IP addresses available in range set: 10\.0\.0\.1-10\.0\.0\.2$/,
+  );
   s.release('10.0.0.2');
   assert.is(freeAddressCount(s, set), 1n);
   assert.is(allocateInSet(s, 0, set, 'c2', 'eth0').ip, '10.0.0.2');
@@ -75,7 +83,11 @@ test('the same attachment may not get a second IP from one set (reference: dupli
   const s = new MemoryStore();
   const set = one({ subnet: '10.0.0.0/24' });
   allocateInSet(s, 0, set, 'c1', 'eth0');
-  fails(() => allocateInSet(s, 0, set, 'c1', 'eth0'), ErrCode.AddressInUse, /10\.0\.0\.2 has been allocated to c1, duplicate allocation is not allowed/);
+  fails(
+    () => allocateInSet(s, 0, set, 'c1', 'eth0'),
+    ErrCode.AddressInUse,
+    /10\.0\.0\.2 has been allocated to c1, duplicate allocation is not allowed/,
+  );
   fails(() => allocateInSet(s, 0, set, ' c1 ', 'eth0', '10.0.0.9'), ErrCode.AddressInUse, /duplicate/);
   // another interface of the same container is a different attachment
   assert.is(allocateInSet(s, 0, set, 'c1', 'eth1').ip, '10.0.0.3');
@@ -90,7 +102,11 @@ test('requested IP: used when free, 102 when taken, refused when it is the gatew
   const set = one({ subnet: '10.0.0.0/24' });
   assert.is(allocateInSet(s, 0, set, 'c1', 'eth0', '10.0.0.77').ip, '10.0.0.77');
   assert.is(s.lastReservedIP(0), '10.0.0.77');
-  fails(() => allocateInSet(s, 0, set, 'c2', 'eth0', '10.0.0.77'), ErrCode.AddressInUse, /requested IP address 10\.0\.0\.77 is not available in range set 10\.0\.0\.1-10\.0\.0\.254/);
+  fails(
+    () => allocateInSet(s, 0, set, 'c2', 'eth0', '10.0.0.77'),
+    ErrCode.AddressInUse,
+    /requested IP address 10\.0\.0\.77 is not available in range set 10\.0\.0\.1-10\.0\.0\.254/,
+  );
   fails(() => allocateInSet(s, 0, set, 'c2', 'eth0', '10.0.0.1'), ErrCode.AddressInUse, /is subnet's gateway/);
   const wide = one({ subnet: '10.0.0.0/24', rangeStart: '10.0.0.0', gateway: '10.0.0.254' });
   fails(() => allocateInSet(s, 0, wide, 'c3', 'eth0', '10.0.0.0'), ErrCode.InvalidConfig, /network or broadcast/);
@@ -98,8 +114,16 @@ test('requested IP: used when free, 102 when taken, refused when it is the gatew
 
 test('allocateAll: dual stack, one IP per set, requested IP goes to its set', () => {
   const s = new MemoryStore();
-  const r = allocateAll(s, sets([{ subnet: '10.0.0.0/24' }], [{ subnet: 'fd00::/64' }]), 'c1', 'eth0', ['fd00::abcd/64']);
-  assert.equal(r.map((a) => [a.ip, a.prefix, a.family, a.rangeSetIndex]), [['10.0.0.2', 24, 4, 0], ['fd00::abcd', 64, 6, 1]]);
+  const r = allocateAll(s, sets([{ subnet: '10.0.0.0/24' }], [{ subnet: 'fd00::/64' }]), 'c1', 'eth0', [
+    'fd00::abcd/64',
+  ]);
+  assert.equal(
+    r.map((a) => [a.ip, a.prefix, a.family, a.rangeSetIndex]),
+    [
+      ['10.0.0.2', 24, 4, 0],
+      ['fd00::abcd', 64, 6, 1],
+    ],
+  );
   assert.is(s.lastReservedIP(0), '10.0.0.2');
   assert.is(s.lastReservedIP(1), 'fd00::abcd');
 });
@@ -111,14 +135,29 @@ test('allocateAll: multiple ranges in one set are walked in order and wrap', () 
   assert.equal(got, ['10.0.0.2', '10.0.1.2']);
   s.release('10.0.0.2');
   assert.is(allocateAll(s, set, 'c', 'eth0', [])[0].ip, '10.0.0.2'); // wrapped from the last range to the first
-  fails(() => allocateAll(s, set, 'd', 'eth0', []), 101, /^failed to allocate for range 0: no IP addresses available in range set: 10\.0\.0\.1-10\.0\.0\.2,10\.0\.1\.1-10\.0\.1\.2$/);
+  fails(
+    () => allocateAll(s, set, 'd', 'eth0', []),
+    101,
+    new RegExp(
+      '^failed to allocate for range 0: no IP addresses available in range set: ' +
+        String.raw`10\.0\.0\.1-10\.0\.0\.2,10\.0\.1\.1-10\.0\.1\.2$`,
+    ),
+  );
 });
 
 test('allocateAll: a requested IP in no range set fails before anything is reserved', () => {
   const s = new MemoryStore();
   const two = sets([{ subnet: '10.0.0.0/24', rangeEnd: '10.0.0.100' }]);
-  fails(() => allocateAll(s, two, 'c1', 'eth0', ['10.0.0.200']), ErrCode.InvalidConfig, /failed to allocate all requested IPs: 10\.0\.0\.200/);
-  fails(() => allocateAll(s, two, 'c1', 'eth0', ['10.0.0.5', '10.0.0.6']), ErrCode.InvalidConfig, /requested IPs: 10\.0\.0\.6$/);
+  fails(
+    () => allocateAll(s, two, 'c1', 'eth0', ['10.0.0.200']),
+    ErrCode.InvalidConfig,
+    /failed to allocate all requested IPs: 10\.0\.0\.200/,
+  );
+  fails(
+    () => allocateAll(s, two, 'c1', 'eth0', ['10.0.0.5', '10.0.0.6']),
+    ErrCode.InvalidConfig,
+    /requested IPs: 10\.0\.0\.6$/,
+  );
   assert.is(s.records.size, 0);
   assert.is(s.lastReservedIP(0), undefined);
 });
@@ -134,7 +173,10 @@ test('allocateAll: a failing second set releases what the first reserved', () =>
 test('IPv6 allocation starts at ::2 (gateway ::1) and includes the last address', () => {
   const s = new MemoryStore();
   const set = one({ subnet: 'fd00::/126' });
-  assert.equal(['a', 'b'].map((c) => allocateInSet(s, 0, set, c, 'eth0').ip), ['fd00::2', 'fd00::3']);
+  assert.equal(
+    ['a', 'b'].map((c) => allocateInSet(s, 0, set, c, 'eth0').ip),
+    ['fd00::2', 'fd00::3'],
+  );
   fails(() => allocateInSet(s, 0, set, 'c', 'eth0'), 101, /fd00::1-fd00::3/);
 });
 

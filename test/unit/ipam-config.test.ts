@@ -4,7 +4,8 @@ import { CniError } from '../../src/cni/errors';
 import { JsonObject } from '../../src/cni/json';
 import { DEFAULT_DATA_DIR, parseHostLocalConfig } from '../../src/ipam/config';
 
-const parse = (ipam: JsonObject, name = 'net1', env = {}) => parseHostLocalConfig({ type: 'host-local', ...ipam }, name, env);
+const parse = (ipam: JsonObject, name = 'net1', env = {}) =>
+  parseHostLocalConfig({ type: 'host-local', ...ipam }, name, env);
 
 function rejects(ipam: JsonObject, msg: RegExp, name = 'net1', env = {}): void {
   try {
@@ -20,7 +21,9 @@ function rejects(ipam: JsonObject, msg: RegExp, name = 'net1', env = {}): void {
 
 test('ranges form with defaults: IPv4 start .1, end broadcast-1, gateway .1', () => {
   const c = parse({ ranges: [[{ subnet: '10.1.0.0/24' }]] });
-  assert.equal(c.ranges, [[{ subnet: '10.1.0.0/24', rangeStart: '10.1.0.1', rangeEnd: '10.1.0.254', gateway: '10.1.0.1' }]]);
+  assert.equal(c.ranges, [
+    [{ subnet: '10.1.0.0/24', rangeStart: '10.1.0.1', rangeEnd: '10.1.0.254', gateway: '10.1.0.1' }],
+  ]);
   assert.is(c.dataDir, DEFAULT_DATA_DIR);
   assert.equal(c.routes, []);
   assert.equal(c.requested, []);
@@ -29,12 +32,20 @@ test('ranges form with defaults: IPv4 start .1, end broadcast-1, gateway .1', ()
 
 test('IPv6 default end is the last address of the subnet; text is canonical', () => {
   const c = parse({ ranges: [[{ subnet: 'FD00:0::/120', rangeStart: 'fd00::0010' }]] });
-  assert.equal(c.ranges[0][0], { subnet: 'fd00::/120', rangeStart: 'fd00::10', rangeEnd: 'fd00::ff', gateway: 'fd00::1' });
+  assert.equal(c.ranges[0][0], {
+    subnet: 'fd00::/120',
+    rangeStart: 'fd00::10',
+    rangeEnd: 'fd00::ff',
+    gateway: 'fd00::1',
+  });
 });
 
 test('legacy single subnet becomes the first range set, before `ranges`', () => {
   const c = parse({
-    subnet: '10.2.0.0/16', rangeStart: '10.2.1.0', rangeEnd: '10.2.1.255', gateway: '10.2.0.254',
+    subnet: '10.2.0.0/16',
+    rangeStart: '10.2.1.0',
+    rangeEnd: '10.2.1.255',
+    gateway: '10.2.0.254',
     ranges: [[{ subnet: 'fd00::/64' }]],
   });
   assert.equal(c.ranges, [
@@ -51,9 +62,16 @@ test('legacy range keys without a subnet are ignored, as by the reference', () =
 test('keys match case-insensitively (Go encoding/json)', () => {
   const c = parse({
     Ranges: [[{ Subnet: '10.1.0.0/24', RangeStart: '10.1.0.10', RANGEEND: '10.1.0.20', GateWay: '10.1.0.254' }]],
-    DataDir: '/run/x/', ResolvConf: '/etc/resolv.conf', Routes: [{ Dst: '0.0.0.0/0', GW: '10.1.0.254' }],
+    DataDir: '/run/x/',
+    ResolvConf: '/etc/resolv.conf',
+    Routes: [{ Dst: '0.0.0.0/0', GW: '10.1.0.254' }],
   });
-  assert.equal(c.ranges[0][0], { subnet: '10.1.0.0/24', rangeStart: '10.1.0.10', rangeEnd: '10.1.0.20', gateway: '10.1.0.254' });
+  assert.equal(c.ranges[0][0], {
+    subnet: '10.1.0.0/24',
+    rangeStart: '10.1.0.10',
+    rangeEnd: '10.1.0.20',
+    gateway: '10.1.0.254',
+  });
   assert.is(c.dataDir, '/run/x/');
   assert.is(c.resolvConf, '/etc/resolv.conf');
   assert.equal(c.routes, [{ dst: '0.0.0.0/0', gw: '10.1.0.254' }]);
@@ -66,7 +84,10 @@ test('empty strings mean "not set" for addresses (Go decodes "" as a nil IP)', (
 });
 
 test('routes: dst keeps host bits as written, addresses canonical', () => {
-  const c = parse({ ranges: [[{ subnet: '10.1.0.0/24' }]], routes: [{ dst: '10.9.9.9/8' }, { dst: 'FD00::/8', gw: 'FD00::1' }] });
+  const c = parse({
+    ranges: [[{ subnet: '10.1.0.0/24' }]],
+    routes: [{ dst: '10.9.9.9/8' }, { dst: 'FD00::/8', gw: 'FD00::1' }],
+  });
   assert.equal(c.routes, [{ dst: '10.9.9.9/8' }, { dst: 'fd00::/8', gw: 'fd00::1' }]);
 });
 
@@ -78,7 +99,10 @@ test('requested IPs (ipArgs) are canonical, prefixes dropped', () => {
 
 test('runtimeConfig ipRanges come first', () => {
   const c = parse({ ranges: [[{ subnet: '10.1.0.0/24' }]] }, 'net1', { ipRanges: [[{ subnet: '10.7.0.0/24' }]] });
-  assert.equal(c.ranges.map((s) => s[0].subnet), ['10.7.0.0/24', '10.1.0.0/24']);
+  assert.equal(
+    c.ranges.map((s) => s[0].subnet),
+    ['10.7.0.0/24', '10.1.0.0/24'],
+  );
 });
 
 test('multiple ranges in one set', () => {
@@ -99,32 +123,66 @@ test('validation errors (all code 7)', () => {
   rejects({ ranges: [[{ subnet: '10.1.0.0/31' }]] }, /too small/);
   rejects({ ranges: [[{ subnet: '10.1.0.0/32' }]] }, /too small/);
   rejects({ ranges: [[{ subnet: 'fd00::/127' }]] }, /too small/);
-  rejects({ ranges: [[{ subnet: '10.1.0.0/24', rangeStart: '10.2.0.1' }]] }, /rangeStart 10\.2\.0\.1 is not in network 10\.1\.0\.0\/24/);
+  rejects(
+    { ranges: [[{ subnet: '10.1.0.0/24', rangeStart: '10.2.0.1' }]] },
+    /rangeStart 10\.2\.0\.1 is not in network 10\.1\.0\.0\/24/,
+  );
   rejects({ ranges: [[{ subnet: '10.1.0.0/24', rangeEnd: 'fd00::1' }]] }, /rangeEnd fd00::1 is not in network/);
   rejects({ ranges: [[{ subnet: '10.1.0.0/24', rangeEnd: '10.1.0.x' }]] }, /rangeEnd "10\.1\.0\.x"/);
-  rejects({ ranges: [[{ subnet: '10.1.0.0/24', gateway: '192.168.0.1' }]] }, /gateway 192\.168\.0\.1 is not in network/);
-  rejects({ ranges: [[{ subnet: '10.1.0.0/24', rangeStart: '10.1.0.9', rangeEnd: '10.1.0.8' }]] }, /rangeStart 10\.1\.0\.9 is after rangeEnd 10\.1\.0\.8/);
+  rejects(
+    { ranges: [[{ subnet: '10.1.0.0/24', gateway: '192.168.0.1' }]] },
+    /gateway 192\.168\.0\.1 is not in network/,
+  );
+  rejects(
+    { ranges: [[{ subnet: '10.1.0.0/24', rangeStart: '10.1.0.9', rangeEnd: '10.1.0.8' }]] },
+    /rangeStart 10\.1\.0\.9 is after rangeEnd 10\.1\.0\.8/,
+  );
   rejects({ ranges: [[{ subnet: '10.1.0.0/24' }, { subnet: 'fd00::/64' }]] }, /range set 0: mixed address families/);
   rejects({ ranges: [[{ subnet: '10.1.0.0/24' }, { subnet: '10.1.0.0/25' }]] }, /range set 0: ranges .* overlap/);
   rejects({ ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: '10.1.0.128/25' }]] }, /range set 0 overlaps with 1/);
   rejects({ subnet: '10.1.0.0/24', ranges: [[{ subnet: '10.1.0.0/24' }]] }, /range set 0 overlaps with 1/);
   rejects({ ranges: [[{ subnet: '10.1.0.0/24' }]], routes: [{ gw: '10.1.0.1' }] }, /routes\[0\]\.dst is required/);
-  rejects({ ranges: [[{ subnet: '10.1.0.0/24' }]], routes: [{ dst: '0.0.0.0/0', gw: 'fd00::1' }] }, /not of the family/);
+  rejects(
+    { ranges: [[{ subnet: '10.1.0.0/24' }]], routes: [{ dst: '0.0.0.0/0', gw: 'fd00::1' }] },
+    /not of the family/,
+  );
   rejects({ ranges: [[{ subnet: '10.1.0.0/24' }]], dataDir: 'relative/dir' }, /dataDir/);
   rejects({ ranges: [[{ subnet: '10.1.0.0/24' }]], dataDir: '/var/lib/../../etc' }, /dataDir/);
   rejects({ ranges: [[{ subnet: '10.1.0.0/24' }]] }, /ipRanges/, 'net1', { ipRanges: 'x' });
 });
 
 test('ranges of one family in different subnets do not overlap; partial ranges of one subnet may coexist', () => {
-  const split = parse({ ranges: [[{ subnet: '10.1.0.0/24', rangeEnd: '10.1.0.99' }, { subnet: '10.1.0.0/24', rangeStart: '10.1.0.100' }]] });
-  assert.equal(split.ranges, [[
-    { subnet: '10.1.0.0/24', rangeStart: '10.1.0.1', rangeEnd: '10.1.0.99', gateway: '10.1.0.1' },
-    { subnet: '10.1.0.0/24', rangeStart: '10.1.0.100', rangeEnd: '10.1.0.254', gateway: '10.1.0.1' },
-  ]]);
+  const split = parse({
+    ranges: [
+      [
+        { subnet: '10.1.0.0/24', rangeEnd: '10.1.0.99' },
+        { subnet: '10.1.0.0/24', rangeStart: '10.1.0.100' },
+      ],
+    ],
+  });
+  assert.equal(split.ranges, [
+    [
+      { subnet: '10.1.0.0/24', rangeStart: '10.1.0.1', rangeEnd: '10.1.0.99', gateway: '10.1.0.1' },
+      { subnet: '10.1.0.0/24', rangeStart: '10.1.0.100', rangeEnd: '10.1.0.254', gateway: '10.1.0.1' },
+    ],
+  ]);
   const dual = parse({ ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: 'fd00::/64' }]] });
-  assert.equal(dual.ranges.map((set) => set.map((r) => r.subnet)), [['10.1.0.0/24'], ['fd00::/64']]);
+  assert.equal(
+    dual.ranges.map((set) => set.map((r) => r.subnet)),
+    [['10.1.0.0/24'], ['fd00::/64']],
+  );
   // the contrast: sharing one address, or one subnet inside another, is refused
-  rejects({ ranges: [[{ subnet: '10.1.0.0/24', rangeEnd: '10.1.0.100' }, { subnet: '10.1.0.0/24', rangeStart: '10.1.0.100' }]] }, /overlap/);
+  rejects(
+    {
+      ranges: [
+        [
+          { subnet: '10.1.0.0/24', rangeEnd: '10.1.0.100' },
+          { subnet: '10.1.0.0/24', rangeStart: '10.1.0.100' },
+        ],
+      ],
+    },
+    /overlap/,
+  );
   rejects({ ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: '10.1.0.0/25' }]] }, /overlaps/);
 });
 

@@ -13,28 +13,39 @@ const withTmp = withIpamDir;
 const mode = (p: string): number => fs.lstatSync(p).mode & 0o777;
 const read = (p: string): string => fs.readFileSync(p, 'utf8');
 
-test('layout: dir 0755, IP file 0600 with "<id>\\r\\n<ifname>" (id trimmed), last_reserved_ip.N 0600, lock, boot mark', () => {
-  withTmp((dataDir, dir) => {
-    const old = process.umask(0o077); // the layout's modes do not depend on the runtime's umask
-    try {
-      withDiskStore(dataDir, 'net1', (s) => {
-        assert.ok(s.reserve('  c1 ', 'eth0', '10.0.0.5', 0));
-        assert.ok(s.reserve('c1', 'eth0', 'fd00::5', 1));
-      });
-    } finally {
-      process.umask(old);
-    }
-    assert.equal(fs.readdirSync(dir).sort(), ['10.0.0.5', 'fd00::5', 'last_reserved_ip.0', 'last_reserved_ip.1', 'lock', 'tsbridge-boot']);
-    assert.is(read(path.join(dir, '10.0.0.5')), 'c1\r\neth0');
-    assert.is(read(path.join(dir, 'fd00::5')), 'c1\r\neth0');
-    assert.is(mode(dir), 0o755);
-    for (const f of ['10.0.0.5', 'fd00::5', 'last_reserved_ip.0', 'last_reserved_ip.1', 'tsbridge-boot']) {
-      assert.is(mode(path.join(dir, f)), 0o600, `${f} is 0600 (upstream host-local since 1.4.0)`);
-    }
-    assert.is(read(path.join(dir, 'last_reserved_ip.0')), '10.0.0.5');
-    assert.is(read(path.join(dir, 'last_reserved_ip.1')), 'fd00::5');
-  });
-});
+test(
+  'layout: dir 0755, IP file 0600 with "<id>\\r\\n<ifname>" (id trimmed), last_reserved_ip.N 0600, lock, boot ' +
+    'mark',
+  () => {
+    withTmp((dataDir, dir) => {
+      const old = process.umask(0o077); // the layout's modes do not depend on the runtime's umask
+      try {
+        withDiskStore(dataDir, 'net1', (s) => {
+          assert.ok(s.reserve('  c1 ', 'eth0', '10.0.0.5', 0));
+          assert.ok(s.reserve('c1', 'eth0', 'fd00::5', 1));
+        });
+      } finally {
+        process.umask(old);
+      }
+      assert.equal(fs.readdirSync(dir).sort(), [
+        '10.0.0.5',
+        'fd00::5',
+        'last_reserved_ip.0',
+        'last_reserved_ip.1',
+        'lock',
+        'tsbridge-boot',
+      ]);
+      assert.is(read(path.join(dir, '10.0.0.5')), 'c1\r\neth0');
+      assert.is(read(path.join(dir, 'fd00::5')), 'c1\r\neth0');
+      assert.is(mode(dir), 0o755);
+      for (const f of ['10.0.0.5', 'fd00::5', 'last_reserved_ip.0', 'last_reserved_ip.1', 'tsbridge-boot']) {
+        assert.is(mode(path.join(dir, f)), 0o600, `${f} is 0600 (upstream host-local since 1.4.0)`);
+      }
+      assert.is(read(path.join(dir, 'last_reserved_ip.0')), '10.0.0.5');
+      assert.is(read(path.join(dir, 'last_reserved_ip.1')), 'fd00::5');
+    });
+  },
+);
 
 test('network directory is created 0755 (mkdir -p) under a normal umask', () => {
   withTmp((dataDir) => {
@@ -78,20 +89,24 @@ test('a record is never seen half-written: staged whole, then linked; a stale st
   });
 });
 
-test('a staging file left by a writer killed mid-reserve is removed by DEL (releaseByAttachment) and by ADD/GC/STATUS opens', () => {
-  withTmp((dataDir, dir) => {
-    fs.mkdirSync(dir, { mode: 0o755 });
-    const staged = path.join(dir, '.tsbridge-staging');
-    fs.writeFileSync(staged, 'dead\r\neth0', { mode: 0o600 });
-    withDiskStore(dataDir, 'net1', (s) => assert.equal(s.listAll(), []), {});
-    assert.ok(fs.existsSync(staged), 'a plain (read-only) open leaves it');
-    withDiskStore(dataDir, 'net1', (s) => s.releaseByAttachment('dead', 'eth0'));
-    assert.not.ok(fs.existsSync(staged), 'DEL removed it');
-    fs.writeFileSync(staged, 'dead\r\neth0', { mode: 0o600 });
-    withDiskStore(dataDir, 'net1', () => undefined, { releaseEarlierBoots: true });
-    assert.not.ok(fs.existsSync(staged), 'an ADD/GC/STATUS open removed it');
-  });
-});
+test(
+  'a staging file left by a writer killed mid-reserve is removed by DEL (releaseByAttachment) and by ' +
+    'ADD/GC/STATUS opens',
+  () => {
+    withTmp((dataDir, dir) => {
+      fs.mkdirSync(dir, { mode: 0o755 });
+      const staged = path.join(dir, '.tsbridge-staging');
+      fs.writeFileSync(staged, 'dead\r\neth0', { mode: 0o600 });
+      withDiskStore(dataDir, 'net1', (s) => assert.equal(s.listAll(), []), {});
+      assert.ok(fs.existsSync(staged), 'a plain (read-only) open leaves it');
+      withDiskStore(dataDir, 'net1', (s) => s.releaseByAttachment('dead', 'eth0'));
+      assert.not.ok(fs.existsSync(staged), 'DEL removed it');
+      fs.writeFileSync(staged, 'dead\r\neth0', { mode: 0o600 });
+      withDiskStore(dataDir, 'net1', () => undefined, { releaseEarlierBoots: true });
+      assert.not.ok(fs.existsSync(staged), 'an ADD/GC/STATUS open removed it');
+    });
+  },
+);
 
 test('lastReservedIP: missing, garbage, or whitespace-padded files', () => {
   withTmp((dataDir, dir) => {
@@ -129,8 +144,14 @@ test('release of a missing IP is not an error; release never touches non-IP name
   withTmp((dataDir) => {
     withDiskStore(dataDir, 'net1', (s) => {
       s.release('10.0.0.9');
-      assert.throws(() => s.release('../escape'), (e: CniError) => e.code === ErrCode.Internal);
-      assert.throws(() => s.release('fd00:0::1'), (e: CniError) => e.code === ErrCode.Internal);
+      assert.throws(
+        () => s.release('../escape'),
+        (e: CniError) => e.code === ErrCode.Internal,
+      );
+      assert.throws(
+        () => s.release('fd00:0::1'),
+        (e: CniError) => e.code === ErrCode.Internal,
+      );
     });
   });
 });
@@ -149,10 +170,13 @@ test('foreign and corrupted entries are ignored by listAll but still block reser
     fs.mkdirSync(path.join(dir, '10.0.0.7'));
     fs.writeFileSync(path.join(dir, '10.0.0.7', 'x'), 'c1\r\neth0'); // no recursion into subdirectories
     withDiskStore(dataDir, 'net1', (s) => {
-      assert.equal(s.listAll().sort((a, b) => a.ip.localeCompare(b.ip)), [
-        { ip: '10.0.0.2', containerId: 'c1', ifname: 'eth0' },
-        { ip: '10.0.0.5', containerId: 'c1', ifname: '' },
-      ]);
+      assert.equal(
+        s.listAll().sort((a, b) => a.ip.localeCompare(b.ip)),
+        [
+          { ip: '10.0.0.2', containerId: 'c1', ifname: 'eth0' },
+          { ip: '10.0.0.5', containerId: 'c1', ifname: '' },
+        ],
+      );
       assert.equal(s.releaseByAttachment('c1', 'eth0'), ['10.0.0.2']);
       for (const ip of ['10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.7']) {
         assert.ok(s.isReserved(ip), ip);
@@ -229,18 +253,36 @@ test('a symlinked network directory is refused (IOFailure)', () => {
     const elsewhere = path.join(dataDir, 'elsewhere');
     fs.mkdirSync(elsewhere);
     fs.symlinkSync(elsewhere, path.join(dataDir, 'net1'));
-    assert.throws(() => withDiskStore(dataDir, 'net1', () => undefined), (e: CniError) => e.code === ErrCode.IOFailure);
-    assert.throws(() => withDiskStore(dataDir, '../x', () => undefined), (e: CniError) => e.code === ErrCode.InvalidConfig);
+    assert.throws(
+      () => withDiskStore(dataDir, 'net1', () => undefined),
+      (e: CniError) => e.code === ErrCode.IOFailure,
+    );
+    assert.throws(
+      () => withDiskStore(dataDir, '../x', () => undefined),
+      (e: CniError) => e.code === ErrCode.InvalidConfig,
+    );
   });
 });
 
 test('bad attachment values are refused before anything is written', () => {
   withTmp((dataDir, dir) => {
     withDiskStore(dataDir, 'net1', (s) => {
-      assert.throws(() => s.reserve('c1\r\nfake', 'eth0', '10.0.0.2', 0), (e: CniError) => e.code === ErrCode.InvalidEnv);
-      assert.throws(() => s.reserve('   ', 'eth0', '10.0.0.2', 0), (e: CniError) => e.code === ErrCode.InvalidEnv);
-      assert.throws(() => s.reserve('c1', '', '10.0.0.2', 0), (e: CniError) => e.code === ErrCode.InvalidEnv);
-      assert.throws(() => s.reserve('c 1', 'eth0', '10.0.0.2', 0), (e: CniError) => e.code === ErrCode.InvalidEnv);
+      assert.throws(
+        () => s.reserve('c1\r\nfake', 'eth0', '10.0.0.2', 0),
+        (e: CniError) => e.code === ErrCode.InvalidEnv,
+      );
+      assert.throws(
+        () => s.reserve('   ', 'eth0', '10.0.0.2', 0),
+        (e: CniError) => e.code === ErrCode.InvalidEnv,
+      );
+      assert.throws(
+        () => s.reserve('c1', '', '10.0.0.2', 0),
+        (e: CniError) => e.code === ErrCode.InvalidEnv,
+      );
+      assert.throws(
+        () => s.reserve('c 1', 'eth0', '10.0.0.2', 0),
+        (e: CniError) => e.code === ErrCode.InvalidEnv,
+      );
     });
     assert.equal(fs.readdirSync(dir), ['lock']);
   });
@@ -249,7 +291,10 @@ test('bad attachment values are refused before anything is written', () => {
 test('the store cannot be used once its lock is released', () => {
   withTmp((dataDir) => {
     const leaked = withDiskStore(dataDir, 'net1', (s) => s);
-    assert.throws(() => leaked.listAll(), (e: CniError) => e.code === ErrCode.Internal);
+    assert.throws(
+      () => leaked.listAll(),
+      (e: CniError) => e.code === ErrCode.Internal,
+    );
   });
 });
 
@@ -260,8 +305,10 @@ test('the lock is <dir>/lock and excludes another flock holder (TryAgainLater af
     try {
       for (let i = 0; i < 200 && !fs.existsSync(path.join(dir, 'lock')); i++) sleepMs(10);
       sleepMs(100);
-      assert.throws(() => withDiskStore(dataDir, 'net1', (s) => s.reserve('c1', 'eth0', '10.0.0.2', 0), { lockTimeoutMs: 200 }),
-        (e: CniError) => e.code === ErrCode.TryAgainLater && e.message.includes(path.join(dir, 'lock')));
+      assert.throws(
+        () => withDiskStore(dataDir, 'net1', (s) => s.reserve('c1', 'eth0', '10.0.0.2', 0), { lockTimeoutMs: 200 }),
+        (e: CniError) => e.code === ErrCode.TryAgainLater && e.message.includes(path.join(dir, 'lock')),
+      );
       assert.not.ok(fs.existsSync(path.join(dir, '10.0.0.2')));
     } finally {
       process.kill(-holder.pid!, 'SIGKILL'); // flock and its sleep: the group we started

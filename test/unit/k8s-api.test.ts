@@ -3,7 +3,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as fs from 'node:fs';
-import { ApiClient, apiConfig, ApiError, MAX_BODY_BYTES, MAX_LINE_BYTES, TooLargeError, WatchEvent } from '../../src/k8s/api';
+import {
+  ApiClient,
+  apiConfig,
+  ApiError,
+  MAX_BODY_BYTES,
+  MAX_LINE_BYTES,
+  TooLargeError,
+  WatchEvent,
+} from '../../src/k8s/api';
 import { Logger } from '../../src/k8s/install';
 import { K8sList, K8sNode } from '../../src/k8s/node';
 import { podCidrsFromApi } from '../../src/k8s/podcidr';
@@ -23,11 +31,18 @@ test.after(() => api.close());
 
 test('in-cluster config from KUBERNETES_SERVICE_HOST/PORT and the service-account dir; flags win; https only', () => {
   assert.equal(apiConfig({}, { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }), {
-    server: 'https://10.96.0.1', tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
-    caFile: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt' });
-  assert.is(apiConfig({}, { KUBERNETES_SERVICE_HOST: 'fd00:96::1', KUBERNETES_SERVICE_PORT: '6443' }).server, 'https://[fd00:96::1]:6443');
-  assert.equal(apiConfig({ server: 'https://127.0.0.1:9443', tokenFile: '/t', caFile: '/c' }, { KUBERNETES_SERVICE_HOST: 'x' }),
-    { server: 'https://127.0.0.1:9443', tokenFile: '/t', caFile: '/c' });
+    server: 'https://10.96.0.1',
+    tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+    caFile: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
+  });
+  assert.is(
+    apiConfig({}, { KUBERNETES_SERVICE_HOST: 'fd00:96::1', KUBERNETES_SERVICE_PORT: '6443' }).server,
+    'https://[fd00:96::1]:6443',
+  );
+  assert.equal(
+    apiConfig({ server: 'https://127.0.0.1:9443', tokenFile: '/t', caFile: '/c' }, { KUBERNETES_SERVICE_HOST: 'x' }),
+    { server: 'https://127.0.0.1:9443', tokenFile: '/t', caFile: '/c' },
+  );
   assert.throws(() => apiConfig({}, {}), /no API server/);
   assert.throws(() => apiConfig({ server: 'http://127.0.0.1:8080' }, {}), /must be https/);
 });
@@ -73,50 +88,87 @@ test('a server whose certificate the CA file does not vouch for is refused', asy
   }
   assert.is(api.requests.length, before, 'no request (and no token) was sent');
   // the certificate names 127.0.0.1 only: another address of this host does not match it
-  const wrongName = new ApiClient({ server: `https://localhost:${api.port}`, tokenFile: api.tokenFile, caFile: api.caFile });
-  await wrongName.get('/api/v1/nodes/node-a').then(() => assert.unreachable(), (e: Error) => assert.match(e.message, /altname|Hostname|IP/i));
+  const wrongName = new ApiClient({
+    server: `https://localhost:${api.port}`,
+    tokenFile: api.tokenFile,
+    caFile: api.caFile,
+  });
+  await wrongName.get('/api/v1/nodes/node-a').then(
+    () => assert.unreachable(),
+    (e: Error) => assert.match(e.message, /altname|Hostname|IP/i),
+  );
 });
 
-test('pod CIDRs: dual stack from spec.podCIDRs, legacy spec.podCIDR, and waiting until the controller assigns them', async () => {
-  assert.equal(await podCidrsFromApi(client, 'node-a', { timeoutMs: 1000, pollMs: 50, log: quiet }), ['10.244.1.0/24', 'fd00:10:244:1::/64']);
-  api.setNode(makeNode('old', ['10.244.7.0/24'], ['192.168.50.7'], true));
-  assert.equal(await podCidrsFromApi(client, 'old', { timeoutMs: 1000, pollMs: 50, log: quiet }), ['10.244.7.0/24']);
-  api.setNode(makeNode('late', [], ['192.168.50.8']));
-  const waiting = podCidrsFromApi(client, 'late', { timeoutMs: 5000, pollMs: 50, log: quiet });
-  setTimeout(() => api.setNode(makeNode('late', ['10.244.8.0/24'], ['192.168.50.8'])), 300);
-  assert.equal(await waiting, ['10.244.8.0/24']);
-  await podCidrsFromApi(client, 'never', { timeoutMs: 300, pollMs: 50, log: quiet })
-    .then(() => assert.unreachable(), (e: Error) => assert.match(e.message, /no pod CIDR for node never: .*not found/));
-});
+test(
+  'pod CIDRs: dual stack from spec.podCIDRs, legacy ' + 'spec.podCIDR, and waiting until the controller assigns them',
+  async () => {
+    assert.equal(await podCidrsFromApi(client, 'node-a', { timeoutMs: 1000, pollMs: 50, log: quiet }), [
+      '10.244.1.0/24',
+      'fd00:10:244:1::/64',
+    ]);
+    api.setNode(makeNode('old', ['10.244.7.0/24'], ['192.168.50.7'], true));
+    assert.equal(await podCidrsFromApi(client, 'old', { timeoutMs: 1000, pollMs: 50, log: quiet }), ['10.244.7.0/24']);
+    api.setNode(makeNode('late', [], ['192.168.50.8']));
+    const waiting = podCidrsFromApi(client, 'late', { timeoutMs: 5000, pollMs: 50, log: quiet });
+    setTimeout(() => api.setNode(makeNode('late', ['10.244.8.0/24'], ['192.168.50.8'])), 300);
+    assert.equal(await waiting, ['10.244.8.0/24']);
+    await podCidrsFromApi(client, 'never', { timeoutMs: 300, pollMs: 50, log: quiet }).then(
+      () => assert.unreachable(),
+      (e: Error) => assert.match(e.message, /no pod CIDR for node never: .*not found/),
+    );
+  },
+);
 
 test('a wrong token is not waited out', async () => {
   const bad = `${api.dir}/bad-token`;
   fs.writeFileSync(bad, 'nope');
   const c = new ApiClient({ server: api.url('127.0.0.1'), tokenFile: bad, caFile: api.caFile });
   const t0 = Date.now();
-  await podCidrsFromApi(c, 'node-a', { timeoutMs: 10_000, pollMs: 50, log: quiet })
-    .then(() => assert.unreachable(), (e: ApiError) => assert.is(e.status, 401));
+  await podCidrsFromApi(c, 'node-a', { timeoutMs: 10_000, pollMs: 50, log: quiet }).then(
+    () => assert.unreachable(),
+    (e: ApiError) => assert.is(e.status, 401),
+  );
   assert.ok(Date.now() - t0 < 2000);
 });
 
-test('list + watch: NodeList resourceVersion, events after it, server-side timeout ends the stream, 410 when too old', async () => {
-  const list = await client.get<K8sList<K8sNode>>('/api/v1/nodes');
-  assert.ok(list.items.some((n) => n.metadata.name === 'node-a'));
-  const rv = list.metadata.resourceVersion!;
-  const seen: WatchEvent<K8sNode>[] = [];
-  const done = client.watch<K8sNode>(`/api/v1/nodes?watch=1&resourceVersion=${rv}&timeoutSeconds=1`, 5000, (e) => seen.push(e));
-  setTimeout(() => { api.setNode(makeNode('node-b', ['10.244.2.0/24'], ['192.168.50.2'])); api.deleteNode('old'); }, 100);
-  await done;
-  assert.equal(seen.map((e) => `${e.type} ${e.object.metadata.name}`), ['ADDED node-b', 'DELETED old']);
-  assert.ok(Number(seen[1].object.metadata.resourceVersion) > Number(rv));
-  api.compact();
-  const gone: WatchEvent<{ code?: number }>[] = [];
-  await client.watch<{ code?: number }>(`/api/v1/nodes?watch=1&resourceVersion=${rv}`, 5000, (e) => gone.push(e));
-  assert.equal(gone.map((e) => [e.type, e.object.code]), [['ERROR', 410]]);
-});
+test(
+  'list + watch: NodeList resourceVersion, events after it, ' + 'server-side timeout ends the stream, 410 when too old',
+  async () => {
+    const list = await client.get<K8sList<K8sNode>>('/api/v1/nodes');
+    assert.ok(list.items.some((n) => n.metadata.name === 'node-a'));
+    const rv = list.metadata.resourceVersion!;
+    const seen: WatchEvent<K8sNode>[] = [];
+    const done = client.watch<K8sNode>(`/api/v1/nodes?watch=1&resourceVersion=${rv}&timeoutSeconds=1`, 5000, (e) =>
+      seen.push(e),
+    );
+    setTimeout(() => {
+      api.setNode(makeNode('node-b', ['10.244.2.0/24'], ['192.168.50.2']));
+      api.deleteNode('old');
+    }, 100);
+    await done;
+    assert.equal(
+      seen.map((e) => `${e.type} ${e.object.metadata.name}`),
+      ['ADDED node-b', 'DELETED old'],
+    );
+    assert.ok(Number(seen[1].object.metadata.resourceVersion) > Number(rv));
+    api.compact();
+    const gone: WatchEvent<{ code?: number }>[] = [];
+    await client.watch<{ code?: number }>(`/api/v1/nodes?watch=1&resourceVersion=${rv}`, 5000, (e) => gone.push(e));
+    assert.equal(
+      gone.map((e) => [e.type, e.object.code]),
+      [['ERROR', 410]],
+    );
+  },
+);
 
 /** Stream `total` bytes of one JSON string in 64 KiB chunks, honouring backpressure; count what the socket took. */
-function stream(res: import('node:http').ServerResponse, head: string, total: number, tail: string, sent: { bytes: number }): void {
+function stream(
+  res: import('node:http').ServerResponse,
+  head: string,
+  total: number,
+  tail: string,
+  sent: { bytes: number },
+): void {
   res.writeHead(200, { 'Content-Type': 'application/json' });
   const chunk = Buffer.alloc(64 << 10, 0x61);
   res.write(head);
@@ -139,10 +191,13 @@ test('a response body over the cap is an error, and is not read to its end', asy
     return true;
   };
   try {
-    await client.get('/api/v1/nodes/huge').then(() => assert.unreachable(), (e: Error) => {
-      assert.instance(e, TooLargeError);
-      assert.match(e.message, /response body larger than 16777216 bytes/);
-    });
+    await client.get('/api/v1/nodes/huge').then(
+      () => assert.unreachable(),
+      (e: Error) => {
+        assert.instance(e, TooLargeError);
+        assert.match(e.message, /response body larger than 16777216 bytes/);
+      },
+    );
     assert.ok(sent.bytes < 3 * MAX_BODY_BYTES, `the client hung up early (${sent.bytes} bytes sent)`);
     // a declared Content-Length over the cap is refused before any of the body is read
     api.intercept = (u, res) => {
@@ -151,7 +206,10 @@ test('a response body over the cap is an error, and is not read to its end', asy
       res.write('{');
       return true;
     };
-    await client.get('/api/v1/nodes/declared').then(() => assert.unreachable(), (e: Error) => assert.instance(e, TooLargeError));
+    await client.get('/api/v1/nodes/declared').then(
+      () => assert.unreachable(),
+      (e: Error) => assert.instance(e, TooLargeError),
+    );
     // positive control: just under the cap is read
     api.intercept = (u, res) => {
       if (u.pathname !== '/api/v1/nodes/big') return false;
@@ -169,17 +227,22 @@ test('a watch line over the cap ends the watch with an error; the events before 
   const sent = { bytes: 0 };
   api.intercept = (u, res) => {
     if (u.searchParams.get('watch') !== '1') return false;
-    const ev = JSON.stringify({ type: 'ADDED', object: makeNode('before', ['10.244.9.0/24'], ['192.168.50.9']) }) + '\n';
+    const ev =
+      JSON.stringify({ type: 'ADDED', object: makeNode('before', ['10.244.9.0/24'], ['192.168.50.9']) }) + '\n';
     stream(res, ev + '{"type":"ADDED","object":{"metadata":{"name":"', 8 * MAX_LINE_BYTES, '"}}}\n', sent);
     return true;
   };
   try {
     const seen: string[] = [];
-    await client.watch<K8sNode>('/api/v1/nodes?watch=1&resourceVersion=1', 5000, (e) => seen.push(e.object.metadata.name))
-      .then(() => assert.unreachable(), (e: Error) => {
-        assert.instance(e, TooLargeError);
-        assert.match(e.message, /watch event longer than 1048576 bytes/);
-      });
+    await client
+      .watch<K8sNode>('/api/v1/nodes?watch=1&resourceVersion=1', 5000, (e) => seen.push(e.object.metadata.name))
+      .then(
+        () => assert.unreachable(),
+        (e: Error) => {
+          assert.instance(e, TooLargeError);
+          assert.match(e.message, /watch event longer than 1048576 bytes/);
+        },
+      );
     assert.equal(seen, ['before']);
     assert.ok(sent.bytes < 8 * MAX_LINE_BYTES, `the client hung up early (${sent.bytes} bytes sent)`);
   } finally {

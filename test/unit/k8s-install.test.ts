@@ -11,14 +11,21 @@ import { BINARY_MARKER, fileContains, Installer, Logger, purgeIpam, uninstall } 
 import { keepInstalled } from '../../src/k8s/keeper';
 import { runK8s } from '../../src/k8s/cli';
 
-interface Env { root: string; source: string; binPath: string; confPath: string; conflist: string }
+interface Env {
+  root: string;
+  source: string;
+  binPath: string;
+  confPath: string;
+  conflist: string;
+}
 
 function env(): Env {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8sinst-'));
   const source = path.join(root, 'src-tsbridge');
   fs.writeFileSync(source, `#!/bin/sh\n# ${BINARY_MARKER}\necho v1\n`, { mode: 0o700 });
   return {
-    root, source,
+    root,
+    source,
     binPath: path.join(root, 'opt/cni/bin/tsbridge'),
     confPath: path.join(root, 'etc/cni/net.d/10-tsbridge.conflist'),
     conflist: renderConflist({ network: 'tsbridge', bridge: 'cni0', podCidrs: ['10.244.1.0/24'], ipMasq: false }),
@@ -63,7 +70,10 @@ test('identical files are not rewritten (same inode, same mtime), by a fresh ins
     const inst = new Installer(e);
     inst.ensure();
     assert.equal(inst.ensure(), { binary: 'unchanged', conflist: 'unchanged' });
-    assert.equal([fs.statSync(e.binPath), fs.statSync(e.confPath)].map((s) => `${s.ino}:${s.mtimeMs}`), before);
+    assert.equal(
+      [fs.statSync(e.binPath), fs.statSync(e.confPath)].map((s) => `${s.ino}:${s.mtimeMs}`),
+      before,
+    );
   } finally {
     fs.rmSync(e.root, { recursive: true, force: true });
   }
@@ -85,7 +95,12 @@ test('changed content, a new version, or a wrong mode is rewritten by atomic ren
     assert.is(mode(e.confPath), 0o644);
     // a new pod with a new binary and another pod CIDR
     fs.writeFileSync(e.source, `#!/bin/sh\n# ${BINARY_MARKER}\necho v2\n`);
-    const conflist = renderConflist({ network: 'tsbridge', bridge: 'cni0', podCidrs: ['10.244.9.0/24'], ipMasq: false });
+    const conflist = renderConflist({
+      network: 'tsbridge',
+      bridge: 'cni0',
+      podCidrs: ['10.244.9.0/24'],
+      ipMasq: false,
+    });
     assert.equal(new Installer({ ...e, conflist }).ensure(), { binary: 'written', conflist: 'written' });
     assert.match(fs.readFileSync(e.binPath, 'utf8'), /echo v2/);
     assert.match(fs.readFileSync(e.confPath, 'utf8'), /10\.244\.9\.0\/24/);
@@ -141,7 +156,10 @@ test('keeper restores the conflist and the binary after deletion or change, and 
     fs.rmSync(e.binPath);
     await until('binary restored', () => fs.existsSync(e.binPath));
     assert.equal(fs.readFileSync(e.binPath), fs.readFileSync(e.source));
-    assert.ok(log.lines.some((l) => /restored .*10-tsbridge\.conflist/.test(l)), log.lines.join('\n'));
+    assert.ok(
+      log.lines.some((l) => /restored .*10-tsbridge\.conflist/.test(l)),
+      log.lines.join('\n'),
+    );
     ac.abort();
     await running;
     fs.rmSync(e.confPath);
@@ -176,7 +194,10 @@ test('uninstall removes ours (config first), keeps foreign files unless forced, 
   const e = env();
   try {
     new Installer(e).ensure();
-    assert.equal(uninstall({ ...e, network: 'tsbridge', source: e.source }), { conflist: 'removed', binary: 'removed' });
+    assert.equal(uninstall({ ...e, network: 'tsbridge', source: e.source }), {
+      conflist: 'removed',
+      binary: 'removed',
+    });
     assert.not.ok(fs.existsSync(e.binPath) || fs.existsSync(e.confPath));
     assert.equal(uninstall({ ...e, network: 'tsbridge', source: e.source }), { conflist: 'absent', binary: 'absent' });
     // a tsbridge binary of another version: recognised by its marker
@@ -185,8 +206,14 @@ test('uninstall removes ours (config first), keeps foreign files unless forced, 
     assert.equal(uninstall({ ...e, network: 'tsbridge', source: e.source }).binary, 'removed');
     // someone else's files under our names
     fs.writeFileSync(e.binPath, '#!/bin/sh\necho not ours\n');
-    fs.writeFileSync(e.confPath, JSON.stringify({ cniVersion: '1.0.0', name: 'tsbridge', plugins: [{ type: 'bridge' }] }));
-    assert.equal(uninstall({ ...e, network: 'tsbridge', source: e.source }), { conflist: 'kept (not ours)', binary: 'kept (not ours)' });
+    fs.writeFileSync(
+      e.confPath,
+      JSON.stringify({ cniVersion: '1.0.0', name: 'tsbridge', plugins: [{ type: 'bridge' }] }),
+    );
+    assert.equal(uninstall({ ...e, network: 'tsbridge', source: e.source }), {
+      conflist: 'kept (not ours)',
+      binary: 'kept (not ours)',
+    });
     assert.ok(fs.existsSync(e.binPath) && fs.existsSync(e.confPath));
     assert.equal(uninstall({ ...e, network: 'tsbridge', force: true }), { conflist: 'removed', binary: 'removed' });
   } finally {
@@ -213,7 +240,8 @@ test('purge-ipam removes host-local files of the network only; unknown files kee
   try {
     const net = path.join(dir, 'tsbridge');
     fs.mkdirSync(net);
-    for (const f of ['10.244.1.2', 'fd00::5', 'lock', 'last_reserved_ip.0', 'tsbridge-boot']) fs.writeFileSync(path.join(net, f), 'x');
+    for (const f of ['10.244.1.2', 'fd00::5', 'lock', 'last_reserved_ip.0', 'tsbridge-boot'])
+      fs.writeFileSync(path.join(net, f), 'x');
     assert.equal(purgeIpam(dir, 'tsbridge'), { removed: 5, kept: [] });
     assert.not.ok(fs.existsSync(net));
     fs.mkdirSync(net);
@@ -231,7 +259,16 @@ test('purge-ipam: only canonical address names are reservations ("1", "0x1f", "0
   try {
     const net = path.join(dir, 'tsbridge');
     fs.mkdirSync(net);
-    const foreign = ['1', '0x1f', '010.1.1.1', '10.1.1', 'FD00::5', 'fd00:0::6', '::ffff:10.1.1.1', 'last_reserved_ip.x'];
+    const foreign = [
+      '1',
+      '0x1f',
+      '010.1.1.1',
+      '10.1.1',
+      'FD00::5',
+      'fd00:0::6',
+      '::ffff:10.1.1.1',
+      'last_reserved_ip.x',
+    ];
     for (const f of [...foreign, '10.1.1.1', 'fd00::5']) fs.writeFileSync(path.join(net, f), 'x');
     assert.equal(purgeIpam(dir, 'tsbridge'), { removed: 2, kept: foreign.slice().sort() });
     assert.equal(fs.readdirSync(net).sort(), foreign.slice().sort());
@@ -249,15 +286,36 @@ test('purge-ipam and the commands refuse a --network that is empty, "..", or a p
     fs.writeFileSync(path.join(data, 'net', '10.1.1.1'), 'x'); // and "--network net/../net"
     for (const bad of ['', '..', '.', '../data', 'net/../net', '/etc', '-x']) {
       assert.throws(() => purgeIpam(data, bad), /is not a network name/, JSON.stringify(bad));
-      const status = await runK8s('uninstall', ['--network', bad, '--purge-ipam', '--data-dir', data,
-        '--cni-bin-dir', path.join(dir, 'bin'), '--cni-conf-dir', path.join(dir, 'conf')]);
+      const status = await runK8s('uninstall', [
+        '--network',
+        bad,
+        '--purge-ipam',
+        '--data-dir',
+        data,
+        '--cni-bin-dir',
+        path.join(dir, 'bin'),
+        '--cni-conf-dir',
+        path.join(dir, 'conf'),
+      ]);
       assert.is(status, 2, JSON.stringify(bad));
     }
     assert.ok(fs.existsSync(path.join(dir, 'lock')));
     assert.ok(fs.existsSync(path.join(data, 'net', '10.1.1.1')));
     // positive control: the same command with a good name purges
-    assert.is(await runK8s('uninstall', ['--network', 'net', '--purge-ipam', '--data-dir', data,
-      '--cni-bin-dir', path.join(dir, 'bin'), '--cni-conf-dir', path.join(dir, 'conf')]), 0);
+    assert.is(
+      await runK8s('uninstall', [
+        '--network',
+        'net',
+        '--purge-ipam',
+        '--data-dir',
+        data,
+        '--cni-bin-dir',
+        path.join(dir, 'bin'),
+        '--cni-conf-dir',
+        path.join(dir, 'conf'),
+      ]),
+      0,
+    );
     assert.not.ok(fs.existsSync(path.join(data, 'net')));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

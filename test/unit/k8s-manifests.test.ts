@@ -16,8 +16,15 @@ const DIR = path.resolve(__dirname, '../../../../conf/kubernetes');
 /** The YAML subset these files use: documents split by "---" lines, "#" comment lines, JSON bodies. */
 function parseDocs(file: string): any[] {
   const text = fs.readFileSync(path.join(DIR, file), 'utf8');
-  return text.split(/^---[ \t]*$/m)
-    .map((d) => d.split('\n').filter((l) => !/^\s*#/.test(l)).join('\n').trim())
+  return text
+    .split(/^---[ \t]*$/m)
+    .map((d) =>
+      d
+        .split('\n')
+        .filter((l) => !/^\s*#/.test(l))
+        .join('\n')
+        .trim(),
+    )
     .filter(Boolean)
     .map((d) => JSON.parse(d));
 }
@@ -40,9 +47,18 @@ const install = parseDocs('tsbridge.yaml');
 const uninstall = parseDocs('tsbridge-uninstall.yaml');
 
 test('both files parse; a real YAML parser reads the same documents', () => {
-  assert.equal(install.map((d) => d.kind), ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet']);
-  assert.equal(uninstall.map((d) => d.kind), ['DaemonSet']);
-  for (const [file, docs] of [['tsbridge.yaml', install], ['tsbridge-uninstall.yaml', uninstall]] as const) {
+  assert.equal(
+    install.map((d) => d.kind),
+    ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'DaemonSet'],
+  );
+  assert.equal(
+    uninstall.map((d) => d.kind),
+    ['DaemonSet'],
+  );
+  for (const [file, docs] of [
+    ['tsbridge.yaml', install],
+    ['tsbridge-uninstall.yaml', uninstall],
+  ] as const) {
     assert.equal(realYaml(file), docs, file);
   }
 });
@@ -54,7 +70,11 @@ test('RBAC: get/list/watch on nodes only, bound to the DaemonSet service account
   const binding = byKind(install, 'ClusterRoleBinding');
   assert.is(sa.metadata.namespace, ns);
   assert.equal(role.rules, [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }]);
-  assert.equal(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name });
+  assert.equal(binding.roleRef, {
+    apiGroup: 'rbac.authorization.k8s.io',
+    kind: 'ClusterRole',
+    name: role.metadata.name,
+  });
   assert.equal(binding.subjects, [{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: ns }]);
   const ds = byKind(install, 'DaemonSet');
   assert.is(ds.metadata.namespace, ns);
@@ -64,14 +84,23 @@ test('RBAC: get/list/watch on nodes only, bound to the DaemonSet service account
 /** The pod-level checks of a DaemonSet; its containers by name. */
 function checkPod(ds: any): Record<string, any> {
   const pod = ds.spec.template.spec;
-  assert.equal(ds.spec.selector.matchLabels, Object.fromEntries(Object.entries(ds.spec.template.metadata.labels).filter(([k]) => k in ds.spec.selector.matchLabels)));
+  assert.equal(
+    ds.spec.selector.matchLabels,
+    Object.fromEntries(
+      Object.entries(ds.spec.template.metadata.labels).filter(([k]) => k in ds.spec.selector.matchLabels),
+    ),
+  );
   assert.is(ds.spec.updateStrategy.type, 'RollingUpdate');
   assert.is(pod.hostNetwork, true);
   // every node, whatever its taints (NoSchedule, NoExecute, not-ready): an operator-Exists toleration with no key
   assert.ok(pod.tolerations.some((t: any) => t.operator === 'Exists' && t.key === undefined && t.effect === undefined));
   // no volume nobody mounts
   const used = new Set(pod.containers.flatMap((c: any) => c.volumeMounts.map((m: any) => m.name)));
-  assert.equal(pod.volumes.map((v: any) => v.name).filter((n: string) => !used.has(n)), [], 'unused volumes');
+  assert.equal(
+    pod.volumes.map((v: any) => v.name).filter((n: string) => !used.has(n)),
+    [],
+    'unused volumes',
+  );
   return Object.fromEntries(pod.containers.map((c: any) => [c.name, c]));
 }
 
@@ -97,29 +126,42 @@ function checkContainer(ds: any, c: any, caps: string[], mounts: Record<string, 
   assert.is(c.command[0], '/usr/local/bin/tsbridge');
 }
 
-const envOf = (c: any): Record<string, string> => Object.fromEntries(c.env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
+const envOf = (c: any): Record<string, string> =>
+  Object.fromEntries(c.env.filter((e: any) => e.value !== undefined).map((e: any) => [e.name, e.value]));
 
 test('DaemonSet: the installer (CNI dirs, no capability) and the route agent (NET_ADMIN, no hostPath) apart', () => {
   const ds = byKind(install, 'DaemonSet');
   const c = checkPod(ds);
   assert.equal(Object.keys(c), ['install', 'routes']);
-  checkContainer(ds, c.install, [], { '/opt/cni/bin': 'DirectoryOrCreate', '/etc/cni/net.d': 'DirectoryOrCreate', '/run': undefined });
+  checkContainer(ds, c.install, [], {
+    '/opt/cni/bin': 'DirectoryOrCreate',
+    '/etc/cni/net.d': 'DirectoryOrCreate',
+    '/run': undefined,
+  });
   // each its own /run: the installer cannot plant native modules the NET_ADMIN agent would load
   const runVol = (x: any) => x.volumeMounts.find((m: any) => m.mountPath === '/run').name;
   assert.is.not(runVol(c.install), runVol(c.routes));
   // the process that talks to the API and programs routes can write no file root executes
   checkContainer(ds, c.routes, ['NET_ADMIN'], { '/run': undefined });
   // nothing of the host that neither needs: no iptables lock, no IPAM store
-  const paths = ds.spec.template.spec.volumes.filter((v: any) => v.hostPath).map((v: any) => v.hostPath.path).sort();
+  const paths = ds.spec.template.spec.volumes
+    .filter((v: any) => v.hostPath)
+    .map((v: any) => v.hostPath.path)
+    .sort();
   assert.equal(paths, ['/etc/cni/net.d', '/opt/cni/bin']);
   for (const x of [c.install, c.routes]) {
-    assert.equal(x.env.find((e: any) => e.name === 'TSBRIDGE_NODE_NAME').valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } });
+    assert.equal(x.env.find((e: any) => e.name === 'TSBRIDGE_NODE_NAME').valueFrom, {
+      fieldRef: { fieldPath: 'spec.nodeName' },
+    });
     assert.is(x.image, c.install.image);
   }
   // the command lines and the TSBRIDGE_* environment are accepted by the binary's own flag parser
   assert.is(c.install.command[1], 'install');
   const fi = parseFlags(c.install.command.slice(2), INSTALL, { ...envOf(c.install), TSBRIDGE_NODE_NAME: 'node-x' });
-  assert.equal({ watch: fi.watch, routes: fi.routes, node: fi['node-name'], masq: fi['ip-masq'] }, { watch: true, routes: undefined, node: 'node-x', masq: false });
+  assert.equal(
+    { watch: fi.watch, routes: fi.routes, node: fi['node-name'], masq: fi['ip-masq'] },
+    { watch: true, routes: undefined, node: 'node-x', masq: false },
+  );
   assert.is(c.routes.command[1], 'routes');
   const fr = parseFlags(c.routes.command.slice(2), ROUTES, { ...envOf(c.routes), TSBRIDGE_NODE_NAME: 'node-x' });
   // the agent needs the cluster CIDR; the installer checks the node's own CIDR against the same one
@@ -127,43 +169,55 @@ test('DaemonSet: the installer (CNI dirs, no capability) and the route agent (NE
   assert.equal(fi['cluster-cidr'], fr['cluster-cidr']);
 });
 
-test('probes: exec `tsbridge probe` (readiness) and `probe --live` (liveness) on the status file each container writes', () => {
-  const c = checkPod(byKind(install, 'DaemonSet'));
-  for (const [name, cmd, spec] of [['install', c.install, INSTALL], ['routes', c.routes, ROUTES]] as const) {
-    const env: Record<string, string> = { ...envOf(cmd), TSBRIDGE_NODE_NAME: 'n' };
-    const file = env.TSBRIDGE_STATUS_FILE;
-    assert.ok(file?.startsWith('/run/'), `${name}: status file in its /run emptyDir`);
-    // the agent writes it (its flags, from the environment) ...
-    assert.is(parseFlags(cmd.command.slice(2), spec, env)['status-file'], file, name);
-    // ... and the probes, run in the same container with the same environment, read it
-    const ready = cmd.readinessProbe.exec.command;
-    const live = cmd.livenessProbe.exec.command;
-    assert.equal(ready.slice(0, 2), ['/usr/local/bin/tsbridge', 'probe'], name);
-    assert.equal(live.slice(0, 2), ['/usr/local/bin/tsbridge', 'probe'], name);
-    assert.equal(parseFlags(ready.slice(2), PROBE, env), { 'status-file': file }, name);
-    assert.equal(parseFlags(live.slice(2), PROBE, env), { 'status-file': file, live: true }, name);
-    // the heartbeat is written at half the period: a liveness check rarer than that is meaningful
-    assert.ok(cmd.livenessProbe.failureThreshold * cmd.livenessProbe.periodSeconds >= 60, name);
-  }
-});
+test(
+  'probes: exec `tsbridge probe` (readiness) and `probe --live` (liveness) on the status file each container ' +
+    'writes',
+  () => {
+    const c = checkPod(byKind(install, 'DaemonSet'));
+    for (const [name, cmd, spec] of [
+      ['install', c.install, INSTALL],
+      ['routes', c.routes, ROUTES],
+    ] as const) {
+      const env: Record<string, string> = { ...envOf(cmd), TSBRIDGE_NODE_NAME: 'n' };
+      const file = env.TSBRIDGE_STATUS_FILE;
+      assert.ok(file?.startsWith('/run/'), `${name}: status file in its /run emptyDir`);
+      // the agent writes it (its flags, from the environment) ...
+      assert.is(parseFlags(cmd.command.slice(2), spec, env)['status-file'], file, name);
+      // ... and the probes, run in the same container with the same environment, read it
+      const ready = cmd.readinessProbe.exec.command;
+      const live = cmd.livenessProbe.exec.command;
+      assert.equal(ready.slice(0, 2), ['/usr/local/bin/tsbridge', 'probe'], name);
+      assert.equal(live.slice(0, 2), ['/usr/local/bin/tsbridge', 'probe'], name);
+      assert.equal(parseFlags(ready.slice(2), PROBE, env), { 'status-file': file }, name);
+      assert.equal(parseFlags(live.slice(2), PROBE, env), { 'status-file': file, live: true }, name);
+      // the heartbeat is written at half the period: a liveness check rarer than that is meaningful
+      assert.ok(cmd.livenessProbe.failureThreshold * cmd.livenessProbe.periodSeconds >= 60, name);
+    }
+  },
+);
 
-test('image tags and versions in conf/kubernetes are package.json\'s version', () => {
+test("image tags and versions in conf/kubernetes are package.json's version", () => {
   const version = JSON.parse(fs.readFileSync(path.resolve(DIR, '../../package.json'), 'utf8')).version;
-  const images = [install, uninstall].flatMap((docs) => docs.filter((d) => d.kind === 'DaemonSet'))
+  const images = [install, uninstall]
+    .flatMap((docs) => docs.filter((d) => d.kind === 'DaemonSet'))
     .flatMap((ds) => ds.spec.template.spec.containers.map((c: any) => c.image));
   assert.ok(images.length >= 3);
   for (const img of images) assert.is(img, `localhost/tsbridge:${version}`);
   // every tag written in the folder's files (comments, examples) too
   for (const f of fs.readdirSync(DIR)) {
-    for (const m of fs.readFileSync(path.join(DIR, f), 'utf8').matchAll(/tsbridge:(\d+\.\d+\.\d+[^\s"',]*)/g)) assert.is(m[1], version, `${f}: ${m[0]}`);
+    for (const m of fs.readFileSync(path.join(DIR, f), 'utf8').matchAll(/tsbridge:(\d+\.\d+\.\d+[^\s"',]*)/g))
+      assert.is(m[1], version, `${f}: ${m[0]}`);
   }
 });
 
 test('the image is to be pinned by digest: the manifest says so and build-image.sh prints it', () => {
-  assert.match(fs.readFileSync(path.join(DIR, 'tsbridge.yaml'), 'utf8'), /pin it by digest \(REGISTRY\/tsbridge@sha256:/);
+  assert.match(
+    fs.readFileSync(path.join(DIR, 'tsbridge.yaml'), 'utf8'),
+    /pin it by digest \(REGISTRY\/tsbridge@sha256:/,
+  );
   const script = fs.readFileSync(path.join(DIR, 'build-image.sh'), 'utf8');
   assert.match(script, /--digestfile/);
-  assert.match(script, /pin it in conf\/kubernetes\/\*\.yaml as  image: \$ref@/);
+  assert.match(script, /pin it in conf\/kubernetes\/\*\.yaml as {2}image: \$ref@/);
 });
 
 test('the image is two-architecture: build-image.sh builds amd64 and arm64 and pushes their manifest list', () => {
@@ -177,8 +231,11 @@ test('the image is two-architecture: build-image.sh builds amd64 and arm64 and p
 test('build-image.sh never deletes a context directory it did not stage', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8sctx-'));
   try {
-    const stage = (ctx: string) => spawnSync('bash', [path.join(DIR, 'build-image.sh'), '--stage-only'],
-      { env: { ...process.env, TSBRIDGE_IMAGE_CONTEXT: ctx }, encoding: 'utf8' });
+    const stage = (ctx: string) =>
+      spawnSync('bash', [path.join(DIR, 'build-image.sh'), '--stage-only'], {
+        env: { ...process.env, TSBRIDGE_IMAGE_CONTEXT: ctx },
+        encoding: 'utf8',
+      });
     // looks staged (the binary is there) but holds something else too
     fs.mkdirSync(path.join(dir, 'home', 'usr', 'local', 'bin'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'home', 'usr', 'local', 'bin', 'tsbridge'), 'x');
@@ -210,7 +267,11 @@ test('clean-up DaemonSet: same image, uninstall --routes --stay, bin and conf di
   const cs = checkPod(ds);
   assert.equal(Object.keys(cs), ['uninstall']);
   const c = cs.uninstall;
-  checkContainer(ds, c, ['NET_ADMIN'], { '/opt/cni/bin': 'DirectoryOrCreate', '/etc/cni/net.d': 'DirectoryOrCreate', '/run': undefined });
+  checkContainer(ds, c, ['NET_ADMIN'], {
+    '/opt/cni/bin': 'DirectoryOrCreate',
+    '/etc/cni/net.d': 'DirectoryOrCreate',
+    '/run': undefined,
+  });
   assert.is(c.image, byKind(install, 'DaemonSet').spec.template.spec.containers[0].image);
   assert.is(c.command[1], 'uninstall');
   const flags = parseFlags(c.command.slice(2), UNINSTALL);

@@ -12,16 +12,32 @@ import { desiredRoutes } from '../../src/k8s/routes-plan';
 test('a plan of 200 dual-stack nodes parses each CIDR text a bounded number of times', () => {
   // texts no other test used (the cache is per process): 10.<random>.i.0/24, fd00:<random>:0:i::/64
   const b = 100 + Math.floor(Math.random() * 100);
-  const nodes: NodeInfo[] = [{ name: 'node-0', podCidrs: [`10.${b}.0.0/24`, `fd00:${b}::/64`], internalIps: ['192.168.0.1', 'fd00:ffff::1'] }];
+  const nodes: NodeInfo[] = [
+    { name: 'node-0', podCidrs: [`10.${b}.0.0/24`, `fd00:${b}::/64`], internalIps: ['192.168.0.1', 'fd00:ffff::1'] },
+  ];
   for (let i = 1; i <= 200; i++) {
-    nodes.push({ name: `node-${i}`, podCidrs: [`10.${b}.${i}.0/24`, `fd00:${b}:0:${i.toString(16)}::/64`], internalIps: [`192.168.1.${i}`, `fd00:ffff::1:${i.toString(16)}`],
-      created: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString() });
+    nodes.push({
+      name: `node-${i}`,
+      podCidrs: [`10.${b}.${i}.0/24`, `fd00:${b}:0:${i.toString(16)}::/64`],
+      internalIps: [`192.168.1.${i}`, `fd00:ffff::1:${i.toString(16)}`],
+      created: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(),
+    });
   }
-  const policy = { clusterCidrs: [`10.${b}.0.0/16`, `fd00:${b}::/32`], apiServer: [], hostAddrs: [{ address: '192.168.0.1', prefix: 16 }, { address: 'fd00:ffff::1', prefix: 64 }] };
+  const policy = {
+    clusterCidrs: [`10.${b}.0.0/16`, `fd00:${b}::/32`],
+    apiServer: [],
+    hostAddrs: [
+      { address: '192.168.0.1', prefix: 16 },
+      { address: 'fd00:ffff::1', prefix: 64 },
+    ],
+  };
   // every parse of an address or CIDR text (src/ip tryParseIP) starts with this check
   const real = ipaddr.IPv4.isValidFourPartDecimal;
   let calls = 0;
-  ipaddr.IPv4.isValidFourPartDecimal = (s: string) => { calls++; return real(s); };
+  ipaddr.IPv4.isValidFourPartDecimal = (s: string) => {
+    calls++;
+    return real(s);
+  };
   try {
     const want = desiredRoutes('node-0', nodes, policy);
     assert.is(want.routes.length, 400, want.problems.join('\n'));
@@ -38,7 +54,8 @@ test('a plan of 200 dual-stack nodes parses each CIDR text a bounded number of t
 test('Node churn does not grow what the plan remembers: new gateways every plan, the memo stays at two plans', () => {
   const nodes = (gen: number): NodeInfo[] => {
     const out: NodeInfo[] = [{ name: 'node-0', podCidrs: ['10.50.0.0/24'], internalIps: ['192.168.0.1'] }];
-    for (let i = 1; i <= 100; i++) out.push({ name: `node-${i}`, podCidrs: [`10.50.${i}.0/24`], internalIps: [`192.168.${1 + (gen % 250)}.${i}`] });
+    for (let i = 1; i <= 100; i++)
+      out.push({ name: `node-${i}`, podCidrs: [`10.50.${i}.0/24`], internalIps: [`192.168.${1 + (gen % 250)}.${i}`] });
     return out;
   };
   const policy = { clusterCidrs: ['10.50.0.0/16'], apiServer: [], hostAddrs: [{ address: '192.168.0.1', prefix: 16 }] };

@@ -27,7 +27,10 @@ test('a datagram splits into its messages at 4-byte aligned boundaries', () => {
 });
 
 test('a length shorter than the header or past the datagram is EBADMSG, never a loop or a short read', () => {
-  for (const bad of [msg(16, 0, 1, [1, 2, 3, 4]).fill(0, 0, 4), Buffer.concat([msg(16, 0, 1, []), Buffer.alloc(16, 0xff)])]) {
+  for (const bad of [
+    msg(16, 0, 1, [1, 2, 3, 4]).fill(0, 0, 4),
+    Buffer.concat([msg(16, 0, 1, []), Buffer.alloc(16, 0xff)]),
+  ]) {
     try {
       parseMessages(bad);
       assert.unreachable('parsed a malformed datagram');

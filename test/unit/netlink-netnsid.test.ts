@@ -14,9 +14,19 @@ test('checkTarget: an answer for the namespace asked about passes', () => {
   checkTarget(A.parseAttrs(s32(IFA_TARGET_NETNSID, 3)), IFA_TARGET_NETNSID, 3, 'op');
 });
 
-test('checkTarget: an answer without the target id (a kernel that ignored it answers for its own namespace) or for another id is refused', () => {
-  assert.throws(() => checkTarget(A.parseAttrs(Buffer.alloc(0)), IFA_TARGET_NETNSID, 3, 'list'), /did not answer for netnsid 3/);
-  assert.throws(() => checkTarget(A.parseAttrs(s32(IFA_TARGET_NETNSID, 0)), IFA_TARGET_NETNSID, 3, 'list'), /did not answer for netnsid 3/);
-});
+test(
+  'checkTarget: an answer without the target id (a kernel that ignored it answers for its own namespace) or for ' +
+    'another id is refused',
+  () => {
+    assert.throws(
+      () => checkTarget(A.parseAttrs(Buffer.alloc(0)), IFA_TARGET_NETNSID, 3, 'list'),
+      /did not answer for netnsid 3/,
+    );
+    assert.throws(
+      () => checkTarget(A.parseAttrs(s32(IFA_TARGET_NETNSID, 0)), IFA_TARGET_NETNSID, 3, 'list'),
+      /did not answer for netnsid 3/,
+    );
+  },
+);
 
 test.run();

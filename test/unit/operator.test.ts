@@ -20,9 +20,16 @@ const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-oper-'));
 
 test('flags: -h and --help are help requests wherever a flag may stand; other dashes stay usage errors', () => {
   for (const argv of [['-h'], ['--help'], ['--watch', '--help'], ['--network', 'x', '-h']]) {
-    assert.throws(() => parseFlags(argv, { watch: 'bool', network: 'string' }), (e: unknown) => e instanceof HelpRequest, argv.join(' '));
+    assert.throws(
+      () => parseFlags(argv, { watch: 'bool', network: 'string' }),
+      (e: unknown) => e instanceof HelpRequest,
+      argv.join(' '),
+    );
   }
-  assert.throws(() => parseFlags(['-x'], {}), (e: unknown) => e instanceof UsageError && !(e instanceof HelpRequest));
+  assert.throws(
+    () => parseFlags(['-x'], {}),
+    (e: unknown) => e instanceof UsageError && !(e instanceof HelpRequest),
+  );
   // a value that happens to be "--help" is a value
   assert.equal(parseFlags(['--network', '--help'], { network: 'string' }), { network: '--help' });
 });
@@ -37,10 +44,16 @@ test('version: from package.json (unbundled), with the CNI versions', () => {
 });
 
 test('log settings of a netconf: the three keys, each checked and naming what is accepted', () => {
-  assert.equal(logSettingsOf({ logLevel: 'info', logFile: '/var/log/tsbridge.log', logFormat: 'json', other: 1 }),
-    { logLevel: 'info', logFile: '/var/log/tsbridge.log', logFormat: 'json' });
+  assert.equal(logSettingsOf({ logLevel: 'info', logFile: '/var/log/tsbridge.log', logFormat: 'json', other: 1 }), {
+    logLevel: 'info',
+    logFile: '/var/log/tsbridge.log',
+    logFormat: 'json',
+  });
   assert.equal(logSettingsOf({}), {});
-  assert.throws(() => logSettingsOf({ logLevel: 'verbose' }), /logLevel: "verbose" is not a log level \(error, warn, info, debug\)/);
+  assert.throws(
+    () => logSettingsOf({ logLevel: 'verbose' }),
+    /logLevel: "verbose" is not a log level \(error, warn, info, debug\)/,
+  );
   assert.throws(() => logSettingsOf({ logFormat: 'xml' }), /logFormat: "xml" is not a log format \(text, json\)/);
   assert.throws(() => logSettingsOf({ logFile: 'rel/x.log' }), /not an absolute path/);
   assert.throws(() => logSettingsOf({ logLevel: 3 }), /logLevel must be a string/);
@@ -56,38 +69,54 @@ function quiet(fn: () => void): void {
   }
 }
 
-test('JSON lines carry the context, the phase, its duration and the CNI code; the environment wins over the netconf', () => {
-  const d = tmp();
-  try {
-    const file = path.join(d, 'plugin.log');
-    const other = path.join(d, 'other.log');
-    quiet(() => {
-      // env says json + this file; the netconf's text format and other file lose, its level applies
-      configureLog({ TSBRIDGE_LOG_FORMAT: 'json', TSBRIDGE_LOG_FILE: file }, { logLevel: 'debug', logFormat: 'text', logFile: other });
-      setLogContext({ command: 'ADD', containerID: 'c1', ifname: 'eth0', netns: '/run/netns/p\nx', network: 'net' });
-      trace('ipam allocated');
-      log.info('ADD ok: eth0 10.1.0.5/24 on cni0', { phase: 'done', durationMs: 12.345 });
-      log.error('ADD failed: no addresses', { phase: 'ipam allocated', durationMs: 3, code: 101 });
-    });
-    closeLogFile();
-    assert.not.ok(fs.existsSync(other), 'the environment\'s file wins');
-    const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    assert.is(lines.length, 3);
-    for (const l of lines) {
-      assert.match(l.time, /^\d{4}-\d\d-\d\dT/);
-      assert.equal([l.command, l.containerID, l.ifname, l.netns, l.network], ['ADD', 'c1', 'eth0', '/run/netns/p\nx', 'net']);
+test(
+  'JSON lines carry the context, the phase, its duration ' + 'and the CNI code; the environment wins over the netconf',
+  () => {
+    const d = tmp();
+    try {
+      const file = path.join(d, 'plugin.log');
+      const other = path.join(d, 'other.log');
+      quiet(() => {
+        // env says json + this file; the netconf's text format and other file lose, its level applies
+        configureLog(
+          { TSBRIDGE_LOG_FORMAT: 'json', TSBRIDGE_LOG_FILE: file },
+          { logLevel: 'debug', logFormat: 'text', logFile: other },
+        );
+        setLogContext({ command: 'ADD', containerID: 'c1', ifname: 'eth0', netns: '/run/netns/p\nx', network: 'net' });
+        trace('ipam allocated');
+        log.info('ADD ok: eth0 10.1.0.5/24 on cni0', { phase: 'done', durationMs: 12.345 });
+        log.error('ADD failed: no addresses', { phase: 'ipam allocated', durationMs: 3, code: 101 });
+      });
+      closeLogFile();
+      assert.not.ok(fs.existsSync(other), "the environment's file wins");
+      const lines = fs
+        .readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      assert.is(lines.length, 3);
+      for (const l of lines) {
+        assert.match(l.time, /^\d{4}-\d\d-\d\dT/);
+        assert.equal(
+          [l.command, l.containerID, l.ifname, l.netns, l.network],
+          ['ADD', 'c1', 'eth0', '/run/netns/p\nx', 'net'],
+        );
+      }
+      assert.equal([lines[0].level, lines[0].phase, typeof lines[0].durationMs], ['debug', 'ipam allocated', 'number']);
+      assert.equal(
+        [lines[1].level, lines[1].phase, lines[1].durationMs, lines[1].msg],
+        ['info', 'done', 12.3, 'ADD ok: eth0 10.1.0.5/24 on cni0'],
+      );
+      assert.equal([lines[2].level, lines[2].code], ['error', 101]);
+      // the raw newline of a hostile netns path is escaped: one record, one line
+      assert.is(fs.readFileSync(file, 'utf8').trim().split('\n').length, 3);
+    } finally {
+      closeLogFile();
+      configureLog({}, { logLevel: 'warn', logFormat: 'text' });
+      fs.rmSync(d, { recursive: true, force: true });
     }
-    assert.equal([lines[0].level, lines[0].phase, typeof lines[0].durationMs], ['debug', 'ipam allocated', 'number']);
-    assert.equal([lines[1].level, lines[1].phase, lines[1].durationMs, lines[1].msg], ['info', 'done', 12.3, 'ADD ok: eth0 10.1.0.5/24 on cni0']);
-    assert.equal([lines[2].level, lines[2].code], ['error', 101]);
-    // the raw newline of a hostile netns path is escaped: one record, one line
-    assert.is(fs.readFileSync(file, 'utf8').trim().split('\n').length, 3);
-  } finally {
-    closeLogFile();
-    configureLog({}, { logLevel: 'warn', logFormat: 'text' });
-    fs.rmSync(d, { recursive: true, force: true });
-  }
-});
+  },
+);
 
 test('the log file is rotated at the cap to one .1 file: at most twice the cap on disk, newest lines kept', () => {
   const d = tmp();
@@ -115,7 +144,7 @@ test('the log file is rotated at the cap to one .1 file: at most twice the cap o
       log.info('after the other rotation');
     });
     closeLogFile();
-    assert.is(fs.readFileSync(`${file}.1`, 'utf8'), 'y'.repeat(cap - 10) + '\n', 'the other process\'s .1 kept');
+    assert.is(fs.readFileSync(`${file}.1`, 'utf8'), 'y'.repeat(cap - 10) + '\n', "the other process's .1 kept");
     assert.match(fs.readFileSync(file, 'utf8'), /^\S+ tsbridge\[\d+\] info: after the other rotation\n$/);
   } finally {
     closeLogFile();
@@ -132,7 +161,9 @@ test('the log file is never followed through a symlink, also when rotating', () 
     fs.writeFileSync(target, 'keep\n', { mode: 0o600 });
     fs.symlinkSync(target, file);
     let err = '';
-    redirectLogStderr((s) => { err += s; });
+    redirectLogStderr((s) => {
+      err += s;
+    });
     try {
       configureLog({}, { logLevel: 'info', logFile: file });
       log.info('hello');
@@ -155,12 +186,31 @@ test('probe: live by heartbeat; ready by a recent success and unchanged files', 
   assert.is(probeProblem(st, now, false, same), '');
   assert.match(probeProblem({ ...st, aliveAt: now - 31_000 }, now, true, same), /last heartbeat 31s ago .*stuck/);
   assert.is(probeProblem({ ...st, okAt: now - 60_000 }, now, true, same), '', 'live even when the syncs fail');
-  assert.match(probeProblem({ ...st, okAt: now - 60_000, error: 'EPERM' }, now, false, same), /last success 60s ago .*last error: EPERM/);
-  assert.match(probeProblem({ ...st, okAt: undefined, error: 'waiting for the first list of the nodes' }, now, false, same), /no successful route sync yet \(waiting/);
-  const files = { ...st, job: 'install' as const, files: [{ path: '/x/tsbridge', stamp: '1:2:3' }, { path: '/x/c.conflist', sha256: 'ab' }] };
+  assert.match(
+    probeProblem({ ...st, okAt: now - 60_000, error: 'EPERM' }, now, false, same),
+    /last success 60s ago .*last error: EPERM/,
+  );
+  assert.match(
+    probeProblem({ ...st, okAt: undefined, error: 'waiting for the first list of the nodes' }, now, false, same),
+    /no successful route sync yet \(waiting/,
+  );
+  const files = {
+    ...st,
+    job: 'install' as const,
+    files: [
+      { path: '/x/tsbridge', stamp: '1:2:3' },
+      { path: '/x/c.conflist', sha256: 'ab' },
+    ],
+  };
   assert.is(probeProblem(files, now, false, same), '');
-  assert.match(probeProblem(files, now, false, (m) => (m.stamp ? { ...m, stamp: '1:2:4' } : m)), /\/x\/tsbridge changed since the last check/);
-  assert.match(probeProblem(files, now, false, (m) => (m.sha256 ? undefined : m)), /\/x\/c\.conflist is missing/);
+  assert.match(
+    probeProblem(files, now, false, (m) => (m.stamp ? { ...m, stamp: '1:2:4' } : m)),
+    /\/x\/tsbridge changed since the last check/,
+  );
+  assert.match(
+    probeProblem(files, now, false, (m) => (m.sha256 ? undefined : m)),
+    /\/x\/c\.conflist is missing/,
+  );
 });
 
 test('probe: a status file written by StatusWriter; a replaced binary or an edited conflist is not ready', () => {
@@ -185,7 +235,11 @@ test('probe: a status file written by StatusWriter; a replaced binary or an edit
     assert.is(probeStatusFile(status, false), '');
     fs.rmSync(bin);
     fs.writeFileSync(bin, 'binary');
-    assert.match(probeStatusFile(status, false), /tsbridge changed since the last check/, 'same bytes, another file: checked again by the installer first');
+    assert.match(
+      probeStatusFile(status, false),
+      /tsbridge changed since the last check/,
+      'same bytes, another file: checked again by the installer first',
+    );
     assert.is(probeStatusFile(status, true), '');
     // stale: far in the future the heartbeat is old
     assert.match(probeStatusFile(status, true, Date.now() + 60_000), /stuck or gone/);
@@ -215,50 +269,100 @@ ${user}
 `;
 
 test('kubeconfig: the current context; files relative to the kubeconfig; what is refused names the fix', () => {
-  const k = parseKubeconfig(KCFG('    server: https://10.0.0.1:6443\n    certificate-authority: pki/ca.crt', '    tokenFile: tok'), '/etc/k');
+  const k = parseKubeconfig(
+    KCFG('    server: https://10.0.0.1:6443\n    certificate-authority: pki/ca.crt', '    tokenFile: tok'),
+    '/etc/k',
+  );
   assert.equal(k, { server: 'https://10.0.0.1:6443', caFile: '/etc/k/pki/ca.crt', tokenFile: '/etc/k/tok' });
-  const inline = parseKubeconfig(KCFG('    server: https://h:6443\n    certificate-authority-data: ' + Buffer.from('CA').toString('base64'),
-    '    client-certificate-data: ' + Buffer.from('CERT').toString('base64') + '\n    client-key: /abs/key.pem'), '/d');
+  const inline = parseKubeconfig(
+    KCFG(
+      '    server: https://h:6443\n    certificate-authority-data: ' + Buffer.from('CA').toString('base64'),
+      '    client-certificate-data: ' + Buffer.from('CERT').toString('base64') + '\n    client-key: /abs/key.pem',
+    ),
+    '/d',
+  );
   assert.equal([inline.ca?.toString(), inline.cert?.toString(), inline.keyFile], ['CA', 'CERT', '/abs/key.pem']);
   const bad = (c: string, u: string, re: RegExp) => assert.throws(() => parseKubeconfig(KCFG(c, u), '/d', 'kc'), re);
-  bad('    server: https://h\n    insecure-skip-tls-verify: true', '    token: t', /insecure-skip-tls-verify is refused/);
+  bad(
+    '    server: https://h\n    insecure-skip-tls-verify: true',
+    '    token: t',
+    /insecure-skip-tls-verify is refused/,
+  );
   bad('    server: https://h', '    token: t', /names no certificate-authority/);
-  bad('    server: https://h\n    certificate-authority: ca', '    exec: { command: aws }', /exec or auth-provider plugin, which tsbridge does not run/);
-  bad('    server: https://h\n    certificate-authority: ca', '    username: x', /no token, tokenFile or client certificate/);
+  bad(
+    '    server: https://h\n    certificate-authority: ca',
+    '    exec: { command: aws }',
+    /exec or auth-provider plugin, which tsbridge does not run/,
+  );
+  bad(
+    '    server: https://h\n    certificate-authority: ca',
+    '    username: x',
+    /no token, tokenFile or client certificate/,
+  );
   bad('    server: https://h\n    certificate-authority: ca', '    client-certificate: c.pem', /without its key/);
   assert.throws(() => parseKubeconfig('apiVersion: v1\nkind: Config\n', '/d', 'kc'), /no current-context/);
 });
 
-test('--kubeconfig: the API client reaches the fake API server with a kubeconfig (inline CA + token, and files)', async () => {
-  const api = new FakeApi(['127.0.0.1']);
-  const d = tmp();
-  try {
-    await api.listen({ host: '127.0.0.1' });
-    api.setNode(makeNode('n1', ['10.244.1.0/24'], ['192.0.2.1']));
-    const inline = path.join(d, 'inline.yaml');
-    fs.writeFileSync(inline, KCFG(`    server: ${api.url('127.0.0.1')}\n    certificate-authority-data: ${fs.readFileSync(api.caFile).toString('base64')}`, `    token: ${api.token}`));
-    fs.copyFileSync(api.caFile, path.join(d, 'ca.crt'));
-    fs.copyFileSync(api.tokenFile, path.join(d, 'token'));
-    const files = path.join(d, 'files.yaml');
-    fs.writeFileSync(files, KCFG(`    server: ${api.url('127.0.0.1')}\n    certificate-authority: ca.crt`, '    tokenFile: token'));
-    for (const kc of [inline, files]) {
-      const node = await new ApiClient(apiConfig({ kubeconfig: kc }, {})).get<{ spec: { podCIDRs: string[] } }>('/api/v1/nodes/n1');
-      assert.equal(node.spec.podCIDRs, ['10.244.1.0/24'], kc);
+test(
+  '--kubeconfig: the API client reaches the fake API server ' + 'with a kubeconfig (inline CA + token, and files)',
+  async () => {
+    const api = new FakeApi(['127.0.0.1']);
+    const d = tmp();
+    try {
+      await api.listen({ host: '127.0.0.1' });
+      api.setNode(makeNode('n1', ['10.244.1.0/24'], ['192.0.2.1']));
+      const inline = path.join(d, 'inline.yaml');
+      fs.writeFileSync(
+        inline,
+        KCFG(
+          `    server: ${api.url('127.0.0.1')}\n    certificate-authority-data: ` +
+            `${fs.readFileSync(api.caFile).toString('base64')}`,
+          `    token: ${api.token}`,
+        ),
+      );
+      fs.copyFileSync(api.caFile, path.join(d, 'ca.crt'));
+      fs.copyFileSync(api.tokenFile, path.join(d, 'token'));
+      const files = path.join(d, 'files.yaml');
+      fs.writeFileSync(
+        files,
+        KCFG(`    server: ${api.url('127.0.0.1')}\n    certificate-authority: ca.crt`, '    tokenFile: token'),
+      );
+      for (const kc of [inline, files]) {
+        const node = await new ApiClient(apiConfig({ kubeconfig: kc }, {})).get<{ spec: { podCIDRs: string[] } }>(
+          '/api/v1/nodes/n1',
+        );
+        assert.equal(node.spec.podCIDRs, ['10.244.1.0/24'], kc);
+      }
+      assert.ok(api.requests.length >= 2 && api.requests.every((r) => r.authorized));
+      // the wrong CA in a kubeconfig fails the TLS check
+      fs.writeFileSync(
+        files,
+        KCFG(
+          `    server: ${api.url('127.0.0.1')}\n    certificate-authority: ${api.otherCaFile}`,
+          '    tokenFile: token',
+        ),
+      );
+      await new ApiClient(apiConfig({ kubeconfig: files }, {})).get('/api/v1/nodes/n1').then(
+        () => assert.unreachable('wrong CA accepted'),
+        (e: Error) => assert.match(e.message, /certificate/),
+      );
+    } finally {
+      api.close();
+      fs.rmSync(d, { recursive: true, force: true });
     }
-    assert.ok(api.requests.length >= 2 && api.requests.every((r) => r.authorized));
-    // the wrong CA in a kubeconfig fails the TLS check
-    fs.writeFileSync(files, KCFG(`    server: ${api.url('127.0.0.1')}\n    certificate-authority: ${api.otherCaFile}`, '    tokenFile: token'));
-    await new ApiClient(apiConfig({ kubeconfig: files }, {})).get('/api/v1/nodes/n1').then(() => assert.unreachable('wrong CA accepted'), (e: Error) => assert.match(e.message, /certificate/));
-  } finally {
-    api.close();
-    fs.rmSync(d, { recursive: true, force: true });
-  }
-});
+  },
+);
 
 test('install --log-*: the conflist carries logLevel/logFile/logFormat in the plugin, and only when given', () => {
   const base = { network: 'tsbridge', bridge: 'cni0', podCidrs: ['10.244.1.0/24'], ipMasq: false };
-  const withLog = JSON.parse(renderConflist({ ...base, log: { logLevel: 'info', logFile: '/var/log/tsbridge.log', logFormat: 'json' } }));
-  assert.equal(logSettingsOf(withLog.plugins[0]), { logLevel: 'info', logFile: '/var/log/tsbridge.log', logFormat: 'json' });
+  const withLog = JSON.parse(
+    renderConflist({ ...base, log: { logLevel: 'info', logFile: '/var/log/tsbridge.log', logFormat: 'json' } }),
+  );
+  assert.equal(logSettingsOf(withLog.plugins[0]), {
+    logLevel: 'info',
+    logFile: '/var/log/tsbridge.log',
+    logFormat: 'json',
+  });
   const plain = JSON.parse(renderConflist(base));
   assert.equal(logSettingsOf(plain.plugins[0]), {});
 });

@@ -4,11 +4,17 @@ import { BridgePort, portsOfReleased } from '../../src/plugin/gc-veths';
 
 const port = (name: string, peerName: string, ...peerAddrs: string[]): BridgePort => ({ name, peerName, peerAddrs });
 
-test('portsOfReleased: the pair whose container end holds a released address under the reservation\'s ifname', () => {
+test("portsOfReleased: the pair whose container end holds a released address under the reservation's ifname", () => {
   const ports = [port('veth1a2b3c4d', 'eth0', '10.22.0.5', 'fe80::1'), port('vethlive', 'eth0', '10.22.0.6')];
-  assert.equal(portsOfReleased(ports, [{ ip: '10.22.0.5', ifname: 'eth0' }], ['10.22.0.6']).map((p) => p.name), ['veth1a2b3c4d']);
+  assert.equal(
+    portsOfReleased(ports, [{ ip: '10.22.0.5', ifname: 'eth0' }], ['10.22.0.6']).map((p) => p.name),
+    ['veth1a2b3c4d'],
+  );
   // address spelling does not matter
-  assert.equal(portsOfReleased([port('v6', 'eth0', 'fd22::5')], [{ ip: 'fd22:0:0::5', ifname: 'eth0' }], []).map((p) => p.name), ['v6']);
+  assert.equal(
+    portsOfReleased([port('v6', 'eth0', 'fd22::5')], [{ ip: 'fd22:0:0::5', ifname: 'eth0' }], []).map((p) => p.name),
+    ['v6'],
+  );
 });
 
 test('portsOfReleased: nothing else — other ifname, no released address, a kept address, old-format records', () => {

@@ -10,16 +10,26 @@ import * as assert from 'uvu/assert';
 const root = path.resolve(__dirname, '../../../..');
 const fixtures = path.join(root, 'build', 'js', 'test', 'runner-fixtures');
 
-interface Count { passed: number; failed: number; skipped: number; status: number; out: string }
+interface Count {
+  passed: number;
+  failed: number;
+  skipped: number;
+  status: number;
+  out: string;
+}
 
 /** Run test/run.mjs on fixture suites; the closing line parsed (it must be the last line). */
 function run(ci: boolean, ...dirs: string[]): Count {
-  const r = spawnSync(process.execPath, [path.join(root, 'test', 'run.mjs'), ...dirs.map((d) => (path.isAbsolute(d) ? d : path.join(fixtures, d)))], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, CI: ci ? 'true' : '', TSB_TEST_STATUS: '' },
-    timeout: 25_000,
-  });
+  const r = spawnSync(
+    process.execPath,
+    [path.join(root, 'test', 'run.mjs'), ...dirs.map((d) => (path.isAbsolute(d) ? d : path.join(fixtures, d)))],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, CI: ci ? 'true' : '', TSB_TEST_STATUS: '' },
+      timeout: 25_000,
+    },
+  );
   const out = `${r.stdout}\n${r.stderr}`;
   const last = r.stdout.trimEnd().split('\n').pop() ?? '';
   const m = /^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$/.exec(last);

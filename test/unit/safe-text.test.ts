@@ -4,17 +4,42 @@ import * as assert from 'uvu/assert';
 import { unsafeLogFile } from '../../src/log';
 import { escapeControls, safeJson, shellCommand, shq } from '../../src/safe-text';
 
-const HOSTILE = ['x;reboot', '$(reboot)', '`reboot`', "it's", '../x', 'a b', '\x1b[2J', 'x\ny', 'tab\there', '\u009b2J', 'evil\u202Etxt', '', '-rf', 'ä\x7f'];
+const HOSTILE = [
+  'x;reboot',
+  '$(reboot)',
+  '`reboot`',
+  "it's",
+  '../x',
+  'a b',
+  '\x1b[2J',
+  'x\ny',
+  'tab\there',
+  '\u009b2J',
+  'evil\u202Etxt',
+  '',
+  '-rf',
+  'ä\x7f',
+];
 
 test('shq: plain words stay as they are; anything else is one POSIX word', () => {
-  for (const s of ['eth0', 'veth1234abcd', '/run/netns/web-1', '10.0.0.5/24', 'fd00::1', 'net.ipv4.ip_forward=1', 'a,b:c@d%e+f']) assert.is(shq(s), s);
+  for (const s of [
+    'eth0',
+    'veth1234abcd',
+    '/run/netns/web-1',
+    '10.0.0.5/24',
+    'fd00::1',
+    'net.ipv4.ip_forward=1',
+    'a,b:c@d%e+f',
+  ])
+    assert.is(shq(s), s);
   assert.is(shq('x;reboot'), "'x;reboot'");
   assert.is(shq("it's"), "'it'\\''s'");
   assert.is(shq(''), "''");
   assert.is(shq('\x1b[2J'), "$'\\x1b[2J'");
   assert.is(shq("a'\x07\\"), "$'a\\'\\x07\\\\'");
   assert.is(shq('\u009b'), "$'\\xc2\\x9b'");
-  for (const s of HOSTILE) assert.not.match(shq(s), /[\x00-\x1f\x7f\u0080-\u009f\u202e]/, `raw control in ${JSON.stringify(shq(s))}`);
+  for (const s of HOSTILE)
+    assert.not.match(shq(s), /[\x00-\x1f\x7f\u0080-\u009f\u202e]/, `raw control in ${JSON.stringify(shq(s))}`);
 });
 
 test('shq: a shell (sh and bash) reads each quoted word back as exactly the original bytes', () => {
@@ -48,7 +73,12 @@ test('safeJson: the same JSON value, with no raw DEL/C1/bidi characters', () => 
 });
 
 test('unsafeLogFile: only a regular file of ours with one link and no group/other write', () => {
-  const st = (o: Partial<{ file: boolean; uid: number; nlink: number; mode: number }>) => ({ isFile: () => o.file ?? true, uid: o.uid ?? 0, nlink: o.nlink ?? 1, mode: o.mode ?? 0o100600 });
+  const st = (o: Partial<{ file: boolean; uid: number; nlink: number; mode: number }>) => ({
+    isFile: () => o.file ?? true,
+    uid: o.uid ?? 0,
+    nlink: o.nlink ?? 1,
+    mode: o.mode ?? 0o100600,
+  });
   assert.is(unsafeLogFile(st({}), 0), '');
   assert.is(unsafeLogFile(st({ mode: 0o100644 }), 0), '');
   assert.match(unsafeLogFile(st({ file: false }), 0), 'not a regular file');

@@ -40,17 +40,24 @@ test('a missing tool is a FirewallFailure', () => {
 });
 
 test('xtables lock contention -> try again later (11)', () => {
-  const stderr = "Can't lock /run/xtables.lock: Resource temporarily unavailable\nAnother app is currently holding the xtables lock. Stopped waiting after 5s.\n";
+  const stderr =
+    "Can't lock /run/xtables.lock: Resource temporarily unavailable\nAnother app is currently holding " +
+    'the xtables lock. Stopped waiting after 5s.\n';
   const e = toolError('iptables-restore', ['--noflush', '-w', '5'], { status: 4, stdout: '', stderr });
   assert.is(e.code, ErrCode.TryAgainLater);
   assert.match(e.message, /iptables-restore --noflush -w 5: xtables lock is busy/);
 });
 
 test('nft errors keep the failing statement in the message', () => {
-  const stderr = 'Error: Could not process rule: Device or resource busy\ndelete chain inet tsbridge CNI-x\n             ^^^^^\n';
+  const stderr =
+    'Error: Could not process rule: Device or resource busy\ndelete chain inet tsbridge CNI-x\n         ' +
+    '    ^^^^^\n';
   const e = toolError('nft', ['-f', '-'], { status: 1, stdout: '', stderr });
   assert.is(e.code, ErrCode.FirewallFailure);
-  assert.is(e.message, 'nft -f - failed: Error: Could not process rule: Device or resource busy | delete chain inet tsbridge CNI-x');
+  assert.is(
+    e.message,
+    'nft -f - failed: Error: Could not process rule: Device or resource busy | delete chain inet tsbridge CNI-x',
+  );
 });
 
 test.run();

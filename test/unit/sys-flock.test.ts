@@ -20,7 +20,9 @@ const EWOULDBLOCK = 11;
 function holder(file: string, seconds: number) {
   const p = spawn('flock', [file, 'sleep', String(seconds)], { stdio: 'ignore', detached: true });
   let exited = false;
-  p.on('exit', () => { exited = true; });
+  p.on('exit', () => {
+    exited = true;
+  });
   const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644);
   try {
     for (let i = 0; i < 500; i++) {
@@ -45,37 +47,63 @@ function withTmp(fn: (lock: string) => Promise<void> | void): () => Promise<void
   };
 }
 
-test('a waiter takes the lock when the holder lets go, well inside its bound', withTmp(async (lock) => {
-  const h = holder(lock, 0.3);
-  try {
-    let ran = false;
-    withFileLock(lock, () => { ran = true; }, 60_000);
-    assert.ok(ran);
-    await new Promise((r) => setTimeout(r, 50)); // the exit event
-    assert.ok(h.exited(), 'the holder was gone first');
-  } finally {
-    try { process.kill(-h.p.pid!, 'SIGKILL'); } catch { /* gone */ }
-  }
-}));
-
-test('a held lock is "try again later" after the bound, every time, and no timer signal is left to kill us', withTmp((lock) => {
-  const h = holder(lock, 10);
-  try {
-    for (let i = 0; i < 3; i++) {
-      assert.throws(() => withFileLock(lock, () => assert.unreachable('ran under a held lock'), 50),
-        (e: CniError) => e.code === ErrCode.TryAgainLater && e.message.includes(lock));
-    }
-    sleepMs(100); // a timer left armed would fire every 10 ms; its signal's default action ends the process
-  } finally {
-    process.kill(-h.p.pid!, 'SIGKILL');
-  }
-  let ran = false;
-  for (let i = 0; i < 100 && !ran; i++) {
+test(
+  'a waiter takes the lock when the holder lets go, well inside its bound',
+  withTmp(async (lock) => {
+    const h = holder(lock, 0.3);
     try {
-      withFileLock(lock, () => { ran = true; }, 1000);
-    } catch { sleepMs(10); }
-  }
-  assert.ok(ran, 'free again once the holder is killed');
-}));
+      let ran = false;
+      withFileLock(
+        lock,
+        () => {
+          ran = true;
+        },
+        60_000,
+      );
+      assert.ok(ran);
+      await new Promise((r) => setTimeout(r, 50)); // the exit event
+      assert.ok(h.exited(), 'the holder was gone first');
+    } finally {
+      try {
+        process.kill(-h.p.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }),
+);
+
+test(
+  'a held lock is "try again later" after the bound, every time, and no timer signal is left to kill us',
+  withTmp((lock) => {
+    const h = holder(lock, 10);
+    try {
+      for (let i = 0; i < 3; i++) {
+        assert.throws(
+          () => withFileLock(lock, () => assert.unreachable('ran under a held lock'), 50),
+          (e: CniError) => e.code === ErrCode.TryAgainLater && e.message.includes(lock),
+        );
+      }
+      sleepMs(100); // a timer left armed would fire every 10 ms; its signal's default action ends the process
+    } finally {
+      process.kill(-h.p.pid!, 'SIGKILL');
+    }
+    let ran = false;
+    for (let i = 0; i < 100 && !ran; i++) {
+      try {
+        withFileLock(
+          lock,
+          () => {
+            ran = true;
+          },
+          1000,
+        );
+      } catch {
+        sleepMs(10);
+      }
+    }
+    assert.ok(ran, 'free again once the holder is killed');
+  }),
+);
 
 test.run();

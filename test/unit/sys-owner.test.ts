@@ -47,29 +47,33 @@ test('a tool planted earlier on PATH by another user is skipped; the trusted one
   }
 });
 
-test('refused: a group/other-writable tool, a tool under a directory another user controls, a link into such a directory', () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-owner-'));
-  try {
-    fs.chmodSync(d, 0o755);
-    const writable = tool(path.join(d, 'a'), 't', 'x', 0o775);
-    assert.match(pathProblem(writable) ?? '', /writable by its group \(mode 0775\)/);
-    const deep = tool(path.join(d, 'b', 'bin'), 't', 'x');
-    assert.is(pathProblem(deep), undefined, 'positive control');
-    foreign(path.join(d, 'b'));
-    assert.match(pathProblem(deep) ?? '', /\/b (is owned by uid 65534|is writable by)/);
-    const target = tool(path.join(d, 'c'), 't', 'x');
-    fs.mkdirSync(path.join(d, 'links'), { mode: 0o755 });
-    fs.symlinkSync(target, path.join(d, 'links', 't'));
-    assert.is(pathProblem(path.join(d, 'links', 't')), undefined, 'a link into a trusted directory is fine');
-    foreign(path.join(d, 'c'));
-    assert.match(pathProblem(path.join(d, 'links', 't')) ?? '', /\/c (is owned by uid 65534|is writable by)/);
-    // a sticky world-writable directory (like /tmp) is fine on the way
-    fs.mkdirSync(path.join(d, 'sticky'), { mode: 0o755 });
-    fs.chmodSync(path.join(d, 'sticky'), 0o1777);
-    assert.is(pathProblem(tool(path.join(d, 'sticky', 'bin'), 't', 'x')), undefined);
-  } finally {
-    fs.rmSync(d, { recursive: true, force: true });
-  }
-});
+test(
+  'refused: a group/other-writable tool, a tool under a directory another user controls, a link into such a ' +
+    'directory',
+  () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-owner-'));
+    try {
+      fs.chmodSync(d, 0o755);
+      const writable = tool(path.join(d, 'a'), 't', 'x', 0o775);
+      assert.match(pathProblem(writable) ?? '', /writable by its group \(mode 0775\)/);
+      const deep = tool(path.join(d, 'b', 'bin'), 't', 'x');
+      assert.is(pathProblem(deep), undefined, 'positive control');
+      foreign(path.join(d, 'b'));
+      assert.match(pathProblem(deep) ?? '', /\/b (is owned by uid 65534|is writable by)/);
+      const target = tool(path.join(d, 'c'), 't', 'x');
+      fs.mkdirSync(path.join(d, 'links'), { mode: 0o755 });
+      fs.symlinkSync(target, path.join(d, 'links', 't'));
+      assert.is(pathProblem(path.join(d, 'links', 't')), undefined, 'a link into a trusted directory is fine');
+      foreign(path.join(d, 'c'));
+      assert.match(pathProblem(path.join(d, 'links', 't')) ?? '', /\/c (is owned by uid 65534|is writable by)/);
+      // a sticky world-writable directory (like /tmp) is fine on the way
+      fs.mkdirSync(path.join(d, 'sticky'), { mode: 0o755 });
+      fs.chmodSync(path.join(d, 'sticky'), 0o1777);
+      assert.is(pathProblem(tool(path.join(d, 'sticky', 'bin'), 't', 'x')), undefined);
+    } finally {
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  },
+);
 
 test.run();

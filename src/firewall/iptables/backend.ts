@@ -5,10 +5,24 @@ import { ErrCode } from '../../cni/errors';
 import { log } from '../../log';
 import { runTool, runToolOk, toolError, which } from '../../sys/exec';
 import {
-  RestoreBatch, SavedTable, addMasqueradeOps, quoteArg, delMasqueradeOps, masqueradeContainers, masqueradeProblems, parseSave,
+  RestoreBatch,
+  SavedTable,
+  addMasqueradeOps,
+  quoteArg,
+  delMasqueradeOps,
+  masqueradeContainers,
+  masqueradeProblems,
+  parseSave,
 } from './rules';
 import {
-  addLocalnetGuardOps, addPortmapOps, delPortmapOps, guardArgs, heldPorts, localnetGuardProblems, portmapCheck, portmapContainers,
+  addLocalnetGuardOps,
+  addPortmapOps,
+  delPortmapOps,
+  guardArgs,
+  heldPorts,
+  localnetGuardProblems,
+  portmapCheck,
+  portmapContainers,
   udpHostPorts,
 } from './portmap';
 import { dnatEntries, findConflicts, guardedBridge, portInUseError } from '../portmap';
@@ -57,10 +71,21 @@ export class IptablesBackend implements FirewallBackend {
     const guard = guardedBridge(r); // IPv4 only
     const foreign = foreignHeld(r);
     const build = (family: Family) => (cur: Saved, batch: RestoreBatch) => {
-      const conflicts = findConflicts([...heldPorts(cur, family), ...foreign.filter((h) => h.family === family)], dnatEntries(r, family), own);
+      const conflicts = findConflicts(
+        [...heldPorts(cur, family), ...foreign.filter((h) => h.family === family)],
+        dnatEntries(r, family),
+        own,
+      );
       if (conflicts.length) throw portInUseError(conflicts);
       if (r.masquerade) addMasqueradeOps(batch, r, family, cur);
-      else delMasqueradeOps(batch, cur, r.network, r.containerId, r.ips.map((i) => i.ip));
+      else
+        delMasqueradeOps(
+          batch,
+          cur,
+          r.network,
+          r.containerId,
+          r.ips.map((i) => i.ip),
+        );
       addPortmapOps(batch, r, family, cur);
       if (family === 4 && guard && cur.raw) addLocalnetGuardOps(batch, cur.raw, guard);
     };
@@ -93,11 +118,15 @@ export class IptablesBackend implements FirewallBackend {
     for (const family of [4, 6] as const) {
       if (ips && !ips.some((ip) => familyOf(ip) === family)) continue;
       let ports: number[] = [];
-      this.apply(family, (cur, batch) => {
-        ports = udpHostPorts(cur, network, containerId, family);
-        delMasqueradeOps(batch, cur, network, containerId, ips);
-        delPortmapOps(batch, cur, network, containerId);
-      }, true);
+      this.apply(
+        family,
+        (cur, batch) => {
+          ports = udpHostPorts(cur, network, containerId, family);
+          delMasqueradeOps(batch, cur, network, containerId, ips);
+          delPortmapOps(batch, cur, network, containerId);
+        },
+        true,
+      );
       udp.push(...ports.map((hostPort) => ({ family, hostPort })));
     }
     flushUdpConntrack(udp);
@@ -114,7 +143,9 @@ export class IptablesBackend implements FirewallBackend {
       try {
         table = this.read(family, false, guard !== null)!;
       } catch (e) {
-        problems.push(`cannot read the ${this.tools[family].save.replace('-save', '')} nat table: ${(e as Error).message}`);
+        problems.push(
+          `cannot read the ${this.tools[family].save.replace('-save', '')} nat table: ${(e as Error).message}`,
+        );
         continue;
       }
       if (r.masquerade) problems.push(...masqueradeProblems(table, r, family));
@@ -177,7 +208,13 @@ export class IptablesBackend implements FirewallBackend {
    * Reads the table (or takes `first`, a fresh read), builds the batch from it and applies it
    * atomically; re-reads and rebuilds if the batch failed because the table moved meanwhile.
    */
-  private apply(family: Family, build: (cur: Saved, batch: RestoreBatch) => void, optional: boolean, first?: Saved, withRaw = false): void {
+  private apply(
+    family: Family,
+    build: (cur: Saved, batch: RestoreBatch) => void,
+    optional: boolean,
+    first?: Saved,
+    withRaw = false,
+  ): void {
     const { restore } = this.tools[family];
     const args = ['--noflush', '-w', LOCK_WAIT_S];
     for (let attempt = 1; ; attempt++) {

@@ -26,7 +26,14 @@
 import { hostCidr, normIp, normSavedCidr, normSubnet } from '../addr';
 import { RestoreBatch, SavedRule, SavedTable, jumpsTo } from './rules';
 import {
-  DnatEntry, HAIRPIN_MARK, HeldPort, LOCALNET_GUARD_COMMENT, PROTOCOLS, dnatEntries, hairpinChainName, portsByProtocol,
+  DnatEntry,
+  HAIRPIN_MARK,
+  HeldPort,
+  LOCALNET_GUARD_COMMENT,
+  PROTOCOLS,
+  dnatEntries,
+  hairpinChainName,
+  portsByProtocol,
 } from '../portmap';
 import { dnatChainName, iptablesComment, parseIptablesComment } from '../tag';
 import type { AttachmentRules, PortProtocol } from '../types';
@@ -69,15 +76,47 @@ const target = (r: SavedRule) => optValue(r.args, '-j', '--jump', '-g', '--goto'
 /** Marks what the DNAT rule after it rewrites, from one hairpin source. */
 function markArgs(e: DnatEntry, src: string, comment: string): string[] {
   const dst = e.hostIP === undefined ? [] : ['-d', hostCidr(e.hostIP, e.family)];
-  return [...dst, '-s', src, '-p', e.protocol, '-m', e.protocol, '--dport', String(e.hostPort), '-m', 'comment', '--comment', comment,
-    '-j', 'MARK', '--set-xmark', HAIRPIN_MARK];
+  return [
+    ...dst,
+    '-s',
+    src,
+    '-p',
+    e.protocol,
+    '-m',
+    e.protocol,
+    '--dport',
+    String(e.hostPort),
+    '-m',
+    'comment',
+    '--comment',
+    comment,
+    '-j',
+    'MARK',
+    '--set-xmark',
+    HAIRPIN_MARK,
+  ];
 }
 
 function dnatArgs(e: DnatEntry, comment: string): string[] {
   const dst = e.hostIP === undefined ? [] : ['-d', hostCidr(e.hostIP, e.family)];
   const to = e.family === 4 ? `${e.containerIp}:${e.containerPort}` : `[${e.containerIp}]:${e.containerPort}`;
-  return [...dst, '-p', e.protocol, '-m', e.protocol, '--dport', String(e.hostPort), '-m', 'comment', '--comment', comment,
-    '-j', 'DNAT', '--to-destination', to];
+  return [
+    ...dst,
+    '-p',
+    e.protocol,
+    '-m',
+    e.protocol,
+    '--dport',
+    String(e.hostPort),
+    '-m',
+    'comment',
+    '--comment',
+    comment,
+    '-j',
+    'DNAT',
+    '--to-destination',
+    to,
+  ];
 }
 
 /** Source networks whose DNAT'd connections to the container are masqueraded (hairpin, localhost). */
@@ -110,7 +149,20 @@ export function addPortmapOps(batch: RestoreBatch, r: AttachmentRules, family: F
   for (const [proto, ports] of portsByProtocol(entries)) {
     for (let i = 0; i < ports.length; i += MULTIPORT_MAX) {
       const list = ports.slice(i, i + MULTIPORT_MAX).join(',');
-      batch.append(HOSTPORT_CHAIN, ['-p', proto, '-m', 'multiport', '--dports', list, '-m', 'comment', '--comment', comment, '-j', dn]);
+      batch.append(HOSTPORT_CHAIN, [
+        '-p',
+        proto,
+        '-m',
+        'multiport',
+        '--dports',
+        list,
+        '-m',
+        'comment',
+        '--comment',
+        comment,
+        '-j',
+        dn,
+      ]);
     }
   }
   const sources = hairpinSources(r, family);
@@ -120,7 +172,22 @@ export function addPortmapOps(batch: RestoreBatch, r: AttachmentRules, family: F
   }
   const cip = hostCidr(entries[0].containerIp, family);
   for (const src of sources) {
-    batch.insert('POSTROUTING', ['-s', src, '-d', cip, '-m', 'conntrack', '--ctstate', 'DNAT', '-m', 'comment', '--comment', comment, '-j', hm]);
+    batch.insert('POSTROUTING', [
+      '-s',
+      src,
+      '-d',
+      cip,
+      '-m',
+      'conntrack',
+      '--ctstate',
+      'DNAT',
+      '-m',
+      'comment',
+      '--comment',
+      comment,
+      '-j',
+      hm,
+    ]);
   }
   batch.append(hm, ['-m', 'mark', '--mark', HAIRPIN_MARK, '-m', 'comment', '--comment', comment, '-j', 'MASQUERADE']);
 }
@@ -131,8 +198,14 @@ export function guardArgs(bridge: string): string[] {
 }
 
 function hasGuard(raw: SavedTable, bridge: string): boolean {
-  return raw.rules.some((x) => x.chain === 'PREROUTING' && target(x) === 'DROP' && optValue(x.args, '-i', '--in-interface') === bridge
-    && norm(optValue(x.args, '-d', '--destination'), 4) === LOOPBACK_NET && !hasNegated(x.args, '-d', '-i'));
+  return raw.rules.some(
+    (x) =>
+      x.chain === 'PREROUTING' &&
+      target(x) === 'DROP' &&
+      optValue(x.args, '-i', '--in-interface') === bridge &&
+      norm(optValue(x.args, '-d', '--destination'), 4) === LOOPBACK_NET &&
+      !hasNegated(x.args, '-d', '-i'),
+  );
 }
 
 /** Adds the IPv4 localnet guard for the bridge to the raw table, unless `raw` (the current raw table) has it. */
@@ -141,7 +214,9 @@ export function addLocalnetGuardOps(batch: RestoreBatch, raw: SavedTable, bridge
 }
 
 export function localnetGuardProblems(raw: SavedTable, bridge: string): string[] {
-  return hasGuard(raw, bridge) ? [] : [`localnet guard (drop 127.0.0.0/8 arriving on ${bridge}) missing from iptables raw PREROUTING`];
+  return hasGuard(raw, bridge)
+    ? []
+    : [`localnet guard (drop 127.0.0.0/8 arriving on ${bridge}) missing from iptables raw PREROUTING`];
 }
 
 /** Adds the removal of an attachment's port-mapping rules: jumps to its two chains, then the chains. */
@@ -208,7 +283,9 @@ export function heldPorts(table: SavedTable, family: Family): HeldPort[] {
 
 /** Host ports of UDP DNAT rules in the attachment's chain (for the conntrack flush after DEL). */
 export function udpHostPorts(table: SavedTable, network: string, containerId: string, family: Family): number[] {
-  return savedDnats(table, dnatChainName(network, containerId), family).filter((d) => d.protocol === 'udp').map((d) => d.hostPort);
+  return savedDnats(table, dnatChainName(network, containerId), family)
+    .filter((d) => d.protocol === 'udp')
+    .map((d) => d.hostPort);
 }
 
 /** Which hairpin layout a family's port mappings were found in (see portmapCheck). */
@@ -223,7 +300,11 @@ export type HairpinLayout = 'tsbridge' | 'reference';
  * chain shows (tsbridge's unless it holds SETMARK jumps and no mark rules). `layout` is the
  * complete one (undefined when neither is, or there is nothing to check).
  */
-export function portmapCheck(table: SavedTable, r: AttachmentRules, family: Family): { problems: string[]; layout?: HairpinLayout } {
+export function portmapCheck(
+  table: SavedTable,
+  r: AttachmentRules,
+  family: Family,
+): { problems: string[]; layout?: HairpinLayout } {
   const entries = dnatEntries(r, family);
   if (entries.length === 0) return { problems: [] };
   const dnat = dnatProblems(table, r, family, entries);
@@ -245,7 +326,8 @@ function dnatProblems(table: SavedTable, r: AttachmentRules, family: Family, ent
   const problems: string[] = [];
   const rulesOf = (c: string) => table.rules.filter((x) => x.chain === c);
 
-  if (!table.chains.has(HOSTPORT_CHAIN)) problems.push(`${tool} nat chain ${HOSTPORT_CHAIN} is missing (was the nat table flushed?)`);
+  if (!table.chains.has(HOSTPORT_CHAIN))
+    problems.push(`${tool} nat chain ${HOSTPORT_CHAIN} is missing (was the nat table flushed?)`);
   for (const base of ['PREROUTING', 'OUTPUT']) {
     if (!rulesOf(base).some((x) => target(x) === HOSTPORT_CHAIN && optValue(x.args, '--dst-type') === 'LOCAL')) {
       problems.push(`jump to ${HOSTPORT_CHAIN} for local addresses missing from ${tool} nat ${base}`);
@@ -268,7 +350,12 @@ function dnatProblems(table: SavedTable, r: AttachmentRules, family: Family, ent
     const have = savedDnats(table, dn, family);
     for (const e of entries) {
       const to = family === 4 ? `${e.containerIp}:${e.containerPort}` : `[${e.containerIp}]:${e.containerPort}`;
-      if (!have.some((d) => d.protocol === e.protocol && d.hostPort === e.hostPort && d.hostIP === e.hostIP && sameTo(d.to, to, family))) {
+      if (
+        !have.some(
+          (d) =>
+            d.protocol === e.protocol && d.hostPort === e.hostPort && d.hostIP === e.hostIP && sameTo(d.to, to, family),
+        )
+      ) {
         const from = e.hostIP === undefined ? '' : `${family === 4 ? e.hostIP : `[${e.hostIP}]`}:`;
         problems.push(`DNAT rule ${from}${e.hostPort}/${e.protocol} -> ${to} missing from ${tool} nat chain ${dn}`);
       }
@@ -279,9 +366,13 @@ function dnatProblems(table: SavedTable, r: AttachmentRules, family: Family, ent
 
 /** Whether a rule of the pod's DNAT chain matches what entry `e` rewrites, from source `src`. */
 function matchesEntry(x: SavedRule, e: DnatEntry, src: string, family: Family): boolean {
-  return norm(optValue(x.args, '-s', '--source'), family) === src && optValue(x.args, '--dport') === String(e.hostPort)
-    && optValue(x.args, '-p', '--protocol') === e.protocol
-    && norm(optValue(x.args, '-d', '--destination'), family) === (e.hostIP === undefined ? null : hostCidr(e.hostIP, family));
+  return (
+    norm(optValue(x.args, '-s', '--source'), family) === src &&
+    optValue(x.args, '--dport') === String(e.hostPort) &&
+    optValue(x.args, '-p', '--protocol') === e.protocol &&
+    norm(optValue(x.args, '-d', '--destination'), family) ===
+      (e.hostIP === undefined ? null : hostCidr(e.hostIP, family))
+  );
 }
 
 /** tsbridge's hairpin half: mark rules in CNI-DN, jumps from POSTROUTING to CNI-HM, its MASQUERADE. */
@@ -294,7 +385,13 @@ function ownHairpinProblems(table: SavedTable, r: AttachmentRules, family: Famil
   const cip = hostCidr(entries[0].containerIp, family);
   const post = rulesOf('POSTROUTING').filter((x) => target(x) === hm && optValue(x.args, '--ctstate') === 'DNAT');
   for (const src of hairpinSources(r, family)) {
-    if (!post.some((x) => norm(optValue(x.args, '-s', '--source'), family) === src && norm(optValue(x.args, '-d', '--destination'), family) === cip)) {
+    if (
+      !post.some(
+        (x) =>
+          norm(optValue(x.args, '-s', '--source'), family) === src &&
+          norm(optValue(x.args, '-d', '--destination'), family) === cip,
+      )
+    ) {
       problems.push(`hairpin masquerade jump for ${src} -> ${bareAddress(cip)} missing from ${tool} nat POSTROUTING`);
     }
   }
@@ -308,7 +405,9 @@ function ownHairpinProblems(table: SavedTable, r: AttachmentRules, family: Famil
     for (const e of entries) {
       for (const src of hairpinSources(r, family)) {
         if (!marks.some((x) => matchesEntry(x, e, src, family))) {
-          problems.push(`hairpin mark rule for ${src} -> ${e.hostPort}/${e.protocol} missing from ${tool} nat chain ${dn}`);
+          problems.push(
+            `hairpin mark rule for ${src} -> ${e.hostPort}/${e.protocol} missing from ${tool} nat chain ${dn}`,
+          );
         }
       }
     }
@@ -328,17 +427,28 @@ const REF_LOOPBACK_SRC = '127.0.0.1/32';
  * SETMARK chain's MARK rule; CNI-HOSTPORT-MASQ masquerading that same mark (markMasqBit may be
  * any bit), jumped to from POSTROUTING.
  */
-function referenceHairpinProblems(table: SavedTable, r: AttachmentRules, family: Family, entries: DnatEntry[]): string[] {
+function referenceHairpinProblems(
+  table: SavedTable,
+  r: AttachmentRules,
+  family: Family,
+  entries: DnatEntry[],
+): string[] {
   const tool = toolOf(family);
   const dn = dnatChainName(r.network, r.containerId);
   const problems: string[] = [];
   const rulesOf = (c: string) => table.rules.filter((x) => x.chain === c);
-  const mark = rulesOf(REF_SETMARK_CHAIN).map((x) => (target(x) === 'MARK' ? optValue(x.args, '--set-xmark') : undefined)).find((m) => m);
-  if (!mark) problems.push(`MARK rule missing from ${tool} nat chain ${REF_SETMARK_CHAIN} (the reference portmap's hairpin mark)`);
+  const mark = rulesOf(REF_SETMARK_CHAIN)
+    .map((x) => (target(x) === 'MARK' ? optValue(x.args, '--set-xmark') : undefined))
+    .find((m) => m);
+  if (!mark)
+    problems.push(
+      `MARK rule missing from ${tool} nat chain ${REF_SETMARK_CHAIN} (the reference portmap's hairpin mark)`,
+    );
   else if (!rulesOf(REF_MASQ_CHAIN).some((x) => target(x) === 'MASQUERADE' && optValue(x.args, '--mark') === mark)) {
     problems.push(`MASQUERADE rule (mark ${mark}) missing from ${tool} nat chain ${REF_MASQ_CHAIN}`);
   }
-  if (!rulesOf('POSTROUTING').some((x) => target(x) === REF_MASQ_CHAIN)) problems.push(`jump to ${REF_MASQ_CHAIN} missing from ${tool} nat POSTROUTING`);
+  if (!rulesOf('POSTROUTING').some((x) => target(x) === REF_MASQ_CHAIN))
+    problems.push(`jump to ${REF_MASQ_CHAIN} missing from ${tool} nat POSTROUTING`);
   const jumps = rulesOf(dn).filter((x) => target(x) === REF_SETMARK_CHAIN);
   // the reference marks from the subnet of the address its DNAT goes to: the family's first
   const first = r.ips.find((i) => i.family === family)!;
@@ -346,7 +456,10 @@ function referenceHairpinProblems(table: SavedTable, r: AttachmentRules, family:
   for (const e of entries) {
     for (const src of sources) {
       if (!jumps.some((x) => matchesEntry(x, e, src, family))) {
-        problems.push(`jump to ${REF_SETMARK_CHAIN} for ${src} -> ${e.hostPort}/${e.protocol} missing from ${tool} nat chain ${dn}`);
+        problems.push(
+          `jump to ${REF_SETMARK_CHAIN} for ${src} -> ${e.hostPort}/${e.protocol} missing from ` +
+            `${tool} nat chain ${dn}`,
+        );
       }
     }
   }
@@ -381,7 +494,8 @@ export function portmapContainers(table: SavedTable, network: string): string[] 
     const c = comment === undefined ? null : parseDnatComment(comment);
     if (!c || c.network !== network) continue;
     const chain = x.chain === HOSTPORT_CHAIN || x.chain === 'POSTROUTING' ? target(x) : x.chain;
-    if (chain === dnatChainName(network, c.containerId) || chain === hairpinChainName(network, c.containerId)) ids.add(c.containerId);
+    if (chain === dnatChainName(network, c.containerId) || chain === hairpinChainName(network, c.containerId))
+      ids.add(c.containerId);
   }
   return [...ids];
 }

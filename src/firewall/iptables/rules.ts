@@ -111,7 +111,10 @@ export class RestoreBatch {
     this.decls.push(`:${chain} - [0:0]`);
     return this;
   }
-  /** `-N`: creates a chain and fails the whole batch if it exists, so two racing batches cannot both create (and flush) it. */
+  /**
+   * `-N`: creates a chain and fails the whole batch if it exists, so two racing batches cannot both create (and flush)
+   * it.
+   */
   newChain(chain: string): this {
     this.ops.push(`-N ${chain}`);
     return this;
@@ -169,7 +172,14 @@ export function addMasqueradeOps(batch: RestoreBatch, t: MasqTarget, family: Fam
   const chain = masqChainName(t.network, t.containerId);
   const comment = iptablesComment(t.network, t.containerId);
   // only this attachment's own jumps: another interface of the same container shares the chain
-  for (const r of current ? jumpsFrom(current, chain, ips.map((i) => i.ip)) : []) batch.deleteSaved(r);
+  for (const r of current
+    ? jumpsFrom(
+        current,
+        chain,
+        ips.map((i) => i.ip),
+      )
+    : [])
+    batch.deleteSaved(r);
   batch.declareChain(chain);
   for (const subnet of unique(ips.map((i) => normSubnet(i.subnet, family)))) {
     batch.append(chain, ['-d', subnet, '-m', 'comment', '--comment', comment, '-j', 'ACCEPT']);
@@ -184,7 +194,13 @@ export function addMasqueradeOps(batch: RestoreBatch, t: MasqTarget, family: Fam
  * Adds the removal of an attachment's masquerade rules: its jumps (those from `ips`; every jump
  * when the IPs are not known), then the chain once no other interface of the container jumps to it.
  */
-export function delMasqueradeOps(batch: RestoreBatch, current: SavedTable, network: string, containerId: string, ips?: string[]): void {
+export function delMasqueradeOps(
+  batch: RestoreBatch,
+  current: SavedTable,
+  network: string,
+  containerId: string,
+  ips?: string[],
+): void {
   const chain = masqChainName(network, containerId);
   const all = jumpsTo(current, chain);
   const own = ips ? jumpsFrom(current, chain, ips) : all;
@@ -222,7 +238,9 @@ export function masqueradeProblems(table: SavedTable, t: MasqTarget, family: Fam
   const post = fields('POSTROUTING');
   for (const ip of unique(ips.map((i) => hostCidr(i.ip, family)))) {
     if (!post.some((f) => f.target === chain && !f.srcNegated && norm(f.src) === ip)) {
-      problems.push(`MASQUERADE rule for ${bareAddress(ip)} missing from ${tool} nat POSTROUTING (was the nat table flushed?)`);
+      problems.push(
+        `MASQUERADE rule for ${bareAddress(ip)} missing from ${tool} nat POSTROUTING (was the nat table flushed?)`,
+      );
     }
   }
   if (!table.chains.has(chain)) {

@@ -5,18 +5,46 @@
 import { ErrCode } from '../../cni/errors';
 import { runTool, runToolOk, toolError, which } from '../../sys/exec';
 import {
-  NFT_FAMILY, NFT_TABLE, NftScript, NftTable, addMasqueradeNft, delMasqueradeNft, masqueradeContainersNft,
-  masqueradeProblemsNft, parseNftList,
+  NFT_FAMILY,
+  NFT_TABLE,
+  NftScript,
+  NftTable,
+  addMasqueradeNft,
+  delMasqueradeNft,
+  masqueradeContainersNft,
+  masqueradeProblemsNft,
+  parseNftList,
 } from './rules';
 import {
-  addLocalnetGuardNft, addPortmapNft, delPortmapNft, hasGuardNft, heldPortsNft, portmapContainersNft, portmapProblemsNft, udpHostPortsNft,
+  addLocalnetGuardNft,
+  addPortmapNft,
+  delPortmapNft,
+  hasGuardNft,
+  heldPortsNft,
+  portmapContainersNft,
+  portmapProblemsNft,
+  udpHostPortsNft,
 } from './portmap';
 import { HeldPort, dnatEntries, findConflicts, portInUseError } from '../portmap';
 import { flushUdpConntrack } from '../conntrack';
-import { FOREIGN_TABLES, ForeignTables, foreignDeletes, foreignGcDeletes, foreignHeldPorts, parseForeign, parseTableList } from './foreign';
+import {
+  FOREIGN_TABLES,
+  ForeignTables,
+  foreignDeletes,
+  foreignGcDeletes,
+  foreignHeldPorts,
+  parseForeign,
+  parseTableList,
+} from './foreign';
 import { withPortmapLock } from '../lock';
 import {
-  addSpoofScript, delSpoofChainScript, delSpoofScript, SPOOF_FAMILY, SPOOF_TABLE, spoofChains, spoofProblems,
+  addSpoofScript,
+  delSpoofChainScript,
+  delSpoofScript,
+  SPOOF_FAMILY,
+  SPOOF_TABLE,
+  spoofChains,
+  spoofProblems,
 } from './spoofcheck';
 import { dnatChainName } from '../tag';
 import type { AttachmentRules, FirewallBackend, MasqTarget } from '../types';
@@ -38,14 +66,22 @@ export class NftablesBackend implements FirewallBackend {
     if (r.ips.length === 0) return;
     const wanted = [...dnatEntries(r, 4), ...dnatEntries(r, 6)];
     const own = dnatChainName(r.network, r.containerId);
-    const run = () => this.apply((cur, script) => {
-      const held = [...(cur ? heldPortsNft(cur) : []), ...foreignHeld(r)];
-      const conflicts = findConflicts(held, wanted, own);
-      if (conflicts.length) throw portInUseError(conflicts);
-      if (r.masquerade) addMasqueradeNft(script, r, cur);
-      else if (cur) delMasqueradeNft(script, cur, r.network, r.containerId, r.ips.map((i) => i.ip));
-      addPortmapNft(script, r, cur);
-    }, false);
+    const run = () =>
+      this.apply((cur, script) => {
+        const held = [...(cur ? heldPortsNft(cur) : []), ...foreignHeld(r)];
+        const conflicts = findConflicts(held, wanted, own);
+        if (conflicts.length) throw portInUseError(conflicts);
+        if (r.masquerade) addMasqueradeNft(script, r, cur);
+        else if (cur)
+          delMasqueradeNft(
+            script,
+            cur,
+            r.network,
+            r.containerId,
+            r.ips.map((i) => i.ip),
+          );
+        addPortmapNft(script, r, cur);
+      }, false);
     if (r.portMappings.length) withPortmapLock(run);
     else run();
     flushUdpConntrack(wanted.filter((e) => e.protocol === 'udp'));
@@ -64,7 +100,8 @@ export class NftablesBackend implements FirewallBackend {
         delMasqueradeNft(script, cur, network, containerId, ips);
         delPortmapNft(script, cur, network, containerId);
       }
-      if (ifname !== undefined) for (const l of foreignDeletes(foreign, network, containerId, ifname)) script.foreign(l);
+      if (ifname !== undefined)
+        for (const l of foreignDeletes(foreign, network, containerId, ifname)) script.foreign(l);
     });
     flushUdpConntrack(udp);
   }
@@ -98,9 +135,11 @@ export class NftablesBackend implements FirewallBackend {
   }
 
   ensureLocalnetGuard(bridge: string): void {
-    withPortmapLock(() => this.apply((cur, script) => {
-      if (!hasGuardNft(cur, bridge)) addLocalnetGuardNft(script, bridge);
-    }, false));
+    withPortmapLock(() =>
+      this.apply((cur, script) => {
+        if (!hasGuardNft(cur, bridge)) addLocalnetGuardNft(script, bridge);
+      }, false),
+    );
   }
 
   hasLocalnetGuard(bridge: string): boolean {
@@ -113,7 +152,9 @@ export class NftablesBackend implements FirewallBackend {
 
   listContainers(network: string): string[] {
     const table = this.read(true);
-    return table ? [...new Set([...masqueradeContainersNft(table, network), ...portmapContainersNft(table, network)])] : [];
+    return table
+      ? [...new Set([...masqueradeContainersNft(table, network), ...portmapContainersNft(table, network)])]
+      : [];
   }
 
   /** Our table, or null when it does not exist (or, with `optional`, when nft is not installed). */
@@ -220,7 +261,12 @@ export function removeSpoofCheck(containerId: string, ifname: string): void {
 }
 
 /** CHECK: problems with the attachment's spoof check ([] = in place). */
-export function checkSpoofCheck(hostVeth: string, mac: string | undefined, containerId: string, ifname: string): string[] {
+export function checkSpoofCheck(
+  hostVeth: string,
+  mac: string | undefined,
+  containerId: string,
+  ifname: string,
+): string[] {
   let table: NftTable | null;
   try {
     table = listTable(SPOOF_LIST_ARGS, false);

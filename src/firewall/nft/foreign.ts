@@ -5,7 +5,8 @@
 //     ip saddr == <podIP> ip daddr != <subnet> masquerade
 //       comment "<hash16(net)>-<hash16(ifname:containerID)>, net: <net>, if: <ifname>, id: <containerID>" } }
 //   table ip|ip6 cni_hostport {
-//     chain hostports / hostip_hostports { [ip daddr <hostIP>] <proto> dport <HP> dnat to <podIP>:<CP> comment "<containerID>" }
+//     chain hostports / hostip_hostports { [ip daddr <hostIP>] <proto> dport <HP> dnat to <podIP>:<CP> comment
+// "<containerID>" }
 //     chain masquerading { ... masquerade comment "<containerID>" } }
 // The portmap comment names no network, so GC only takes rules that point into the network's subnets.
 import { Family, parseIP } from '../../ip/addr';
@@ -69,26 +70,37 @@ export function foreignDeletes(tables: ForeignTables, network: string, container
  * `delete rule` lines for a GC: masquerade rules of this network whose attachment is not valid,
  * and host-port rules of containers that are not valid whose rule names an address in `subnets`.
  */
-export function foreignGcDeletes(tables: ForeignTables, network: string, valid: { containerId: string; ifname: string }[], subnets: string[]): string[] {
+export function foreignGcDeletes(
+  tables: ForeignTables,
+  network: string,
+  valid: { containerId: string; ifname: string }[],
+  subnets: string[],
+): string[] {
   const out: string[] = [];
   const netPrefix = masqNetworkPrefix(network);
   const keep = new Set(valid.map((v) => masqInstancePrefix(network, v.ifname, v.containerId)));
   for (const r of tables.get(MASQ_TABLE)?.get(MASQ_CHAIN)?.rules ?? []) {
     const c = r.comment;
-    if (c?.startsWith(netPrefix) && !keep.has(c.slice(0, 33))) out.push(`delete rule ${MASQ_TABLE} ${MASQ_CHAIN} handle ${r.handle}`);
+    if (c?.startsWith(netPrefix) && !keep.has(c.slice(0, 33)))
+      out.push(`delete rule ${MASQ_TABLE} ${MASQ_CHAIN} handle ${r.handle}`);
   }
   const ids = new Set(valid.map((v) => v.containerId));
   const nets = subnets.map((s) => parseCidr(s));
-  const inNetwork = (text: string) => text.split(/\s+/).some((tok) => {
-    // "10.1.0.5", "10.1.0.5:80", "[fd00::5]:80", "fd00::5"
-    const addr = tok.startsWith('[') ? tok.slice(1, tok.indexOf(']')) : /^[\d.]+:\d+$/.test(tok) ? tok.split(':')[0] : tok;
-    try {
-      const ip = parseIP(addr);
-      return nets.some((n) => n.ip.family === ip.family && contains(n, ip));
-    } catch {
-      return false;
-    }
-  });
+  const inNetwork = (text: string) =>
+    text.split(/\s+/).some((tok) => {
+      // "10.1.0.5", "10.1.0.5:80", "[fd00::5]:80", "fd00::5"
+      const addr = tok.startsWith('[')
+        ? tok.slice(1, tok.indexOf(']'))
+        : /^[\d.]+:\d+$/.test(tok)
+          ? tok.split(':')[0]
+          : tok;
+      try {
+        const ip = parseIP(addr);
+        return nets.some((n) => n.ip.family === ip.family && contains(n, ip));
+      } catch {
+        return false;
+      }
+    });
   for (const t of HOSTPORT_TABLES) {
     for (const chain of HOSTPORT_CHAINS) {
       for (const r of tables.get(t)?.get(chain)?.rules ?? []) {
@@ -113,8 +125,12 @@ export function foreignHeldPorts(tables: ForeignTables): HeldPort[] {
         const m = DNAT_RE.exec(r.text.replace(/\s+comment "[^"]*"$/, ''));
         if (!m) continue;
         const h: HeldPort = {
-          family, protocol: m[3] as PortProtocol, hostPort: Number(m[4]),
-          chain: `${t} ${chain}`, containerId: r.comment ?? `unknown (${t} ${chain})`, network: null,
+          family,
+          protocol: m[3] as PortProtocol,
+          hostPort: Number(m[4]),
+          chain: `${t} ${chain}`,
+          containerId: r.comment ?? `unknown (${t} ${chain})`,
+          network: null,
         };
         if (m[2] !== undefined) h.hostIP = m[2];
         out.push(h);

@@ -22,7 +22,13 @@
 import { normIp, normSubnet } from '../addr';
 import { NFT_FAMILY, NFT_TABLE, NftChain, NftScript, NftTable, POSTROUTING, jumpsTo } from './rules';
 import {
-  DnatEntry, HAIRPIN_MARK_NFT, HeldPort, dnatEntries, guardedBridge, hairpinChainName, portsByProtocol,
+  DnatEntry,
+  HAIRPIN_MARK_NFT,
+  HeldPort,
+  dnatEntries,
+  guardedBridge,
+  hairpinChainName,
+  portsByProtocol,
 } from '../portmap';
 import { dnatChainName, nftTag, parseNftTag } from '../tag';
 import type { AttachmentRules, PortProtocol } from '../types';
@@ -76,7 +82,11 @@ function hairpinJumpsNft(r: AttachmentRules, chain: string): string[] {
   for (const family of [4, 6] as const) {
     const entries = dnatEntries(r, family);
     if (entries.length === 0) continue;
-    for (const src of hairpinSourcesNft(r, family)) out.push(`${ipKw(family)} saddr ${src} ${ipKw(family)} daddr ${entries[0].containerIp} ct status dnat jump ${chain}`);
+    for (const src of hairpinSourcesNft(r, family))
+      out.push(
+        `${ipKw(family)} saddr ${src} ${ipKw(family)} daddr ` +
+          `${entries[0].containerIp} ct status dnat jump ${chain}`,
+      );
   }
   return out;
 }
@@ -84,8 +94,11 @@ function hairpinJumpsNft(r: AttachmentRules, chain: string): string[] {
 /** The DNAT chain's rules for one entry: mark what it rewrites from each hairpin source, then the DNAT. */
 function dnatChainRulesNft(r: AttachmentRules, e: DnatEntry): string[] {
   const dst = e.hostIP === undefined ? '' : `${ipKw(e.family)} daddr ${e.hostIP} `;
-  const marks = hairpinSourcesNft(r, e.family)
-    .map((src) => `${dst}${ipKw(e.family)} saddr ${src} ${e.protocol} dport ${e.hostPort} meta mark set meta mark | ${HAIRPIN_MARK_NFT}`);
+  const marks = hairpinSourcesNft(r, e.family).map(
+    (src) =>
+      `${dst}${ipKw(e.family)} saddr ${src} ${e.protocol} dport ${e.hostPort} meta mark set meta mark | ` +
+      `${HAIRPIN_MARK_NFT}`,
+  );
   return [...marks, dnatRuleNft(e)];
 }
 
@@ -112,8 +125,10 @@ export function addPortmapNft(script: NftScript, r: AttachmentRules, current: Nf
     if (!current?.get(base)?.rules.some((x) => x.jump === HOSTPORTS)) script.addRule(base, ENTRY_RULE);
   }
   script.freshChain(dn).freshChain(hm);
-  if (current) for (const [chain, x] of [...jumpsTo(current, dn), ...jumpsTo(current, hm)]) script.deleteRule(chain, x.handle);
-  for (const [proto, ports] of portsByProtocol(entries)) script.addRule(HOSTPORTS, dispatchRuleNft(proto, ports, dn), tag);
+  if (current)
+    for (const [chain, x] of [...jumpsTo(current, dn), ...jumpsTo(current, hm)]) script.deleteRule(chain, x.handle);
+  for (const [proto, ports] of portsByProtocol(entries))
+    script.addRule(HOSTPORTS, dispatchRuleNft(proto, ports, dn), tag);
   for (const e of entries) for (const rule of dnatChainRulesNft(r, e)) script.addRule(dn, rule, tag);
   for (const j of hairpinJumpsNft(r, hm).reverse()) script.insertRule(POSTROUTING, j, tag);
   script.addRule(hm, HAIRPIN_RULE_NFT, tag);
@@ -172,16 +187,23 @@ export function heldPortsNft(table: NftTable): HeldPort[] {
     if (!x.jump || seen.has(x.jump) || !table.has(x.jump)) continue;
     seen.add(x.jump);
     const tag = x.comment === undefined ? null : parseNftTag(x.comment);
-    const owner = tag ? { containerId: tag.containerId, network: tag.network } : { containerId: `unknown (chain ${x.jump})`, network: null };
+    const owner = tag
+      ? { containerId: tag.containerId, network: tag.network }
+      : { containerId: `unknown (chain ${x.jump})`, network: null };
     for (const d of parsedDnats(table.get(x.jump))) out.push({ ...d, chain: x.jump, ...owner });
   }
   return out;
 }
 
 /** Host ports of UDP DNAT rules in the attachment's chain (for the conntrack flush after DEL). */
-export function udpHostPortsNft(table: NftTable, network: string, containerId: string): { family: Family; hostPort: number }[] {
+export function udpHostPortsNft(
+  table: NftTable,
+  network: string,
+  containerId: string,
+): { family: Family; hostPort: number }[] {
   return parsedDnats(table.get(dnatChainName(network, containerId)))
-    .filter((d) => d.protocol === 'udp').map((d) => ({ family: d.family, hostPort: d.hostPort }));
+    .filter((d) => d.protocol === 'udp')
+    .map((d) => ({ family: d.family, hostPort: d.hostPort }));
 }
 
 /** What is missing of an attachment's port mappings; `table` null = the table does not exist. */
@@ -195,10 +217,14 @@ export function portmapProblemsNft(table: NftTable | null, r: AttachmentRules): 
   const bodies = (c: string) => new Set((table.get(c)?.rules ?? []).map((x) => body(x.text)));
   const missingFrom = (chain: string, rules: string[]) => {
     const have = bodies(chain);
-    for (const rule of rules) if (!have.has(rule)) problems.push(`rule "${rule}" missing from nftables chain ${T} ${chain}`);
+    for (const rule of rules)
+      if (!have.has(rule)) problems.push(`rule "${rule}" missing from nftables chain ${T} ${chain}`);
   };
 
-  const bases: [string, string[]][] = [[PREROUTING, [PREROUTING_HOOK]], [OUTPUT, OUTPUT_HOOKS]];
+  const bases: [string, string[]][] = [
+    [PREROUTING, [PREROUTING_HOOK]],
+    [OUTPUT, OUTPUT_HOOKS],
+  ];
   for (const [base, hooks] of bases) {
     const c = table.get(base);
     if (!c) problems.push(`nftables chain ${T} ${base} is missing`);
@@ -206,12 +232,22 @@ export function portmapProblemsNft(table: NftTable | null, r: AttachmentRules): 
     else missingFrom(base, [ENTRY_RULE]);
   }
   if (!table.has(HOSTPORTS)) problems.push(`nftables chain ${T} ${HOSTPORTS} is missing`);
-  else missingFrom(HOSTPORTS, portsByProtocol(entries).map(([proto, ports]) => dispatchRuleNft(proto, ports, dn)));
-  if (!table.has(dn)) problems.push(`nftables chain ${T} ${dn} (port mappings of container ${r.containerId}) is missing`);
-  else missingFrom(dn, entries.flatMap((e) => dnatChainRulesNft(r, e)));
+  else
+    missingFrom(
+      HOSTPORTS,
+      portsByProtocol(entries).map(([proto, ports]) => dispatchRuleNft(proto, ports, dn)),
+    );
+  if (!table.has(dn))
+    problems.push(`nftables chain ${T} ${dn} (port mappings of container ${r.containerId}) is missing`);
+  else
+    missingFrom(
+      dn,
+      entries.flatMap((e) => dnatChainRulesNft(r, e)),
+    );
   if (!table.has(POSTROUTING)) problems.push(`nftables chain ${T} ${POSTROUTING} is missing`);
   else missingFrom(POSTROUTING, hairpinJumpsNft(r, hm));
-  if (!table.has(hm)) problems.push(`nftables chain ${T} ${hm} (hairpin masquerade of container ${r.containerId}) is missing`);
+  if (!table.has(hm))
+    problems.push(`nftables chain ${T} ${hm} (hairpin masquerade of container ${r.containerId}) is missing`);
   else missingFrom(hm, [HAIRPIN_RULE_NFT]);
   const guard = guardedBridge(r);
   if (guard && !table.has(GUARD_CHAIN)) problems.push(`nftables chain ${T} ${GUARD_CHAIN} is missing`);
@@ -226,7 +262,10 @@ export function portmapContainersNft(table: NftTable, network: string): string[]
     for (const x of c.rules) {
       const chain = c.name === HOSTPORTS || c.name === POSTROUTING ? x.jump : c.name;
       const tag = x.comment === undefined ? null : parseNftTag(x.comment);
-      if (tag && (chain === dnatChainName(network, tag.containerId) || chain === hairpinChainName(network, tag.containerId))) {
+      if (
+        tag &&
+        (chain === dnatChainName(network, tag.containerId) || chain === hairpinChainName(network, tag.containerId))
+      ) {
         ids.add(tag.containerId);
       }
     }

@@ -155,7 +155,14 @@ export function addMasqueradeNft(script: NftScript, t: MasqTarget, current: NftT
   const tag = nftTag(t.network, t.containerId, t.ifname);
   script.ensurePostrouting().freshChain(chain);
   // only this attachment's own jumps: another interface of the same container shares the chain
-  for (const [name, r] of current ? jumpsFrom(current, chain, t.ips.map((i) => i.ip)) : []) script.deleteRule(name, r.handle);
+  for (const [name, r] of current
+    ? jumpsFrom(
+        current,
+        chain,
+        t.ips.map((i) => i.ip),
+      )
+    : [])
+    script.deleteRule(name, r.handle);
   for (const family of [4, 6] as const) {
     for (const rule of masqChainRules(t, family)) script.addRule(chain, rule, tag);
   }
@@ -167,7 +174,13 @@ export function addMasqueradeNft(script: NftScript, t: MasqTarget, current: NftT
  * Adds the removal of an attachment's masquerade: its jumps by handle (those from `ips`; every
  * jump when the IPs are not known), then the chain once no other interface jumps to it.
  */
-export function delMasqueradeNft(script: NftScript, current: NftTable, network: string, containerId: string, ips?: string[]): void {
+export function delMasqueradeNft(
+  script: NftScript,
+  current: NftTable,
+  network: string,
+  containerId: string,
+  ips?: string[],
+): void {
   const chain = masqChainName(network, containerId);
   const all = jumpsTo(current, chain);
   const own = ips ? jumpsFrom(current, chain, ips) : all;
@@ -199,12 +212,17 @@ export function masqueradeProblemsNft(table: NftTable | null, t: MasqTarget): st
   const chain = masqChainName(t.network, t.containerId);
   const post = table.get(POSTROUTING);
   if (!post) problems.push(`nftables chain ${T} ${POSTROUTING} is missing`);
-  else if (post.hook !== POSTROUTING_HOOK) problems.push(`nftables chain ${T} ${POSTROUTING} is not hooked as "${POSTROUTING_HOOK}"`);
-  const bodies = (c: NftChain | undefined) => new Set((c?.rules ?? []).map((r) => r.text.replace(/\s+comment "[^"]*"$/, '')));
+  else if (post.hook !== POSTROUTING_HOOK)
+    problems.push(`nftables chain ${T} ${POSTROUTING} is not hooked as "${POSTROUTING_HOOK}"`);
+  const bodies = (c: NftChain | undefined) =>
+    new Set((c?.rules ?? []).map((r) => r.text.replace(/\s+comment "[^"]*"$/, '')));
   const postRules = bodies(post);
   for (const i of t.ips) {
     if (post && !postRules.has(masqJumpRule(i.ip, i.family, chain))) {
-      problems.push(`MASQUERADE rule for ${normIp(i.ip, i.family)} missing from nftables ${T} ${POSTROUTING} (was the ruleset flushed?)`);
+      problems.push(
+        `MASQUERADE rule for ${normIp(i.ip, i.family)} missing from nftables ${T} ${POSTROUTING} (was ` +
+          `the ruleset flushed?)`,
+      );
     }
   }
   const own = table.get(chain);

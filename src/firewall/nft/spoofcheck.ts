@@ -33,8 +33,10 @@ export function spoofNames(containerId: string, ifname: string): SpoofNames {
  * already [A-Za-z0-9_.-]; an interface name may hold any printable byte but '/', ':' and spaces.
  */
 export function spoofNameProblem(containerId: string, ifname: string): string {
-  return /^[A-Za-z0-9_.\-]+$/.test(`${containerId}${ifname}`) ? ''
-    : `interface name ${JSON.stringify(ifname)} has characters an nftables chain name cannot carry (macspoofchk wants letters, digits, "_", "." or "-")`;
+  return /^[A-Za-z0-9_.-]+$/.test(`${containerId}${ifname}`)
+    ? ''
+    : `interface name ${JSON.stringify(ifname)} has characters an nftables chain name cannot carry (macspoofchk ` +
+        `wants letters, digits, "_", "." or "-")`;
 }
 
 const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
@@ -44,27 +46,38 @@ const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
  * the per-interface chains created or emptied, then filled. `stale`: jumps to this attachment's
  * chain found by an earlier read (a repeated ADD), deleted first so exactly one is left.
  */
-export function addSpoofScript(hostVeth: string, mac: string, containerId: string, ifname: string, stale: [string, NftRule][] = []): string {
+export function addSpoofScript(
+  hostVeth: string,
+  mac: string,
+  containerId: string,
+  ifname: string,
+  stale: [string, NftRule][] = [],
+): string {
   const n = spoofNames(containerId, ifname);
   const m = mac.toLowerCase();
   if (!MAC_RE.test(m)) throw new Error(`invalid MAC ${JSON.stringify(mac)}`);
-  if (!/^[A-Za-z0-9_.\-]+$/.test(hostVeth)) throw new Error(`invalid interface name ${JSON.stringify(hostVeth)}`);
-  return [
-    `add table ${T}`,
-    `add chain ${T} ${SPOOF_BASE} { type filter hook prerouting priority -300; policy accept; }`,
-    ...stale.map(([chain, r]) => `delete rule ${T} ${chain} handle ${r.handle}`),
-    `add chain ${T} ${n.ifaceChain}`,
-    `flush chain ${T} ${n.ifaceChain}`,
-    `add chain ${T} ${n.macChain}`,
-    `flush chain ${T} ${n.macChain}`,
-    `add rule ${T} ${SPOOF_BASE} iifname "${hostVeth}" jump ${n.ifaceChain} comment "${n.comment}"`,
-    `add rule ${T} ${n.ifaceChain} jump ${n.macChain} comment "${n.comment}"`,
-    `add rule ${T} ${n.macChain} ether saddr ${m} return comment "${n.comment}"`,
-    `add rule ${T} ${n.macChain} drop comment "${n.comment}"`,
-  ].join('\n') + '\n';
+  if (!/^[A-Za-z0-9_.-]+$/.test(hostVeth)) throw new Error(`invalid interface name ${JSON.stringify(hostVeth)}`);
+  return (
+    [
+      `add table ${T}`,
+      `add chain ${T} ${SPOOF_BASE} { type filter hook prerouting priority -300; policy accept; }`,
+      ...stale.map(([chain, r]) => `delete rule ${T} ${chain} handle ${r.handle}`),
+      `add chain ${T} ${n.ifaceChain}`,
+      `flush chain ${T} ${n.ifaceChain}`,
+      `add chain ${T} ${n.macChain}`,
+      `flush chain ${T} ${n.macChain}`,
+      `add rule ${T} ${SPOOF_BASE} iifname "${hostVeth}" jump ${n.ifaceChain} comment "${n.comment}"`,
+      `add rule ${T} ${n.ifaceChain} jump ${n.macChain} comment "${n.comment}"`,
+      `add rule ${T} ${n.macChain} ether saddr ${m} return comment "${n.comment}"`,
+      `add rule ${T} ${n.macChain} drop comment "${n.comment}"`,
+    ].join('\n') + '\n'
+  );
 }
 
-/** DEL: the jumps to the attachment's chain (by handle, from `table` as just read), then both chains; '' when none exists. */
+/**
+ * DEL: the jumps to the attachment's chain (by handle, from `table` as just read), then both chains; '' when none
+ * exists.
+ */
 export const delSpoofScript = (table: NftTable, containerId: string, ifname: string): string =>
   delSpoofChainScript(table, spoofNames(containerId, ifname).ifaceChain);
 
@@ -84,28 +97,40 @@ function allowedMac(table: NftTable, containerId: string, ifname: string): strin
  * CHECK: what is missing or wrong of the attachment's spoof check; `table` null = `bridge nat`
  * does not exist. `mac`: the container interface's MAC (undefined: not known, not compared).
  */
-export function spoofProblems(table: NftTable | null, hostVeth: string, mac: string | undefined, containerId: string, ifname: string): string[] {
+export function spoofProblems(
+  table: NftTable | null,
+  hostVeth: string,
+  mac: string | undefined,
+  containerId: string,
+  ifname: string,
+): string[] {
   if (!table) return [`macspoofchk: nftables table ${T} is missing (was the ruleset flushed?)`];
   const n = spoofNames(containerId, ifname);
   const out: string[] = [];
   const base = table.get(SPOOF_BASE);
   if (!base) out.push(`macspoofchk: nftables chain ${T} ${SPOOF_BASE} is missing`);
-  else if (base.hook !== SPOOF_HOOK) out.push(`macspoofchk: nftables chain ${T} ${SPOOF_BASE} is not hooked as "${SPOOF_HOOK}"`);
+  else if (base.hook !== SPOOF_HOOK)
+    out.push(`macspoofchk: nftables chain ${T} ${SPOOF_BASE} is not hooked as "${SPOOF_HOOK}"`);
   else if (!base.rules.some((r) => body(r) === `iifname "${hostVeth}" jump ${n.ifaceChain}`)) {
     out.push(`macspoofchk: no rule in ${T} ${SPOOF_BASE} sends frames from ${hostVeth} to chain ${n.ifaceChain}`);
   }
   const iface = table.get(n.ifaceChain);
   if (!iface) out.push(`macspoofchk: nftables chain ${T} ${n.ifaceChain} is missing`);
-  else if (!iface.rules.some((r) => body(r) === `jump ${n.macChain}`)) out.push(`macspoofchk: chain ${n.ifaceChain} does not jump to ${n.macChain}`);
+  else if (!iface.rules.some((r) => body(r) === `jump ${n.macChain}`))
+    out.push(`macspoofchk: chain ${n.ifaceChain} does not jump to ${n.macChain}`);
   const macChain: NftChain | undefined = table.get(n.macChain);
   if (!macChain) return [...out, `macspoofchk: nftables chain ${T} ${n.macChain} is missing`];
   const last = macChain.rules[macChain.rules.length - 1];
   const allowed = allowedMac(table, containerId, ifname);
   if (!allowed) out.push(`macspoofchk: chain ${n.macChain} has no "ether saddr <MAC> return" rule`);
   else if (mac && allowed !== mac.toLowerCase()) {
-    out.push(`macspoofchk: chain ${n.macChain} lets only ${allowed} through but ${ifname} has MAC ${mac.toLowerCase()}: its frames are dropped`);
+    out.push(
+      `macspoofchk: chain ${n.macChain} lets only ${allowed} through but ${ifname} has MAC ` +
+        `${mac.toLowerCase()}: its frames are dropped`,
+    );
   }
-  if (!last || body(last) !== 'drop') out.push(`macspoofchk: chain ${n.macChain} does not end with "drop": spoofed frames pass`);
+  if (!last || body(last) !== 'drop')
+    out.push(`macspoofchk: chain ${n.macChain} does not end with "drop": spoofed frames pass`);
   return out;
 }
 
@@ -144,7 +169,12 @@ export function delSpoofChainScript(table: NftTable, ifaceChain: string): string
  * makes it dead whoever made it. A chain without a base-chain jump is left alone: the reference
  * adds its chains and their rules in two transactions, so it may be one half-way through ADD.
  */
-export function isStaleSpoofChain(c: { ifaceChain: string; iifname?: string }, keep: Set<string>, stale: Set<string>, live: Set<string>): boolean {
+export function isStaleSpoofChain(
+  c: { ifaceChain: string; iifname?: string },
+  keep: Set<string>,
+  stale: Set<string>,
+  live: Set<string>,
+): boolean {
   if (keep.has(c.ifaceChain)) return false;
   return stale.has(c.ifaceChain) || (c.iifname !== undefined && !live.has(c.iifname));
 }

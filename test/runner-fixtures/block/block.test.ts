@@ -2,9 +2,12 @@
 import { test } from 'uvu';
 import { timeout } from '../../helpers/test';
 
-test('spins forever', timeout(200, () => {
-  for (;;) {
-    // spin
-  }
-}));
+test(
+  'spins forever',
+  timeout(200, () => {
+    for (;;) {
+      // spin
+    }
+  }),
+);
 test.run();

@@ -4,9 +4,12 @@ import * as assert from 'uvu/assert';
 import { timeout } from '../../helpers/test';
 
 test('adds', () => assert.is(1 + 1, 2));
-test('waits a little', timeout(5_000, async () => {
-  await new Promise((r) => setTimeout(r, 20));
-}));
+test(
+  'waits a little',
+  timeout(5_000, async () => {
+    await new Promise((r) => setTimeout(r, 20));
+  }),
+);
 test.run();
 
 const s = suite('with hooks');

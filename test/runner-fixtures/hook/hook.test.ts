@@ -1,4 +1,5 @@
-// Failing hooks: uvu alone would swallow (or, for `after`, abort on) these errors; each must be a failure with its message.
+// Failing hooks: uvu alone would swallow (or, for `after`, abort on) these errors; each must be a failure with its
+// message.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 
