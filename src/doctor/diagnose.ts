@@ -357,45 +357,34 @@ function filterFindings(ctx: DoctorContext, node: NodeFacts, a: AttachmentFacts)
     const subnet = cidrOf(ip.address);
     const to = ctx.to && familyOf(ctx.to) === family ? ctx.to : undefined;
     const verdicts: { key: string; v: Verdict; what: string; fix: string }[] = [];
+    /** What the FORWARD chain does with one kind of the container's packets. */
+    const forward = (key: string, what: string, pkt: Parameters<typeof evalChain>[2], fix: string): void => {
+      verdicts.push({ key, what, v: evalChain(table, 'FORWARD', pkt), fix });
+    };
     if (ctx.isGateway) {
-      verdicts.push({
-        key: 'filter.forward-drop',
-        what: 'new traffic from the container to beyond the node',
-        v: evalChain(table, 'FORWARD', {
-          iif: { name: br },
-          oif: { not: br },
-          src: pod,
-          dst: to,
-          dstOutside: subnet,
-          state: 'NEW',
-        }),
-        fix: `${tool} -I FORWARD -i ${qbr} -j ACCEPT`,
-      });
-      verdicts.push({
-        key: 'filter.forward-drop-replies',
-        what: 'replies coming back to the container',
-        v: evalChain(table, 'FORWARD', {
-          iif: { not: br },
-          oif: { name: br },
-          src: to,
-          dst: pod,
-          state: 'ESTABLISHED',
-        }),
-        fix: `${tool} -I FORWARD -o ${qbr} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
-      });
+      forward(
+        'filter.forward-drop',
+        'new traffic from the container to beyond the node',
+        { iif: { name: br }, oif: { not: br }, src: pod, dst: to, dstOutside: subnet, state: 'NEW' },
+        `${tool} -I FORWARD -i ${qbr} -j ACCEPT`,
+      );
+      forward(
+        'filter.forward-drop-replies',
+        'replies coming back to the container',
+        { iif: { not: br }, oif: { name: br }, src: to, dst: pod, state: 'ESTABLISHED' },
+        `${tool} -I FORWARD -o ${qbr} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+      );
     }
     const brnf = family === 4 ? node.brNfCallIptables : node.brNfCallIp6tables;
     if (brnf === '1') {
-      verdicts.push({
-        key: 'filter.bridge-nf',
-        what:
-          `traffic between containers on ${br} (br_netfilter: ` +
+      forward(
+        'filter.bridge-nf',
+        `traffic between containers on ${br} (br_netfilter: ` +
           `net.bridge.bridge-nf-call-${tool}=1 sends bridged frames through ${tool})`,
-        v: evalChain(table, 'FORWARD', { iif: { name: br }, oif: { name: br }, src: pod, state: 'NEW' }),
-        fix:
-          `${tool} -I FORWARD -i ${qbr} -o ${qbr} -j ACCEPT   (or sysctl -w ` +
+        { iif: { name: br }, oif: { name: br }, src: pod, state: 'NEW' },
+        `${tool} -I FORWARD -i ${qbr} -o ${qbr} -j ACCEPT   (or sysctl -w ` +
           `net.bridge.bridge-nf-call-${tool}=0 if nothing on the node needs it)`,
-      });
+      );
     }
     for (const { key, v, what, fix } of verdicts) {
       if (dropped(v)) {

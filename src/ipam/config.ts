@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { CniError, ErrCode } from '../cni/errors';
 import { isLegacyResult } from '../cni/version';
 import { isObject, JsonObject, optArray, optInt, optString } from '../cni/json';
+import type { Route } from '../cni/result';
 import { compareIP, familyBits, familyOf, IP, ipToString, parseIP } from '../ip/addr';
 import { canonicalIP, Cidr, cidrToString, contains, lastOf, networkOf, parseCidr } from '../ip/cidr';
 import { addIP } from './range';
@@ -15,18 +16,9 @@ export interface IpRange {
   gateway?: string;
 }
 export type RangeSet = IpRange[];
-/** A route of ipam.routes; priority/table/scope/mtu/advmss are the CNI 1.1 route fields. */
-export interface Route {
-  dst: string;
-  gw?: string;
-  mtu?: number;
-  advmss?: number;
-  priority?: number;
-  table?: number;
-  scope?: number;
-}
 export interface HostLocalConfig {
   ranges: RangeSet[];
+  /** ipam.routes; priority/table/scope/mtu/advmss are the CNI 1.1 route fields. */
   routes: Route[];
   dataDir: string;
   resolvConf?: string;

@@ -29,7 +29,7 @@ import {
 } from './boot-mark';
 import { validateNetworkName } from './config';
 import { ipToString, isCanonicalIP, tryParseIP } from '../ip/addr';
-import { ATTACHMENT_PART, checkAttachment, matchesAttachment, Reservation, selectForRelease, Store } from './store';
+import { ATTACHMENT_PART, checkAttachment, ipsOfAttachment, Reservation, selectForRelease, Store } from './store';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 const BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id';
@@ -253,9 +253,7 @@ class DiskStore implements Store {
   }
 
   findByAttachment(containerId: string, ifname: string): string[] {
-    return this.listAll()
-      .filter((r) => matchesAttachment(r, containerId, ifname, true))
-      .map((r) => r.ip);
+    return ipsOfAttachment(this.listAll(), containerId, ifname);
   }
 
   listAll(): Reservation[] {

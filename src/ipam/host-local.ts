@@ -1,7 +1,8 @@
 // The IPAM entry points the plugin calls. Each takes the network directory's lock exactly once,
 // for the whole operation, like one run of the reference host-local binary.
 import { allocateAll, freeAddressCount } from './allocator';
-import { HostLocalConfig, Route, toParsedRange } from './config';
+import type { Route } from '../cni/result';
+import { HostLocalConfig, toParsedRange } from './config';
 import { withDiskStore } from './disk-store';
 import { Dns, readResolvConf } from './resolv-conf';
 import { Reservation } from './store';

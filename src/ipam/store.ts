@@ -45,6 +45,11 @@ export function checkAttachment(containerId: string, ifname: string): void {
 }
 
 /** Does a record belong to the attachment? `legacy` also accepts the old ID-only form. */
+/** The addresses of `records` that belong to the attachment (what findByAttachment answers). */
+export function ipsOfAttachment(records: Reservation[], containerId: string, ifname: string): string[] {
+  return records.filter((r) => matchesAttachment(r, containerId, ifname, true)).map((r) => r.ip);
+}
+
 export function matchesAttachment(r: Reservation, containerId: string, ifname: string, legacy: boolean): boolean {
   if (r.containerId !== containerId.trim()) return false;
   return r.ifname === ifname || (legacy && r.ifname === '');
@@ -82,9 +87,7 @@ export class MemoryStore implements Store {
     return freed;
   }
   findByAttachment(containerId: string, ifname: string): string[] {
-    return this.listAll()
-      .filter((r) => matchesAttachment(r, containerId, ifname, true))
-      .map((r) => r.ip);
+    return ipsOfAttachment(this.listAll(), containerId, ifname);
   }
   listAll(): Reservation[] {
     return [...this.records.values()];

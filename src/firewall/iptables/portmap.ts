@@ -73,50 +73,24 @@ function hasNegated(args: string[], ...names: string[]): boolean {
 
 const target = (r: SavedRule) => optValue(r.args, '-j', '--jump', '-g', '--goto');
 
+/** The destination (a hostIP, if any) of a mapping's rules. */
+function hostDst(e: DnatEntry): string[] {
+  return e.hostIP === undefined ? [] : ['-d', hostCidr(e.hostIP, e.family)];
+}
+
+/** The port match and tag that every rule of a mapping carries, in iptables-save's order. */
+function portMatch(e: DnatEntry, comment: string): string[] {
+  return ['-p', e.protocol, '-m', e.protocol, '--dport', String(e.hostPort), '-m', 'comment', '--comment', comment];
+}
+
 /** Marks what the DNAT rule after it rewrites, from one hairpin source. */
 function markArgs(e: DnatEntry, src: string, comment: string): string[] {
-  const dst = e.hostIP === undefined ? [] : ['-d', hostCidr(e.hostIP, e.family)];
-  return [
-    ...dst,
-    '-s',
-    src,
-    '-p',
-    e.protocol,
-    '-m',
-    e.protocol,
-    '--dport',
-    String(e.hostPort),
-    '-m',
-    'comment',
-    '--comment',
-    comment,
-    '-j',
-    'MARK',
-    '--set-xmark',
-    HAIRPIN_MARK,
-  ];
+  return [...hostDst(e), '-s', src, ...portMatch(e, comment), '-j', 'MARK', '--set-xmark', HAIRPIN_MARK];
 }
 
 function dnatArgs(e: DnatEntry, comment: string): string[] {
-  const dst = e.hostIP === undefined ? [] : ['-d', hostCidr(e.hostIP, e.family)];
   const to = e.family === 4 ? `${e.containerIp}:${e.containerPort}` : `[${e.containerIp}]:${e.containerPort}`;
-  return [
-    ...dst,
-    '-p',
-    e.protocol,
-    '-m',
-    e.protocol,
-    '--dport',
-    String(e.hostPort),
-    '-m',
-    'comment',
-    '--comment',
-    comment,
-    '-j',
-    'DNAT',
-    '--to-destination',
-    to,
-  ];
+  return [...hostDst(e), ...portMatch(e, comment), '-j', 'DNAT', '--to-destination', to];
 }
 
 /** Source networks whose DNAT'd connections to the container are masqueraded (hairpin, localhost). */
