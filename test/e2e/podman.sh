@@ -8,7 +8,8 @@
 # after `podman rm -f` no IP file, veth or rule is left. Ends with "podman: N passed, M failed".
 source "$(dirname "$0")/lib.sh"
 E2E_NAME=podman
-[ -n "${E2E_INNER:-}" ] || need_packages podman runc conmon busybox-static containernetworking-plugins iptables nftables iproute2
+[ -n "${E2E_INNER:-}" ] ||
+  need_packages podman runc conmon busybox-static containernetworking-plugins iptables nftables iproute2
 enter_node podman
 
 node_setup
