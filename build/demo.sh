@@ -40,7 +40,8 @@ echo "== ping the gateway $gw"
 ip netns exec "$pod_ns" ping -c 2 -W 1 "$gw"
 echo "== CHECK"
 # the network config with the ADD result as prevResult, as the runtime sends it to CHECK and DEL
-with_prev_js='const c=JSON.parse(process.argv[1]); c.prevResult=JSON.parse(process.argv[2]); console.log(JSON.stringify(c))'
+with_prev_js='const c=JSON.parse(process.argv[1]); c.prevResult=JSON.parse(process.argv[2]);
+  console.log(JSON.stringify(c))'
 with_prev_py='import json,sys; c=json.loads(sys.argv[1]); c["prevResult"]=json.loads(sys.argv[2]); print(json.dumps(c))'
 prev=$(node -e "$with_prev_js" "$conf" "$result" 2>/dev/null || python3 -c "$with_prev_py" "$conf" "$result")
 run CHECK "$prev" && echo "CHECK ok"
