@@ -19,7 +19,8 @@ ip netns add "$pod_ns"
 ip -n "$node_ns" link set lo up
 
 conf=$(cat <<JSON
-{"cniVersion":"1.1.0","name":"demo","type":"tsbridge","bridge":"tsb0","isGateway":true,"isDefaultGateway":true,"ipMasq":true,
+{"cniVersion":"1.1.0","name":"demo","type":"tsbridge","bridge":"tsb0",
+ "isGateway":true,"isDefaultGateway":true,"ipMasq":true,
  "ipam":{"type":"host-local","dataDir":"$data","ranges":[[{"subnet":"10.77.0.0/24"}]]}}
 JSON
 )
@@ -38,8 +39,11 @@ gw=$(ip -n "$pod_ns" route show default | awk '{print $3}')
 echo "== ping the gateway $gw"
 ip netns exec "$pod_ns" ping -c 2 -W 1 "$gw"
 echo "== CHECK"
-prev=$(node -e 'const c=JSON.parse(process.argv[1]);c.prevResult=JSON.parse(process.argv[2]);console.log(JSON.stringify(c))' "$conf" "$result" 2>/dev/null \
-  || python3 -c 'import json,sys;c=json.loads(sys.argv[1]);c["prevResult"]=json.loads(sys.argv[2]);print(json.dumps(c))' "$conf" "$result")
+# the network config with the ADD result as prevResult, as the runtime sends it to CHECK and DEL
+with_prev_js='const c=JSON.parse(process.argv[1]); c.prevResult=JSON.parse(process.argv[2]);
+  console.log(JSON.stringify(c))'
+with_prev_py='import json,sys; c=json.loads(sys.argv[1]); c["prevResult"]=json.loads(sys.argv[2]); print(json.dumps(c))'
+prev=$(node -e "$with_prev_js" "$conf" "$result" 2>/dev/null || python3 -c "$with_prev_py" "$conf" "$result")
 run CHECK "$prev" && echo "CHECK ok"
 echo "== DEL (twice: DEL is idempotent)"
 run DEL "$prev" && run DEL "$prev" && echo "DEL ok"

@@ -22,7 +22,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 # Bun's linux-aarch64 runtime for build/bin/tsbridge-arm64: its own pinned lock (build/arm64), because
 # npm refuses a package for another CPU in the root tree; --force is what lets it in, and only here.
-if [ ! -d build/arm64/node_modules ] || [ build/arm64/package-lock.json -nt build/arm64/node_modules/.package-lock.json ]; then
-  npm ci --prefix build/arm64 --force --no-audit --no-fund </dev/null 2>&1 | grep -v 'using --force' || true
-  [ -x build/arm64/node_modules/@oven/bun-linux-aarch64/bin/bun ] || { echo "deps: npm ci in build/arm64 failed" >&2; exit 1; }
+arm=build/arm64
+if [ ! -d $arm/node_modules ] || [ $arm/package-lock.json -nt $arm/node_modules/.package-lock.json ]; then
+  npm ci --prefix $arm --force --no-audit --no-fund </dev/null 2>&1 | grep -v 'using --force' || true
+  [ -x $arm/node_modules/@oven/bun-linux-aarch64/bin/bun ] || { echo "deps: npm ci in $arm failed" >&2; exit 1; }
 fi

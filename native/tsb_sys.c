@@ -186,7 +186,8 @@ static napi_value js_nl_open(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1], out;
   bool strict = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1) napi_get_value_bool(env, argv[0], &strict);
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1)
+    napi_get_value_bool(env, argv[0], &strict);
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) return throw_errno(env, "socket", errno);
   struct sockaddr_nl sa = { .nl_family = AF_NETLINK };

@@ -37,7 +37,8 @@ staged_tree() {
 ctx_arm64=$ctx-arm64
 for c in "$ctx" "$ctx_arm64"; do
   if [ "$c" = / ] || { [ -e "$c" ] && ! { [ -d "$c" ] && [ -z "$(ls -A -- "$c")" ]; } && ! staged_tree "$c"; }; then
-    echo "TSBRIDGE_IMAGE_CONTEXT=$ctx: $c exists and is not a tree this script staged: refusing to delete it (give a new or empty directory)" >&2
+    echo "TSBRIDGE_IMAGE_CONTEXT=$ctx: $c exists and is not a tree this script staged:" \
+      "refusing to delete it (give a new or empty directory)" >&2
     exit 1
   fi
 done
@@ -87,11 +88,15 @@ done
 echo "staged $(du -sh "$ctx" | cut -f1) in $ctx (amd64), $(du -sh "$ctx_arm64" | cut -f1) in $ctx_arm64 (arm64)"
 [ "${1:-}" = "--stage-only" ] && exit 0
 
-command -v buildah >/dev/null || { echo "buildah not installed (apt-get install buildah), or use --stage-only with docker" >&2; exit 1; }
+if ! command -v buildah >/dev/null; then
+  echo "buildah not installed (apt-get install buildah), or use --stage-only with docker" >&2
+  exit 1
+fi
 # FROM scratch + COPY: nothing runs at build time, so the arm64 image needs no emulator
 for arch in amd64 arm64; do
   c=$ctx; [ $arch = arm64 ] && c=$ctx_arm64
-  buildah bud --quiet --isolation chroot --arch $arch --os linux -f "$root/conf/kubernetes/Containerfile" -t "$tag-$arch" "$c" >/dev/null
+  buildah bud --quiet --isolation chroot --arch $arch --os linux \
+    -f "$root/conf/kubernetes/Containerfile" -t "$tag-$arch" "$c" >/dev/null
 done
 # the manifest list under the plain tag (replacing a list or single-arch image of an earlier run)
 buildah manifest rm "$tag" >/dev/null 2>&1 || buildah rmi "$tag" >/dev/null 2>&1 || true
@@ -102,7 +107,8 @@ for arch in amd64 arm64; do buildah manifest add "$tag" "containers-storage:$tag
 rm -f "$root/build/tsbridge-image.tar" "$root/build/tsbridge-image-arm64.tar"
 buildah push --quiet "$tag-amd64" "docker-archive:$root/build/tsbridge-image.tar:$tag"
 buildah push --quiet "$tag-arm64" "docker-archive:$root/build/tsbridge-image-arm64.tar:$tag"
-echo "images $tag-amd64, $tag-arm64; manifest list $tag; archives build/tsbridge-image.tar (amd64), build/tsbridge-image-arm64.tar (arm64)"
+echo "images $tag-amd64, $tag-arm64; manifest list $tag;" \
+  "archives build/tsbridge-image.tar (amd64), build/tsbridge-image-arm64.tar (arm64)"
 if [ -n "${TSBRIDGE_IMAGE_PUSH:-}" ]; then
   # the digest the registry stores for the manifest list as pushed (with both images): the one to pin
   buildah manifest push --all --quiet --digestfile "$root/build/tsbridge-image.digest" "$tag" "$TSBRIDGE_IMAGE_PUSH"
@@ -111,5 +117,6 @@ if [ -n "${TSBRIDGE_IMAGE_PUSH:-}" ]; then
   echo "pushed; pin it in conf/kubernetes/*.yaml as  image: $ref@$(cat "$root/build/tsbridge-image.digest")"
 else
   # a registry may compress the layers again on push: push with TSBRIDGE_IMAGE_PUSH for its digest
-  echo "to pin by digest, push with TSBRIDGE_IMAGE_PUSH=docker://REGISTRY/tsbridge:$version (prints REGISTRY/tsbridge@sha256:...)"
+  echo "to pin by digest, push with TSBRIDGE_IMAGE_PUSH=docker://REGISTRY/tsbridge:$version" \
+    "(prints REGISTRY/tsbridge@sha256:...)"
 fi

@@ -11,7 +11,8 @@
 source "$(dirname "$0")/lib.sh"
 source "$E2E_DIR/containerd-lib.sh"
 E2E_NAME=cri
-[ -n "${E2E_INNER:-}" ] || need_packages containerd runc umoci busybox-static containernetworking-plugins iptables nftables iproute2
+[ -n "${E2E_INNER:-}" ] ||
+  need_packages containerd runc umoci busybox-static containernetworking-plugins iptables nftables iproute2
 CRI_JS=$ROOT/build/js/test/e2e/cri-client.js
 [ -f "$CRI_JS" ] || { echo "no $CRI_JS: run npx tsc -p . (make compile)" >&2; exit 2; }
 enter_node cri
@@ -21,7 +22,12 @@ trap stop_containerd EXIT
 IMAGE=localhost/tsbe2e/busybox:e2e
 HOSTPORT=18081
 cri() { node "$CRI_JS" --socket "$CTRD/containerd.sock" "$@"; }
-cri_json() { node -e 'const o=JSON.parse(require("fs").readFileSync(0,"utf8")); const v=process.argv[1].split(".").reduce((a,k)=>a?.[k],o); console.log(typeof v==="object"?JSON.stringify(v):v ?? "")' "$1"; }
+# cri_json PATH: the value at a dotted PATH in the JSON on stdin (objects as JSON, missing as "")
+cri_json() {
+  node -e 'const o = JSON.parse(require("fs").readFileSync(0, "utf8"));
+    const v = process.argv[1].split(".").reduce((a, k) => a?.[k], o);
+    console.log(typeof v === "object" ? JSON.stringify(v) : v ?? "")' "$1"
+}
 in_pod_grep() { local c=$1 pat=$2; shift 2; cri exec "$c" "$@" | has "$pat"; }
 netns_pins() { find "$CTRD/state" -path '*netns*' -type f 2>/dev/null; }
 
@@ -60,14 +66,17 @@ for ver in ${E2E_CNI_VERSIONS:-1.0.0 0.4.0}; do
   "portMappings": [{ "protocol": "TCP", "containerPort": 8080, "hostPort": $HOSTPORT }] }
 EOF
   cat >"$W/ctr$n.json" <<EOF
-{ "name": "httpd", "image": "$IMAGE", "command": ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"], "logPath": "httpd.log" }
+{ "name": "httpd", "image": "$IMAGE", "logPath": "httpd.log",
+  "command": ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"] }
 EOF
   log "cniVersion $ver: RunPodSandbox web$n"
   pod=$(cri runp "$W/pod$n.json" 2>"$W/runp.err")
   check "[$ver] RunPodSandbox" test -n "$pod" || cat "$W/runp.err"
   ip=$(cri inspectp "$pod" 2>/dev/null | cri_json ip)
-  check "[$ver] PodSandboxStatus reports an IPv4 address in $SUBNET_PREFIX.0/24 ($ip)" test "${ip%.*}" = "$SUBNET_PREFIX"
-  for kv in IgnoreUnknown=1 K8S_POD_NAMESPACE=tsbe2e K8S_POD_NAME=web$n K8S_POD_INFRA_CONTAINER_ID=$pod K8S_POD_UID=$uid; do
+  check "[$ver] PodSandboxStatus reports an IPv4 address in $SUBNET_PREFIX.0/24 ($ip)" \
+    test "${ip%.*}" = "$SUBNET_PREFIX"
+  for kv in IgnoreUnknown=1 K8S_POD_NAMESPACE=tsbe2e K8S_POD_NAME=web$n \
+    K8S_POD_INFRA_CONTAINER_ID=$pod K8S_POD_UID=$uid; do
     tcheck "[$ver] ADD got CNI_ARGS ${kv%%=*}" traced ADD "^CNI_ARGS=(.*;)?$kv(;|\$)"
   done
   tcheck "[$ver] CNI_CONTAINERID is the sandbox id" traced ADD "^CNI_CONTAINERID=$pod\$"

@@ -9,7 +9,8 @@
 source "$(dirname "$0")/lib.sh"
 source "$E2E_DIR/containerd-lib.sh"
 E2E_NAME=ctr
-[ -n "${E2E_INNER:-}" ] || need_packages containerd runc umoci busybox-static containernetworking-plugins iptables nftables iproute2
+[ -n "${E2E_INNER:-}" ] ||
+  need_packages containerd runc umoci busybox-static containernetworking-plugins iptables nftables iproute2
 enter_node ctr
 
 node_setup
@@ -54,7 +55,8 @@ for ver in ${E2E_CNI_VERSIONS:-1.0.0 0.4.0}; do
     [ "$(ctrc -n tsbe2e tasks ls 2>/dev/null | awk -v id="$id" '$1 == id {print $3}')" = RUNNING ] && break
     sleep 0.1
   done
-  ip=$(ctrc -n tsbe2e tasks exec --exec-id ip "$id" ip -4 -o addr show dev eth0 2>/dev/null | awk '{print $4}' | cut -d/ -f1)
+  ip=$(ctrc -n tsbe2e tasks exec --exec-id ip "$id" ip -4 -o addr show dev eth0 2>/dev/null |
+    awk '{print $4}' | cut -d/ -f1)
   check "[$ver] container has an IPv4 address in $SUBNET_PREFIX.0/24 ($ip)" test "${ip%.*}" = "$SUBNET_PREFIX"
   tcheck "[$ver] ADD got CNI_NETNS=/proc/<pid>/ns/net" traced ADD '^CNI_NETNS=/proc/[0-9]+/ns/net$'
   check "[$ver] container default route via $GATEWAY" in_task_grep "$id" "default via $GATEWAY" ip route

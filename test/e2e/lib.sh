@@ -72,7 +72,8 @@ need_packages() {
     log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq </dev/null >/dev/null
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null || { log "apt-get install failed"; exit 2; }
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null ||
+      { log "apt-get install failed"; exit 2; }
   fi
 }
 
@@ -127,7 +128,9 @@ node_setup() {
   ip link set lo up
   mount --rbind "$W/cgroup" /sys/fs/cgroup
   mkdir -p "$W/cni/bin" "$W/cni/net.d" "$W/ipam"
-  for p in portmap firewall tuning bandwidth loopback host-local bridge; do ln -sf "/usr/lib/cni/$p" "$W/cni/bin/$p"; done
+  for p in portmap firewall tuning bandwidth loopback host-local bridge; do
+    ln -sf "/usr/lib/cni/$p" "$W/cni/bin/$p"
+  done
   if [ "${E2E_TRACE:-1}" = 0 ]; then
     ln -sf "$TSBRIDGE_BIN" "$W/cni/bin/tsbridge"
   else
@@ -197,13 +200,20 @@ make_image() {
 
 # What tsbridge left on the node for the attachment: reservation files, host veths, rules
 # The readers below fail when their tool fails: a failing reader must never read as "nothing left".
-ipam_files() { [ -d "$W/ipam" ] || { echo "no IPAM store $W/ipam (wrong dataDir?)" >&2; return 1; }; find "$W/ipam" -type f ! -name lock ! -name 'last_reserved_ip*' ! -name 'tsbridge-boot*'; }
+ipam_files() {
+  [ -d "$W/ipam" ] || { echo "no IPAM store $W/ipam (wrong dataDir?)" >&2; return 1; }
+  find "$W/ipam" -type f ! -name lock ! -name 'last_reserved_ip*' ! -name 'tsbridge-boot*'
+}
 host_veths() { local o; o=$(ip -o link show type veth) || return 1; awk -F': ' '{print $2}' <<<"$o" | cut -d@ -f1; }
 node_rules() { iptables-save && ip6tables-save && nft list ruleset; }
 
 # none_of READER: READER succeeds and prints nothing (what it printed is shown otherwise)
 none_of() { local o; o=$("$@") || { echo "$* failed"; return 1; }; [ -z "$o" ] || { printf '%s\n' "$o"; return 1; }; }
-rules_free_of() { local r; r=$(node_rules) || { echo 'reading the rules failed'; return 1; }; ! has -E -e "$1" -e "$2" <<<"$r"; }
+rules_free_of() {
+  local r
+  r=$(node_rules) || { echo 'reading the rules failed'; return 1; }
+  ! has -E -e "$1" -e "$2" <<<"$r"
+}
 
 check_nothing_left() { # check_nothing_left WHAT IP CONTAINERID
   local what=$1 ip=$2 cid=${3:-no-such-container-id}
@@ -221,7 +231,12 @@ on_bridge() { ip -o link show dev "$1" | has 'master tsbe2e0'; }
 # traced COMMAND REGEX: some recorded tsbridge call with CNI_COMMAND=COMMAND has a line matching REGEX
 traced() { trace_calls "$1" | has -E "$2"; }
 # trace_calls COMMAND: the recorded calls with that CNI_COMMAND (blocks from the trace log)
-trace_calls() { awk -v c="CNI_COMMAND=$1" '/^=== /{if (b ~ ("\n" c "\n")) printf "%s", b; b=""} {b=b $0 "\n"} END{if (b ~ ("\n" c "\n")) printf "%s", b}' "$W/trace.log"; }
+trace_calls() {
+  awk -v c="CNI_COMMAND=$1" '
+    /^=== / { if (b ~ ("\n" c "\n")) printf "%s", b; b = "" }
+    { b = b $0 "\n" }
+    END { if (b ~ ("\n" c "\n")) printf "%s", b }' "$W/trace.log"
+}
 trace_count() { grep -c "^CNI_COMMAND=$1\$" "$W/trace.log" 2>/dev/null || true; }
 all_calls_ok() { ! grep -E '^=== .* rc [1-9]' "$W/trace.log"; }
 

@@ -8,7 +8,8 @@
 # after `podman rm -f` no IP file, veth or rule is left. Ends with "podman: N passed, M failed".
 source "$(dirname "$0")/lib.sh"
 E2E_NAME=podman
-[ -n "${E2E_INNER:-}" ] || need_packages podman runc conmon busybox-static containernetworking-plugins iptables nftables iproute2
+[ -n "${E2E_INNER:-}" ] ||
+  need_packages podman runc conmon busybox-static containernetworking-plugins iptables nftables iproute2
 enter_node podman
 
 node_setup
@@ -68,7 +69,8 @@ for ver in ${E2E_CNI_VERSIONS:-0.4.0 1.0.0}; do
   veth=$(host_veths)
   check "[$ver] host veth ($veth) is on bridge tsbe2e0" on_bridge "$veth"
   check "[$ver] one IP reservation file" test "$(ipam_files | wc -l)" = 1
-  tcheck "[$ver] ADD got CNI_ARGS with IgnoreUnknown and K8S_POD_NAME" traced ADD '^CNI_ARGS=.*IgnoreUnknown=1.*K8S_POD_NAME='
+  tcheck "[$ver] ADD got CNI_ARGS with IgnoreUnknown and K8S_POD_NAME" \
+    traced ADD '^CNI_ARGS=.*IgnoreUnknown=1.*K8S_POD_NAME='
   cid=$(pm inspect "$name" --format '{{.Id}}' 2>/dev/null)
 
   log "cniVersion $ver: podman rm -f $name"
@@ -86,7 +88,8 @@ cp -a "$W/rootfs" "$W/rootfs-$name"
 rotate_trace static
 want=$SUBNET_PREFIX.77
 log "podman run --ip $want"
-if pm run -d --name "$name" --network tsbe2e-podman --ip "$want" "${LIMITS[@]}" --rootfs "$W/rootfs-$name" /bin/httpd -f -p 8080 -h /www >"$W/static.log" 2>&1; then
+if pm run -d --name "$name" --network tsbe2e-podman --ip "$want" "${LIMITS[@]}" \
+  --rootfs "$W/rootfs-$name" /bin/httpd -f -p 8080 -h /www >"$W/static.log" 2>&1; then
   check "--ip $want: the container has it" in_ctr_grep "$name" "inet $want/24" ip -4 addr show dev eth0
   tcheck "--ip $want: CNI_ARGS carried IP=$want" traced ADD "^CNI_ARGS=.*IP=$want"
   check "--ip $want: node fetches the page" page_ok "http://$want:8080/"

@@ -26,8 +26,9 @@ fi
 
 # the one kernel package linux-image-amd64 names (a glob would download every kernel)
 mkdir -p "$out/dl"
-kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
-[ -n "$kpkg" ] || { apt-get update -qq </dev/null; kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}'); }
+kernel_pkg() { apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}'; }
+kpkg=$(kernel_pkg)
+[ -n "$kpkg" ] || { apt-get update -qq </dev/null; kpkg=$(kernel_pkg); }
 [ -n "$kpkg" ] || { echo "vm: cannot find the kernel package of linux-image-amd64" >&2; exit 2; }
 kver=${kpkg#linux-image-}
 if [ ! -f "$out/kernel/lib/modules/$kver/modules.dep" ]; then
@@ -48,8 +49,9 @@ ln -s ../bin/busybox "$stage/sbin/modprobe" # the kernel's request_module() runs
 
 # modules: the wanted ones and everything modules.dep says they need
 mdir=$out/kernel/lib/modules/$kver
-wanted=(crc32c_generic libcrc32c bridge veth 8021q br_netfilter nf_tables nft_chain_nat nft_nat nft_masq nft_ct nft_compat nft_reject_inet
-  nft_fib_inet nft_redir nf_nat nf_conntrack nft_meta_bridge nf_conntrack_bridge nft_reject_bridge
+wanted=(crc32c_generic libcrc32c bridge veth 8021q br_netfilter
+  nf_tables nft_chain_nat nft_nat nft_masq nft_ct nft_compat nft_reject_inet nft_fib_inet nft_redir
+  nf_nat nf_conntrack nft_meta_bridge nf_conntrack_bridge nft_reject_bridge
   ip_tables ip6_tables iptable_nat iptable_raw iptable_filter iptable_mangle ip6table_nat ip6table_raw ip6table_filter
   ip6table_mangle xt_MASQUERADE xt_comment xt_conntrack xt_mark xt_addrtype xt_multiport xt_nat xt_tcpudp xt_set
   xt_CT xt_physdev sctp nf_nat_sctp)
@@ -93,7 +95,9 @@ copy_with_libs "$(command -v ip)" /sbin/ip
 copy_with_libs "$(command -v bridge)" /sbin/bridge
 copy_with_libs "$(command -v nft)" /sbin/nft
 copy_with_libs /usr/sbin/xtables-nft-multi /sbin/xtables-nft-multi
-for t in iptables iptables-restore iptables-save ip6tables ip6tables-restore ip6tables-save; do ln -sf xtables-nft-multi "$stage/sbin/$t"; done
+for t in iptables iptables-restore iptables-save ip6tables ip6tables-restore ip6tables-save; do
+  ln -sf xtables-nft-multi "$stage/sbin/$t"
+done
 xt=/usr/lib/x86_64-linux-gnu/xtables
 mkdir -p "$stage$xt" && cp -a "$xt"/. "$stage$xt/"
 for p in bridge host-local portmap static; do install -m 0755 /usr/lib/cni/$p "$stage/usr/lib/cni/$p"; done

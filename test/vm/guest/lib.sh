@@ -10,6 +10,10 @@ check() { # check NAME COMMAND...: ok when the command succeeds
   local _name=$1 _out; shift
   if _out=$("$@" 2>&1); then ok "$_name"; else notok "$_name" "$(echo "$_out" | tail -n 5)"; fi
 }
+check_not() { # check_not NAME COMMAND...: ok when the command fails (what must stay impossible)
+  local _name=$1; shift
+  if "$@" >/dev/null 2>&1; then notok "$_name"; else ok "$_name"; fi
+}
 mkns() { ip netns add "$1" && ip -n "$1" link set lo up && NSS="$1 $NSS"; }
 cleanup() { for n in $NSS; do ip netns del "$n" 2>/dev/null; done; NSS=""; }
 trap cleanup EXIT
@@ -26,4 +30,7 @@ peer_server() {
   ip netns exec "$1" httpd -p "$2" -h "/tmp/www-$1"
 }
 # (busybox-static's wget crashes in glibc's NSS lookups; a raw request through nc does not need them)
-peer_seen() { printf 'GET /cgi-bin/ip HTTP/1.0\r\n\r\n' | ip netns exec "$1" nc -w 5 "${2%:*}" "${2##*:}" 2>&1 | tail -n 1 | sed "s/^\[::ffff://; s/\]\$//"; }
+peer_seen() {
+  printf 'GET /cgi-bin/ip HTTP/1.0\r\n\r\n' | ip netns exec "$1" nc -w 5 "${2%:*}" "${2##*:}" 2>&1 |
+    tail -n 1 | sed "s/^\[::ffff://; s/\]\$//"
+}
