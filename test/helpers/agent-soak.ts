@@ -80,6 +80,9 @@ export interface AgentSoakReport {
   end: Reading;
   /** highest RSS seen while running (sampled every second) */
   peakRssKb: number;
+  /** CPU seconds (user + system) the agent used from the start to the end reading, and the events sent meanwhile */
+  cpuS: number;
+  cpuEvents: number;
   /** RSS once a second from the start reading to the end reading (the floors' trend is in summary()) */
   trace: TracePoint[];
   faults: Record<string, number>;
@@ -204,6 +207,12 @@ export function sample(pid: number): Sample {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new Error(`no VmRSS for ${pid}`);
   return { rssKb: Number(m[1]), fds: fs.readdirSync(`/proc/${pid}/fd`).length };
+}
+
+/** CPU seconds (user + system) a process has used so far (/proc/PID/stat, clock ticks of 1/100 s). */
+export function cpuSeconds(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 const median = (xs: number[]): number => {
@@ -551,6 +560,8 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
         `(${sent} events so far)`,
     );
     tracing = true;
+    const cpu0 = cpuSeconds(pid);
+    const sent0 = sent;
 
     // the run: events in equal parts, an outage or a 410 between parts
     const plan: (() => Promise<void>)[] = [
@@ -621,6 +632,7 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
     await sleep(resyncMs * 2);
     tracing = false;
     const end = await quietReading(pid, () => api.watching === 1, window);
+    const cpuS = cpuSeconds(pid) - cpu0;
     say(`end: RSS floor ${end.rssKb} kB (median ${end.medianKb}, max ${end.maxKb}), ${end.fds} fds`);
     alive();
     const want = expectedRoutes(slots);
@@ -632,6 +644,8 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
       start,
       end,
       peakRssKb,
+      cpuS,
+      cpuEvents: sent - sent0,
       trace,
       faults,
       recoveries,
@@ -741,6 +755,8 @@ export function summary(r: AgentSoakReport, o: AgentSoakOptions): string[] {
       `${mb(r.start.maxKb)} -> ${mb(r.end.maxKb)}; peak ${mb(r.peakRssKb)}), fds ${r.start.fds} -> ${r.end.fds}`,
     `RSS floor per eighth of the run: ${t.floorsKb.map(mb).join(' ')} MiB ` +
       `(${t.slopeKbPer10k >= 0 ? '+' : ''}${mb(t.slopeKbPer10k)} MiB per 10,000 events)`,
+    `agent CPU ${r.cpuS.toFixed(1)} s from the start to the end reading ` +
+      `(${((r.cpuS / Math.max(1, r.cpuEvents)) * 1e6).toFixed(0)} µs per event)`,
     `convergence after the API answers again: ${conv.join(', ')}`,
     `wrong routes ${r.wrong.length}, foreign routes lost ${r.foreignLost.length}, stale route removed ` +
       `${r.staleRemoved}, exit on SIGTERM ${r.agentExit}`,
