@@ -1,11 +1,12 @@
-// Memory of the long-running agents. releaseMemory: the full collection the route agent runs after
-// each resync. memoryOnSignal, for finding a leak in the field: on SIGUSR2 the process logs one line
+// Memory of the long-running agents. releaseMemory: the full collection (and, when idle, the
+// footprint shrink) the route agent runs after each resync. memoryOnSignal, for finding a leak in the field: on SIGUSR2 the process logs one line
 // with its RSS and, under Bun, the JS heap after a full collection (what is really retained) and
 // the most numerous object types; the handler only reads (and collects: a few ms).
 import * as fs from 'node:fs';
 
 interface BunGlobal {
   gc?: (force: boolean) => void;
+  shrink?: () => void;
 }
 interface JscHeapStats {
   heapSize: number;
@@ -23,19 +24,27 @@ function rss(): number {
   return m ? Number(m[1]) * 1024 : process.memoryUsage().rss;
 }
 
-let released = { times: 0, ms: 0 };
+let released = { times: 0, shrinks: 0, ms: 0 };
 
 /**
  * A full collection, for after a burst of work (the route agent's resync): between collections the
  * heap holds the garbage of every event since the last one, and the allocator keeps the pages it
- * grew to. Under Bun only (Node: a no-op); the time it took is counted for memoryLine().
+ * grew to. With `shrink` (the caller was idle), then Bun.shrink() (JSC's shrinkFootprintWhenIdle,
+ * run once this JS returns to the event loop): it drops compiled code (recompiled when next used:
+ * CPU, hence not during a burst), collects once more and has the engine's allocator return its free
+ * pages to the OS; without it the agent's quiet RSS crept up with the event count (`make soak-agent`:
+ * +8-11 % at 50-100k events; with it see docs/kubernetes.md). Under Bun only (Node: a no-op); the
+ * time the collection took is counted for memoryLine() (the deferred shrink's is not).
  */
-export function releaseMemory(): void {
+export function releaseMemory(shrink: boolean): void {
   const bun = (globalThis as { Bun?: BunGlobal }).Bun;
   if (!bun?.gc) return;
   const t = performance.now();
   bun.gc(true);
-  released = { times: released.times + 1, ms: released.ms + performance.now() - t };
+  const ms = performance.now() - t;
+  const shrunk = shrink && typeof bun.shrink === 'function';
+  if (shrunk) bun.shrink?.();
+  released = { times: released.times + 1, shrinks: released.shrinks + (shrunk ? 1 : 0), ms: released.ms + ms };
 }
 
 /** The line: RSS before and after a full collection, heap, and the `top` most numerous object types. */
@@ -53,7 +62,8 @@ export function memoryLine(top = 12): string {
   }
   const parts = [
     `rss ${mib(before)} (after a full GC ${mib(rss())})`,
-    `${released.times} collections after resyncs, ${released.ms.toFixed(0)} ms in all`,
+    `${released.times} collections after resyncs (${released.shrinks} with a footprint shrink), ` +
+      `${released.ms.toFixed(0)} ms in all`,
   ];
   if (stats) {
     const types = Object.entries(stats.objectTypeCounts)

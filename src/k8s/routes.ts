@@ -111,6 +111,8 @@ export class RouteAgent {
   private readonly blocked = new Set<string>();
   /** Until the first list succeeds we know nothing: an empty map must not delete every route. */
   private listed = false;
+  /** Node events since the last resync: a resync period without any is idle (see releaseMemory) */
+  private eventsSinceResync = 0;
 
   constructor(
     private readonly api: ApiClient,
@@ -176,6 +178,7 @@ export class RouteAgent {
           if (ev.type === 'BOOKMARK' || !name) return;
           if (ev.type === 'DELETED') this.nodes.delete(name);
           else this.nodes.set(name, ev.object);
+          this.eventsSinceResync++;
           this.sync(false);
         },
         signal,
@@ -223,8 +226,12 @@ export class RouteAgent {
     } finally {
       nl?.close();
       // the resync is the agent's quiet beat: collect the garbage of the events since the last one
-      // here, at most once per resync period, rather than let heap and allocator grow between
-      if (force) releaseMemory();
+      // here, at most once per resync period, rather than let heap and allocator grow between; after
+      // an idle period also shrink (costs recompiling, so not while events keep coming)
+      if (force) {
+        releaseMemory(this.eventsSinceResync === 0);
+        this.eventsSinceResync = 0;
+      }
     }
   }
 }
