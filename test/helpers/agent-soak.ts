@@ -9,12 +9,13 @@
 // settle period and a window of two resyncs each (quietReading), and once a second in between (the
 // trend of the floors, floorTrend). Shared by the short kernel test (test/kernel/k8s-agent-soak.test.ts)
 // and `make soak-agent` (bench/soak-agent.ts): this engine measures, callers decide what to assert.
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { ChildProcess, execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { FakeApi, makeNode, NodeObject } from './k8s-fake-api';
+import { apiFlags, dirFlags, spawnInNs } from './k8s-agent';
 import { BIN, nodeUplink, sh, World } from './netns';
 import { prng } from './soak';
 
@@ -366,46 +367,10 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
     };
     for (let i = 0; i < o.slots; i++) step();
 
-    const { tokenFile, caFile } = api;
-    agent = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        ns,
-        BIN,
-        'install',
-        '--watch',
-        '--routes',
-        '--node-name',
-        'node-0',
-        '--resync',
-        String(o.resyncS),
-        '--interval',
-        '2',
-        '--cluster-cidr',
-        CLUSTER.join(','),
-        '--cni-bin-dir',
-        path.join(dir, 'bin'),
-        '--cni-conf-dir',
-        path.join(dir, 'net.d'),
-        '--data-dir',
-        path.join(dir, 'ipam'),
-        '--bridge',
-        'tsbs0',
-        '--api-server',
-        api.url('127.0.0.1'),
-        '--token-file',
-        tokenFile,
-        '--ca-file',
-        caFile,
-      ],
-      { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const a = agent;
+    const flags = ['--node-name', 'node-0', '--resync', String(o.resyncS), '--interval', '2'];
     let partial = '';
-    const onData = (x: Buffer): void => {
-      const lines = (partial + x.toString()).split('\n');
+    const onData = (x: string): void => {
+      const lines = (partial + x).split('\n');
       partial = lines.pop() ?? '';
       for (const l of lines) {
         if (/ route \S+ via \S+ \(node /.test(l)) routeSets++;
@@ -414,8 +379,17 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
       }
       logTail = [...logTail, ...lines].slice(-60);
     };
-    a.stdout!.on('data', onData);
-    a.stderr!.on('data', onData);
+    const args = [
+      'install',
+      '--watch',
+      '--routes',
+      ...flags,
+      '--cluster-cidr',
+      CLUSTER.join(','),
+      ...dirFlags(dir, 'tsbs0'),
+    ];
+    agent = spawnInNs(ns, [...args, ...apiFlags(api)], onData, { PATH: process.env.PATH ?? '' });
+    const a = agent;
     const log = (): string => logTail.join('\n');
     const alive = (): void => {
       if (a.exitCode !== null || a.signalCode !== null)
@@ -564,59 +538,40 @@ export async function agentSoak(tag: string, o: AgentSoakOptions): Promise<Agent
     const sent0 = sent;
 
     // the run: events in equal parts, an outage or a 410 between parts
+    const http500 = (): Promise<void> =>
+      outage(
+        'HTTP 500',
+        o.outageS,
+        () => {
+          failing = true;
+          api.dropWatchers(true);
+        },
+        () => {
+          failing = false;
+        },
+      );
+    const foreignCert = (): Promise<void> =>
+      outage(
+        'foreign certificate',
+        o.outageS,
+        () => api.foreignCert(true),
+        () => api.foreignCert(false),
+      );
+    const hang = (): Promise<void> =>
+      outage(
+        'hang',
+        o.hangS,
+        () => api.hang(),
+        () => api.resume(),
+      );
     const plan: (() => Promise<void>)[] = [
-      () =>
-        outage(
-          'HTTP 500',
-          o.outageS,
-          () => {
-            failing = true;
-            api.dropWatchers(true);
-          },
-          () => {
-            failing = false;
-          },
-        ),
+      http500,
       () => gone(false),
-      () =>
-        outage(
-          'foreign certificate',
-          o.outageS,
-          () => api.foreignCert(true),
-          () => api.foreignCert(false),
-        ),
+      foreignCert,
       () => gone(true),
-      () =>
-        outage(
-          'hang',
-          o.hangS,
-          () => api.hang(),
-          () => api.resume(),
-        ),
+      hang,
       () => gone(false),
-      ...(o.repeat
-        ? [
-            () =>
-              outage(
-                'HTTP 500',
-                o.outageS,
-                () => {
-                  failing = true;
-                  api.dropWatchers(true);
-                },
-                () => {
-                  failing = false;
-                },
-              ),
-            () =>
-              outage(
-                'foreign certificate',
-                o.outageS,
-                () => api.foreignCert(true),
-                () => api.foreignCert(false),
-              ),
-          ]
-        : []),
+      ...(o.repeat ? [http500, foreignCert] : []),
     ];
     for (const [k, f] of plan.entries()) {
       if (o.signal?.aborted) break;

@@ -7,12 +7,13 @@
 // SIGUSR2 it logs its RSS, the JS heap after a full collection and the most numerous object
 // types, with the count of those collections; the signal neither stops nor disturbs it, SIGTERM
 // still does.
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
+import { apiFlags, spawnInNs } from '../helpers/k8s-agent';
 import { ourRoutes } from '../helpers/agent-soak';
-import { BIN, exited, nodeUplink, sh, until, World } from '../helpers/netns';
+import { exited, nodeUplink, sh, until, World } from '../helpers/netns';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -39,31 +40,8 @@ test(
       api.setNode(makeNode('node-1', ['10.217.1.0/24'], ['10.217.0.1']));
       api.setNode(makeNode('node-2', ['10.217.2.0/24'], ['10.217.0.2']));
 
-      agent = spawn(
-        'ip',
-        [
-          'netns',
-          'exec',
-          ns,
-          BIN,
-          'routes',
-          '--node-name',
-          'node-1',
-          '--resync',
-          '0.2',
-          '--cluster-cidr',
-          '10.217.0.0/16',
-          '--api-server',
-          api.url('127.0.0.1'),
-          '--token-file',
-          api.tokenFile,
-          '--ca-file',
-          api.caFile,
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      agent.stdout!.on('data', (x: Buffer) => (log += x.toString()));
-      agent.stderr!.on('data', (x: Buffer) => (log += x.toString()));
+      const flags = ['--node-name', 'node-1', '--resync', '0.2', '--cluster-cidr', '10.217.0.0/16', ...apiFlags(api)];
+      agent = spawnInNs(ns, ['routes', ...flags], (s) => (log += s));
       await until(
         'the route to node-2',
         async () => (await ourRoutes(ns)).includes('10.217.2.0/24 via 10.217.0.2'),

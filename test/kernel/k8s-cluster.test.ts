@@ -13,6 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { timeout } from '../helpers/test';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
+import { apiFlags, dirFlags, spawnInNs } from '../helpers/k8s-agent';
 import { BIN, cni, exited, sh, until, World } from '../helpers/netns';
 
 const run = promisify(execFile);
@@ -118,39 +119,14 @@ test(
 
       // the DaemonSet's container, once per node
       for (const n of nodes) {
-        n.agent = spawn(
-          'ip',
-          [
-            'netns',
-            'exec',
-            n.ns,
-            BIN,
-            'install',
-            '--watch',
-            '--routes',
-            '--resync',
-            '1',
-            '--cluster-cidr',
-            '10.213.0.0/16,fd00:213::/44',
-            '--cni-bin-dir',
-            path.join(n.dir, 'bin'),
-            '--cni-conf-dir',
-            path.join(n.dir, 'net.d'),
-            '--data-dir',
-            path.join(n.dir, 'ipam'),
-            '--bridge',
-            'tsbk0',
-            '--api-server',
-            apiUrl,
-            '--token-file',
-            api.tokenFile,
-            '--ca-file',
-            api.caFile,
-          ],
-          { env: { PATH: process.env.PATH ?? '', TSBRIDGE_NODE_NAME: n.name }, stdio: ['ignore', 'pipe', 'pipe'] },
+        const flags = ['--resync', '1', '--cluster-cidr', '10.213.0.0/16,fd00:213::/44', ...dirFlags(n.dir, 'tsbk0')];
+        const env = { PATH: process.env.PATH ?? '', TSBRIDGE_NODE_NAME: n.name };
+        n.agent = spawnInNs(
+          n.ns,
+          ['install', '--watch', '--routes', ...flags, ...apiFlags(api, apiUrl)],
+          (s) => (n.log += s),
+          env,
         );
-        n.agent.stdout!.on('data', (x: Buffer) => (n.log += x.toString()));
-        n.agent.stderr!.on('data', (x: Buffer) => (n.log += x.toString()));
       }
       const logs = (): string => nodes.map((n) => `--- ${n.name}\n${n.log}`).join('\n');
       const conflist = (n: Node): string => path.join(n.dir, 'net.d', '10-tsbridge.conflist');
@@ -308,31 +284,9 @@ test('an agent that cannot reach the API keeps the routes it has (no list, no de
     sh('ip', ['-n', ns, 'addr', 'add', '172.31.214.1/24', 'dev', 'eth0']);
     sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
     sh('ip', ['-n', ns, 'route', 'add', '10.214.2.0/24', 'via', '172.31.214.2', 'proto', PROTO]);
-    agent = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        ns,
-        BIN,
-        'routes',
-        '--node-name',
-        'node-1',
-        '--resync',
-        '0.2',
-        '--cluster-cidr',
-        '10.214.0.0/16',
-        '--api-server',
-        'https://127.0.0.1:1',
-        '--token-file',
-        api.tokenFile,
-        '--ca-file',
-        api.caFile,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    const flags = ['--node-name', 'node-1', '--resync', '0.2', '--cluster-cidr', '10.214.0.0/16'];
     let err = '';
-    agent.stderr!.on('data', (x: Buffer) => (err += x.toString()));
+    agent = spawnInNs(ns, ['routes', ...flags, ...apiFlags(api, 'https://127.0.0.1:1')], (s) => (err += s));
     await until(
       'the agent failed to list',
       () => /node watch: .*ECONNREFUSED/.test(err),

@@ -6,11 +6,12 @@
 // the good nodes do, each refusal is logged once however often the table is re-checked. A watch
 // line longer than the cap ends the watch and the agent lists again. Without --cluster-cidr the
 // agent does not start.
-import { ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeApi, makeNode, NodeObject } from '../helpers/k8s-fake-api';
+import { apiFlags, spawnInNs } from '../helpers/k8s-agent';
 import { BIN, exited, nodeUplink, sh, until, World } from '../helpers/netns';
 
 const run = promisify(execFile);
@@ -69,33 +70,9 @@ test(
       ];
       for (const [name, cidrs, ips] of evil) api.setNode(node(name, cidrs, ips, 10));
 
-      agent = spawn(
-        'ip',
-        [
-          'netns',
-          'exec',
-          ns,
-          BIN,
-          'routes',
-          '--node-name',
-          'node-1',
-          '--resync',
-          '0.3',
-          '--cluster-cidr',
-          '10.216.0.0/16',
-          '--cluster-cidr',
-          'fd00:216::/48',
-          '--api-server',
-          api.url('127.0.0.1'),
-          '--token-file',
-          api.tokenFile,
-          '--ca-file',
-          api.caFile,
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      agent.stdout!.on('data', (x: Buffer) => (log += x.toString()));
-      agent.stderr!.on('data', (x: Buffer) => (log += x.toString()));
+      const cidrs = ['--cluster-cidr', '10.216.0.0/16', '--cluster-cidr', 'fd00:216::/48'];
+      const flags = ['--node-name', 'node-1', '--resync', '0.3', ...cidrs, ...apiFlags(api)];
+      agent = spawnInNs(ns, ['routes', ...flags], (s) => (log += s));
 
       const good = [
         '10.216.2.0/24 via 10.216.0.2',

@@ -1,0 +1,35 @@
+// tsbridge's long-running Kubernetes commands (the route agent, install --watch) started inside a
+// node's network namespace and pointed at the fake API server, their output handed to the test.
+import { ChildProcess, spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { FakeApi } from './k8s-fake-api';
+import { BIN } from './netns';
+
+/**
+ * The flags that point install/routes at the API server `server` (default: api on loopback) with api's token and CA.
+ */
+export function apiFlags(api: FakeApi, server = api.url('127.0.0.1')): string[] {
+  return ['--api-server', server, '--token-file', api.tokenFile, '--ca-file', api.caFile];
+}
+
+/**
+ * `tsbridge ...args` run in network namespace ns (`ip netns exec` execs it in place, so the pid is
+ * the agent's); `onOutput` gets its stdout and stderr as they come. env: the whole environment (default: ours).
+ */
+export function spawnInNs(
+  ns: string,
+  args: string[],
+  onOutput: (text: string) => void,
+  env?: NodeJS.ProcessEnv,
+): ChildProcess {
+  const child = spawn('ip', ['netns', 'exec', ns, BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (x: Buffer) => onOutput(x.toString()));
+  child.stderr!.on('data', (x: Buffer) => onOutput(x.toString()));
+  return child;
+}
+
+/** install's node directories under dir (bin, net.d, ipam) and its bridge. */
+export function dirFlags(dir: string, bridge: string): string[] {
+  const d = (sub: string): string => path.join(dir, sub);
+  return ['--cni-bin-dir', d('bin'), '--cni-conf-dir', d('net.d'), '--data-dir', d('ipam'), '--bridge', bridge];
+}
