@@ -16,6 +16,19 @@ export function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
+/** `tsbridge ...args` on the host with only PATH and env set (status -1: killed after 60 s). */
+export function tsb(
+  args: string[],
+  env: Record<string, string> = {},
+): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(BIN, args, {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
 /** A node namespace's uplink: veth eth0 (with `addrs`; IPv6 without DAD) and its peer eth1, both up. */
 export function nodeUplink(ns: string, ...addrs: string[]): void {
   sh('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1']);

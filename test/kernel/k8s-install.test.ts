@@ -8,19 +8,10 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
-import { BIN, exited, until } from '../helpers/netns';
+import { BIN, exited, tsb, until } from '../helpers/netns';
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8sbin-'));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function tsb(args: string[], env: Record<string, string> = {}): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(BIN, args, {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 const dirs = (d: string): string[] => ['--cni-bin-dir', path.join(d, 'bin'), '--cni-conf-dir', path.join(d, 'net.d')];
 

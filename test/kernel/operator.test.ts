@@ -11,7 +11,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SUPPORTED_VERSIONS } from '../../src/cni/version';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
-import { BIN, bridgeConf, cni, exited, nodeUplink, RUN_ID, sh, World } from '../helpers/netns';
+import { spawnInNs } from '../helpers/k8s-agent';
+import { BIN, bridgeConf, cni, exited, nodeUplink, RUN_ID, sh, tsb, World } from '../helpers/netns';
 import { ROOT } from '../helpers/paths';
 
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
@@ -20,15 +21,6 @@ const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 };
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-oper-'));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function tsb(args: string[], env: Record<string, string> = {}): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(BIN, args, {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 const COMMANDS = ['install', 'uninstall', 'routes', 'probe', 'doctor', 'version', 'licenses', 'help'];
 
@@ -347,29 +339,8 @@ test('routes --kubeconfig against the fake API server; the readiness probe follo
       { mode: 0o600 },
     );
     const status = path.join(d, 'status.json');
-    agent = spawn(
-      'ip',
-      [
-        'netns',
-        'exec',
-        ns,
-        BIN,
-        'routes',
-        '--node-name',
-        'node-1',
-        '--resync',
-        '1',
-        '--cluster-cidr',
-        '10.219.0.0/16',
-        '--kubeconfig',
-        kc,
-        '--status-file',
-        status,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    agent.stdout!.on('data', (x: Buffer) => (log += x.toString()));
-    agent.stderr!.on('data', (x: Buffer) => (log += x.toString()));
+    const flags = ['--node-name', 'node-1', '--resync', '1', '--cluster-cidr', '10.219.0.0/16'];
+    agent = spawnInNs(ns, ['routes', ...flags, '--kubeconfig', kc, '--status-file', status], (s) => (log += s));
     const end = Date.now() + 20_000;
     const routed = (): boolean =>
       sh('ip', ['-n', ns, 'route', 'show', 'proto', '116']).includes('10.219.2.0/24 via 10.218.0.2');
