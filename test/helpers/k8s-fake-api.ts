@@ -84,40 +84,13 @@ export function makeTls(
     path.join(dir, 'ext.cnf'),
     `subjectAltName=${ips.map((i) => `IP:${i}`).join(',')},DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n`,
   );
-  run(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'server.crt',
-    '-days',
-    '2',
-    '-extfile',
-    'ext.cnf',
-  );
-  run(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'other-ca.crt',
-    '-CAkey',
-    'other-ca.key',
-    '-CAcreateserial',
-    '-out',
-    'other-server.crt',
-    '-days',
-    '2',
-    '-extfile',
-    'ext.cnf',
-  );
+  // the same server key signed by each CA
+  const sign = (ca: string, out: string): void => {
+    const by = ['-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial'];
+    run('x509', '-req', '-in', 'server.csr', ...by, '-out', out, '-days', '2', '-extfile', 'ext.cnf');
+  };
+  sign('ca', 'server.crt');
+  sign('other-ca', 'other-server.crt');
   const read = (f: string): Buffer => fs.readFileSync(path.join(dir, f));
   return {
     caFile: path.join(dir, 'ca.crt'),

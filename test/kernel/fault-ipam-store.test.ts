@@ -349,12 +349,27 @@ test('the network directory is a symlink or a file: code 5, nothing made, nothin
 });
 
 /** A small tmpfs under the world's dataDir; unmounted by the caller in finally. */
+/** A tmpfs mounted with opts in the world's data dir; the world's cleanup unmounts it first. */
 function smallTmpfs(world: World, opts: string): string {
   const mnt = path.join(world.dataDir, 'tmpfs');
   fs.mkdirSync(mnt);
   const r = spawnSync('mount', ['-t', 'tmpfs', '-o', opts, 'tsbt-full', mnt], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`mount tmpfs: ${r.stderr}`);
+  const cleanup = world.cleanup.bind(world);
+  world.cleanup = () => {
+    unmount(mnt);
+    cleanup();
+  };
   return mnt;
+}
+
+/** After a failed ADD: the store holds the valid container's address and nothing else. */
+function assertNothingReserved(c: Ctx): void {
+  assert.equal(
+    listing(c).filter((n) => n !== 'lock' && !n.startsWith('last_reserved') && n !== 'tsbridge-boot'),
+    ['10.220.5.2'],
+    'partial allocation',
+  );
 }
 
 function unmount(mnt: string): void {
@@ -381,23 +396,14 @@ test(
     'one work; ADD works once space is back',
   () => {
     const world = new World('stfull');
-    let mnt = '';
     try {
-      mnt = smallTmpfs(world, 'size=64k,mode=0755');
-      world.cleanup = ((orig) => () => {
-        unmount(mnt);
-        orig();
-      })(world.cleanup.bind(world));
+      const mnt = smallTmpfs(world, 'size=64k,mode=0755');
       const c = setupOn(world, mnt);
       fillBytes(path.join(mnt, 'filler'));
       const x = addX(c, 'x');
       assertCniError(x.r, 5, /no space|ENOSPC/i);
       assert.equal(traces(world, NET, x.cid, 'eth0', x.pod), [], 'the failed ADD left traces');
-      assert.equal(
-        listing(c).filter((n) => n !== 'lock' && !n.startsWith('last_reserved') && n !== 'tsbridge-boot'),
-        ['10.220.5.2'],
-        'partial allocation',
-      );
+      assertNothingReserved(c);
       assertValidUntouched(c);
 
       fs.rmSync(path.join(mnt, 'filler'));
@@ -414,13 +420,8 @@ test(
 
 test('no inode left (tmpfs nr_inodes): ADD is code 5, nothing reserved or made; DEL works', () => {
   const world = new World('stino');
-  let mnt = '';
   try {
-    mnt = smallTmpfs(world, 'size=1m,nr_inodes=16,mode=0755');
-    world.cleanup = ((orig) => () => {
-      unmount(mnt);
-      orig();
-    })(world.cleanup.bind(world));
+    const mnt = smallTmpfs(world, 'size=1m,nr_inodes=16,mode=0755');
     const c = setupOn(world, mnt);
     for (let i = 0; ; i++) {
       try {
@@ -433,11 +434,7 @@ test('no inode left (tmpfs nr_inodes): ADD is code 5, nothing reserved or made; 
     const x = addX(c, 'x');
     assertCniError(x.r, 5, /no space|ENOSPC/i);
     assert.equal(traces(world, NET, x.cid, 'eth0', x.pod), [], 'the failed ADD left traces');
-    assert.equal(
-      listing(c).filter((n) => n !== 'lock' && !n.startsWith('last_reserved') && n !== 'tsbridge-boot'),
-      ['10.220.5.2'],
-      'partial allocation',
-    );
+    assertNothingReserved(c);
     assertValidUntouched(c);
     delOk(c, c.valid.cid, c.valid.pod);
   } finally {

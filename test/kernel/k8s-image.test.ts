@@ -4,7 +4,7 @@
 // runtime does (Bun aborts at start-up without it). The arm64 tree (build/image-arm64) likewise,
 // under qemu-aarch64-static bind-mounted into the chroot for the command (no -L: the tree's own
 // loader and libraries are what is tested).
-import { spawnSync } from 'node:child_process';
+import { SpawnSyncReturns, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,6 +12,28 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BIN, BIN_ARM64, ROOT } from '../helpers/paths';
 import { requires, timeout } from '../helpers/test';
+
+/** `sh -c script ...args` in a private mount namespace: its mounts go away with the command. */
+const inPrivateMounts = (script: string, args: string[], timeoutMs?: number): SpawnSyncReturns<string> =>
+  spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, ...args], {
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
+
+/** The image's tsbridge (run: it inside the tree at root) tells its version and installs into /tmp/host. */
+function assertRunsAndInstalls(root: string, run: (...args: string[]) => SpawnSyncReturns<string>, pod: string): void {
+  const v = run('--version');
+  assert.is(v.status, 0, v.stderr);
+  assert.match(v.stdout, /^tsbridge \d+\.\d+\.\d+/);
+  const dirs = ['--cni-bin-dir', '/tmp/host/opt/cni/bin', '--cni-conf-dir', '/tmp/host/etc/cni/net.d'];
+  const inst = run('install', '--pod-cidr', pod, ...dirs);
+  assert.is(inst.status, 0, inst.stderr);
+  const file = (f: string): string => path.join(root, f);
+  assert.equal(fs.readFileSync(file('tmp/host/opt/cni/bin/tsbridge')), fs.readFileSync(file('usr/local/bin/tsbridge')));
+  const conflist = fs.readFileSync(file('tmp/host/etc/cni/net.d/10-tsbridge.conflist'), 'utf8');
+  assert.ok(conflist.includes(`"${pod}"`), conflist);
+}
 
 test('the staged image tree runs tsbridge by itself (chroot)', () => {
   const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8simage-'));
@@ -38,44 +60,10 @@ test('the staged image tree runs tsbridge by itself (chroot)', () => {
       /==== Bun [\d.]+ \(MIT\) ====/,
     );
     fs.mkdirSync(path.join(ctx, 'proc'));
-    // a private mount namespace: the /proc mount goes away with the command
-    const run = (...args: string[]) =>
-      spawnSync(
-        'unshare',
-        [
-          '-m',
-          '--propagation',
-          'private',
-          'sh',
-          '-c',
-          'mount -t proc proc "$0/proc" && exec chroot "$0" /usr/local/bin/tsbridge "$@"',
-          ctx,
-          ...args,
-        ],
-        { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, encoding: 'utf8' },
-      );
-    const v = run('--version');
-    assert.is(v.status, 0, v.stderr);
-    assert.match(v.stdout, /^tsbridge \d+\.\d+\.\d+/);
+    const chroot = 'mount -t proc proc "$0/proc" && exec chroot "$0" /usr/local/bin/tsbridge "$@"';
+    const run = (...args: string[]) => inPrivateMounts(chroot, [ctx, ...args]);
     assert.match(run('help').stdout, /tsbridge install/);
-    const inst = run(
-      'install',
-      '--pod-cidr',
-      '10.244.7.0/24',
-      '--cni-bin-dir',
-      '/tmp/host/opt/cni/bin',
-      '--cni-conf-dir',
-      '/tmp/host/etc/cni/net.d',
-    );
-    assert.is(inst.status, 0, inst.stderr);
-    assert.equal(
-      fs.readFileSync(path.join(ctx, 'tmp/host/opt/cni/bin/tsbridge')),
-      fs.readFileSync(path.join(ctx, 'usr/local/bin/tsbridge')),
-    );
-    assert.match(
-      fs.readFileSync(path.join(ctx, 'tmp/host/etc/cni/net.d/10-tsbridge.conflist'), 'utf8'),
-      /10\.244\.7\.0\/24/,
-    );
+    assertRunsAndInstalls(ctx, run, '10.244.7.0/24');
   } finally {
     fs.rmSync(ctx, { recursive: true, force: true });
     fs.rmSync(`${ctx}-arm64`, { recursive: true, force: true });
@@ -103,44 +91,11 @@ requires(test, fs.existsSync(QEMU) ? undefined : 'qemu-user-static not installed
       // mount points for the command only, in a private mount namespace; removed before the tree is
       fs.mkdirSync(path.join(arm, 'proc'));
       fs.writeFileSync(path.join(arm, 'qemu'), '');
-      const run = (...args: string[]) =>
-        spawnSync(
-          'unshare',
-          [
-            '-m',
-            '--propagation',
-            'private',
-            'sh',
-            '-c',
-            'mount --bind "$1" "$0/qemu" && mount -t proc proc "$0/proc" && shift && exec chroot "$0" /qemu ' +
-              '/usr/local/bin/tsbridge "$@"',
-            arm,
-            QEMU,
-            ...args,
-          ],
-          { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, encoding: 'utf8', timeout: 120_000 },
-        );
-      const v = run('--version');
-      assert.is(v.status, 0, v.stderr);
-      assert.match(v.stdout, /^tsbridge \d+\.\d+\.\d+/);
-      const inst = run(
-        'install',
-        '--pod-cidr',
-        '10.244.8.0/24',
-        '--cni-bin-dir',
-        '/tmp/host/opt/cni/bin',
-        '--cni-conf-dir',
-        '/tmp/host/etc/cni/net.d',
-      );
-      assert.is(inst.status, 0, inst.stderr);
-      assert.equal(
-        fs.readFileSync(path.join(arm, 'tmp/host/opt/cni/bin/tsbridge')),
-        fs.readFileSync(path.join(arm, 'usr/local/bin/tsbridge')),
-      );
-      assert.match(
-        fs.readFileSync(path.join(arm, 'tmp/host/etc/cni/net.d/10-tsbridge.conflist'), 'utf8'),
-        /10\.244\.8\.0\/24/,
-      );
+      const chroot =
+        'mount --bind "$1" "$0/qemu" && mount -t proc proc "$0/proc" && shift && exec chroot "$0" /qemu ' +
+        '/usr/local/bin/tsbridge "$@"';
+      const run = (...args: string[]) => inPrivateMounts(chroot, [arm, QEMU, ...args], 120_000);
+      assertRunsAndInstalls(arm, run, '10.244.8.0/24');
     } finally {
       fs.rmSync(ctx, { recursive: true, force: true });
       fs.rmSync(arm, { recursive: true, force: true });
