@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { errorCode } from '../helpers/cni-error';
 import { parseCniArgs } from '../../src/cni/args';
-import { CniError } from '../../src/cni/errors';
 import { parseNetConf } from '../../src/cni/netconf';
 import { parseBridgeConfig } from '../../src/attachment/config';
 import { hostVethName } from '../../src/attachment/names';
@@ -11,15 +11,6 @@ const conf = (extra: object, args = '') =>
     parseNetConf(JSON.stringify({ cniVersion: '1.0.0', name: 'n1', type: 'tsbridge', ...extra })),
     parseCniArgs(args),
   );
-const code = (fn: () => unknown): number => {
-  try {
-    fn();
-  } catch (e) {
-    return (e as CniError).code;
-  }
-  throw new Error('expected an error');
-};
-
 test('defaults are the reference bridge defaults', () => {
   const c = conf({});
   assert.is(c.bridge, 'cni0');
@@ -52,11 +43,11 @@ test('mac: runtimeConfig.mac, else args.cni.mac, else CNI_ARGS MAC (the referenc
   assert.is(conf({ args: { cni: { mac: M(3) } }, runtimeConfig: { mac: M(2) } }, `MAC=${M(1)}`).mac, M(2));
   assert.is(conf({ runtimeConfig: { mac: '' }, args: { cni: { mac: M(3) } } }).mac, M(3)); // "" is unset, as in Go
   assert.is(
-    code(() => conf({ runtimeConfig: { mac: 'zz' } })),
+    errorCode(() => conf({ runtimeConfig: { mac: 'zz' } })),
     7,
   );
   assert.is(
-    code(() => conf({ args: { cni: { mac: 'zz' } } })),
+    errorCode(() => conf({ args: { cni: { mac: 'zz' } } })),
     7,
   );
 });
@@ -69,7 +60,7 @@ test("requested IPs: CNI_ARGS IP=, args.cni.ips and runtimeConfig.ips together, 
     ['10.0.0.9', 'fd00::7', '10.0.0.7'],
   );
   assert.is(
-    code(() => conf({ args: { cni: { ips: '10.0.0.1' } } })),
+    errorCode(() => conf({ args: { cni: { ips: '10.0.0.1' } } })),
     7,
   );
 });
@@ -85,7 +76,7 @@ test(
     // DEL of an old attachment still parses
     assert.is(conf({ ipam: { type: 'static' }, disableContainerInterface: true }).layer3, true);
     assert.is(
-      code(() => conf({ ipam: { type: 5 } })),
+      errorCode(() => conf({ ipam: { type: 5 } })),
       7,
     );
   },
@@ -95,30 +86,30 @@ test('macspoofchk is a boolean, off by default', () => {
   assert.is(conf({}).macspoofchk, false);
   assert.is(conf({ MacSpoofChk: true }).macspoofchk, true);
   assert.is(
-    code(() => conf({ macspoofchk: 'yes' })),
+    errorCode(() => conf({ macspoofchk: 'yes' })),
     7,
   );
 });
 
 test('bad values are code 7', () => {
   assert.is(
-    code(() => conf({ bridge: 'a-bridge-name-too-long' })),
+    errorCode(() => conf({ bridge: 'a-bridge-name-too-long' })),
     7,
   );
   assert.is(
-    code(() => conf({ bridge: 'a/b' })),
+    errorCode(() => conf({ bridge: 'a/b' })),
     7,
   );
   assert.is(
-    code(() => conf({ ipMasqBackend: 'pf' })),
+    errorCode(() => conf({ ipMasqBackend: 'pf' })),
     7,
   );
   assert.is(
-    code(() => conf({ mtu: -1 })),
+    errorCode(() => conf({ mtu: -1 })),
     7,
   );
   assert.is(
-    code(() => conf({ isGateway: 'yes' })),
+    errorCode(() => conf({ isGateway: 'yes' })),
     7,
   );
 });

@@ -2,7 +2,7 @@
 // 8, 9, 10, 14): the pure parts, without root.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CniError } from '../../src/cni/errors';
+import { errorCode } from '../helpers/cni-error';
 import { parseNetConf } from '../../src/cni/netconf';
 import { parseHostLocalConfig, requireOnePerFamily } from '../../src/ipam/config';
 import * as A from '../../src/netlink/attrs';
@@ -13,15 +13,6 @@ import { withGateways } from '../../src/attachment/routes';
 import { hostLocalConfig } from '../../src/plugin/ipam';
 import { fullnessWarnings } from '../../src/ipam/fullness';
 import { firewallToolProblem } from '../../src/plugin/status';
-
-const code = (fn: () => unknown): number => {
-  try {
-    fn();
-  } catch (e) {
-    return (e as CniError).code;
-  }
-  throw new Error('expected an error');
-};
 
 test('point 1: runtimeConfig.ipRanges reach host-local and come before the configured (and legacy) ranges', () => {
   const net = parseNetConf(
@@ -71,13 +62,13 @@ test('point 8: ipam.routes keep priority, table, scope (and mtu, advmss); bad va
     { dst: '0.0.0.0/0', mtu: 1400, advmss: 1360 },
   ]);
   assert.is(
-    code(() =>
+    errorCode(() =>
       parseHostLocalConfig({ ranges: [[{ subnet: '10.1.0.0/24' }]], routes: [{ dst: '10.0.0.0/8', scope: 300 }] }, 'n'),
     ),
     7,
   );
   assert.is(
-    code(() =>
+    errorCode(() =>
       parseHostLocalConfig({ ranges: [[{ subnet: '10.1.0.0/24' }]], routes: [{ dst: '10.0.0.0/8', table: 'x' }] }, 'n'),
     ),
     7,
@@ -147,7 +138,7 @@ test('point 10: the firewall tool the config needs, per backend choice and famil
 test("point 14: a 0.1.0/0.2.0 config may have one range set per family only (host-local's rule)", () => {
   const two = parseHostLocalConfig({ ranges: [[{ subnet: '10.1.0.0/24' }], [{ subnet: '10.2.0.0/24' }]] }, 'n').ranges;
   assert.is(
-    code(() => requireOnePerFamily(two, '0.2.0')),
+    errorCode(() => requireOnePerFamily(two, '0.2.0')),
     7,
   );
   requireOnePerFamily(two, '0.3.0');

@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { errorCode } from '../helpers/cni-error';
 import { parseCniArgs } from '../../src/cni/args';
 import { parseEnv, validateIfname } from '../../src/cni/env';
 import { CniError, errorJson } from '../../src/cni/errors';
@@ -8,16 +9,6 @@ import { parseNetConf } from '../../src/cni/netconf';
 import { parsePrevResult, Result, toVersion } from '../../src/cni/result';
 import { compareVersions, requireSupported } from '../../src/cni/version';
 import { peekVersion, versionReply } from '../../src/plugin/dispatch';
-
-const code = (fn: () => unknown): number => {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, CniError);
-    return (e as CniError).code;
-  }
-  throw new Error('expected a CniError');
-};
 
 const full: Result = {
   cniVersion: '1.1.0',
@@ -79,23 +70,23 @@ test('parsePrevResult round-trips every version and takes the config version whe
 
 test('parsePrevResult rejects garbage with code 6', () => {
   assert.is(
-    code(() => parsePrevResult('x', '1.0.0')),
+    errorCode(() => parsePrevResult('x', '1.0.0')),
     6,
   );
   assert.is(
-    code(() => parsePrevResult({ ips: [{}] }, '1.0.0')),
+    errorCode(() => parsePrevResult({ ips: [{}] }, '1.0.0')),
     6,
   );
   assert.is(
-    code(() => parsePrevResult({ ips: 'no' }, '1.0.0')),
+    errorCode(() => parsePrevResult({ ips: 'no' }, '1.0.0')),
     6,
   );
   assert.is(
-    code(() => parsePrevResult({ cniVersion: '0.2.0', ip4: 'x' }, '1.0.0')),
+    errorCode(() => parsePrevResult({ cniVersion: '0.2.0', ip4: 'x' }, '1.0.0')),
     6,
   );
   assert.is(
-    code(() => parsePrevResult({ cniVersion: '0.2.0', ip4: { gateway: '10.0.0.1' } }, '1.0.0')),
+    errorCode(() => parsePrevResult({ cniVersion: '0.2.0', ip4: { gateway: '10.0.0.1' } }, '1.0.0')),
     6,
   );
 });
@@ -138,7 +129,7 @@ test('toVersion 0.2.0 / 0.1.0: the ip4/ip6 format of libcni types020, routes und
   assert.equal(one, { cniVersion: '0.2.0', ip4: { ip: '10.1.0.5/24' }, dns: {} });
   // no address: not expressible (libcni "cannot convert: no valid IP addresses")
   assert.is(
-    code(() => toVersion({ cniVersion: '1.1.0', interfaces: full.interfaces }, '0.2.0')),
+    errorCode(() => toVersion({ cniVersion: '1.1.0', interfaces: full.interfaces }, '0.2.0')),
     1,
   );
 });
@@ -194,11 +185,11 @@ test('versions: compare, supported, unknown is code 1', () => {
   requireSupported('0.2.0'); // the reference 1.1.1 accepts 0.1.0 and 0.2.0
   requireSupported('0.1.0');
   assert.is(
-    code(() => requireSupported('0.2.1')),
+    errorCode(() => requireSupported('0.2.1')),
     1,
   );
   assert.is(
-    code(() => requireSupported('9.9.9')),
+    errorCode(() => requireSupported('9.9.9')),
     1,
   );
 });
@@ -249,49 +240,49 @@ test('env: DEL does not need CNI_NETNS; GC, STATUS and VERSION need nothing', ()
 
 test('env: unknown command, bad container id, bad ifname are code 4', () => {
   assert.is(
-    code(() => parseEnv(env({ CNI_COMMAND: 'FROB' }))),
+    errorCode(() => parseEnv(env({ CNI_COMMAND: 'FROB' }))),
     4,
   );
   assert.is(
-    code(() => parseEnv(env({ CNI_CONTAINERID: '../etc' }))),
+    errorCode(() => parseEnv(env({ CNI_CONTAINERID: '../etc' }))),
     4,
   );
   assert.is(
-    code(() => parseEnv(env({ CNI_CONTAINERID: 'a"b' }))),
+    errorCode(() => parseEnv(env({ CNI_CONTAINERID: 'a"b' }))),
     4,
   );
   assert.is(
-    code(() => parseEnv(env({ CNI_IFNAME: 'a-very-long-ifname0' }))),
+    errorCode(() => parseEnv(env({ CNI_IFNAME: 'a-very-long-ifname0' }))),
     4,
   );
   assert.is(
-    code(() => validateIfname('a/b')),
+    errorCode(() => validateIfname('a/b')),
     4,
   );
   assert.is(
-    code(() => validateIfname('..')),
+    errorCode(() => validateIfname('..')),
     4,
   );
   assert.is(
-    code(() => validateIfname('eth 0')),
+    errorCode(() => validateIfname('eth 0')),
     4,
   );
   // stricter than the kernel and libcni on purpose: a control character could not be stored in the IPAM record, and it
   // would reach terminals
   assert.is(
-    code(() => parseEnv(env({ CNI_IFNAME: '\x1b[2J' }))),
+    errorCode(() => parseEnv(env({ CNI_IFNAME: '\x1b[2J' }))),
     4,
   );
   assert.is(
-    code(() => parseEnv(env({ CNI_COMMAND: 'DEL', CNI_IFNAME: 'a\x7f' }))),
+    errorCode(() => parseEnv(env({ CNI_COMMAND: 'DEL', CNI_IFNAME: 'a\x7f' }))),
     4,
   );
   assert.is(
-    code(() => parseEnv(env({ CNI_CONTAINERID: '$(reboot)' }))),
+    errorCode(() => parseEnv(env({ CNI_CONTAINERID: '$(reboot)' }))),
     4,
   );
   assert.is(
-    code(() => parseEnv(env({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'x;reboot' }))),
+    errorCode(() => parseEnv(env({ CNI_COMMAND: 'DEL', CNI_CONTAINERID: 'x;reboot' }))),
     4,
   );
   validateIfname('eth0');
@@ -309,11 +300,11 @@ test('CNI_ARGS: known keys, IgnoreUnknown, unknown keys refused without it', () 
   assert.is(a.podNamespace, 'default');
   assert.is(a.podUid, 'u1');
   assert.is(
-    code(() => parseCniArgs('FOO=bar')),
+    errorCode(() => parseCniArgs('FOO=bar')),
     4,
   );
   assert.is(
-    code(() => parseCniArgs('garbage')),
+    errorCode(() => parseCniArgs('garbage')),
     4,
   );
   assert.is(parseCniArgs('MAC=00:11:22:33:44:55').mac, '00:11:22:33:44:55');
@@ -327,30 +318,30 @@ test('keys match case-insensitively like Go, exact match first', () => {
   assert.is(getKey(o, 'containerPort'), 8080);
   assert.is(optInt({ MTU: 1400 }, 'mtu'), 1400);
   assert.is(
-    code(() => optInt({ mtu: 'big' }, 'mtu')),
+    errorCode(() => optInt({ mtu: 'big' }, 'mtu')),
     7,
   );
   assert.is(
-    code(() => optInt({ mtu: 1e9 }, 'mtu', '', 0, 65535)),
+    errorCode(() => optInt({ mtu: 1e9 }, 'mtu', '', 0, 65535)),
     7,
   );
 });
 
 test('netconf: malformed JSON is code 6, bad name 7, unknown version 1', () => {
   assert.is(
-    code(() => parseNetConf('{')),
+    errorCode(() => parseNetConf('{')),
     6,
   );
   assert.is(
-    code(() => parseNetConf('[]')),
+    errorCode(() => parseNetConf('[]')),
     6,
   );
   assert.is(
-    code(() => parseNetConf('{"cniVersion":"1.0.0","name":"a/b","type":"tsbridge"}')),
+    errorCode(() => parseNetConf('{"cniVersion":"1.0.0","name":"a/b","type":"tsbridge"}')),
     7,
   );
   assert.is(
-    code(() => parseNetConf('{"cniVersion":"7.0.0","name":"n","type":"tsbridge"}')),
+    errorCode(() => parseNetConf('{"cniVersion":"7.0.0","name":"n","type":"tsbridge"}')),
     1,
   );
   // missing (or empty) cniVersion means 0.1.0, as libcni's DecodeVersion and the reference

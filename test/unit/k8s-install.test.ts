@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { withTmpDir } from '../helpers/tmp';
 import { sweepTemps, writeFileAtomic } from '../../src/sys/atomic';
 import { renderConflist } from '../../src/k8s/conflist';
 import { BINARY_MARKER, fileContains, Installer, Logger, purgeIpam, uninstall } from '../../src/k8s/install';
@@ -222,22 +223,18 @@ test('uninstall removes ours (config first), keeps foreign files unless forced, 
 });
 
 test('fileContains finds a marker across read-chunk boundaries', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8smark-'));
-  try {
+  withTmpDir('tsbt-k8smark-', (dir) => {
     const f = path.join(dir, 'big');
     const pad = Buffer.alloc((4 << 20) - 7, 0x61);
     fs.writeFileSync(f, Buffer.concat([pad, Buffer.from(BINARY_MARKER), Buffer.alloc(100)]));
     assert.ok(fileContains(f, BINARY_MARKER));
     fs.writeFileSync(f, Buffer.concat([pad, Buffer.from(BINARY_MARKER.slice(0, 10))]));
     assert.not.ok(fileContains(f, BINARY_MARKER));
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('purge-ipam removes host-local files of the network only; unknown files keep the directory', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8sipam-'));
-  try {
+  withTmpDir('tsbt-k8sipam-', (dir) => {
     const net = path.join(dir, 'tsbridge');
     fs.mkdirSync(net);
     for (const f of ['10.244.1.2', 'fd00::5', 'lock', 'last_reserved_ip.0', 'tsbridge-boot'])
@@ -249,14 +246,11 @@ test('purge-ipam removes host-local files of the network only; unknown files kee
     fs.writeFileSync(path.join(net, 'notes.txt'), 'x');
     assert.equal(purgeIpam(dir, 'tsbridge'), { removed: 1, kept: ['notes.txt'] });
     assert.equal(purgeIpam(dir, 'absent'), { removed: 0, kept: [] });
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('purge-ipam: only canonical address names are reservations ("1", "0x1f", "010.1.1.1", "FD00::5" are not)', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8sipam-'));
-  try {
+  withTmpDir('tsbt-k8sipam-', (dir) => {
     const net = path.join(dir, 'tsbridge');
     fs.mkdirSync(net);
     const foreign = [
@@ -272,9 +266,7 @@ test('purge-ipam: only canonical address names are reservations ("1", "0x1f", "0
     for (const f of [...foreign, '10.1.1.1', 'fd00::5']) fs.writeFileSync(path.join(net, f), 'x');
     assert.equal(purgeIpam(dir, 'tsbridge'), { removed: 2, kept: foreign.slice().sort() });
     assert.equal(fs.readdirSync(net).sort(), foreign.slice().sort());
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('purge-ipam and the commands refuse a --network that is empty, "..", or a path', async () => {
