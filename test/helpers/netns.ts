@@ -199,6 +199,21 @@ export class World {
   }
 }
 
+/** fn with a new World(tag), cleaned up when fn returns, throws, or its promise settles. */
+export function inWorld<T>(tag: string, fn: (world: World) => T): T {
+  const world = new World(tag);
+  let r: T;
+  try {
+    r = fn(world);
+  } catch (e) {
+    world.cleanup();
+    throw e;
+  }
+  if (r instanceof Promise) return r.finally(() => world.cleanup()) as T;
+  world.cleanup();
+  return r;
+}
+
 export interface ExecReply {
   status: number;
   stdout: string;

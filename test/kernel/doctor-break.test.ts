@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BIN, RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
+import { BIN, RUN_ID, World, bridgeConf, cni, inWorld } from '../helpers/netns';
 
 const BRIDGE = 'tsbdoc0';
 const NET = 'tsbt-doc';
@@ -388,8 +388,7 @@ test(
   'port mappings from the libcni cache: flushed DNAT rules are named and --fix puts them back (masquerade and ' +
     'DNAT)',
   () => {
-    const world = new World('dpm');
-    try {
+    inWorld('dpm', (world) => {
       const pod = world.pod('pod');
       const cid = `dpm-${RUN_ID}`;
       const base = bridgeConf(
@@ -438,9 +437,7 @@ test(
       const nat = world.exec(world.node, 'iptables-save', ['-t', 'nat']);
       assert.match(nat, '--dport 18080');
       assert.match(nat, 'MASQUERADE');
-    } finally {
-      world.cleanup();
-    }
+    });
   },
 );
 

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cniBounded, holdFlock, traces } from '../helpers/fuzz-state';
-import { CniReply, RUN_ID, World, bridgeConf, cni, withPrev } from '../helpers/netns';
+import { CniReply, RUN_ID, World, bridgeConf, cni, withPrev, inWorld } from '../helpers/netns';
 
 const BRIDGE = 'tsbst0';
 const NET = 'tsbt-st';
@@ -395,8 +395,7 @@ test(
   'full disk (tmpfs size=64k, no byte left): ADD is code 5, nothing reserved or made; CHECK and DEL of the valid ' +
     'one work; ADD works once space is back',
   () => {
-    const world = new World('stfull');
-    try {
+    inWorld('stfull', (world) => {
       const mnt = smallTmpfs(world, 'size=64k,mode=0755');
       const c = setupOn(world, mnt);
       fillBytes(path.join(mnt, 'filler'));
@@ -412,15 +411,12 @@ test(
       fillBytes(path.join(mnt, 'filler')); // DEL on a full disk must still free
       delOk(c, x.cid, x.pod);
       delOk(c, c.valid.cid, c.valid.pod);
-    } finally {
-      world.cleanup();
-    }
+    });
   },
 );
 
 test('no inode left (tmpfs nr_inodes): ADD is code 5, nothing reserved or made; DEL works', () => {
-  const world = new World('stino');
-  try {
+  inWorld('stino', (world) => {
     const mnt = smallTmpfs(world, 'size=1m,nr_inodes=16,mode=0755');
     const c = setupOn(world, mnt);
     for (let i = 0; ; i++) {
@@ -437,9 +433,7 @@ test('no inode left (tmpfs nr_inodes): ADD is code 5, nothing reserved or made; 
     assertNothingReserved(c);
     assertValidUntouched(c);
     delOk(c, c.valid.cid, c.valid.pod);
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 /** setup() on an existing world with another dataDir. */
@@ -509,8 +503,7 @@ dirCases.forEach((k, i) => {
   test(
     `the store's path has ${k.name}: ADD and DEL are code 5 ` + `naming it and the fix, nothing made; fixed, ADD works`,
     () => {
-      const world = new World(`stdir${i}`);
-      try {
+      inWorld(`stdir${i}`, (world) => {
         const { dataDir, bad, fix } = k.make(world.dataDir);
         const conf = bridgeConf(
           world,
@@ -538,9 +531,7 @@ dirCases.forEach((k, i) => {
         assert.ok(fs.existsSync(path.join(dataDir, NET, '10.220.5.2')));
         assert.is(cni(world.node, { command: 'DEL', conf, containerId: cid, netns: pod.path }).status, 0);
         assert.not.ok(fs.existsSync(path.join(dataDir, NET, '10.220.5.2')));
-      } finally {
-        world.cleanup();
-      }
+      });
     },
   );
 });

@@ -12,7 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { traces } from '../helpers/fuzz-state';
-import { CniReply, RUN_ID, World, bridgeConf, cni, sh, withPrev } from '../helpers/netns';
+import { CniReply, RUN_ID, World, bridgeConf, cni, sh, withPrev, inWorld } from '../helpers/netns';
 
 const BRIDGE = 'tsbkn0';
 const NET = 'tsbt-kn';
@@ -70,8 +70,7 @@ function delAdd(world: World, c: object, a: Att): Att {
 test(
   'bridge deleted by an operator: CHECK names it; the next ' + 'ADD recreates it; the old container needs DEL+ADD',
   () => {
-    const world = new World('knbr');
-    try {
+    inWorld('knbr', (world) => {
       const c = conf(world);
       const a = add(world, c, 'a');
       world.exec(world.node, 'ip', ['link', 'del', BRIDGE]);
@@ -93,15 +92,12 @@ test(
         world.ping(a2.pod.name, b.result.ips[0].address.split('/')[0]),
         'the two containers cannot reach each other',
       );
-    } finally {
-      world.cleanup();
-    }
+    });
   },
 );
 
 test('netns deleted mid-life: CHECK names it; DEL with the stale path removes veth, IP and rules', () => {
-  const world = new World('knns');
-  try {
+  inWorld('knns', (world) => {
     const c = conf(world);
     const a = add(world, c, 'a');
     sh('ip', ['netns', 'del', a.pod.name]);
@@ -112,9 +108,7 @@ test('netns deleted mid-life: CHECK names it; DEL with the stale path removes ve
     assert.equal(world.reservations(NET), []);
     // and again: DEL stays idempotent
     assert.is(cni(world.node, { command: 'DEL', conf: c, containerId: a.cid, netns: a.pod.path }).status, 0);
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 const flushes = [
@@ -126,8 +120,7 @@ for (const f of flushes) {
   test(
     `nat table flushed (${f.cmd.join(' ')}): CHECK names ` + `it; another ADD does not repair it; DEL+ADD does`,
     async () => {
-      const world = new World(`knfl${f.backend.slice(0, 3)}`);
-      try {
+      await inWorld(`knfl${f.backend.slice(0, 3)}`, async (world) => {
         const c = conf(world, f.backend);
         const out = world.outside('out', '192.168.220.1/24', '192.168.220.2/24');
         await world.serveTcp(out, 8080);
@@ -150,9 +143,7 @@ for (const f of flushes) {
         const a2 = delAdd(world, c, a);
         checkOk(world, c, a2, 'after DEL+ADD');
         assert.is(world.tcpPeer(a2.pod.name, '192.168.220.2', 8080), '192.168.220.1', 'masquerade after the repair');
-      } finally {
-        world.cleanup();
-      }
+      });
     },
   );
 }
@@ -161,8 +152,7 @@ test(
   'ip_forward reset to 0: CHECK names it; the next ADD switches it back on; the first container passes CHECK ' +
     'again',
   () => {
-    const world = new World('knfw');
-    try {
+    inWorld('knfw', (world) => {
       const c = conf(world);
       const a = add(world, c, 'a');
       assert.is(world.sysctl(world.node, 'net.ipv4.ip_forward'), '1');
@@ -172,9 +162,7 @@ test(
       assert.is(world.sysctl(world.node, 'net.ipv4.ip_forward'), '1', 'ADD did not re-enable forwarding');
       checkOk(world, c, a, 'of the first container once forwarding is back');
       checkOk(world, c, b, 'of the second');
-    } finally {
-      world.cleanup();
-    }
+    });
   },
 );
 

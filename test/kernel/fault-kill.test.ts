@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/attachment/names';
 import { ipFilesOf, traces } from '../helpers/fuzz-state';
-import { BIN, RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
+import { BIN, RUN_ID, World, bridgeConf, cni, inWorld } from '../helpers/netns';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 
@@ -86,8 +86,7 @@ for (const backend of ['iptables', 'nftables'] as const) {
   for (const point of POINTS) {
     for (const cleanup of ['DEL', 'GC'] as const) {
       test(`kill -9 ${point} (${backend}), then ${cleanup}: nothing left; the retried ADD works`, () => {
-        const world = new World(`fk${point.slice(6, 9)}${backend[0]}${cleanup[0]}`);
-        try {
+        inWorld(`fk${point.slice(6, 9)}${backend[0]}${cleanup[0]}`, (world) => {
           const pod = world.pod('pod');
           const cid = `fk-${point}-${backend}-${cleanup}-${RUN_ID}`;
           const c = conf(world, backend);
@@ -104,9 +103,7 @@ for (const backend of ['iptables', 'nftables'] as const) {
           assert.equal(world.links(pod.name), ['lo'], 'container links');
 
           retryWorks(world, c, cid, pod);
-        } finally {
-          world.cleanup();
-        }
+        });
       });
     }
   }
@@ -116,8 +113,7 @@ for (const backend of ['iptables', 'nftables'] as const) {
 // attachment already holds an address), and one DEL then removes everything.
 for (const point of POINTS) {
   test(`kill -9 ${point}, ADD again without DEL: code 102, nothing new made; one DEL cleans all`, () => {
-    const world = new World(`fkr${point.slice(6, 9)}`);
-    try {
+    inWorld(`fkr${point.slice(6, 9)}`, (world) => {
       const pod = world.pod('pod');
       const cid = `fkr-${point}-${RUN_ID}`;
       const c = conf(world, 'iptables');
@@ -135,9 +131,7 @@ for (const point of POINTS) {
       assert.equal(traces(world, NET, cid, 'eth0', pod), [], 'DEL left traces');
       assert.equal(world.reservations(NET), [], 'IPAM files left');
       retryWorks(world, c, cid, pod);
-    } finally {
-      world.cleanup();
-    }
+    });
   });
 }
 
@@ -193,8 +187,7 @@ for (const backend of ['iptables', 'nftables'] as const) {
     `kill -9 at 0..140 ms (and on the IP record) into ADD and into DEL (${backend}): one DEL afterwards leaves ` +
       `nothing; ADD works again`,
     async () => {
-      const world = new World(`fkt${backend[0]}`);
-      try {
+      await inWorld(`fkt${backend[0]}`, async (world) => {
         const pod = world.pod('pod');
         const c = conf(world, backend);
         // where each ADD kill landed (assertKilledAt's observations); the last one is triggered by
@@ -223,9 +216,7 @@ for (const backend of ['iptables', 'nftables'] as const) {
         const mid = landed.filter((l) => !/: (before|finished)$/.test(l));
         assert.ok(mid.length > 0, `no kill landed mid-ADD: ${landed.join(', ')}`);
         retryWorks(world, c, `fkt-${backend}-last-${RUN_ID}`, pod);
-      } finally {
-        world.cleanup();
-      }
+      });
     },
   );
 }

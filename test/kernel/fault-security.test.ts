@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cniBounded, traces } from '../helpers/fuzz-state';
-import { RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
+import { RUN_ID, World, bridgeConf, cni, inWorld } from '../helpers/netns';
 
 /** A plain Node (the one running these tests), without tsbridge's defences: the positive controls for
  * NODE_* (the binary is Bun now and re-executes itself without any NODE_* or BUN_*, see binary-env). */
@@ -158,8 +158,7 @@ test('NODE_OPTIONS --require and other NODE_* variables change nothing on ADD an
 });
 
 test('NODE_DEBUG changes nothing either: no debug output (and no dump of the environment) on stderr', () => {
-  const world = new World('secdbg');
-  try {
+  inWorld('secdbg', (world) => {
     const pod = world.pod('pod');
     const cid = `secd-${RUN_ID}`;
     const env = { NODE_DEBUG: 'child_process,fs,net', TSBRIDGE_TEST_SECRET: 'hunter2' };
@@ -186,9 +185,7 @@ test('NODE_DEBUG changes nothing either: no debug output (and no dump of the env
       `control: no NODE_DEBUG output from plain node:\n${plain.stderr}`,
     );
     assert.match(plain.stderr, 'hunter2', 'control: plain node did not print the environment');
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 /** ADD (debug level) with TSBRIDGE_LOG_FILE=file, then DEL; returns the ADD's stderr. */

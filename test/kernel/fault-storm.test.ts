@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { timeout } from '../helpers/test';
 import { census } from '../helpers/fuzz-state';
-import { CniReply, RUN_ID, World, bridgeConf, cni, cniAsync } from '../helpers/netns';
+import { CniReply, RUN_ID, World, bridgeConf, cni, cniAsync, inWorld } from '../helpers/netns';
 
 const PODS = Number(process.env.STORM_PODS) || 50;
 const CYCLES = Number(process.env.STORM_CYCLES) || 10;
@@ -140,8 +140,7 @@ test(
 test(
   `${PODS} ADDs at once on a bridge that does not exist yet: all succeed, one bridge, one gateway address`,
   timeout(600_000, async () => {
-    const world = new World('stbr');
-    try {
+    await inWorld('stbr', async (world) => {
       const net = 'tsbt-stbr';
       const bridge = 'tsbstbr0';
       const conf = bridgeConf(
@@ -189,9 +188,7 @@ test(
       assert.equal(after.ipFiles, []);
       assert.equal(after.chains, before.chains, `chains leaked:\n${world.natDump(world.node)}`);
       assert.is(after.rules, before.rules, `rules leaked:\n${world.natDump(world.node)}`);
-    } finally {
-      world.cleanup();
-    }
+    });
   }),
 );
 

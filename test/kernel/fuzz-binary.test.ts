@@ -17,7 +17,7 @@ import { timeout } from '../helpers/test';
 import { getKey, isObject } from '../../src/cni/json';
 import { NASTY_STRINGS, Rng, VALID_CODES, fuzzSeed, genConfig, genEnv } from '../helpers/fuzz';
 import { cniBounded, tree } from '../helpers/fuzz-state';
-import { CniReply, RUN_ID, World, cni } from '../helpers/netns';
+import { CniReply, RUN_ID, World, cni, inWorld } from '../helpers/netns';
 
 const SEED = fuzzSeed(7_2026);
 const CASES = Number(process.env.FUZZ_BIN_CASES) || 300;
@@ -202,8 +202,7 @@ const base = (world: World, extra: object = {}) => ({
 test(
   'hostile container IDs, network names, interface names ' + 'and IPAM types: refused (4/7), nothing written or run',
   () => {
-    const world = new World('fzname');
-    try {
+    inWorld('fzname', (world) => {
       const pod = world.pod('pod');
       const cases: { what: string; cid?: string; name?: string; ifname?: string; ipam?: object; code: number }[] = [
         ...[
@@ -280,9 +279,7 @@ test(
           `${k.what}: links made`,
         );
       }
-    } finally {
-      world.cleanup();
-    }
+    });
   },
 );
 
@@ -306,8 +303,7 @@ test(
   'dataDir on a pseudo-filesystem (/proc, /proc/sys/net, /sys, /sys/kernel): an error JSON in bounded time, never ' +
     'a spin',
   async () => {
-    const world = new World('fzpr');
-    try {
+    await inWorld('fzpr', async (world) => {
       const pod = world.pod('pod');
       const got: string[] = [];
       for (const d of ['/proc', '/proc/sys/net', '/sys', '/sys/kernel'])
@@ -317,9 +313,7 @@ test(
         [],
         got.join('; '),
       );
-    } finally {
-      world.cleanup();
-    }
+    });
   },
 );
 

@@ -7,14 +7,13 @@ import { RTM } from '../../src/netlink/constants';
 import { listLinks } from '../../src/netlink/link';
 import { encodeRequest, NetlinkError, Rtnl } from '../../src/netlink/socket';
 import { rtnetlink } from '../../src/sys/native';
-import { World } from '../helpers/netns';
+import { World, inWorld } from '../helpers/netns';
 
 const ifinfo = (): Buffer => Buffer.alloc(16);
 const fdOf = (nl: Rtnl): number => (nl as unknown as { fd: number }).fd;
 
 test('a dump larger than one datagram arrives whole (300 links)', async () => {
-  const world = new World('nldump');
-  try {
+  await inWorld('nldump', async (world) => {
     const batch = Array.from({ length: 300 }, (_, i) => `link add nld${i} type bridge`).join('\n') + '\n';
     const r = spawnSync('ip', ['-n', world.node, '-batch', '-'], { input: batch, encoding: 'utf8' });
     assert.is(r.status, 0, r.stderr);
@@ -28,9 +27,7 @@ test('a dump larger than one datagram arrives whole (300 links)', async () => {
     } finally {
       nl.close();
     }
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test('a kernel error is a NetlinkError with its errno; the socket stays usable', async () => {

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { hostVethName } from '../../src/attachment/names';
-import { RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
+import { RUN_ID, World, bridgeConf, cni, inWorld } from '../helpers/netns';
 
 const BRIDGE = 'tsbadd0';
 const NET = 'tsbt-add';
@@ -21,8 +21,7 @@ function conf(world: World, cniVersion: string): Record<string, unknown> {
 test(
   'ADD 1.1.0: result shape matches the links, container gets ' + 'address and default route, gateway and node reach it',
   async () => {
-    const world = new World('add11');
-    try {
+    await inWorld('add11', async (world) => {
       const pod = world.pod('pod');
       const cid = `add11-${RUN_ID}`;
       const r = cni(world.node, {
@@ -74,15 +73,12 @@ test(
       assert.ok(world.ping(pod.name, '10.200.1.1'), 'container cannot ping its gateway');
       await world.serveTcp(pod.name, 18101);
       assert.is(world.tcpPeer(world.node, '10.200.1.2', 18101), '10.200.1.1', 'node -> container TCP');
-    } finally {
-      world.cleanup();
-    }
+    });
   },
 );
 
 test('ADD 0.4.0: result in the 0.4.0 shape (ips[].version), and the container works the same', () => {
-  const world = new World('add04');
-  try {
+  inWorld('add04', (world) => {
     const pod = world.pod('pod');
     const cid = `add04-${RUN_ID}`;
     const r = cni(world.node, {
@@ -111,9 +107,7 @@ test('ADD 0.4.0: result in the 0.4.0 shape (ips[].version), and the container wo
     assert.equal(res.dns, DNS);
     assert.equal(world.addrs(pod.name, 'eth0'), ['10.200.1.2/24']);
     assert.ok(world.ping(pod.name, '10.200.1.1'), 'container cannot ping its gateway');
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test.run();

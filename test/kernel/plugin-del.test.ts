@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/attachment/names';
-import { RUN_ID, World, bridgeConf, cni, sh } from '../helpers/netns';
+import { RUN_ID, World, bridgeConf, cni, sh, inWorld } from '../helpers/netns';
 
 const BRIDGE = 'tsbdel0';
 const NET = 'tsbt-del';
@@ -40,8 +40,7 @@ function assertGone(world: World, cid: string): void {
 }
 
 test('DEL twice: both succeed, nothing left behind', () => {
-  const world = new World('deltwice');
-  try {
+  inWorld('deltwice', (world) => {
     const pod = world.pod('pod');
     const cid = `deltwice-${RUN_ID}`;
     const c = conf(world, 'iptables');
@@ -54,15 +53,12 @@ test('DEL twice: both succeed, nothing left behind', () => {
     }
     assertGone(world, cid);
     assert.not.ok(world.links(pod.name).includes('eth0'), 'container interface left behind');
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 for (const backend of BACKENDS) {
   test(`${backend}: DEL after the container netns was deleted releases the IP, host veth and rules`, () => {
-    const world = new World(`delgone-${backend.slice(0, 3)}`);
-    try {
+    inWorld(`delgone-${backend.slice(0, 3)}`, (world) => {
       const pod = world.pod('pod');
       const cid = `delgone-${backend}-${RUN_ID}`;
       const c = conf(world, backend);
@@ -74,14 +70,11 @@ for (const backend of BACKENDS) {
       assertGone(world, cid);
       // and again: still fine
       assert.is(cni(world.node, { command: 'DEL', conf: c, containerId: cid, netns: pod.path }).status, 0);
-    } finally {
-      world.cleanup();
-    }
+    });
   });
 
   test(`${backend}: DEL with empty CNI_NETNS releases the IP, host veth (and so the pair) and rules`, () => {
-    const world = new World(`delnons-${backend.slice(0, 3)}`);
-    try {
+    inWorld(`delnons-${backend.slice(0, 3)}`, (world) => {
       const pod = world.pod('pod');
       const cid = `delnons-${backend}-${RUN_ID}`;
       const c = conf(world, backend);
@@ -91,15 +84,12 @@ for (const backend of BACKENDS) {
       assert.is(r.status, 0, `DEL failed: ${r.stdout} ${r.stderr}`);
       assertGone(world, cid);
       assert.not.ok(world.links(pod.name).includes('eth0'), 'container end of the pair left behind');
-    } finally {
-      world.cleanup();
-    }
+    });
   });
 }
 
 test('empty CNI_NETNS: the reference bridge leaks its MASQUERADE chain and host veth, tsbridge does not', () => {
-  const world = new World('delref');
-  try {
+  inWorld('delref', (world) => {
     // the installed reference speaks up to 1.0.0 and only iptables by default
     const c = conf(world, 'iptables', '1.0.0');
     const refPod = world.pod('ref');
@@ -139,9 +129,7 @@ test('empty CNI_NETNS: the reference bridge leaks its MASQUERADE chain and host 
     addOk(world, c, cid, pod);
     assert.is(cni(world.node, { command: 'DEL', conf: c, containerId: cid, netns: '' }).status, 0);
     assertGone(world, cid);
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test.run();

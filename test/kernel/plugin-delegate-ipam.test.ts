@@ -2,7 +2,7 @@
 // `static` plugin from /usr/lib/cni).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cni, withPrev, World } from '../helpers/netns';
+import { cni, withPrev, inWorld } from '../helpers/netns';
 
 const conf = (ipam: object) => ({
   cniVersion: '1.0.0',
@@ -15,8 +15,7 @@ const conf = (ipam: object) => ({
 });
 
 test("ipam.type static is exec'd from CNI_PATH: its address and gateway are used; CHECK and DEL pass", () => {
-  const world = new World('deleg');
-  try {
+  inWorld('deleg', (world) => {
     const c = conf({ type: 'static', addresses: [{ address: '10.200.20.5/24', gateway: '10.200.20.1' }] });
     const pod = world.pod('p');
     const add = cni(world.node, { command: 'ADD', conf: c, containerId: 'deleg1', netns: pod.path });
@@ -37,14 +36,11 @@ test("ipam.type static is exec'd from CNI_PATH: its address and gateway are used
       world.links(pod.name).filter((l) => l !== 'lo'),
       [],
     );
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test('an IPAM type missing from CNI_PATH is code 7 naming it, and nothing is made', () => {
-  const world = new World('delegx');
-  try {
+  inWorld('delegx', (world) => {
     const pod = world.pod('p');
     const add = cni(world.node, {
       command: 'ADD',
@@ -59,9 +55,7 @@ test('an IPAM type missing from CNI_PATH is code 7 naming it, and nothing is mad
       world.links(pod.name).filter((l) => l !== 'lo'),
       [],
     );
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test.run();

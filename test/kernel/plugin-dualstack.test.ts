@@ -4,7 +4,7 @@
 // Subnets 10.200.4.0/24 and fd00:200:4::/64, bridge tsbdual0.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RUN_ID, World, bridgeConf, cni, sh } from '../helpers/netns';
+import { RUN_ID, bridgeConf, cni, sh, inWorld } from '../helpers/netns';
 
 const BRIDGE = 'tsbdual0';
 
@@ -20,8 +20,7 @@ const addrInfo = (ns: string, dev: string): AddrInfo[] =>
   (JSON.parse(sh('ip', ['-j', '-n', ns, 'addr', 'show', 'dev', dev])) as { addr_info: AddrInfo[] }[])[0].addr_info;
 
 test('dual-stack ADD: v4 and v6 addresses present and usable at once, IPv6 forwarding on', async () => {
-  const world = new World('dual');
-  try {
+  await inWorld('dual', async (world) => {
     const pod = world.pod('pod');
     const conf = bridgeConf(world, {
       name: 'tsbt-dual',
@@ -63,14 +62,11 @@ test('dual-stack ADD: v4 and v6 addresses present and usable at once, IPv6 forwa
     await world.serveTcp(world.node, 18401);
     assert.is(world.tcpPeer(pod.name, 'fd00:200:4::1', 18401), 'fd00:200:4::2');
     assert.is(world.tcpPeer(pod.name, '10.200.4.1', 18401), '10.200.4.2');
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test('dual-stack: a second container gets the next address of each family and reaches the first over IPv6', () => {
-  const world = new World('dual2');
-  try {
+  inWorld('dual2', (world) => {
     const conf = bridgeConf(world, {
       name: 'tsbt-dual',
       bridge: BRIDGE,
@@ -87,9 +83,7 @@ test('dual-stack: a second container gets the next address of each family and re
     );
     assert.ok(world.ping(b.name, 'fd00:200:4::2'), 'b cannot reach a over IPv6');
     assert.ok(world.ping(a.name, 'fd00:200:4::3'), 'a cannot reach b over IPv6');
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test.run();

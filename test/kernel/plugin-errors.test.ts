@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/attachment/names';
 import { assertTracesSeen, cniBounded, traces } from '../helpers/fuzz-state';
-import { CniReply, RUN_ID, World, bridgeConf, cni, sh } from '../helpers/netns';
+import { CniReply, RUN_ID, World, bridgeConf, cni, sh, inWorld } from '../helpers/netns';
 
 const BRIDGE = 'tsberr0';
 const NET = 'tsbt-err';
@@ -46,8 +46,7 @@ function assertNothingLeft(world: World, cid: string): void {
 }
 
 test('malformed JSON: code 6', () => {
-  const world = new World('errjson');
-  try {
+  inWorld('errjson', (world) => {
     const pod = world.pod('pod');
     const r = cni(world.node, {
       command: 'ADD',
@@ -57,27 +56,21 @@ test('malformed JSON: code 6', () => {
     });
     assertError(r, 6);
     assertNothingLeft(world, `errjson-${RUN_ID}`);
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test('missing CNI_CONTAINERID on ADD: code 4 naming the variable, answered in the config version', () => {
-  const world = new World('errenv');
-  try {
+  inWorld('errenv', (world) => {
     const pod = world.pod('pod');
     const r = cni(world.node, { command: 'ADD', conf: conf(world, {}, '1.0.0'), containerId: '', netns: pod.path });
     assertError(r, 4, 'CNI_CONTAINERID');
     assert.is(r.json.cniVersion, '1.0.0');
     assertNothingLeft(world, '');
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test('unknown cniVersion: code 1', () => {
-  const world = new World('errver');
-  try {
+  inWorld('errver', (world) => {
     const pod = world.pod('pod');
     const r = cni(world.node, {
       command: 'ADD',
@@ -87,14 +80,11 @@ test('unknown cniVersion: code 1', () => {
     });
     assertError(r, 1, '9.9.9');
     assertNothingLeft(world, `errver-${RUN_ID}`);
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test('CHECK with cniVersion 0.3.1 is refused (code 1); GC and STATUS with 1.0.0 likewise', () => {
-  const world = new World('errchk');
-  try {
+  inWorld('errchk', (world) => {
     const pod = world.pod('pod');
     const cid = `errchk-${RUN_ID}`;
     const c = conf(world, {}, '0.3.1');
@@ -113,14 +103,11 @@ test('CHECK with cniVersion 0.3.1 is refused (code 1); GC and STATUS with 1.0.0 
     }
     // none of the refused commands touched the attachment
     assert.equal(world.reservations(NET), ['10.200.10.2']);
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test('bad CIDR in the IPAM ranges: code 7, nothing made', () => {
-  const world = new World('errcidr');
-  try {
+  inWorld('errcidr', (world) => {
     const pod = world.pod('pod');
     for (const subnet of ['10.200.10.0/33', 'not-a-cidr', '10.200.10.5/24']) {
       const c = bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet }]] });
@@ -133,14 +120,11 @@ test('bad CIDR in the IPAM ranges: code 7, nothing made', () => {
       assertNothingLeft(world, `errcidr-${RUN_ID}`);
       assert.equal(world.links(pod.name), ['lo']);
     }
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test('vanished netns on ADD: error JSON naming it, IP released, nothing left behind', () => {
-  const world = new World('errgone');
-  try {
+  inWorld('errgone', (world) => {
     const pod = world.pod('pod');
     sh('ip', ['netns', 'del', pod.name]);
     const cid = `errgone-${RUN_ID}`;
@@ -150,9 +134,7 @@ test('vanished netns on ADD: error JSON naming it, IP released, nothing left beh
     assert.type(r.json.code, 'number');
     assert.ok(r.json.msg.includes(pod.path), `msg does not name the netns: ${r.json.msg}`);
     assertNothingLeft(world, cid);
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test('CNI_NETNS naming a file that is not a network namespace: error JSON, nothing left behind', () => {

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/attachment/names';
-import { RUN_ID, World, bridgeConf, cni, withPrev } from '../helpers/netns';
+import { RUN_ID, bridgeConf, cni, withPrev, inWorld } from '../helpers/netns';
 
 const BRIDGE = 'tsbgc0';
 const NET = 'tsbt-gc';
@@ -21,8 +21,7 @@ for (const { key, backend } of cases) {
   test(
     `GC with ${key} (${backend}): stale attachments lose ` + `IP, host veth and rules; the valid one is untouched`,
     () => {
-      const world = new World(`gc-${backend.slice(0, 3)}`);
-      try {
+      inWorld(`gc-${backend.slice(0, 3)}`, (world) => {
         const conf = bridgeConf(
           world,
           { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.9.0/24' }]] },
@@ -82,16 +81,13 @@ for (const { key, backend } of cases) {
           0,
         );
         assert.equal(world.reservations(NET), [keep.ip]);
-      } finally {
-        world.cleanup();
-      }
+      });
     },
   );
 }
 
 test('GC with an empty valid-attachments list releases everything of the network', () => {
-  const world = new World('gcall');
-  try {
+  inWorld('gcall', (world) => {
     const conf = bridgeConf(
       world,
       { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.9.0/24' }]] },
@@ -105,17 +101,14 @@ test('GC with an empty valid-attachments list releases everything of the network
     assert.equal(world.reservations(NET), []);
     assert.not.ok(world.links(world.node).includes(hostVethName(cid, 'eth0')));
     assert.not.ok(world.natDump(world.node).includes(masqChainName(NET, cid)));
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test(
   'GC removes a stale pair whose host veth has a foreign name (a reference pod) by its container end; pairs ' +
     'holding kept addresses stay (12.4)',
   () => {
-    const world = new World('gcref');
-    try {
+    inWorld('gcref', (world) => {
       const conf = bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.9.0/24' }]] });
       const add = (t: string) => {
         const pod = world.pod(t);
@@ -164,15 +157,12 @@ test(
       assert.not.ok(world.links(gone.pod.name).includes('eth0'), 'the stale pod still has its interface');
       assert.ok(after.includes(keep.veth), 'the valid pod lost its pair (it holds a kept address)');
       assert.ok(after.includes(otherVeth), 'a pair whose address GC did not release was deleted');
-    } finally {
-      world.cleanup();
-    }
+    });
   },
 );
 
 test('STATUS: success on a usable config, and still success (a warning on stderr) once the range is exhausted', () => {
-  const world = new World('status');
-  try {
+  inWorld('status', (world) => {
     // a /30: .1 is the gateway, .2 the only address to hand out
     const conf = bridgeConf(
       world,
@@ -197,9 +187,7 @@ test('STATUS: success on a usable config, and still success (a warning on stderr
 
     assert.is(cni(world.node, { command: 'DEL', conf, containerId: cid, netns: pod.path }).status, 0);
     assert.is(cni(world.node, { command: 'STATUS', conf }).status, 0, 'STATUS after DEL');
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test.run();

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/attachment/names';
 import { assertTracesSeen, traces } from '../helpers/fuzz-state';
-import { RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
+import { RUN_ID, World, bridgeConf, cni, inWorld } from '../helpers/netns';
 
 const BRIDGE = 'tsbipam0';
 const NET = 'tsbt-ipam';
@@ -26,8 +26,7 @@ function assertNothingOf(world: World, cid: string, pod: { name: string }): void
 }
 
 test('requested IP via CNI_ARGS IP= and via runtimeConfig.ips', () => {
-  const world = new World('ipreq');
-  try {
+  inWorld('ipreq', (world) => {
     const a = world.pod('a');
     const ra = cni(world.node, {
       command: 'ADD',
@@ -53,14 +52,11 @@ test('requested IP via CNI_ARGS IP= and via runtimeConfig.ips', () => {
 
     assert.equal(world.reservations(NET), ['10.200.5.50', '10.200.5.60']);
     assert.ok(world.ping(a.name, '10.200.5.60'), 'a cannot reach b');
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test('requesting an IP that is taken: code 102, nothing left behind, the holder untouched', () => {
-  const world = new World('iptaken');
-  try {
+  inWorld('iptaken', (world) => {
     const a = world.pod('a');
     const cidA = `iptaken-a-${RUN_ID}`;
     assert.is(
@@ -87,14 +83,11 @@ test('requesting an IP that is taken: code 102, nothing left behind, the holder 
     assert.ok(world.links(world.node).includes(hostVethName(cidA, 'eth0')));
     assert.ok(world.natDump(world.node).includes(masqChainName(NET, cidA)), 'holder lost its rules');
     assert.ok(world.ping(a.name, '10.200.5.1'));
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test('range exhaustion: ADD until the /29 is full, then code 101 on stdout, non-zero exit, nothing left behind', () => {
-  const world = new World('ipfull');
-  try {
+  inWorld('ipfull', (world) => {
     const c = conf(world, '10.200.5.0/29');
     // .1 is the gateway, .7 broadcast: .2 - .6 are the five to hand out
     for (let i = 2; i <= 6; i++) {
@@ -118,9 +111,7 @@ test('range exhaustion: ADD until the /29 is full, then code 101 on stdout, non-
     assertNothingOf(world, cid, last);
     assert.equal(world.reservations(NET), before);
     assert.is(world.links(world.node).filter((l) => l.startsWith('veth')).length, vethsBefore);
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test.run();

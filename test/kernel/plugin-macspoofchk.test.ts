@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spoofNames } from '../../src/firewall/nft/spoofcheck';
 import { hostVethName } from '../../src/attachment/names';
-import { BIN, RUN_ID, World, bridgeConf, cni, withPrev } from '../helpers/netns';
+import { BIN, RUN_ID, World, bridgeConf, cni, withPrev, inWorld } from '../helpers/netns';
 
 const NET = 'tsbt-spoof';
 
@@ -79,8 +79,7 @@ for (const on of [true, false]) {
     `a container that changes its MAC ` +
       `${on ? 'gets nothing through with' : 'still gets through without'} macspoofchk`,
     () => {
-      const world = new World(`spoof-${on ? 'on' : 'off'}`);
-      try {
+      inWorld(`spoof-${on ? 'on' : 'off'}`, (world) => {
         const conf = bridgeConf(
           world,
           {
@@ -129,9 +128,7 @@ for (const on of [true, false]) {
           assert.is(mine.length, 1, JSON.stringify(d.findings));
           assert.match(mine[0].message, new RegExp(`lets only ${a.mac} through but eth0 has MAC 02:00:5e:00:53:99`));
         }
-      } finally {
-        world.cleanup();
-      }
+      });
     },
   );
 }
@@ -140,8 +137,7 @@ test(
   'macspoofchk: CHECK names a missing chain; DEL with an empty CNI_NETNS removes only its own; a second pod keeps ' +
     'its own',
   () => {
-    const world = new World('spoof-del');
-    try {
+    inWorld('spoof-del', (world) => {
       const conf = bridgeConf(
         world,
         { name: NET, bridge: 'tsbms2', ranges: [[{ subnet: '10.200.33.0/24' }]] },
@@ -193,17 +189,14 @@ test(
       assert.is(chkB.status, 0, `CHECK b after a's DEL: ${chkB.stdout}`);
       // DEL again: idempotent
       assert.is(cni(world.node, { command: 'DEL', conf, containerId: a.cid, netns: '' }).status, 0);
-    } finally {
-      world.cleanup();
-    }
+    });
   },
 );
 
 test(
   'macspoofchk: GC removes the chains of attachments not ' + 'valid; a failed ADD and a refused ifname leave none',
   () => {
-    const world = new World('spoof-gc');
-    try {
+    inWorld('spoof-gc', (world) => {
       const conf = bridgeConf(
         world,
         { name: NET, bridge: 'tsbms3', ranges: [[{ subnet: '10.200.34.0/24' }]] },
@@ -253,15 +246,12 @@ test(
         world.links(odd.name).some((l) => l !== 'lo'),
         'the refused ADD made an interface',
       );
-    } finally {
-      world.cleanup();
-    }
+    });
   },
 );
 
 test('macspoofchk: the same nftables layout as the reference bridge 1.1.1', () => {
-  const world = new World('spoof-ref');
-  try {
+  inWorld('spoof-ref', (world) => {
     const ours = bridgeConf(
       world,
       { name: NET, bridge: 'tsbms4', ranges: [[{ subnet: '10.200.35.0/24' }]], cniVersion: '1.0.0' },
@@ -319,9 +309,7 @@ test('macspoofchk: the same nftables layout as the reference bridge 1.1.1', () =
     assert.is(del2.status, 0, `reference DEL of tsbridge's: ${del2.stdout}`);
     const left = bridgeNat(world, world.node);
     assert.not.ok(left.includes(cid) || left.includes(a.cid), `chains left:\n${left}`);
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test.run();

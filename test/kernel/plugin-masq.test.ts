@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
-import { RUN_ID, World, bridgeConf, cni, withPrev } from '../helpers/netns';
+import { RUN_ID, bridgeConf, cni, withPrev, inWorld } from '../helpers/netns';
 
 const BRIDGE = 'tsbmasq0';
 const NET = 'tsbt-masq';
@@ -20,8 +20,7 @@ for (const backend of ['iptables', 'nftables'] as const) {
     `${backend}: with ipMasq the outside host sees the node's address (v4 and v6); CHECK passes; DEL removes the ` +
       `rules`,
     async () => {
-      const world = new World(`masq-${backend.slice(0, 3)}`);
-      try {
+      await inWorld(`masq-${backend.slice(0, 3)}`, async (world) => {
         const out = world.outside('out', `${NODE_OUT}/24`, `${OUT}/24`);
         world.exec(world.node, 'ip', ['addr', 'add', `${NODE_OUT6}/64`, 'dev', 'to-out', 'nodad']);
         world.exec(out, 'ip', ['addr', 'add', `${OUT6}/64`, 'dev', 'eth0', 'nodad']);
@@ -70,15 +69,12 @@ for (const backend of ['iptables', 'nftables'] as const) {
         assert.is(del.status, 0, `DEL failed: ${del.stdout} ${del.stderr}`);
         const after = world.natDump(world.node);
         assert.not.ok(after.includes(chain) || after.includes(cid), `rules left after DEL:\n${after}`);
-      } finally {
-        world.cleanup();
-      }
+      });
     },
   );
 
   test(`${backend}: with ipMasq false the outside host sees the container's address and no rule is made`, async () => {
-    const world = new World(`nomasq-${backend.slice(0, 3)}`);
-    try {
+    await inWorld(`nomasq-${backend.slice(0, 3)}`, async (world) => {
       const out = world.outside('out', `${NODE_OUT}/24`, `${OUT}/24`);
       world.exec(out, 'ip', ['route', 'add', '10.200.3.0/24', 'via', NODE_OUT]);
       await world.serveTcp(out, PORT);
@@ -94,9 +90,7 @@ for (const backend of ['iptables', 'nftables'] as const) {
       assert.is(world.tcpPeer(pod.name, OUT, PORT), '10.200.3.2', 'outside must see the container address');
       const dump = world.natDump(world.node);
       assert.not.ok(dump.includes(masqChainName(NET, cid)) || dump.includes(cid), `unexpected rules:\n${dump}`);
-    } finally {
-      world.cleanup();
-    }
+    });
   });
 
   // One container attached twice to the same network (eth0 and eth1, as libcni allows: the
@@ -105,8 +99,7 @@ for (const backend of ['iptables', 'nftables'] as const) {
   test(
     `${backend}: two interfaces of one container on one ` + `network keep each other's masquerade through ADD and DEL`,
     async () => {
-      const world = new World(`masq2-${backend.slice(0, 3)}`);
-      try {
+      await inWorld(`masq2-${backend.slice(0, 3)}`, async (world) => {
         const out = world.outside('out', `${NODE_OUT}/24`, `${OUT}/24`);
         await world.serveTcp(out, PORT);
         const pod = world.pod('pod');
@@ -160,9 +153,7 @@ for (const backend of ['iptables', 'nftables'] as const) {
         );
         const after = world.natDump(world.node);
         assert.not.ok(after.includes(masqChainName(NET, cid)), `rules left after both DELs:\n${after}`);
-      } finally {
-        world.cleanup();
-      }
+      });
     },
   );
 }

@@ -4,13 +4,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
-import { RUN_ID, World, bridgeConf, cni, cniAsync, withPrev } from '../helpers/netns';
+import { RUN_ID, bridgeConf, cni, cniAsync, withPrev, inWorld } from '../helpers/netns';
 
 const BRIDGE = 'tsbmulti0';
 
 test('three containers on one bridge reach each other; node <-> each container', async () => {
-  const world = new World('multi');
-  try {
+  await inWorld('multi', async (world) => {
     const conf = bridgeConf(world, { name: 'tsbt-multi', bridge: BRIDGE, ranges: [[{ subnet: '10.200.2.0/24' }]] });
     const pods = ['a', 'b', 'c'].map((t) => {
       const pod = world.pod(t);
@@ -44,17 +43,14 @@ test('three containers on one bridge reach each other; node <-> each container',
     for (const p of pods) assert.is(world.tcpPeer(p.name, '10.200.2.1', 18201), p.ip, `TCP ${p.ip} -> node`);
     for (const p of pods.slice(1))
       assert.is(world.tcpPeer(p.name, pods[0].ip, 18202), p.ip, `TCP ${p.ip} -> ${pods[0].ip}`);
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 for (const backend of ['iptables', 'nftables'] as const) {
   test(
     `${backend}: eight ADDs at once into a fresh node, ` + `then eight DELs at once: all succeed, nothing left`,
     async () => {
-      const world = new World(`par-${backend.slice(0, 3)}`);
-      try {
+      await inWorld(`par-${backend.slice(0, 3)}`, async (world) => {
         const NET = 'tsbt-par';
         const conf = bridgeConf(
           world,
@@ -100,9 +96,7 @@ for (const backend of ['iptables', 'nftables'] as const) {
         const dump = world.natDump(world.node);
         for (const p of pods)
           assert.not.ok(dump.includes(masqChainName(NET, p.cid)), `rules of ${p.cid} left:\n${dump}`);
-      } finally {
-        world.cleanup();
-      }
+      });
     },
   );
 }

@@ -3,7 +3,7 @@
 // containerPort through hostPort; a second claim on the port fails; DEL leaves nothing.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { bridgeConf, cni, withPrev, World } from '../helpers/netns';
+import { bridgeConf, cni, withPrev, inWorld } from '../helpers/netns';
 
 const NODE_OUT = '192.168.211.1';
 const OUT = '192.168.211.2';
@@ -13,8 +13,7 @@ for (const backend of ['iptables', 'nftables'] as const) {
   test(
     `${backend}: published port reachable from outside, node ` + `address, 127.0.0.1 and hairpin; CHECK; conflict; DEL`,
     async () => {
-      const world = new World(`pm${backend.slice(0, 3)}`);
-      try {
+      await inWorld(`pm${backend.slice(0, 3)}`, async (world) => {
         const out = world.outside('out', `${NODE_OUT}/24`, `${OUT}/24`);
         const net = `pm-${backend}`;
         const base = bridgeConf(
@@ -82,16 +81,13 @@ for (const backend of ['iptables', 'nftables'] as const) {
         const again = cni(world.node, { command: 'ADD', conf, containerId: 'pmother', netns: other.path });
         assert.is(again.status, 0, again.stdout);
         assert.is(cni(world.node, { command: 'DEL', conf, containerId: 'pmother', netns: other.path }).status, 0);
-      } finally {
-        world.cleanup();
-      }
+      });
     },
   );
 }
 
 test('malformed portMappings fail ADD with code 7 and leave nothing; DEL does not validate them', () => {
-  const world = new World('pmbad');
-  try {
+  inWorld('pmbad', (world) => {
     const conf = {
       ...bridgeConf(world, { name: 'pmbad', bridge: 'tsbpmbad', ranges: [[{ subnet: '10.200.12.0/24' }]] }),
       runtimeConfig: { portMappings: [{ hostPort: 70000, containerPort: 80 }] },
@@ -106,9 +102,7 @@ test('malformed portMappings fail ADD with code 7 and leave nothing; DEL does no
       [],
     );
     assert.is(cni(world.node, { command: 'DEL', conf, containerId: 'pmbad1', netns: pod.path }).status, 0);
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test.run();

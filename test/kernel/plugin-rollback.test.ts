@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/attachment/names';
 import { assertTracesSeen, traces } from '../helpers/fuzz-state';
-import { RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
+import { RUN_ID, World, bridgeConf, cni, inWorld } from '../helpers/netns';
 
 const BRIDGE = 'tsbrb0';
 const NET = 'tsbt-rb';
@@ -40,8 +40,7 @@ function addAgainOk(world: World, c: object, cid: string, pod: { path: string })
 }
 
 test('bridge name taken by a non-bridge link: code 7, IP released, nothing left, the link untouched', () => {
-  const world = new World('rbbr');
-  try {
+  inWorld('rbbr', (world) => {
     // a veth pair (this kernel may lack the dummy driver)
     world.exec(world.node, 'ip', ['link', 'add', BRIDGE, 'type', 'veth', 'peer', 'name', 'tsbrb0-peer']);
     const pod = world.pod('pod');
@@ -55,14 +54,11 @@ test('bridge name taken by a non-bridge link: code 7, IP released, nothing left,
 
     world.exec(world.node, 'ip', ['link', 'del', BRIDGE]);
     addAgainOk(world, conf(world), cid, pod);
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test('CNI_IFNAME already in the container: veth creation fails, IP released, the existing interface kept', () => {
-  const world = new World('rbif');
-  try {
+  inWorld('rbif', (world) => {
     const pod = world.pod('pod');
     world.exec(pod.name, 'ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0-peer']);
     const cid = `rbif-${RUN_ID}`;
@@ -77,14 +73,11 @@ test('CNI_IFNAME already in the container: veth creation fails, IP released, the
 
     world.exec(pod.name, 'ip', ['link', 'del', 'eth0']);
     addAgainOk(world, conf(world), cid, pod);
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test('a container route that cannot be added (unreachable gateway): veth pair deleted, IP released', () => {
-  const world = new World('rbrt');
-  try {
+  inWorld('rbrt', (world) => {
     const pod = world.pod('pod');
     const cid = `rbrt-${RUN_ID}`;
     const bad = conf(world, 'iptables', { routes: [{ dst: '192.168.208.0/24', gw: '10.99.0.1' }] });
@@ -96,14 +89,11 @@ test('a container route that cannot be added (unreachable gateway): veth pair de
     assertNothingLeft(world, cid, pod);
 
     addAgainOk(world, conf(world), cid, pod);
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test('nftables masquerade fails (a foreign non-NAT "postrouting" chain in inet tsbridge): everything undone', () => {
-  const world = new World('rbfw');
-  try {
+  inWorld('rbfw', (world) => {
     world.exec(world.node, 'nft', ['add', 'table', 'inet', 'tsbridge']);
     world.exec(world.node, 'nft', ['add', 'chain', 'inet', 'tsbridge', 'postrouting']);
     const pod = world.pod('pod');
@@ -121,9 +111,7 @@ test('nftables masquerade fails (a foreign non-NAT "postrouting" chain in inet t
     world.exec(world.node, 'nft', ['delete', 'table', 'inet', 'tsbridge']);
     addAgainOk(world, c, cid, pod);
     assert.match(world.exec(world.node, 'nft', ['list', 'table', 'inet', 'tsbridge']), masqChainName(NET, cid));
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test.run();

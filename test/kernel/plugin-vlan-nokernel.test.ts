@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RUN_ID, World, bridgeConf, cni } from '../helpers/netns';
+import { RUN_ID, World, bridgeConf, cni, inWorld } from '../helpers/netns';
 
 function kernelHasVlanFiltering(world: World): boolean {
   const ns = world.addNs('vlprobe');
@@ -18,8 +18,7 @@ function kernelHasVlanFiltering(world: World): boolean {
 }
 
 test('vlan / vlanTrunk on a kernel without VLAN filtering: code 2 naming the feature, nothing left behind', () => {
-  const world = new World('vlnok');
-  try {
+  inWorld('vlnok', (world) => {
     if (kernelHasVlanFiltering(world)) {
       console.log(
         '  (this kernel has bridge VLAN filtering: the refusal cannot happen here; VLANs are tested in the VM)',
@@ -60,9 +59,7 @@ test('vlan / vlanTrunk on a kernel without VLAN filtering: code 2 naming the fea
       };
       assert.is(filt.linkinfo?.info_data?.vlan_filtering, 0, `${what}: the existing bridge changed`);
     }
-  } finally {
-    world.cleanup();
-  }
+  });
 });
 
 test.run();

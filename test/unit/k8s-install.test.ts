@@ -20,8 +20,7 @@ interface Env {
   conflist: string;
 }
 
-function env(): Env {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8sinst-'));
+function env(root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8sinst-'))): Env {
   const source = path.join(root, 'src-tsbridge');
   fs.writeFileSync(source, `#!/bin/sh\n# ${BINARY_MARKER}\necho v1\n`, { mode: 0o700 });
   return {
@@ -31,6 +30,11 @@ function env(): Env {
     confPath: path.join(root, 'etc/cni/net.d/10-tsbridge.conflist'),
     conflist: renderConflist({ network: 'tsbridge', bridge: 'cni0', podCidrs: ['10.244.1.0/24'], ipMasq: false }),
   };
+}
+
+/** fn with a fresh env(), its files removed afterwards. */
+function withEnv(fn: (e: Env) => void): void {
+  withTmpDir('tsbt-k8sinst-', (root) => fn(env(root)));
 }
 
 const quiet = (): Logger & { lines: string[] } => {
@@ -47,8 +51,7 @@ const until = async (what: string, ok: () => boolean, ms = 5000): Promise<void> 
 };
 
 test('install creates the directories, copies the binary 0755 and writes the conflist 0644; nothing temp left', () => {
-  const e = env();
-  try {
+  withEnv((e) => {
     const r = new Installer(e).ensure();
     assert.equal(r, { binary: 'written', conflist: 'written' });
     assert.equal(fs.readFileSync(e.binPath), fs.readFileSync(e.source));
@@ -57,14 +60,11 @@ test('install creates the directories, copies the binary 0755 and writes the con
     assert.is(mode(e.confPath), 0o644);
     assert.equal(fs.readdirSync(path.dirname(e.binPath)), ['tsbridge']);
     assert.equal(fs.readdirSync(path.dirname(e.confPath)), ['10-tsbridge.conflist']);
-  } finally {
-    fs.rmSync(e.root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('identical files are not rewritten (same inode, same mtime), by a fresh installer too', () => {
-  const e = env();
-  try {
+  withEnv((e) => {
     new Installer(e).ensure();
     const before = [fs.statSync(e.binPath), fs.statSync(e.confPath)].map((s) => `${s.ino}:${s.mtimeMs}`);
     assert.equal(new Installer(e).ensure(), { binary: 'unchanged', conflist: 'unchanged' });
@@ -75,14 +75,11 @@ test('identical files are not rewritten (same inode, same mtime), by a fresh ins
       [fs.statSync(e.binPath), fs.statSync(e.confPath)].map((s) => `${s.ino}:${s.mtimeMs}`),
       before,
     );
-  } finally {
-    fs.rmSync(e.root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('changed content, a new version, or a wrong mode is rewritten by atomic rename (new inode)', () => {
-  const e = env();
-  try {
+  withEnv((e) => {
     const inst = new Installer(e);
     inst.ensure();
     const ino = fs.statSync(e.binPath).ino;
@@ -105,24 +102,18 @@ test('changed content, a new version, or a wrong mode is rewritten by atomic ren
     assert.equal(new Installer({ ...e, conflist }).ensure(), { binary: 'written', conflist: 'written' });
     assert.match(fs.readFileSync(e.binPath, 'utf8'), /echo v2/);
     assert.match(fs.readFileSync(e.confPath, 'utf8'), /10\.244\.9\.0\/24/);
-  } finally {
-    fs.rmSync(e.root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('installing from the installed path itself is a no-op (the image may run the host copy)', () => {
-  const e = env();
-  try {
+  withEnv((e) => {
     new Installer(e).ensure();
     assert.equal(new Installer({ ...e, source: e.binPath }).ensure(), { binary: 'unchanged', conflist: 'unchanged' });
-  } finally {
-    fs.rmSync(e.root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('stale temp files of a killed writer are swept, fresh ones (a live writer) kept; others never', () => {
-  const e = env();
-  try {
+  withEnv((e) => {
     const dir = path.dirname(e.confPath);
     fs.mkdirSync(dir, { recursive: true });
     const old = path.join(dir, '.10-tsbridge.conflist.0badc0de.tmp');
@@ -136,9 +127,7 @@ test('stale temp files of a killed writer are swept, fresh ones (a live writer) 
     assert.ok(fs.existsSync(fresh) && fs.existsSync(foreign));
     writeFileAtomic(e.confPath, 'abc', 0o644);
     assert.is(fs.readFileSync(e.confPath, 'utf8'), 'abc');
-  } finally {
-    fs.rmSync(e.root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('keeper restores the conflist and the binary after deletion or change, and stops on abort', async () => {
@@ -192,8 +181,7 @@ test('keeper: the whole conf directory removed is re-created by the periodic che
 });
 
 test('uninstall removes ours (config first), keeps foreign files unless forced, tolerates absence', () => {
-  const e = env();
-  try {
+  withEnv((e) => {
     new Installer(e).ensure();
     assert.equal(uninstall({ ...e, network: 'tsbridge', source: e.source }), {
       conflist: 'removed',
@@ -217,9 +205,7 @@ test('uninstall removes ours (config first), keeps foreign files unless forced, 
     });
     assert.ok(fs.existsSync(e.binPath) && fs.existsSync(e.confPath));
     assert.equal(uninstall({ ...e, network: 'tsbridge', force: true }), { conflist: 'removed', binary: 'removed' });
-  } finally {
-    fs.rmSync(e.root, { recursive: true, force: true });
-  }
+  });
 });
 
 test('fileContains finds a marker across read-chunk boundaries', () => {
