@@ -3,7 +3,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { FakeApi } from './k8s-fake-api';
-import { BIN } from './netns';
+import * as assert from 'uvu/assert';
+import { BIN, exited, nodeUplink, World } from './netns';
 
 /**
  * The flags that point install/routes at the API server `server` (default: api on loopback) with api's token and CA.
@@ -32,4 +33,24 @@ export function spawnInNs(
 export function dirFlags(dir: string, bridge: string): string[] {
   const d = (sub: string): string => path.join(dir, sub);
   return ['--cni-bin-dir', d('bin'), '--cni-conf-dir', d('net.d'), '--data-dir', d('ipam'), '--bridge', bridge];
+}
+
+/** The node namespace gets its uplink (eth0 with addrs, see nodeUplink) and api listens inside it; returns its name. */
+export async function serveInNode(world: World, api: FakeApi, ...addrs: string[]): Promise<string> {
+  nodeUplink(world.node, ...addrs);
+  await api.listen({ nsPath: `/run/netns/${world.node}` });
+  return world.node;
+}
+
+/** SIGTERM stops the agent cleanly: exit code 0 (its log in the message otherwise). */
+export async function stopAgent(agent: ChildProcess, log: string): Promise<void> {
+  agent.kill('SIGTERM');
+  assert.is(await exited(agent), 0, log);
+}
+
+/** The end of an agent test, also after a failure: the agent killed, the namespaces removed, the server closed. */
+export async function teardown(agent: ChildProcess | undefined, world: World, api: FakeApi): Promise<void> {
+  agent?.kill('SIGKILL');
+  world.cleanup();
+  await api.close();
 }

@@ -5,6 +5,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as assert from 'uvu/assert';
 import { BIN } from './paths';
 
 export { BIN };
@@ -280,6 +281,13 @@ export function cniEnv(call: CniCall): Record<string, string> {
     ...(call.args ? { CNI_ARGS: call.args } : {}),
     ...call.env,
   };
+}
+
+/** cni() that must succeed: fails the test with the reply otherwise (`what` names the call in the message). */
+export function cniOk(hostNs: string, call: CniCall, what: string = call.command): CniReply {
+  const r = cni(hostNs, call);
+  assert.is(r.status, 0, `${what} failed: ${r.stdout} ${r.stderr}`);
+  return r;
 }
 
 function cniReply(status: number | null, stdout: string, stderr: string): CniReply {

@@ -11,9 +11,9 @@ import { ChildProcess } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
-import { apiFlags, spawnInNs } from '../helpers/k8s-agent';
+import { apiFlags, serveInNode, spawnInNs, stopAgent, teardown } from '../helpers/k8s-agent';
 import { ourRoutes } from '../helpers/agent-soak';
-import { exited, nodeUplink, sh, until, World } from '../helpers/netns';
+import { until, World } from '../helpers/netns';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -33,10 +33,7 @@ test(
     let agent: ChildProcess | undefined;
     let log = '';
     try {
-      const ns = world.node;
-      sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      nodeUplink(ns, '10.217.0.1/24');
-      await api.listen({ nsPath: `/run/netns/${ns}` });
+      const ns = await serveInNode(world, api, '10.217.0.1/24');
       api.setNode(makeNode('node-1', ['10.217.1.0/24'], ['10.217.0.1']));
       api.setNode(makeNode('node-2', ['10.217.2.0/24'], ['10.217.0.2']));
 
@@ -94,12 +91,9 @@ test(
       assert.is(api.watching, 1, log);
       assert.ok((await ourRoutes(ns)).includes('10.217.2.0/24 via 10.217.0.2'));
 
-      agent.kill('SIGTERM');
-      assert.is(await exited(agent), 0, log);
+      await stopAgent(agent, log);
     } finally {
-      agent?.kill('SIGKILL');
-      world.cleanup();
-      await api.close();
+      await teardown(agent, world, api);
     }
   },
 );

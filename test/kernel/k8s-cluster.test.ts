@@ -13,8 +13,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { timeout } from '../helpers/test';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
-import { apiFlags, dirFlags, spawnInNs } from '../helpers/k8s-agent';
-import { BIN, cni, exited, sh, until, World } from '../helpers/netns';
+import { apiFlags, dirFlags, spawnInNs, stopAgent, teardown } from '../helpers/k8s-agent';
+import { BIN, cni, sh, until, World } from '../helpers/netns';
 
 const run = promisify(execFile);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -295,12 +295,9 @@ test('an agent that cannot reach the API keeps the routes it has (no list, no de
     );
     await sleep(1500); // several resync periods
     assert.equal(await ourRoutes(ns), ['10.214.2.0/24 via 172.31.214.2']);
-    agent.kill('SIGTERM');
-    assert.is(await exited(agent), 0, err);
+    await stopAgent(agent, err);
   } finally {
-    agent?.kill('SIGKILL');
-    world.cleanup();
-    await api.close();
+    await teardown(agent, world, api);
   }
 });
 

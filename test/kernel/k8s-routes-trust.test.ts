@@ -11,8 +11,8 @@ import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeApi, makeNode, NodeObject } from '../helpers/k8s-fake-api';
-import { apiFlags, spawnInNs } from '../helpers/k8s-agent';
-import { BIN, exited, nodeUplink, sh, until, World } from '../helpers/netns';
+import { apiFlags, serveInNode, spawnInNs, stopAgent, teardown } from '../helpers/k8s-agent';
+import { BIN, until, World } from '../helpers/netns';
 
 const run = promisify(execFile);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -43,10 +43,7 @@ test(
     let agent: ChildProcess | undefined;
     let log = '';
     try {
-      const ns = world.node;
-      sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      nodeUplink(ns, '10.216.0.1/24', 'fd00:216::1/64');
-      await api.listen({ nsPath: `/run/netns/${ns}` });
+      const ns = await serveInNode(world, api, '10.216.0.1/24', 'fd00:216::1/64');
 
       api.setNode(node('node-1', ['10.216.1.0/24', 'fd00:216:0:1::/64'], ['10.216.0.1', 'fd00:216::1'], 0));
       api.setNode(node('node-2', ['10.216.2.0/24', 'fd00:216:0:2::/64'], ['10.216.0.2', 'fd00:216::2'], 1));
@@ -117,12 +114,9 @@ test(
       assert.match(log, /watch event longer than 1048576 bytes/);
       assert.equal(await ourRoutes(ns), good);
 
-      agent.kill('SIGTERM');
-      assert.is(await exited(agent), 0, log);
+      await stopAgent(agent, log);
     } finally {
-      agent?.kill('SIGKILL');
-      world.cleanup();
-      await api.close();
+      await teardown(agent, world, api);
     }
   },
 );

@@ -11,8 +11,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SUPPORTED_VERSIONS } from '../../src/cni/version';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
-import { spawnInNs } from '../helpers/k8s-agent';
-import { BIN, bridgeConf, cni, exited, nodeUplink, RUN_ID, sh, tsb, World } from '../helpers/netns';
+import { serveInNode, spawnInNs, stopAgent, teardown } from '../helpers/k8s-agent';
+import { BIN, bridgeConf, cni, RUN_ID, sh, tsb, World } from '../helpers/netns';
 import { ROOT } from '../helpers/paths';
 
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
@@ -323,9 +323,7 @@ test('routes --kubeconfig against the fake API server; the readiness probe follo
   let agent: ChildProcess | undefined;
   let log = '';
   try {
-    const ns = world.node;
-    nodeUplink(ns, '10.218.0.1/24');
-    await api.listen({ nsPath: `/run/netns/${ns}` });
+    const ns = await serveInNode(world, api, '10.218.0.1/24');
     api.setNode(makeNode('node-1', ['10.219.1.0/24'], ['10.218.0.1']));
     api.setNode(makeNode('node-2', ['10.219.2.0/24'], ['10.218.0.2']));
     const kc = path.join(d, 'kubeconfig');
@@ -353,12 +351,9 @@ test('routes --kubeconfig against the fake API server; the readiness probe follo
     assert.is(ready.status, 0, ready.stderr + log);
     const st = JSON.parse(fs.readFileSync(status, 'utf8'));
     assert.equal([st.job, typeof st.okAt, st.maxAgeMs], ['routes', 'number', 17_000]);
-    agent.kill('SIGTERM');
-    assert.is(await exited(agent), 0, log);
+    await stopAgent(agent, log);
   } finally {
-    agent?.kill('SIGKILL');
-    world.cleanup();
-    api.close();
+    await teardown(agent, world, api);
     fs.rmSync(d, { recursive: true, force: true });
   }
 });

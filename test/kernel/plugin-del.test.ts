@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/attachment/names';
-import { RUN_ID, World, bridgeConf, cni, sh, inWorld } from '../helpers/netns';
+import { RUN_ID, World, bridgeConf, cni, cniOk, sh, inWorld } from '../helpers/netns';
 
 const BRIDGE = 'tsbdel0';
 const NET = 'tsbt-del';
@@ -21,8 +21,7 @@ const conf = (world: World, backend: string, cniVersion = '1.1.0') =>
   );
 
 function addOk(world: World, c: object, cid: string, pod: { path: string }): void {
-  const r = cni(world.node, { command: 'ADD', conf: c, containerId: cid, netns: pod.path });
-  assert.is(r.status, 0, `ADD failed: ${r.stdout} ${r.stderr}`);
+  cniOk(world.node, { command: 'ADD', conf: c, containerId: cid, netns: pod.path });
 }
 
 /** The attachment's rules, veth and reservation are all there (so their absence later means something). */
@@ -65,8 +64,7 @@ for (const backend of BACKENDS) {
       addOk(world, c, cid, pod);
       assertPresent(world, cid);
       sh('ip', ['netns', 'del', pod.name]);
-      const r = cni(world.node, { command: 'DEL', conf: c, containerId: cid, netns: pod.path });
-      assert.is(r.status, 0, `DEL failed: ${r.stdout} ${r.stderr}`);
+      cniOk(world.node, { command: 'DEL', conf: c, containerId: cid, netns: pod.path });
       assertGone(world, cid);
       // and again: still fine
       assert.is(cni(world.node, { command: 'DEL', conf: c, containerId: cid, netns: pod.path }).status, 0);
@@ -80,8 +78,7 @@ for (const backend of BACKENDS) {
       const c = conf(world, backend);
       addOk(world, c, cid, pod);
       assertPresent(world, cid);
-      const r = cni(world.node, { command: 'DEL', conf: c, containerId: cid, netns: '' });
-      assert.is(r.status, 0, `DEL failed: ${r.stdout} ${r.stderr}`);
+      cniOk(world.node, { command: 'DEL', conf: c, containerId: cid, netns: '' });
       assertGone(world, cid);
       assert.not.ok(world.links(pod.name).includes('eth0'), 'container end of the pair left behind');
     });

@@ -4,7 +4,7 @@
 // Subnets 10.200.4.0/24 and fd00:200:4::/64, bridge tsbdual0.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RUN_ID, bridgeConf, cni, sh, inWorld } from '../helpers/netns';
+import { RUN_ID, bridgeConf, cni, cniOk, sh, inWorld } from '../helpers/netns';
 
 const BRIDGE = 'tsbdual0';
 
@@ -27,8 +27,7 @@ test('dual-stack ADD: v4 and v6 addresses present and usable at once, IPv6 forwa
       bridge: BRIDGE,
       ranges: [[{ subnet: '10.200.4.0/24' }], [{ subnet: 'fd00:200:4::/64' }]],
     });
-    const r = cni(world.node, { command: 'ADD', conf, containerId: `dual-${RUN_ID}`, netns: pod.path });
-    assert.is(r.status, 0, `ADD failed: ${r.stdout} ${r.stderr}`);
+    const r = cniOk(world.node, { command: 'ADD', conf, containerId: `dual-${RUN_ID}`, netns: pod.path });
     // first thing after ADD: IPv6 traffic, before anything else could give DAD time to finish
     assert.ok(world.ping(pod.name, 'fd00:200:4::1'), 'IPv6 ping to the gateway right after ADD failed');
     assert.ok(world.ping(pod.name, '10.200.4.1'), 'IPv4 ping to the gateway failed');

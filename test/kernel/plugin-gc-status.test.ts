@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/attachment/names';
-import { RUN_ID, bridgeConf, cni, withPrev, inWorld } from '../helpers/netns';
+import { RUN_ID, bridgeConf, cni, cniOk, withPrev, inWorld } from '../helpers/netns';
 
 const BRIDGE = 'tsbgc0';
 const NET = 'tsbt-gc';
@@ -30,8 +30,7 @@ for (const { key, backend } of cases) {
         const att = ['a', 'b', 'c'].map((t) => {
           const pod = world.pod(t);
           const cid = `gc-${backend}-${t}-${RUN_ID}`;
-          const r = cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path });
-          assert.is(r.status, 0, `ADD ${t} failed: ${r.stdout} ${r.stderr}`);
+          const r = cniOk(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path }, `ADD ${t}`);
           return {
             pod,
             cid,
@@ -113,8 +112,7 @@ test(
       const add = (t: string) => {
         const pod = world.pod(t);
         const cid = `gcref-${t}-${RUN_ID}`;
-        const r = cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path });
-        assert.is(r.status, 0, `ADD ${t} failed: ${r.stdout} ${r.stderr}`);
+        const r = cniOk(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path }, `ADD ${t}`);
         return { pod, cid, ip: (r.json.ips[0].address as string).split('/')[0], veth: hostVethName(cid, 'eth0') };
       };
       const [keep, gone] = [add('k'), add('g')];

@@ -262,38 +262,17 @@ test('purge-ipam and the commands refuse a --network that is empty, "..", or a p
     fs.mkdirSync(path.join(data, 'net'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'lock'), 'x'); // what "--network .." would reach
     fs.writeFileSync(path.join(data, 'net', '10.1.1.1'), 'x'); // and "--network net/../net"
+    const dirs = ['--cni-bin-dir', path.join(dir, 'bin'), '--cni-conf-dir', path.join(dir, 'conf')];
+    const uninstallFlags = (net: string): string[] => ['--network', net, '--purge-ipam', '--data-dir', data, ...dirs];
     for (const bad of ['', '..', '.', '../data', 'net/../net', '/etc', '-x']) {
       assert.throws(() => purgeIpam(data, bad), /is not a network name/, JSON.stringify(bad));
-      const status = await runK8s('uninstall', [
-        '--network',
-        bad,
-        '--purge-ipam',
-        '--data-dir',
-        data,
-        '--cni-bin-dir',
-        path.join(dir, 'bin'),
-        '--cni-conf-dir',
-        path.join(dir, 'conf'),
-      ]);
+      const status = await runK8s('uninstall', uninstallFlags(bad));
       assert.is(status, 2, JSON.stringify(bad));
     }
     assert.ok(fs.existsSync(path.join(dir, 'lock')));
     assert.ok(fs.existsSync(path.join(data, 'net', '10.1.1.1')));
     // positive control: the same command with a good name purges
-    assert.is(
-      await runK8s('uninstall', [
-        '--network',
-        'net',
-        '--purge-ipam',
-        '--data-dir',
-        data,
-        '--cni-bin-dir',
-        path.join(dir, 'bin'),
-        '--cni-conf-dir',
-        path.join(dir, 'conf'),
-      ]),
-      0,
-    );
+    assert.is(await runK8s('uninstall', uninstallFlags('net')), 0);
     assert.not.ok(fs.existsSync(path.join(data, 'net')));
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
