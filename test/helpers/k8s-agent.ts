@@ -29,10 +29,14 @@ export function spawnInNs(
   return child;
 }
 
+/** install's CNI directories under dir: bin and net.d. */
+export function cniDirFlags(dir: string): string[] {
+  return ['--cni-bin-dir', path.join(dir, 'bin'), '--cni-conf-dir', path.join(dir, 'net.d')];
+}
+
 /** install's node directories under dir (bin, net.d, ipam) and its bridge. */
 export function dirFlags(dir: string, bridge: string): string[] {
-  const d = (sub: string): string => path.join(dir, sub);
-  return ['--cni-bin-dir', d('bin'), '--cni-conf-dir', d('net.d'), '--data-dir', d('ipam'), '--bridge', bridge];
+  return [...cniDirFlags(dir), '--data-dir', path.join(dir, 'ipam'), '--bridge', bridge];
 }
 
 /** The node namespace gets its uplink (eth0 with addrs, see nodeUplink) and api listens inside it; returns its name. */

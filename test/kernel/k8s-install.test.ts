@@ -8,12 +8,11 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
+import { cniDirFlags } from '../helpers/k8s-agent';
 import { BIN, exited, tsb, until } from '../helpers/netns';
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'tsbt-k8sbin-'));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-const dirs = (d: string): string[] => ['--cni-bin-dir', path.join(d, 'bin'), '--cni-conf-dir', path.join(d, 'net.d')];
 
 test('help lists the Kubernetes commands; bad flags are usage errors (exit 2)', () => {
   const h = tsb(['help']);
@@ -39,7 +38,7 @@ test('the installed binary is replaced atomically while another process execs it
     fs.copyFileSync(BIN, b);
     fs.appendFileSync(b, Buffer.alloc(8192, 7));
     const installed = path.join(d, 'bin', 'tsbridge');
-    assert.is(tsb(['install', '--binary', a, '--pod-cidr', '10.244.1.0/24', ...dirs(d)]).status, 0);
+    assert.is(tsb(['install', '--binary', a, '--pod-cidr', '10.244.1.0/24', ...cniDirFlags(d)]).status, 0);
     assert.is(spawnSync(installed, ['--version'], { encoding: 'utf8' }).status, 0, 'a copy runs');
     fs.chmodSync(b, 0o755);
     assert.is(spawnSync(b, ['--version'], { encoding: 'utf8' }).status, 0, 'the padded build runs');
@@ -48,7 +47,7 @@ test('the installed binary is replaced atomically while another process execs it
     // ETXTBSY: this is what a non-atomic installer would run into (and what the loop would see).
     holder = spawn(
       installed,
-      ['install', '--pod-cidr', '10.244.1.0/24', '--binary', installed, '--watch', ...dirs(path.join(d, 'h'))],
+      ['install', '--pod-cidr', '10.244.1.0/24', '--binary', installed, '--watch', ...cniDirFlags(path.join(d, 'h'))],
       { stdio: 'ignore' },
     );
     await sleep(300);
@@ -71,7 +70,7 @@ test('the installed binary is replaced atomically while another process execs it
     await sleep(300);
     let writes = 0;
     for (let i = 0; i < 6; i++) {
-      const r = tsb(['install', '--binary', i % 2 ? a : b, '--pod-cidr', '10.244.1.0/24', ...dirs(d)]);
+      const r = tsb(['install', '--binary', i % 2 ? a : b, '--pod-cidr', '10.244.1.0/24', ...cniDirFlags(d)]);
       assert.is(r.status, 0, r.stderr);
       if (/tsbridge: written/.test(r.stdout)) writes++;
       await sleep(50);
@@ -100,7 +99,7 @@ test('install reads the node pod CIDRs from the API (TLS, bearer token) and writ
     api.setNode(makeNode('worker-1', ['10.244.3.0/24', 'fd00:10:244:3::/64'], ['192.168.60.3']));
     const apiFlags = ['--api-server', api.url('127.0.0.1'), '--token-file', api.tokenFile, '--ca-file', api.caFile];
     // spawn, not spawnSync: the fake server lives in this process and must keep answering
-    const child = spawn(BIN, ['install', ...apiFlags, ...dirs(d), '--mtu', '1450'], {
+    const child = spawn(BIN, ['install', ...apiFlags, ...cniDirFlags(d), '--mtu', '1450'], {
       env: { PATH: process.env.PATH ?? '', TSBRIDGE_NODE_NAME: 'worker-1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -117,7 +116,7 @@ test('install reads the node pod CIDRs from the API (TLS, bearer token) and writ
     const d2 = tmp();
     const bad = spawn(
       BIN,
-      ['install', ...apiFlags.slice(0, 4), '--ca-file', api.otherCaFile, ...dirs(d2), '--wait', '1'],
+      ['install', ...apiFlags.slice(0, 4), '--ca-file', api.otherCaFile, ...cniDirFlags(d2), '--wait', '1'],
       {
         env: { PATH: process.env.PATH ?? '', TSBRIDGE_NODE_NAME: 'worker-1' },
         stdio: ['ignore', 'ignore', 'pipe'],
@@ -141,7 +140,7 @@ test('install --watch restores deleted files, and on SIGTERM exits 0 leaving the
   const bin = path.join(d, 'bin', 'tsbridge');
   const child = spawn(
     BIN,
-    ['install', '--binary', BIN, '--pod-cidr', '10.244.4.0/24', '--watch', '--interval', '1', ...dirs(d)],
+    ['install', '--binary', BIN, '--pod-cidr', '10.244.4.0/24', '--watch', '--interval', '1', ...cniDirFlags(d)],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -171,17 +170,17 @@ test('install --watch restores deleted files, and on SIGTERM exits 0 leaving the
 test('uninstall removes what install wrote and keeps files that are not ours (exit 1)', () => {
   const d = tmp();
   try {
-    assert.is(tsb(['install', '--binary', BIN, '--pod-cidr', '10.244.5.0/24', ...dirs(d)]).status, 0);
+    assert.is(tsb(['install', '--binary', BIN, '--pod-cidr', '10.244.5.0/24', ...cniDirFlags(d)]).status, 0);
     fs.writeFileSync(path.join(d, 'net.d', '05-other.conflist'), '{}');
-    const u = tsb(['uninstall', ...dirs(d)]);
+    const u = tsb(['uninstall', ...cniDirFlags(d)]);
     assert.is(u.status, 0, u.stderr);
     assert.equal(fs.readdirSync(path.join(d, 'bin')), []);
     assert.equal(fs.readdirSync(path.join(d, 'net.d')), ['05-other.conflist']);
     fs.writeFileSync(path.join(d, 'bin', 'tsbridge'), '#!/bin/sh\n');
-    const kept = tsb(['uninstall', ...dirs(d)]);
+    const kept = tsb(['uninstall', ...cniDirFlags(d)]);
     assert.is(kept.status, 1);
     assert.match(kept.stdout, /tsbridge: kept \(not ours\)/);
-    assert.is(tsb(['uninstall', '--force', ...dirs(d)]).status, 0);
+    assert.is(tsb(['uninstall', '--force', ...cniDirFlags(d)]).status, 0);
     assert.equal(fs.readdirSync(path.join(d, 'bin')), []);
   } finally {
     fs.rmSync(d, { recursive: true, force: true });
@@ -198,7 +197,7 @@ test(
     try {
       const bin = path.join(d, 'bin', 'tsbridge');
       const conf = path.join(d, 'net.d', '10-tsbridge.conflist');
-      const args = ['install', '--binary', BIN, '--pod-cidr', '10.244.6.0/24', ...dirs(d)];
+      const args = ['install', '--binary', BIN, '--pod-cidr', '10.244.6.0/24', ...cniDirFlags(d)];
       assert.is(tsb(args).status, 0);
       const unchanged = tsb(args);
       assert.match(

@@ -11,7 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SUPPORTED_VERSIONS } from '../../src/cni/version';
 import { FakeApi, makeNode } from '../helpers/k8s-fake-api';
-import { serveInNode, spawnInNs, stopAgent, teardown } from '../helpers/k8s-agent';
+import { cniDirFlags, serveInNode, spawnInNs, stopAgent, teardown } from '../helpers/k8s-agent';
 import { BIN, bridgeConf, cni, RUN_ID, sh, tsb, World } from '../helpers/netns';
 import { ROOT } from '../helpers/paths';
 
@@ -222,10 +222,7 @@ test(
         'install',
         '--pod-cidr',
         '10.244.9.0/24',
-        '--cni-bin-dir',
-        path.join(d, 'bin'),
-        '--cni-conf-dir',
-        path.join(d, 'net.d'),
+        ...cniDirFlags(d),
         '--log-level',
         'info',
         '--log-file',
@@ -278,10 +275,7 @@ test(
           '0.3',
           '--pod-cidr',
           '10.244.8.0/24',
-          '--cni-bin-dir',
-          path.join(d, 'bin'),
-          '--cni-conf-dir',
-          path.join(d, 'net.d'),
+          ...cniDirFlags(d),
           '--status-file',
           status,
         ],
