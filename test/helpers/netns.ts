@@ -290,6 +290,17 @@ export function cniOk(hostNs: string, call: CniCall, what: string = call.command
   return r;
 }
 
+/** A CNI error on stdout: one JSON line, the code, a message (containing or matching msg), no stack trace. */
+export function assertCniError(r: CniReply, code: number, msg?: string | RegExp): void {
+  assert.is.not(r.status, 0, `expected an error, got: ${r.stdout}`);
+  assert.ok(r.json, `no error JSON on stdout: ${r.stdout} ${r.stderr}`);
+  assert.is(r.stdout.trim().split('\n').length, 1, 'more than one line on stdout');
+  assert.not.match(r.stdout, /\n\s+at /, 'stack trace on stdout');
+  assert.is(r.json.code, code, r.stdout);
+  assert.type(r.json.msg, 'string');
+  if (msg) assert.match(r.json.msg, msg);
+}
+
 function cniReply(status: number | null, stdout: string, stderr: string): CniReply {
   let json: any;
   try {

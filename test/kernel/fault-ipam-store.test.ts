@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cniBounded, holdFlock, traces } from '../helpers/fuzz-state';
-import { CniReply, RUN_ID, World, bridgeConf, cni, withPrev, inWorld } from '../helpers/netns';
+import { CniReply, RUN_ID, World, bridgeConf, cni, withPrev, inWorld, assertCniError } from '../helpers/netns';
 
 const BRIDGE = 'tsbst0';
 const NET = 'tsbt-st';
@@ -63,16 +63,6 @@ function assertValidUntouched(c: Ctx): void {
     netns: c.valid.pod.path,
   });
   assert.is(chk.status, 0, `CHECK of the valid attachment: ${chk.stdout}`);
-}
-
-/** A CNI error on stdout: one JSON line, a known code, a message, no stack trace. */
-function assertCniError(r: CniReply, code: number, msg?: string | RegExp): void {
-  assert.is.not(r.status, 0, `expected an error, got: ${r.stdout}`);
-  assert.ok(r.json, `no error JSON on stdout: ${r.stdout} ${r.stderr}`);
-  assert.is(r.stdout.trim().split('\n').length, 1, 'more than one line on stdout');
-  assert.not.match(r.stdout, /\n\s+at /, 'stack trace on stdout');
-  assert.is(r.json.code, code, r.stdout);
-  if (msg) assert.match(r.json.msg, msg);
 }
 
 /** Names in the network directory other than the given IPs and the usual lock/last_reserved_ip files. */

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/attachment/names';
 import { assertTracesSeen, cniBounded, traces } from '../helpers/fuzz-state';
-import { CniReply, RUN_ID, World, bridgeConf, cni, sh, inWorld } from '../helpers/netns';
+import { RUN_ID, World, bridgeConf, cni, sh, inWorld, assertCniError } from '../helpers/netns';
 
 const BRIDGE = 'tsberr0';
 const NET = 'tsbt-err';
@@ -20,14 +20,6 @@ const conf = (world: World, extra: object = {}, cniVersion = '1.1.0') =>
     { name: NET, bridge: BRIDGE, cniVersion, ranges: [[{ subnet: '10.200.10.0/24' }]] },
     { ipMasq: true, ipMasqBackend: 'iptables', ...extra },
   );
-
-function assertError(r: CniReply, code: number, msgPart?: string): void {
-  assert.is.not(r.status, 0, `expected failure, got: ${r.stdout}`);
-  assert.ok(r.json, `no JSON on stdout: ${JSON.stringify(r.stdout)} stderr: ${r.stderr}`);
-  assert.is(r.json.code, code, r.stdout);
-  assert.type(r.json.msg, 'string');
-  if (msgPart) assert.ok(r.json.msg.includes(msgPart), `msg lacks "${msgPart}": ${r.json.msg}`);
-}
 
 /** Only lo in the node, or lo and the bridge (made before the failing step); no reservation, no rule. */
 function assertNothingLeft(world: World, cid: string): void {
@@ -54,7 +46,7 @@ test('malformed JSON: code 6', () => {
       containerId: `errjson-${RUN_ID}`,
       netns: pod.path,
     });
-    assertError(r, 6);
+    assertCniError(r, 6);
     assertNothingLeft(world, `errjson-${RUN_ID}`);
   });
 });
@@ -63,7 +55,7 @@ test('missing CNI_CONTAINERID on ADD: code 4 naming the variable, answered in th
   inWorld('errenv', (world) => {
     const pod = world.pod('pod');
     const r = cni(world.node, { command: 'ADD', conf: conf(world, {}, '1.0.0'), containerId: '', netns: pod.path });
-    assertError(r, 4, 'CNI_CONTAINERID');
+    assertCniError(r, 4, 'CNI_CONTAINERID');
     assert.is(r.json.cniVersion, '1.0.0');
     assertNothingLeft(world, '');
   });
@@ -78,7 +70,7 @@ test('unknown cniVersion: code 1', () => {
       containerId: `errver-${RUN_ID}`,
       netns: pod.path,
     });
-    assertError(r, 1, '9.9.9');
+    assertCniError(r, 1, '9.9.9');
     assertNothingLeft(world, `errver-${RUN_ID}`);
   });
 });
@@ -96,10 +88,10 @@ test('CHECK with cniVersion 0.3.1 is refused (code 1); GC and STATUS with 1.0.0 
       containerId: cid,
       netns: pod.path,
     });
-    assertError(chk, 1, 'CHECK');
+    assertCniError(chk, 1, 'CHECK');
     assert.is(chk.json.cniVersion, '0.3.1');
     for (const command of ['GC', 'STATUS'] as const) {
-      assertError(cni(world.node, { command, conf: conf(world, {}, '1.0.0') }), 1, command);
+      assertCniError(cni(world.node, { command, conf: conf(world, {}, '1.0.0') }), 1, command);
     }
     // none of the refused commands touched the attachment
     assert.equal(world.reservations(NET), ['10.200.10.2']);
@@ -112,7 +104,7 @@ test('bad CIDR in the IPAM ranges: code 7, nothing made', () => {
     for (const subnet of ['10.200.10.0/33', 'not-a-cidr', '10.200.10.5/24']) {
       const c = bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet }]] });
       const r = cni(world.node, { command: 'ADD', conf: c, containerId: `errcidr-${RUN_ID}`, netns: pod.path });
-      assertError(r, 7);
+      assertCniError(r, 7);
       assert.not.ok(
         world.links(world.node).includes(BRIDGE),
         `${subnet}: bridge created before the config was refused`,
@@ -144,7 +136,7 @@ test('CNI_NETNS naming a file that is not a network namespace: error JSON, nothi
     fs.writeFileSync(file, '');
     const cid = `errnotns-${RUN_ID}`;
     const r = cni(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: file });
-    assertError(r, 4, 'failed to open netns');
+    assertCniError(r, 4, 'failed to open netns');
     assertNothingLeft(world, cid);
   } finally {
     world.cleanup();
@@ -166,7 +158,7 @@ test(
         15_000,
       );
       assert.not.ok(r.timedOut, 'ADD blocked opening the FIFO (killed after 15 s)');
-      assertError(r, 4, `failed to open netns ${JSON.stringify(fifo)}: not a network namespace`);
+      assertCniError(r, 4, `failed to open netns ${JSON.stringify(fifo)}: not a network namespace`);
       assertNothingLeft(world, cid);
       const d = await cniBounded(
         world.node,
@@ -176,7 +168,7 @@ test(
       assert.not.ok(d.timedOut, 'DEL blocked opening the FIFO');
       assert.is(d.status, 0, `DEL: ${d.stdout}`);
       const m = cni(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: '/proc/self/ns/mnt' });
-      assertError(m, 4, 'not a network namespace');
+      assertCniError(m, 4, 'not a network namespace');
       assertNothingLeft(world, cid);
       // positive control: the same call with a network namespace succeeds
       const pod = world.pod('pod');

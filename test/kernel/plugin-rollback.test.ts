@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/attachment/names';
 import { assertTracesSeen, traces } from '../helpers/fuzz-state';
-import { RUN_ID, World, bridgeConf, cni, inWorld } from '../helpers/netns';
+import { RUN_ID, World, bridgeConf, cni, inWorld, assertCniError } from '../helpers/netns';
 
 const BRIDGE = 'tsbrb0';
 const NET = 'tsbt-rb';
@@ -46,9 +46,7 @@ test('bridge name taken by a non-bridge link: code 7, IP released, nothing left,
     const pod = world.pod('pod');
     const cid = `rbbr-${RUN_ID}`;
     const r = cni(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: pod.path });
-    assert.is.not(r.status, 0);
-    assert.is(r.json?.code, 7, r.stdout);
-    assert.match(r.json.msg, 'not a bridge');
+    assertCniError(r, 7, 'not a bridge');
     assertNothingLeft(world, cid, pod);
     assert.is(world.link(world.node, BRIDGE)?.linkinfo?.info_kind, 'veth', 'the foreign link was changed');
 
@@ -63,9 +61,7 @@ test('CNI_IFNAME already in the container: veth creation fails, IP released, the
     world.exec(pod.name, 'ip', ['link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0-peer']);
     const cid = `rbif-${RUN_ID}`;
     const r = cni(world.node, { command: 'ADD', conf: conf(world), containerId: cid, netns: pod.path });
-    assert.is.not(r.status, 0);
-    assert.is(r.json?.code, 7, r.stdout);
-    assert.match(r.json.msg, 'already exists');
+    assertCniError(r, 7, 'already exists');
     assertNothingLeft(world, cid, pod, ['lo', 'eth0', 'eth0-peer']);
     assert.is(world.link(pod.name, 'eth0')?.linkinfo?.info_kind, 'veth', "the container's own eth0 was replaced");
     assert.is(world.link(pod.name, 'eth0')?.master, undefined);
@@ -82,10 +78,7 @@ test('a container route that cannot be added (unreachable gateway): veth pair de
     const cid = `rbrt-${RUN_ID}`;
     const bad = conf(world, 'iptables', { routes: [{ dst: '192.168.208.0/24', gw: '10.99.0.1' }] });
     const r = cni(world.node, { command: 'ADD', conf: bad, containerId: cid, netns: pod.path });
-    assert.is.not(r.status, 0);
-    assert.ok(r.json, `no error JSON: ${r.stdout} ${r.stderr}`);
-    assert.is(r.json.code, 105, r.stdout);
-    assert.match(r.json.msg, '192.168.208.0/24');
+    assertCniError(r, 105, '192.168.208.0/24');
     assertNothingLeft(world, cid, pod);
 
     addAgainOk(world, conf(world), cid, pod);
@@ -100,10 +93,7 @@ test('nftables masquerade fails (a foreign non-NAT "postrouting" chain in inet t
     const cid = `rbfw-${RUN_ID}`;
     const c = conf(world, 'nftables');
     const r = cni(world.node, { command: 'ADD', conf: c, containerId: cid, netns: pod.path });
-    assert.is.not(r.status, 0);
-    assert.ok(r.json, `no error JSON: ${r.stdout} ${r.stderr}`);
-    assert.is(r.json.code, 106, r.stdout);
-    assert.match(r.json.msg, 'nft');
+    assertCniError(r, 106, 'nft');
     assertNothingLeft(world, cid, pod);
     const table = world.exec(world.node, 'nft', ['list', 'table', 'inet', 'tsbridge']);
     assert.match(table, 'chain postrouting', 'the pre-existing chain was removed');
