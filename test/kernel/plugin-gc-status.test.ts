@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
 import { hostVethName } from '../../src/attachment/names';
-import { RUN_ID, bridgeConf, cni, cniOk, withPrev, inWorld } from '../helpers/netns';
+import { RUN_ID, bridgeConf, cni, cniOk, withPrev, inWorld, World } from '../helpers/netns';
 
 const BRIDGE = 'tsbgc0';
 const NET = 'tsbt-gc';
@@ -17,16 +17,16 @@ const cases = [
   { key: 'cni.dev/attachments', backend: 'nftables' },
 ] as const;
 
+/** The test network on BRIDGE over one IPv4 subnet, masquerading through backend. */
+const netConf = (world: World, subnet: string, backend: string): object =>
+  bridgeConf(world, { name: NET, bridge: BRIDGE, ranges: [[{ subnet }]] }, { ipMasq: true, ipMasqBackend: backend });
+
 for (const { key, backend } of cases) {
   test(
     `GC with ${key} (${backend}): stale attachments lose ` + `IP, host veth and rules; the valid one is untouched`,
     () => {
       inWorld(`gc-${backend.slice(0, 3)}`, (world) => {
-        const conf = bridgeConf(
-          world,
-          { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.9.0/24' }]] },
-          { ipMasq: true, ipMasqBackend: backend },
-        );
+        const conf = netConf(world, '10.200.9.0/24', backend);
         const att = ['a', 'b', 'c'].map((t) => {
           const pod = world.pod(t);
           const cid = `gc-${backend}-${t}-${RUN_ID}`;
@@ -87,11 +87,7 @@ for (const { key, backend } of cases) {
 
 test('GC with an empty valid-attachments list releases everything of the network', () => {
   inWorld('gcall', (world) => {
-    const conf = bridgeConf(
-      world,
-      { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.9.0/24' }]] },
-      { ipMasq: true, ipMasqBackend: 'iptables' },
-    );
+    const conf = netConf(world, '10.200.9.0/24', 'iptables');
     const pod = world.pod('a');
     const cid = `gcall-${RUN_ID}`;
     assert.is(cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path }).status, 0);
@@ -162,11 +158,7 @@ test(
 test('STATUS: success on a usable config, and still success (a warning on stderr) once the range is exhausted', () => {
   inWorld('status', (world) => {
     // a /30: .1 is the gateway, .2 the only address to hand out
-    const conf = bridgeConf(
-      world,
-      { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.9.0/30' }]] },
-      { ipMasq: true, ipMasqBackend: 'iptables' },
-    );
+    const conf = netConf(world, '10.200.9.0/30', 'iptables');
     const ok = cni(world.node, { command: 'STATUS', conf });
     assert.is(ok.status, 0, `STATUS failed: ${ok.stdout} ${ok.stderr}`);
     assert.is(ok.stdout.trim(), '');

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { masqChainName } from '../../src/firewall/tag';
-import { RUN_ID, bridgeConf, cni, withPrev, inWorld } from '../helpers/netns';
+import { RUN_ID, bridgeConf, cni, cniOk, withPrev, inWorld } from '../helpers/netns';
 
 const BRIDGE = 'tsbmasq0';
 const NET = 'tsbt-masq';
@@ -32,8 +32,7 @@ for (const backend of ['iptables', 'nftables'] as const) {
           { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.3.0/24' }], [{ subnet: 'fd00:200:3::/64' }]] },
           { ipMasq: true, ipMasqBackend: backend },
         );
-        const add = cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path });
-        assert.is(add.status, 0, `ADD failed: ${add.stdout} ${add.stderr}`);
+        const add = cniOk(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path });
         const chk = cni(world.node, {
           command: 'CHECK',
           conf: withPrev(conf, add.json),
@@ -85,8 +84,7 @@ for (const backend of ['iptables', 'nftables'] as const) {
         { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.3.0/24' }]] },
         { ipMasq: false, ipMasqBackend: backend },
       );
-      const add = cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path });
-      assert.is(add.status, 0, `ADD failed: ${add.stdout} ${add.stderr}`);
+      cniOk(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path });
       assert.is(world.tcpPeer(pod.name, OUT, PORT), '10.200.3.2', 'outside must see the container address');
       const dump = world.natDump(world.node);
       assert.not.ok(dump.includes(masqChainName(NET, cid)) || dump.includes(cid), `unexpected rules:\n${dump}`);
@@ -110,10 +108,16 @@ for (const backend of ['iptables', 'nftables'] as const) {
           { name: NET, bridge: BRIDGE, ranges: [[{ subnet: '10.200.3.0/24' }]] },
           { ipMasq: true, ipMasqBackend: backend, isDefaultGateway: false },
         );
-        const add0 = cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path, ifname: 'eth0' });
-        assert.is(add0.status, 0, `ADD eth0 failed: ${add0.stdout}`);
-        const add1 = cni(world.node, { command: 'ADD', conf, containerId: cid, netns: pod.path, ifname: 'eth1' });
-        assert.is(add1.status, 0, `ADD eth1 failed: ${add1.stdout}`);
+        const add0 = cniOk(
+          world.node,
+          { command: 'ADD', conf, containerId: cid, netns: pod.path, ifname: 'eth0' },
+          'ADD eth0',
+        );
+        const add1 = cniOk(
+          world.node,
+          { command: 'ADD', conf, containerId: cid, netns: pod.path, ifname: 'eth1' },
+          'ADD eth1',
+        );
         assert.is(add0.json.ips[0].address, '10.200.3.2/24');
         assert.is(add1.json.ips[0].address, '10.200.3.3/24');
         world.exec(pod.name, 'ip', ['route', 'add', 'default', 'via', '10.200.3.1', 'dev', 'eth0']);
