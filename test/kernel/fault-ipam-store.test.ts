@@ -213,11 +213,8 @@ lastReservedCases.forEach((k, i) => {
       `hang`,
     async () => {
       const c = setup(`stlr${i}`);
-      const outside = fs.mkdtempSync(path.join(os.tmpdir(), `tsbt-st-out-${RUN_ID}-`));
       try {
-        const file = path.join(c.dir, 'last_reserved_ip.0');
-        fs.rmSync(file);
-        k.plant(file, outside);
+        const { file, outside } = replant(c, 'last_reserved_ip.0', k.plant);
         const pod = c.world.pod('x');
         const cid = `stlr-${i}-${RUN_ID}`;
         const r = await cniBounded(
@@ -243,7 +240,6 @@ lastReservedCases.forEach((k, i) => {
         assertValidUntouched(c);
       } finally {
         c.world.cleanup();
-        fs.rmSync(outside, { recursive: true, force: true });
       }
     },
   );
@@ -282,11 +278,8 @@ const lockCases: { name: string; plant: (lock: string, outside: string) => void 
 lockCases.forEach((k, i) => {
   test(`lock is ${k.name}: ADD and DEL fail with code 5 naming it, nothing made, nothing written outside`, () => {
     const c = setup(`stlx${i}`);
-    const outside = fs.mkdtempSync(path.join(os.tmpdir(), `tsbt-st-out-${RUN_ID}-`));
     try {
-      const lock = path.join(c.dir, 'lock');
-      fs.rmSync(lock);
-      k.plant(lock, outside);
+      const { outside } = replant(c, 'lock', k.plant);
       const before = fs.readdirSync(outside).map((n) => `${n}:${fs.readFileSync(path.join(outside, n), 'utf8')}`);
       const x = addX(c, 'x');
       assertCniError(x.r, 5, 'lock');
@@ -301,7 +294,6 @@ lockCases.forEach((k, i) => {
       assert.is(fs.readFileSync(c.valid.file, 'utf8'), c.valid.body);
     } finally {
       c.world.cleanup();
-      fs.rmSync(outside, { recursive: true, force: true });
     }
   });
 });
@@ -339,6 +331,27 @@ test('the network directory is a symlink or a file: code 5, nothing made, nothin
 });
 
 /** A small tmpfs under the world's dataDir; unmounted by the caller in finally. */
+/**
+ * The store's file `name` replaced by what plant makes there, given a directory outside the store to
+ * point into (removed with the world).
+ */
+function replant(
+  c: Ctx,
+  name: string,
+  plant: (file: string, outside: string) => void,
+): { file: string; outside: string } {
+  const outside = fs.mkdtempSync(path.join(os.tmpdir(), `tsbt-st-out-${RUN_ID}-`));
+  const cleanup = c.world.cleanup.bind(c.world);
+  c.world.cleanup = () => {
+    cleanup();
+    fs.rmSync(outside, { recursive: true, force: true });
+  };
+  const file = path.join(c.dir, name);
+  fs.rmSync(file);
+  plant(file, outside);
+  return { file, outside };
+}
+
 /** A tmpfs mounted with opts in the world's data dir; the world's cleanup unmounts it first. */
 function smallTmpfs(world: World, opts: string): string {
   const mnt = path.join(world.dataDir, 'tmpfs');
