@@ -1,7 +1,8 @@
 // Memory of the long-running agents. releaseMemory: the full collection (and, when idle, the
-// footprint shrink) the route agent runs after each resync. memoryOnSignal, for finding a leak in the field: on SIGUSR2 the process logs one line
-// with its RSS and, under Bun, the JS heap after a full collection (what is really retained) and
-// the most numerous object types; the handler only reads (and collects: a few ms).
+// footprint shrink) the route agent runs after each resync. memoryOnSignal, for finding a leak in
+// the field: on SIGUSR2 the process logs one line with its RSS and, under Bun, the JS heap after a
+// full collection (what is really retained) and the most numerous object types; the handler only
+// reads (and collects: a few ms).
 import * as fs from 'node:fs';
 
 interface BunGlobal {
