@@ -7,10 +7,7 @@
 // MAX_LOG_BYTES to one ".1" file: at most twice that on disk.
 import { escapeControls, safeJson } from './safe-text';
 import { writeFully } from './sys/write';
-
-// node:fs on first use: VERSION (which logs nothing) answers without loading it (plugin/dispatch.ts).
-let fsModule: typeof import('node:fs') | undefined;
-const fs = (): typeof import('node:fs') => (fsModule ??= require('node:fs') as typeof import('node:fs'));
+import { fs } from './sys/lazy-fs';
 
 const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 type Level = keyof typeof LEVELS;

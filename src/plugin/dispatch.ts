@@ -9,10 +9,7 @@ import { toVersion } from '../cni/result';
 import { hasCheck, hasGcAndStatus, IMPLICIT_VERSION, LATEST_VERSION, SUPPORTED_VERSIONS } from '../cni/version';
 import { writeFully } from '../sys/write';
 import { configureLog, currentPhase, log, logSettingsOf, setLogContext, trace } from '../log';
-
-// node:fs on first use: VERSION answers through Bun's own stdin/stdout (below) without it.
-let fsModule: typeof import('node:fs') | undefined;
-const fs = (): typeof import('node:fs') => (fsModule ??= require('node:fs') as typeof import('node:fs'));
+import { fs } from '../sys/lazy-fs';
 
 export async function runPlugin(env: NodeJS.ProcessEnv): Promise<number> {
   let version = LATEST_VERSION;

@@ -2,9 +2,7 @@
 // one costs Bun milliseconds and megabytes per invocation, and a stream may still hold data when
 // the process exits. Here every byte is in the kernel before the call returns, so exiting right
 // after can lose nothing. A non-blocking pipe that is full (EAGAIN) is waited on, up to a bound.
-// node:fs on first use: VERSION answers without loading it (see plugin/dispatch.ts).
-let fsModule: typeof import('node:fs') | undefined;
-const fs = (): typeof import('node:fs') => (fsModule ??= require('node:fs') as typeof import('node:fs'));
+import { fs } from './lazy-fs';
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 /** How long a full non-blocking pipe may stall us before the write fails (ms). */
