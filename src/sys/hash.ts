@@ -1,19 +1,19 @@
 // SHA-2 digests and random bytes without node:crypto: under Bun, node:crypto is a JavaScript
 // polyfill whose loading costs each invocation ~5 ms of CPU and ~3 MB of RSS, while
-// Bun.CryptoHasher and the Web Crypto getRandomValues are native (BoringSSL, the same digests).
+// Bun's SHA256/SHA512 and the Web Crypto getRandomValues are native (BoringSSL, the same digests).
 // Outside Bun (test code run by Node) node:crypto is loaded on first use.
 type Algo = 'sha256' | 'sha512';
-interface BunHasher {
-  update(data: string | Uint8Array): BunHasher;
-  digest(enc: 'hex'): string;
+/** Bun's one-shot digest classes (Bun.SHA256.hash): fewer pages touched than a CryptoHasher instance. */
+interface BunDigest {
+  hash(data: string | Uint8Array, enc: 'hex'): string;
 }
-type BunHasherCtor = new (algo: Algo) => BunHasher;
-
-const bunHasher = (globalThis as { Bun?: { CryptoHasher?: BunHasherCtor } }).Bun?.CryptoHasher;
+const bun = (globalThis as { Bun?: { SHA256?: BunDigest; SHA512?: BunDigest } }).Bun;
+const bunDigest: Record<Algo, BunDigest | undefined> = { sha256: bun?.SHA256, sha512: bun?.SHA512 };
 
 /** Hex digest of a string (as UTF-8) or of bytes. */
 export function hashHex(algo: Algo, data: string | Uint8Array): string {
-  if (bunHasher) return new bunHasher(algo).update(data).digest('hex');
+  const d = bunDigest[algo];
+  if (d) return d.hash(data, 'hex');
   return nodeCrypto().createHash(algo).update(data).digest('hex');
 }
 

@@ -79,20 +79,30 @@ function loadFromBuildTree(name: NativeName): unknown {
   return m.exports;
 }
 
+/** The embedded addon's SHA-256, fixed at build time (build/build.mjs); undefined outside the executable. */
+declare const TSBRIDGE_NATIVE_SHA256: string | undefined;
+const builtDigest = typeof TSBRIDGE_NATIVE_SHA256 === 'string' ? TSBRIDGE_NATIVE_SHA256 : undefined;
+
 function loadFromAsset(name: NativeName, dir: string): unknown {
-  // embedded by `bun build --asset`; reading it is a copy out of the executable's own image
-  return loadVerified(name, fs.readFileSync(`${EMBEDDED_ROOT}${name}.node`), dir);
+  // embedded by `bun build --asset`; reading it is a copy out of the executable's own image, needed
+  // only when the cache must be (re)written: the digest to check the cache against is built in
+  const asset = (): Buffer => fs.readFileSync(`${EMBEDDED_ROOT}${name}.node`);
+  return loadVerified(name, builtDigest ?? sha256(asset()), asset, dir);
 }
 
-/** Exported for tests: the whole cache protocol, given the expected bytes. */
-export function loadVerified(name: string, bytes: Buffer, dir: string): unknown {
-  const digest = sha256(bytes);
+/**
+ * Exported for tests: the whole cache protocol. `digest` is the SHA-256 the loaded file must have;
+ * `bytes()` gives the file's content when the cache must be (re)written.
+ */
+export function loadVerified(name: string, digest: string, bytes: () => Buffer, dir: string): unknown {
   ensureSafeDir(path.dirname(dir), true);
   ensureSafeDir(dir, false);
   const file = path.join(dir, `${name}-${digest.slice(0, 32)}.node`);
   let fd = openVerified(file, digest);
   if (fd < 0) {
-    writeFileAtomic(file, bytes, 0o500);
+    const content = bytes();
+    if (sha256(content) !== digest) throw new Error(`native cache: the embedded ${name} does not match its digest`);
+    writeFileAtomic(file, content, 0o500);
     fd = openVerified(file, digest);
     if (fd < 0) throw new Error(`native cache: ${file} does not verify after writing it`);
   }
