@@ -5,6 +5,7 @@
 // the addon with Debian's aarch64-linux-gnu-gcc, the runtime from @oven/bun-linux-aarch64 (pinned
 // in build/arm64, installed by build/deps.sh). `--host-only` skips the arm64 binary.
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
@@ -78,6 +79,8 @@ const defines = Object.entries(buildDefine(root, bunRuntime())).map(([k, v]) => 
 
 const JIT_POLICY = 100;
 
+const sha256File = (file) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
 /** One `bun build --compile` of src/main.ts into build/bin/<name> for `target`, `addonFile` embedded. */
 function compile(name, addonFile, target, extra) {
   const tmp = path.join(out, 'bin', `.${name}.tmp`);
@@ -101,6 +104,8 @@ function compile(name, addonFile, target, extra) {
       '--no-compile-autoload-package-json',
       `--asset=${addonFile}`,
       ...defines,
+      // the cache (src/sys/native.ts) is checked against this without reading the asset
+      `--define=TSBRIDGE_NATIVE_SHA256=${JSON.stringify(sha256File(addonFile))}`,
       ...extra,
       '--outfile',
       tmp,
