@@ -122,12 +122,18 @@ const sha256 = sha256Hex; // a cryptographic content hash: a planted file must n
  * not writable by group or others. `parentOk` relaxes the mode for the parent (it may be 0755).
  */
 function ensureSafeDir(dir: string, parentOk: boolean): void {
+  let st: fs.Stats;
   try {
-    fs.mkdirSync(dir, { mode: 0o700 });
+    st = fs.lstatSync(dir); // looked at first: the usual case (it exists) raises no error at all
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    try {
+      fs.mkdirSync(dir, { mode: 0o700 });
+    } catch (e2) {
+      if ((e2 as NodeJS.ErrnoException).code !== 'EEXIST') throw e2;
+    }
+    st = fs.lstatSync(dir);
   }
-  const st = fs.lstatSync(dir);
   const uid = process.geteuid ? process.geteuid() : 0;
   if (!st.isDirectory()) throw new Error(`native cache: ${dir} is not a directory (symlink or file planted?)`);
   if (st.uid !== uid) throw new Error(`native cache: ${dir} is owned by uid ${st.uid}, not ${uid}`);

@@ -80,27 +80,35 @@ export interface ChildOptions {
 /** Opens and checks the directory `name` inside the open directory `parentFd`; `shown` names it in errors. */
 export function openTrustedChild(parentFd: number, name: string, shown: string, opts: ChildOptions): number {
   const at = fdPath(parentFd, name);
-  let created = false;
-  if (opts.createMode !== undefined) {
-    try {
-      fs.mkdirSync(at, { mode: 0o700 }); // chmod'ed on the fd below: never briefly wider than asked
-      created = true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
+  // opened first, made only when missing: the usual case (it exists) raises no error at all
+  const existing = openIfPresent(at, shown, opts.strict);
+  if (existing >= 0 || opts.createMode === undefined) return existing >= 0 ? existing : openChecked(at, shown, opts.strict);
+  try {
+    fs.mkdirSync(at, { mode: 0o700 }); // chmod'ed on the fd below: never briefly wider than asked
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    return openChecked(at, shown, opts.strict); // made meanwhile by someone else: checked as found
   }
   const fd = openChecked(at, shown, opts.strict);
-  if (created) {
-    try {
-      fs.fchmodSync(fd, opts.createMode!);
-      const problem = dirProblem(shown, fs.fstatSync(fd), opts.strict);
-      if (problem) throw new UntrustedDirError(shown, problem);
-    } catch (e) {
-      fs.closeSync(fd);
-      throw e;
-    }
+  try {
+    fs.fchmodSync(fd, opts.createMode);
+    const problem = dirProblem(shown, fs.fstatSync(fd), opts.strict);
+    if (problem) throw new UntrustedDirError(shown, problem);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
   }
   return fd;
+}
+
+/** openChecked, or -1 when nothing is there. */
+function openIfPresent(at: string, shown: string, strict: boolean): number {
+  try {
+    return openChecked(at, shown, strict);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return -1;
+    throw e;
+  }
 }
 
 /**
