@@ -82,7 +82,8 @@ export function openTrustedChild(parentFd: number, name: string, shown: string, 
   const at = fdPath(parentFd, name);
   // opened first, made only when missing: the usual case (it exists) raises no error at all
   const existing = openIfPresent(at, shown, opts.strict);
-  if (existing >= 0 || opts.createMode === undefined) return existing >= 0 ? existing : openChecked(at, shown, opts.strict);
+  if (existing >= 0 || opts.createMode === undefined)
+    return existing >= 0 ? existing : openChecked(at, shown, opts.strict);
   try {
     fs.mkdirSync(at, { mode: 0o700 }); // chmod'ed on the fd below: never briefly wider than asked
   } catch (e) {
