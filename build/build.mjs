@@ -131,18 +131,20 @@ function compile(name, addonFile, target, extra, dir = path.join(out, 'bin')) {
     tmp,
   ];
   const opts = { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NO_COLOR: '1' } };
+  let used = orders;
   try {
-    run(bunBinary(), bunArgs(orders), opts);
+    run(bunBinary(), bunArgs(used), opts);
   } catch (e) {
     // a stale profile only warns (bun: "record it again"), an unreadable one fails: never the build
-    if (!orders.length) throw e;
+    if (!used.length) throw e;
     console.error(`build: ${name} failed with the bytecode order files; built again without them`);
-    run(bunBinary(), bunArgs([]), opts);
+    used = [];
+    run(bunBinary(), bunArgs(used), opts);
   }
   fs.chmodSync(tmp, 0o755);
   const file = path.join(dir, name);
   fs.renameSync(tmp, file);
-  const laid = orders.length ? `, bytecode laid out by ${orders.map((o) => path.basename(o)).join(',')}` : '';
+  const laid = used.length ? `, bytecode laid out by ${used.map((o) => path.basename(o)).join(',')}` : '';
   console.log(`built ${file} (${(fs.statSync(file).size / 1e6).toFixed(1)} MB${laid})`);
 }
 
