@@ -174,6 +174,31 @@ const cniEnv = (cmd: string, cid: string, ns: string): Record<string, string> =>
   CNI_IFNAME: 'eth0',
 });
 
+/** `runs` rounds of ADD then DEL on each side under `measure`: kB of peak RSS or ms of CPU, by command and side. */
+async function perCall(
+  node: string,
+  pods: string[],
+  s: Side[],
+  runs: number,
+  measure: 'rss' | 'cpu',
+): Promise<Record<string, Record<string, number[]>>> {
+  const out: Record<string, Record<string, number[]>> = {
+    ADD: { bridge: [], tsbridge: [] },
+    DEL: { bridge: [], tsbridge: [] },
+  };
+  for (let i = 0; i < runs; i++) {
+    for (const [k, side] of s.entries()) {
+      for (const cmd of ['ADD', 'DEL']) {
+        const r = await invoke(node, side.bin, cniEnv(cmd, `${side.tag}-${measure}${i}`, pods[k]), side.conf, measure);
+        const v = measure === 'rss' ? r.rssKb : r.cpuMs;
+        if (r.status || v === undefined) throw new Error(`${side.type} ${cmd} failed: ${r.stdout} ${r.stderr}`);
+        out[cmd][side.type].push(v);
+      }
+    }
+  }
+  return out;
+}
+
 async function single(): Promise<void> {
   console.error(`single ADD/DEL, ${RUNS} runs each, alternating`);
   const node = netns('single');
@@ -198,20 +223,8 @@ async function single(): Promise<void> {
   // Peak RSS is mostly file-backed pages of the executable: measured with each side's executables
   // out of the page cache first (see evictPageCache), median of RSS_RUNS for ADD and DEL apiece.
   evictPageCache([TS, path.join(REF, 'bridge'), path.join(REF, 'host-local')]);
-  const rss: Record<string, Record<string, number[]>> = {
-    ADD: { bridge: [], tsbridge: [] },
-    DEL: { bridge: [], tsbridge: [] },
-  };
-  for (let i = 0; i < RSS_RUNS; i++) {
-    for (const [k, side] of s.entries()) {
-      for (const cmd of ['ADD', 'DEL']) {
-        const r = await invoke(node, side.bin, cniEnv(cmd, `${side.tag}-rss${i}`, pods[k]), side.conf, 'rss');
-        if (r.status || r.rssKb === undefined) throw new Error(`${side.type} ${cmd} failed: ${r.stdout} ${r.stderr}`);
-        rss[cmd][side.type].push(r.rssKb / 1024);
-      }
-    }
-  }
-  const med = (cmd: string, type: string): number => pct(rss[cmd][type], 50);
+  const rss = await perCall(node, pods, s, RSS_RUNS, 'rss');
+  const med = (cmd: string, type: string): number => pct(rss[cmd][type], 50) / 1024;
   row(`peak RSS per ADD (median of ${RSS_RUNS})`, med('ADD', 'bridge'), med('ADD', 'tsbridge'), 'MB');
   row(`peak RSS per DEL (median of ${RSS_RUNS})`, med('DEL', 'bridge'), med('DEL', 'tsbridge'), 'MB');
   row(
@@ -221,19 +234,7 @@ async function single(): Promise<void> {
     'MB',
   );
   // CPU does not depend on how busy the machine is: the fairest per-call comparison on a shared box
-  const cpu: Record<string, Record<string, number[]>> = {
-    ADD: { bridge: [], tsbridge: [] },
-    DEL: { bridge: [], tsbridge: [] },
-  };
-  for (let i = 0; i < RUNS; i++) {
-    for (const [k, side] of s.entries()) {
-      for (const cmd of ['ADD', 'DEL']) {
-        const r = await invoke(node, side.bin, cniEnv(cmd, `${side.tag}-cpu${i}`, pods[k]), side.conf, 'cpu');
-        if (r.status || r.cpuMs === undefined) throw new Error(`${side.type} ${cmd} failed: ${r.stdout} ${r.stderr}`);
-        cpu[cmd][side.type].push(r.cpuMs);
-      }
-    }
-  }
+  const cpu = await perCall(node, pods, s, RUNS, 'cpu');
   row('ADD CPU per call p50 (user+sys, children included)', pct(cpu.ADD.bridge, 50), pct(cpu.ADD.tsbridge, 50));
   row('DEL CPU per call p50', pct(cpu.DEL.bridge, 50), pct(cpu.DEL.tsbridge, 50));
 }
