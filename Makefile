@@ -56,6 +56,12 @@ test-parity: build compile
 demo: build
 	bash build/demo.sh
 
+# re-record the bytecode layout profile build/bytecode-order/*.order (root; scratch namespaces):
+# the functions ADD, DEL, CHECK, VERSION, ... run, which `make build` places first (docs/build.md)
+.PHONY: bytecode-order
+bytecode-order: deps
+	node build/record-bytecode-order.mjs
+
 # cnitool: a cnitool-compatible client on Debian's libcni -> build/cnitool (see docs/clients.md).
 # e2e: tsbridge under real clients from Debian (ctr run --cni, podman, containerd CRI), each in a
 # throwaway node namespace; as root; ends with "N passed, M failed" (test/e2e/run.sh).
@@ -67,7 +73,7 @@ e2e: build compile
 	node test/run.mjs e2e
 
 clean:
-	rm -rf build/bin build/bundle build/js build/native build/native-arm64
+	rm -rf build/bin build/bundle build/js build/native build/native-arm64 build/recorder
 
 # tsbridge vs the reference plugins, side by side (not a test; prints a table of ratios). Root.
 .PHONY: bench

@@ -4,6 +4,10 @@
 // downloaded at build time. Then the same for linux-arm64 (build/bin/tsbridge-arm64), cross-built:
 // the addon with Debian's aarch64-linux-gnu-gcc, the runtime from @oven/bun-linux-aarch64 (pinned
 // in build/arm64, installed by build/deps.sh). `--host-only` skips the arm64 binary.
+// The bytecode is laid out by the committed profile in build/bytecode-order/ (which functions a
+// call runs: fewer executable pages touched, lower RSS), when it is there; `--recorder` builds only
+// build/recorder/tsbridge, the host binary that may write such a profile
+// (build/record-bytecode-order.mjs, `make bytecode-order`; docs/build.md).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -81,43 +85,86 @@ const JIT_POLICY = 100;
 
 const sha256File = (file) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
-/** One `bun build --compile` of src/main.ts into build/bin/<name> for `target`, `addonFile` embedded. */
-function compile(name, addonFile, target, extra) {
-  const tmp = path.join(out, 'bin', `.${name}.tmp`);
-  run(
-    bunBinary(),
-    [
-      'build',
-      path.join(root, 'src', 'main.ts'),
-      '--compile',
-      '--bytecode',
-      '--minify',
-      `--target=${target}`,
-      '--format=cjs',
-      // A plugin run executes almost every function once: JIT compiling any of it is CPU (and
-      // executable memory) spent for nothing. Tier-up thresholds x100 keep run-once code in the
-      // interpreter; long-running commands restore the normal policy (main.ts).
-      `--compile-jit-policy=${JIT_POLICY}`,
-      '--no-compile-autoload-dotenv',
-      '--no-compile-autoload-bunfig',
-      '--no-compile-autoload-tsconfig',
-      '--no-compile-autoload-package-json',
-      `--asset=${addonFile}`,
-      ...defines,
-      // the cache (src/sys/native.ts) is checked against this without reading the asset
-      `--define=TSBRIDGE_NATIVE_SHA256=${JSON.stringify(sha256File(addonFile))}`,
-      ...extra,
-      '--outfile',
-      tmp,
-    ],
-    { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NO_COLOR: '1' } },
-  );
-  fs.chmodSync(tmp, 0o755);
-  const file = path.join(out, 'bin', name);
-  fs.renameSync(tmp, file);
-  console.log(`built ${file} (${(fs.statSync(file).size / 1e6).toFixed(1)} MB)`);
+// The profile: one order file per CNI command, most important first (bun places the functions of
+// the first file first). A missing file is left out; if none exists, no --bytecode-order at all.
+const ORDER_DIR = path.join(root, 'build', 'bytecode-order');
+const ORDER_FIRST = ['add', 'del', 'check', 'version'];
+function orderFiles() {
+  let names;
+  try {
+    names = fs.readdirSync(ORDER_DIR).filter((f) => f.endsWith('.order'));
+  } catch {
+    return [];
+  }
+  const rank = (f) => {
+    const i = ORDER_FIRST.indexOf(f.slice(0, -'.order'.length));
+    return i < 0 ? ORDER_FIRST.length : i;
+  };
+  names.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  return names.map((f) => path.join(ORDER_DIR, f));
 }
 
+const RECORDER = process.argv.includes('--recorder');
+const orders = RECORDER ? [] : orderFiles();
+
+/** One `bun build --compile` of src/main.ts into <dir>/<name> for `target`, `addonFile` embedded. */
+function compile(name, addonFile, target, extra, dir = path.join(out, 'bin')) {
+  const tmp = path.join(dir, `.${name}.tmp`);
+  const bunArgs = (order) => [
+    'build',
+    path.join(root, 'src', 'main.ts'),
+    '--compile',
+    '--bytecode',
+    '--minify',
+    `--target=${target}`,
+    '--format=cjs',
+    // A plugin run executes almost every function once: JIT compiling any of it is CPU (and
+    // executable memory) spent for nothing. Tier-up thresholds x100 keep run-once code in the
+    // interpreter; long-running commands restore the normal policy (main.ts).
+    `--compile-jit-policy=${JIT_POLICY}`,
+    '--no-compile-autoload-dotenv',
+    '--no-compile-autoload-bunfig',
+    '--no-compile-autoload-tsconfig',
+    '--no-compile-autoload-package-json',
+    `--asset=${addonFile}`,
+    ...defines,
+    // the cache (src/sys/native.ts) is checked against this without reading the asset
+    `--define=TSBRIDGE_NATIVE_SHA256=${JSON.stringify(sha256File(addonFile))}`,
+    ...extra,
+    ...(order.length ? [`--bytecode-order=${order.join(',')}`] : []),
+    '--outfile',
+    tmp,
+  ];
+  const opts = { cwd: root, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NO_COLOR: '1' } };
+  let used = orders;
+  try {
+    run(bunBinary(), bunArgs(used), opts);
+  } catch (e) {
+    // a stale profile only warns (bun: "record it again"), an unreadable one fails: never the build
+    if (!used.length) throw e;
+    console.error(`build: ${name} failed with the bytecode order files; built again without them`);
+    used = [];
+    run(bunBinary(), bunArgs(used), opts);
+  }
+  fs.chmodSync(tmp, 0o755);
+  const file = path.join(dir, name);
+  fs.renameSync(tmp, file);
+  const laid = used.length ? `, bytecode laid out by ${used.map((o) => path.basename(o)).join(',')}` : '';
+  console.log(`built ${file} (${(fs.statSync(file).size / 1e6).toFixed(1)} MB${laid})`);
+}
+
+if (RECORDER) {
+  const dir = path.join(out, 'recorder');
+  fs.mkdirSync(dir, { recursive: true });
+  compile(
+    'tsbridge',
+    path.join(out, 'native', 'tsb_sys.node'),
+    'bun',
+    ['--define=TSBRIDGE_RECORD_BYTECODE_ORDER=true'],
+    dir,
+  );
+  process.exit(0);
+}
 compile('tsbridge', path.join(out, 'native', 'tsb_sys.node'), 'bun', []);
 if (process.argv.includes('--host-only')) process.exit(0);
 

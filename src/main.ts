@@ -15,8 +15,17 @@ import { writeFully } from './sys/write';
  */
 const RUNTIME_ENV = /^(NODE|BUN)_/;
 
+/**
+ * Set (`--define`) only by build/record-bytecode-order.mjs for the binary that records which
+ * functions a call runs (BUN_BYTECODE_ORDER_OUT, written at exit): that binary alone keeps the
+ * variable. The production build never sets it and scrubs it like any other (binary-env test).
+ */
+declare const TSBRIDGE_RECORD_BYTECODE_ORDER: boolean | undefined;
+const RECORDING = typeof TSBRIDGE_RECORD_BYTECODE_ORDER !== 'undefined' && TSBRIDGE_RECORD_BYTECODE_ORDER === true;
+const scrubbed = (k: string): boolean => RUNTIME_ENV.test(k) && !(RECORDING && k === 'BUN_BYTECODE_ORDER_OUT');
+
 function scrubRuntimeEnv(): void {
-  const hostile = Object.keys(process.env).filter((k) => RUNTIME_ENV.test(k));
+  const hostile = Object.keys(process.env).filter(scrubbed);
   if (!hostile.length) return;
   if (process.env.TSBRIDGE_REEXECED) {
     // we already ran ourselves without them: someone put them back, refuse rather than loop
@@ -24,7 +33,7 @@ function scrubRuntimeEnv(): void {
     process.exit(1);
   }
   const env: Record<string, string> = { TSBRIDGE_REEXECED: '1' };
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !RUNTIME_ENV.test(k)) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !scrubbed(k)) env[k] = v;
   const args = process.argv.slice(isCompiled() ? 2 : 1);
   // /proc/self/exe: this very file even when it was replaced on disk since we started (an update
   // renames a new binary over the path; the path may then name another file, or "(deleted)")

@@ -3,13 +3,15 @@
 // package.json), and it runs itself again without any NODE_* / BUN_* variable. Each planted file
 // has a positive control: plain bun, started in the same directory, does pick it up.
 // (BUN_OPTIONS and BUN_BE_BUN act before our first line; docs/build.md says so.)
+// BUN_BYTECODE_ORDER_OUT (a --bytecode executable writes its profile there at exit) is scrubbed
+// too: only the recording build keeps it (build/record-bytecode-order.mjs).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BIN, cniEnv, World } from '../helpers/netns';
+import { BIN, bridgeConf, cniEnv, cniOk, World, withPrev } from '../helpers/netns';
 import { ROOT } from '../helpers/paths';
 
 const BUN = path.join(ROOT, 'node_modules', 'bun', 'bin', 'bun.exe');
@@ -187,6 +189,55 @@ test('NODE_* and BUN_* variables are gone before the work starts: a delegated IP
     assert.match(seen, /^CNI_COMMAND=ADD$/m);
     assert.not.match(seen, /^(NODE|BUN)_/m);
     assert.not.ok(fs.existsSync(p.marker));
+  } finally {
+    world.cleanup();
+    fs.rmSync(p.dir, { recursive: true, force: true });
+  }
+});
+
+test('BUN_BYTECODE_ORDER_OUT: the binary neither writes, truncates nor creates the file it names', () => {
+  const p = plantDir('order');
+  const world = new World('order');
+  try {
+    // control: a --bytecode executable of this bun writes its profile there at exit, over a
+    // planted file as well as to a new path
+    const src = path.join(p.dir, 'tiny.js');
+    fs.writeFileSync(src, 'function used() { return 1; }\nconsole.log(used());\n');
+    const tiny = path.join(p.dir, 'tiny');
+    const b = spawnSync(BUN, ['build', src, '--compile', '--bytecode', '--outfile', tiny], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.is(b.status, 0, b.stderr);
+    const controlOld = path.join(p.dir, 'control-old.order');
+    const controlNew = path.join(p.dir, 'control-new.order');
+    fs.writeFileSync(controlOld, 'precious\n');
+    for (const out of [controlOld, controlNew]) {
+      const r = spawnSync(tiny, [], { encoding: 'utf8', env: { PATH: '/usr/bin:/bin', BUN_BYTECODE_ORDER_OUT: out } });
+      assert.is(r.status, 0, r.stderr);
+      assert.match(fs.readFileSync(out, 'utf8'), /^v\d+\n/, `control: ${out} holds a bytecode order`);
+    }
+    fs.rmSync(tiny);
+
+    const planted = path.join(p.dir, 'planted.order');
+    const absent = path.join(p.dir, 'absent.order');
+    fs.writeFileSync(planted, 'precious\n');
+    const before = fs.statSync(planted);
+    const conf = bridgeConf(world, { name: 'ordernet', bridge: 'tsbord0', ranges: [[{ subnet: '10.204.0.0/24' }]] });
+    const pod = world.pod('p');
+    for (const out of [planted, absent]) {
+      const env = { BUN_BYTECODE_ORDER_OUT: out };
+      const call = { conf, containerId: 'order1', netns: pod.path, env };
+      const add = cniOk(world.node, { ...call, command: 'ADD' });
+      cniOk(world.node, { ...call, command: 'CHECK', conf: withPrev(conf, add.json) });
+      cniOk(world.node, { ...call, command: 'DEL', conf: withPrev(conf, add.json) });
+      cniOk(world.node, { ...call, command: 'VERSION' });
+    }
+    assert.is(fs.readFileSync(planted, 'utf8').slice(0, 40), 'precious\n', 'the planted file was written');
+    const after = fs.statSync(planted);
+    assert.is(after.mtimeMs, before.mtimeMs, 'the planted file was truncated or rewritten');
+    assert.is(after.ino, before.ino, 'the planted file was replaced');
+    assert.not.ok(fs.existsSync(absent), 'BUN_BYTECODE_ORDER_OUT created its file');
   } finally {
     world.cleanup();
     fs.rmSync(p.dir, { recursive: true, force: true });
