@@ -80,10 +80,10 @@ export interface ChildOptions {
 /** Opens and checks the directory `name` inside the open directory `parentFd`; `shown` names it in errors. */
 export function openTrustedChild(parentFd: number, name: string, shown: string, opts: ChildOptions): number {
   const at = fdPath(parentFd, name);
+  if (opts.createMode === undefined) return openChecked(at, shown, opts.strict);
   // opened first, made only when missing: the usual case (it exists) raises no error at all
   const existing = openIfPresent(at, shown, opts.strict);
-  if (existing >= 0 || opts.createMode === undefined)
-    return existing >= 0 ? existing : openChecked(at, shown, opts.strict);
+  if (existing >= 0) return existing;
   try {
     fs.mkdirSync(at, { mode: 0o700 }); // chmod'ed on the fd below: never briefly wider than asked
   } catch (e) {
